@@ -1,0 +1,336 @@
+//! Command-line interface: clap types and the dispatcher. `main.rs` only parses, sets up
+//! logging and maps the result to an exit code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, Mode};
+use crate::emulator::{self, EmulatorConfig};
+use crate::sync::{self, Context, SyncError};
+
+#[derive(Debug, Parser)]
+#[command(name = "forcelake", version, about = "Extract Salesforce records into a typed, day-partitioned Parquet data lake")]
+pub struct Cli {
+    /// The pipeline file.
+    #[arg(short, long, global = true, env = "FORCELAKE_CONFIG", default_value = "forcelake.toml")]
+    pub config: PathBuf,
+    /// Override any configuration key, e.g. --set sync.concurrency=8 (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// More logging (-v debug, -vv trace); RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print a machine-readable JSON summary on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Test the connection: token, API, describe of every object, fields and cursor.
+    Check,
+    /// List queryable objects, or print the Arrow schema forcelake would write for OBJECT.
+    Discover {
+        object: Option<String>,
+    },
+    /// Run the configured sync mode.
+    Sync,
+    /// Rows, chunks and coverage per object, from the manifests.
+    Status {
+        /// Only this object (repeatable).
+        #[arg(long)]
+        object: Vec<String>,
+    },
+    /// Serve the local Salesforce emulator.
+    Emulator(EmulatorArgs),
+    /// Start the emulator in-process, sync into ./forcelake-demo, and print status and a query.
+    Demo {
+        /// Where to write the demo lake.
+        #[arg(long, default_value = "forcelake-demo")]
+        dir: PathBuf,
+        /// Records per emulated object.
+        #[arg(long, default_value_t = 2000)]
+        rows: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8085")]
+    pub listen: SocketAddr,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Records per object: `N` for all, or `Account=1000,Invoice__c=50`.
+    #[arg(long, default_value = "1000")]
+    pub rows: String,
+    /// Cursor values end at this UTC day (exclusive); default today.
+    #[arg(long)]
+    pub anchor_date: Option<chrono::NaiveDate>,
+    /// Days of history before the anchor.
+    #[arg(long, default_value_t = 730)]
+    pub days: i64,
+    #[arg(long, default_value = emulator::DEMO_CLIENT_ID)]
+    pub client_id: String,
+    /// The consumer secret the emulator accepts.
+    #[arg(long, env = "FORCELAKE_EMULATOR_SECRET", default_value = emulator::DEMO_CLIENT_SECRET, hide_env_values = true)]
+    pub client_secret: String,
+    /// DailyApiRequests.Max; past it, 403 REQUEST_LIMIT_EXCEEDED.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub daily_limit: u64,
+    /// Every Nth REST request answers 503.
+    #[arg(long)]
+    pub fail_every: Option<u64>,
+    /// Tokens expire after this many seconds.
+    #[arg(long)]
+    pub token_ttl_s: Option<u64>,
+    /// Latency added to every answer, in ms.
+    #[arg(long)]
+    pub latency_ms: Option<u64>,
+    /// QUERY_TIMEOUT for queries spanning more than N hours.
+    #[arg(long)]
+    pub query_timeout_hours: Option<u64>,
+    /// Every Nth query page is truncated.
+    #[arg(long)]
+    pub truncate_every: Option<u64>,
+    /// Serve OBJECT.FIELD with a value of the wrong JSON type.
+    #[arg(long, value_name = "OBJECT.FIELD")]
+    pub bad_value: Option<String>,
+    /// Token requests fail with `no client credentials user enabled`.
+    #[arg(long)]
+    pub no_run_as_user: bool,
+    /// Token requests fail with `no valid scopes defined`.
+    #[arg(long)]
+    pub no_scopes: bool,
+    /// Idle seconds before a query locator expires.
+    #[arg(long, default_value_t = 900)]
+    pub locator_idle_s: u64,
+}
+
+impl EmulatorArgs {
+    pub fn to_config(&self) -> Result<EmulatorConfig, String> {
+        let mut cfg = EmulatorConfig::default();
+        let (default, rows) = emulator::parse_rows(&self.rows)?;
+        cfg.gen.seed = self.seed;
+        cfg.gen.rows = rows;
+        if let Some(d) = default {
+            cfg.gen.default_rows = d;
+        }
+        if let Some(d) = self.anchor_date {
+            cfg.gen.anchor_ms = crate::timefmt::day_start(d).timestamp_millis();
+        }
+        cfg.gen.days = self.days.max(1);
+        cfg.client_id = self.client_id.clone();
+        cfg.client_secret = self.client_secret.clone();
+        cfg.daily_limit = self.daily_limit;
+        cfg.locator_idle = Duration::from_secs(self.locator_idle_s);
+        cfg.faults = emulator::Faults {
+            fail_every: self.fail_every,
+            token_ttl: self.token_ttl_s.map(Duration::from_secs),
+            latency: self.latency_ms.map(Duration::from_millis),
+            query_timeout_hours: self.query_timeout_hours,
+            truncate_every: self.truncate_every,
+            bad_value: match &self.bad_value {
+                None => None,
+                Some(s) => Some(s.split_once('.').map(|(a, b)| (a.to_string(), b.to_string())).ok_or("--bad-value takes OBJECT.FIELD")?),
+            },
+            no_run_as_user: self.no_run_as_user,
+            no_scopes: self.no_scopes,
+        };
+        Ok(cfg)
+    }
+}
+
+/// What a command produced: the exit code (the error, if any, was already reported).
+pub type ExitCode = u8;
+
+fn print_json(v: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot serialise the summary: {e}"),
+    }
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
+    match &cli.command {
+        Command::Emulator(args) => run_emulator(args).await,
+        Command::Demo { dir, rows } => crate::demo::run(dir, *rows, cli.json).await,
+        Command::Check => {
+            let cfg = Config::load(&cli.config, &cli.overrides)?;
+            check(cfg, cli.json).await
+        }
+        Command::Discover { object } => {
+            let cfg = Config::load(&cli.config, &cli.overrides)?;
+            discover(cfg, object.as_deref(), cli.json).await
+        }
+        Command::Sync => {
+            let cfg = Config::load(&cli.config, &cli.overrides)?;
+            run_sync(cfg, cli.json).await
+        }
+        Command::Status { object } => {
+            let cfg = Config::load(&cli.config, &cli.overrides)?;
+            let store = crate::sink::store::open(&cfg.destination.url, &cfg.destination.options)?;
+            let st = sync::status::status(store, object).await?;
+            if cli.json {
+                print_json(&st);
+            } else {
+                print!("{}", st.to_text());
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// `sync`: the configured mode.
+pub async fn run_sync(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
+    if cfg.sync.mode == Mode::Incremental {
+        return Err(SyncError::Config(crate::config::ConfigError::Invalid {
+            key: "sync.mode".into(),
+            value: "\"incremental\"".into(),
+            rule: "incremental mode is not available in this version yet; use \"historical\" with start_date/end_date".into(),
+        }));
+    }
+    let ctx = Arc::new(Context::new(cfg)?);
+    let summary = sync::historical::run_historical(ctx).await?;
+    tracing::info!(status = %summary.status, requests = summary.requests, "sync finished");
+    if json {
+        print_json(&summary);
+    } else {
+        eprint!("{}", summary.to_text());
+    }
+    Ok(summary.exit_code())
+}
+
+async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
+    let ctx = Context::new(cfg)?;
+    let objects = sync::historical::prepare_objects(&ctx, false).await?;
+    let limits = ctx.client.limits().await.ok();
+    let mut lines = Vec::new();
+    for o in &objects {
+        let count = ctx
+            .client
+            .count(&crate::salesforce::soql::count_query(&o.schema.object, &o.schema.cursor_field, None), ctx.config.sync.include_deleted, &format!("count of {}", o.schema.object))
+            .await?;
+        let mut warnings = Vec::new();
+        if o.config.fields.is_some() {
+            let written: Vec<&str> = o.schema.arrow.fields().iter().map(|f| f.name().as_str()).collect();
+            if !written.contains(&"Id") {
+                warnings.push("the field list lacks Id: rows cannot be matched across runs".to_string());
+            }
+            if !written.iter().any(|w| w.eq_ignore_ascii_case(&o.schema.cursor_field)) {
+                warnings.push(format!("the field list lacks the cursor {}: it is queried (it decides the day) but not written", o.schema.cursor_field));
+            }
+        }
+        lines.push(serde_json::json!({
+            "object": o.schema.object,
+            "columns": o.schema.written,
+            "cursor_field": o.schema.cursor_field,
+            "records": count,
+            "schema_hash": o.schema.hash,
+            "warnings": warnings,
+        }));
+    }
+    let store_ok = crate::sink::store::open(&ctx.config.destination.url, &ctx.config.destination.options).is_ok();
+    if json {
+        print_json(&serde_json::json!({"ok": true, "objects": lines, "api_usage": ctx.client.api_usage(), "limits": limits, "destination_ok": store_ok}));
+    } else {
+        for l in &lines {
+            println!(
+                "{}: ok — {} columns, cursor {}, {} records{}",
+                l["object"].as_str().unwrap_or(""),
+                l["columns"],
+                l["cursor_field"].as_str().unwrap_or(""),
+                l["records"],
+                l["warnings"].as_array().filter(|w| !w.is_empty()).map(|w| format!(" (warning: {})", w.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))).unwrap_or_default()
+            );
+        }
+        if let Some(u) = ctx.client.api_usage() {
+            println!("org API usage: {}/{}", u.used, u.max);
+        }
+        println!("destination {}: {}", ctx.config.destination.url, if store_ok { "ok" } else { "not writable" });
+    }
+    Ok(0)
+}
+
+async fn discover(cfg: Config, object: Option<&str>, json: bool) -> Result<ExitCode, SyncError> {
+    let ctx = Context::new(cfg)?;
+    ctx.client.authenticate().await?;
+    match object {
+        None => {
+            let g = ctx.client.describe_global().await?;
+            let list: Vec<_> = g.sobjects.iter().filter(|s| s.queryable).collect();
+            if json {
+                print_json(&list.iter().map(|s| serde_json::json!({"name": s.name, "label": s.label, "custom": s.custom})).collect::<Vec<_>>());
+            } else {
+                for s in list {
+                    println!("{:<40} {}", s.name, s.label);
+                }
+            }
+        }
+        Some(name) => {
+            if !crate::salesforce::ident::is_object_name(name) {
+                return Err(SyncError::UnknownObject { name: name.into(), suggestions: vec![] });
+            }
+            let mut cfg_obj = ctx.config.objects.iter().find(|o| o.name.eq_ignore_ascii_case(name)).cloned();
+            let describe = match ctx.client.describe(name).await {
+                Ok(d) => d,
+                Err(crate::salesforce::SfError::Api { code, .. }) if code == "NOT_FOUND" => {
+                    let g = ctx.client.describe_global().await?;
+                    return Err(SyncError::UnknownObject {
+                        name: name.into(),
+                        suggestions: crate::salesforce::ident::closest(name, g.sobjects.iter().map(|s| s.name.as_str()), 3),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let fields = cfg_obj.as_mut().and_then(|o| o.fields.take());
+            let cursor = cfg_obj.map(|o| o.cursor_field).unwrap_or_else(|| ctx.config.sync.cursor_field.clone());
+            let schema = crate::schema::ObjectSchema::resolve(&describe, fields.as_deref(), &cursor)?;
+            if json {
+                print_json(&schema.to_json());
+            } else {
+                println!("{} (schema {}; cursor {})", schema.object, schema.hash, schema.cursor_field);
+                for (c, f) in schema.columns.iter().zip(schema.arrow.fields()) {
+                    println!(
+                        "  {:<36} {:<28} {:<14}{}{}",
+                        f.name(),
+                        f.data_type().to_string(),
+                        c.sf_type,
+                        if f.is_nullable() { "" } else { " NOT NULL" },
+                        if c.calculated { " (formula)" } else { "" }
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn run_emulator(args: &EmulatorArgs) -> Result<ExitCode, SyncError> {
+    let cfg = args.to_config().map_err(|m| SyncError::Config(crate::config::ConfigError::BadOverride(m)))?;
+    let emu = emulator::start(cfg, args.listen).await.map_err(|e| SyncError::Internal(format!("cannot listen on {}: {e}", args.listen)))?;
+    println!("forcelake emulator listening on {}", emu.url);
+    println!("  instance_url = \"{}\"  client_id = \"{}\"  (secret: FORCELAKE_CLIENT_SECRET)", emu.url, args.client_id);
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    emu.stop().await;
+    Ok(0)
+}

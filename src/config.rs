@@ -1,0 +1,585 @@
+//! The pipeline file (`forcelake.toml`): raw serde types with `deny_unknown_fields`,
+//! command-line overrides (`--set key=value`), and validation into a typed [`Config`].
+//!
+//! Precedence is file < environment (`FORCELAKE_CLIENT_SECRET`) < command line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use url::Url;
+
+use crate::salesforce::ident;
+use crate::timefmt::DateOrTime;
+
+/// The default REST API version.
+pub const DEFAULT_API_VERSION: &str = "62.0";
+/// Environment variable that holds the client secret.
+pub const SECRET_ENV: &str = "FORCELAKE_CLIENT_SECRET";
+
+/// Everything that can be wrong with a configuration. Messages name the key, the value and the rule.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}. Pass --config PATH, or run `forcelake demo` to try forcelake without one")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("`{key}` = {value}: {rule}")]
+    Invalid { key: String, value: String, rule: String },
+    #[error("`{key}` is required: {hint}")]
+    Missing { key: String, hint: String },
+    #[error("--set {0}: expected KEY=VALUE, e.g. --set sync.concurrency=8")]
+    BadOverride(String),
+}
+
+fn invalid(key: &str, value: impl fmt::Display, rule: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), value: value.to_string(), rule: rule.into() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw file shape
+
+/// The file as written by the user.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub salesforce: RawSalesforce,
+    #[serde(default)]
+    pub objects: Vec<RawObject>,
+    pub sync: RawSync,
+    pub destination: RawDestination,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSalesforce {
+    pub instance_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub api_version: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for RawSalesforce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawSalesforce")
+            .field("instance_url", &self.instance_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field("api_version", &self.api_version)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawObject {
+    pub name: String,
+    pub fields: Option<Vec<String>>,
+    pub cursor_field: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub mode: Option<String>,
+    pub cursor_field: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub query_limit: Option<i64>,
+    pub api_budget_percent: Option<i64>,
+    pub lag_s: Option<i64>,
+    pub rate_limit: Option<i64>,
+    pub rate_limit_timeout_ms: Option<i64>,
+    pub request_timeout_s: Option<i64>,
+    pub include_deleted: Option<bool>,
+    pub concurrency: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDestination {
+    pub url: Option<String>,
+    pub compression: Option<String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed configuration
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret's text, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Historical,
+    Incremental,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Historical => "historical",
+            Mode::Incremental => "incremental",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Zstd,
+    Snappy,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SalesforceConfig {
+    pub instance_url: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub api_version: String,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectConfig {
+    pub name: String,
+    /// `None`: the object's standard fields.
+    pub fields: Option<Vec<String>>,
+    pub cursor_field: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub mode: Mode,
+    pub cursor_field: String,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub query_limit: u32,
+    pub api_budget_percent: u32,
+    pub lag_s: u64,
+    pub rate_limit: u32,
+    pub rate_limit_timeout_ms: u64,
+    pub request_timeout_s: u64,
+    pub include_deleted: bool,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DestinationConfig {
+    pub url: String,
+    pub compression: Compression,
+    pub options: BTreeMap<String, String>,
+}
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub salesforce: SalesforceConfig,
+    pub objects: Vec<ObjectConfig>,
+    pub sync: SyncConfig,
+    pub destination: DestinationConfig,
+}
+
+impl Config {
+    /// Reads `path`, applies `--set` overrides and the environment, and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let secret_env = std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty());
+        Self::from_toml_str(&text, &path.display().to_string(), overrides, secret_env)
+    }
+
+    /// Parses and validates configuration text (pure: the environment is passed in).
+    pub fn from_toml_str(
+        text: &str,
+        origin: &str,
+        overrides: &[String],
+        secret_env: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut value: toml::Table = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        let raw: RawConfig = RawConfig::deserialize(value).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: format!("{}", e.message().trim()),
+        })?;
+        raw.validate(secret_env)
+    }
+}
+
+/// Applies `a.b.c=value` to a TOML table. The value is parsed as TOML (number, bool, array,
+/// quoted string) and taken as a plain string otherwise.
+pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), ConfigError> {
+    let (key, raw_value) =
+        assignment.split_once('=').ok_or_else(|| ConfigError::BadOverride(assignment.to_string()))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(ConfigError::BadOverride(assignment.to_string()));
+    }
+    let value = match toml::from_str::<toml::Table>(&format!("v = {raw_value}")) {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw_value.to_string())),
+        Err(_) => toml::Value::String(raw_value.to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::BadOverride(format!("{assignment} ({p} is not a table)")))?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// Checks `instance_url`: https (http only on loopback) and not a login host.
+pub fn validate_instance_url(s: &str) -> Result<Url, ConfigError> {
+    const KEY: &str = "salesforce.instance_url";
+    let url = Url::parse(s.trim()).map_err(|e| {
+        invalid(KEY, format!("{s:?}"), format!("not a URL ({e}); use your My Domain URL, e.g. https://acme.my.salesforce.com"))
+    })?;
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    if host == "login.salesforce.com" || host == "test.salesforce.com" {
+        return Err(invalid(
+            KEY,
+            format!("{s:?}"),
+            "the Client Credentials flow must use the org's My Domain URL, not login.salesforce.com or test.salesforce.com. \
+             Find it in Setup > My Domain (e.g. https://acme.my.salesforce.com)",
+        ));
+    }
+    let loopback = host == "localhost"
+        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+        || host == "[::1]";
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(invalid(
+                KEY,
+                format!("{s:?}"),
+                "must be https:// (plain http is allowed only for a loopback emulator such as http://127.0.0.1:PORT)",
+            ))
+        }
+    }
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err(invalid(KEY, format!("{s:?}"), "give the bare My Domain URL without a path, e.g. https://acme.my.salesforce.com"));
+    }
+    Ok(url)
+}
+
+fn range_i64(key: &str, v: Option<i64>, default: i64, min: i64, max: i64, rule: &str) -> Result<i64, ConfigError> {
+    let v = v.unwrap_or(default);
+    if v < min || v > max {
+        return Err(invalid(key, v, rule));
+    }
+    Ok(v)
+}
+
+impl RawConfig {
+    /// Validates every key, collecting the first error with its key, value and rule.
+    pub fn validate(self, secret_env: Option<String>) -> Result<Config, ConfigError> {
+        // [salesforce]
+        let sf = self.salesforce;
+        let instance_url = validate_instance_url(sf.instance_url.as_deref().ok_or_else(|| ConfigError::Missing {
+            key: "salesforce.instance_url".into(),
+            hint: "the org's My Domain URL, e.g. https://acme.my.salesforce.com".into(),
+        })?)?;
+        let client_id = sf.client_id.filter(|s| !s.trim().is_empty()).ok_or_else(|| ConfigError::Missing {
+            key: "salesforce.client_id".into(),
+            hint: "the External Client App's Consumer Key (Settings > OAuth Settings > Consumer Key and Secret)".into(),
+        })?;
+        let client_secret = secret_env.or(sf.client_secret).filter(|s| !s.is_empty()).ok_or_else(|| {
+            ConfigError::Missing {
+                key: "salesforce.client_secret".into(),
+                hint: format!("set the environment variable {SECRET_ENV} to the app's Consumer Secret"),
+            }
+        })?;
+        let api_version = sf.api_version.unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
+        let ok_version = api_version
+            .split_once('.')
+            .map(|(a, b)| !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b == "0")
+            .unwrap_or(false);
+        if !ok_version {
+            return Err(invalid("salesforce.api_version", format!("{api_version:?}"), "a version string such as \"62.0\""));
+        }
+        if let Some(ca) = &sf.ca_file {
+            if !ca.is_file() {
+                return Err(invalid("salesforce.ca_file", ca.display(), "must be a readable PEM file"));
+            }
+        }
+
+        // [sync]
+        let s = self.sync;
+        let mode = match s.mode.as_deref() {
+            Some("historical") => Mode::Historical,
+            Some("incremental") => Mode::Incremental,
+            Some(other) => return Err(invalid("sync.mode", format!("{other:?}"), "must be \"historical\" or \"incremental\"")),
+            None => {
+                return Err(ConfigError::Missing { key: "sync.mode".into(), hint: "\"historical\" or \"incremental\"".into() })
+            }
+        };
+        let cursor_field = s.cursor_field.unwrap_or_else(|| "LastModifiedDate".to_string());
+        if !ident::is_field_name(&cursor_field) {
+            return Err(invalid("sync.cursor_field", format!("{cursor_field:?}"), "must be a Salesforce field API name such as LastModifiedDate or SystemModstamp"));
+        }
+        let start = match &s.start_date {
+            None => None,
+            Some(v) => {
+                if mode == Mode::Incremental {
+                    return Err(invalid(
+                        "sync.start_date",
+                        format!("{v:?}"),
+                        "only applies to historical mode: incremental never looks back, it starts from the moment of its first run. \
+                         Remove start_date, and run a historical sync (or `forcelake backfill`) for the past",
+                    ));
+                }
+                Some(DateOrTime::parse(v).ok_or_else(|| {
+                    invalid("sync.start_date", format!("{v:?}"), "an ISO date (2024-01-01) or datetime (2024-01-01T00:00:00Z)")
+                })?)
+            }
+        };
+        let end = match &s.end_date {
+            None => None,
+            Some(v) => {
+                if mode == Mode::Incremental {
+                    return Err(invalid("sync.end_date", format!("{v:?}"), "only applies to historical mode; incremental runs up to now − sync.lag_s"));
+                }
+                Some(DateOrTime::parse(v).ok_or_else(|| {
+                    invalid("sync.end_date", format!("{v:?}"), "an ISO date (2024-12-31, inclusive) or datetime (2024-12-31T12:00:00Z, exclusive)")
+                })?)
+            }
+        };
+        let start = start.map(DateOrTime::as_start);
+        let end = end.map(DateOrTime::as_end);
+        if let (Some(a), Some(b)) = (start, end) {
+            if b <= a {
+                return Err(invalid("sync.end_date", s.end_date.as_deref().unwrap_or(""), format!("must be after sync.start_date ({})", s.start_date.as_deref().unwrap_or(""))));
+            }
+        }
+        let query_limit = match s.query_limit {
+            Some(0) => return Err(invalid("sync.query_limit", 0, "query_limit cannot be 0: it is the most query requests one run may send per object (at least 1; default 50)")),
+            Some(v) if v < 0 => return Err(invalid("sync.query_limit", v, "query_limit cannot be negative: it is the most query requests one run may send per object (at least 1; default 50)")),
+            Some(v) => u32::try_from(v).map_err(|_| invalid("sync.query_limit", v, "at most 4294967295"))?,
+            None => 50,
+        };
+        let api_budget_percent = range_i64("sync.api_budget_percent", s.api_budget_percent, 80, 1, 100, "must be between 1 and 100 (percent of the org's daily API allowance)")? as u32;
+        let lag_s = range_i64("sync.lag_s", s.lag_s, 300, 0, i64::MAX, "must be 0 or more seconds")? as u64;
+        let rate_limit = range_i64("sync.rate_limit", s.rate_limit, 5, 1, u32::MAX as i64, "must be at least 1 request per interval")? as u32;
+        let rate_limit_timeout_ms = range_i64("sync.rate_limit_timeout_ms", s.rate_limit_timeout_ms, 1000, 1, i64::MAX, "must be at least 1 ms")? as u64;
+        let request_timeout_s = range_i64("sync.request_timeout_s", s.request_timeout_s, 60, 1, 86_400, "must be between 1 and 86400 seconds")? as u64;
+        let concurrency = range_i64("sync.concurrency", s.concurrency, 4, 1, 10, "must be between 1 and 10 (Salesforce allows 10 open query cursors per user)")? as usize;
+        let include_deleted = s.include_deleted.unwrap_or(true);
+
+        // [[objects]]
+        if self.objects.is_empty() {
+            return Err(ConfigError::Missing { key: "objects".into(), hint: "add at least one [[objects]] table with name = \"Account\"".into() });
+        }
+        let mut objects = Vec::with_capacity(self.objects.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, o) in self.objects.into_iter().enumerate() {
+            let key = format!("objects[{i}].name");
+            if !ident::is_object_name(&o.name) {
+                return Err(invalid(&key, format!("{:?}", o.name), "must be a Salesforce object API name (letters, digits and single underscores, starting with a letter, e.g. Account or ns__Invoice__c)"));
+            }
+            if !seen.insert(o.name.to_ascii_lowercase()) {
+                return Err(invalid(&key, format!("{:?}", o.name), "is listed twice"));
+            }
+            if let Some(fields) = &o.fields {
+                if fields.is_empty() {
+                    return Err(invalid(&format!("objects[{i}].fields"), "[]", "list at least one field, or omit `fields` for the object's standard fields"));
+                }
+                let mut fseen = std::collections::HashSet::new();
+                for f in fields {
+                    if !ident::is_field_name(f) {
+                        return Err(invalid(&format!("objects[{i}].fields ({})", o.name), format!("{f:?}"), "must be a Salesforce field API name (letters, digits and single underscores, e.g. Name or Amount__c)"));
+                    }
+                    if !fseen.insert(f.to_ascii_lowercase()) {
+                        return Err(invalid(&format!("objects[{i}].fields ({})", o.name), format!("{f:?}"), "is listed twice"));
+                    }
+                }
+            }
+            let cursor = o.cursor_field.unwrap_or_else(|| cursor_field.clone());
+            if !ident::is_field_name(&cursor) {
+                return Err(invalid(&format!("objects[{i}].cursor_field"), format!("{cursor:?}"), "must be a Salesforce field API name"));
+            }
+            objects.push(ObjectConfig { name: o.name, fields: o.fields, cursor_field: cursor });
+        }
+
+        // [destination]
+        let d = self.destination;
+        let url = d.url.filter(|u| !u.trim().is_empty()).ok_or_else(|| ConfigError::Missing {
+            key: "destination.url".into(),
+            hint: "a local folder, file:///abs/path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix".into(),
+        })?;
+        let compression = match d.compression.as_deref().unwrap_or("zstd") {
+            "zstd" => Compression::Zstd,
+            "snappy" => Compression::Snappy,
+            "none" => Compression::None,
+            other => return Err(invalid("destination.compression", format!("{other:?}"), "must be \"zstd\", \"snappy\" or \"none\"")),
+        };
+        crate::sink::store::check_url_and_options(&url, &d.options)?;
+
+        Ok(Config {
+            salesforce: SalesforceConfig {
+                instance_url,
+                client_id,
+                client_secret: Secret::new(client_secret),
+                api_version,
+                ca_file: sf.ca_file,
+            },
+            objects,
+            sync: SyncConfig {
+                mode,
+                cursor_field,
+                start,
+                end,
+                query_limit,
+                api_budget_percent,
+                lag_s,
+                rate_limit,
+                rate_limit_timeout_ms,
+                request_timeout_s,
+                include_deleted,
+                concurrency,
+            },
+            destination: DestinationConfig { url, compression, options: d.options },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[salesforce]
+instance_url = "https://acme.my.salesforce.com"
+client_id = "KEY"
+
+[[objects]]
+name = "Account"
+
+[sync]
+mode = "historical"
+
+[destination]
+url = "/tmp/lake"
+"#;
+
+    fn load(extra: &[&str]) -> Result<Config, ConfigError> {
+        let o: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Config::from_toml_str(BASE, "test.toml", &o, Some("s3cr3t".into()))
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.sync.query_limit, 50);
+        assert_eq!(c.sync.api_budget_percent, 80);
+        assert_eq!(c.sync.lag_s, 300);
+        assert_eq!(c.sync.rate_limit, 5);
+        assert_eq!(c.sync.rate_limit_timeout_ms, 1000);
+        assert_eq!(c.sync.request_timeout_s, 60);
+        assert!(c.sync.include_deleted);
+        assert_eq!(c.sync.concurrency, 4);
+        assert_eq!(c.sync.cursor_field, "LastModifiedDate");
+        assert_eq!(c.objects[0].cursor_field, "LastModifiedDate");
+        assert_eq!(c.destination.compression, Compression::Zstd);
+        assert_eq!(c.salesforce.api_version, DEFAULT_API_VERSION);
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug() {
+        let c = load(&[]).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cr3t"), "{dbg}");
+        assert!(dbg.contains("redacted"));
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let text = BASE.replace("mode = \"historical\"", "mode = \"historical\"\nconcurency = 3");
+        let e = Config::from_toml_str(&text, "t.toml", &[], Some("x".into())).unwrap_err().to_string();
+        assert!(e.contains("concurency"), "{e}");
+    }
+
+    #[test]
+    fn query_limit_zero_is_rejected() {
+        let e = load(&["sync.query_limit=0"]).unwrap_err().to_string();
+        assert!(e.contains("query_limit cannot be 0"), "{e}");
+    }
+
+    #[test]
+    fn login_host_is_rejected() {
+        let e = load(&["salesforce.instance_url=https://login.salesforce.com"]).unwrap_err().to_string();
+        assert!(e.contains("My Domain"), "{e}");
+        let e = load(&["salesforce.instance_url=http://acme.my.salesforce.com"]).unwrap_err().to_string();
+        assert!(e.contains("https"), "{e}");
+        assert!(load(&["salesforce.instance_url=http://127.0.0.1:8080"]).is_ok());
+    }
+
+    #[test]
+    fn start_date_with_incremental_is_explained() {
+        let e = load(&["sync.mode=incremental", "sync.start_date=2024-01-01"]).unwrap_err().to_string();
+        assert!(e.contains("incremental never looks back"), "{e}");
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        assert!(load(&["sync.concurrency=11"]).unwrap_err().to_string().contains("between 1 and 10"));
+        assert!(load(&["sync.api_budget_percent=0"]).is_err());
+        assert!(load(&["sync.rate_limit=0"]).is_err());
+        assert!(load(&["sync.lag_s=-1"]).is_err());
+        assert!(load(&["destination.compression=lz4"]).unwrap_err().to_string().contains("zstd"));
+        let e = load(&["sync.start_date=2024-02-01", "sync.end_date=2024-01-01"]).unwrap_err().to_string();
+        assert!(e.contains("after sync.start_date"), "{e}");
+    }
+
+    #[test]
+    fn hostile_names_are_rejected() {
+        let text = BASE.replace("name = \"Account\"", "name = \"Account\"\nfields = [\"Id\", \"Name FROM User --\"]");
+        let e = Config::from_toml_str(&text, "t", &[], Some("x".into())).unwrap_err().to_string();
+        assert!(e.contains("field API name"), "{e}");
+        let text = BASE.replace("name = \"Account\"", "name = \"../etc\"");
+        assert!(Config::from_toml_str(&text, "t", &[], Some("x".into())).is_err());
+    }
+
+    #[test]
+    fn missing_secret_names_the_env_var() {
+        let e = Config::from_toml_str(BASE, "t", &[], None).unwrap_err().to_string();
+        assert!(e.contains(SECRET_ENV), "{e}");
+    }
+
+    #[test]
+    fn overrides_parse_values() {
+        let c = load(&["sync.concurrency=7", "sync.include_deleted=false", "sync.start_date=2024-01-01"]).unwrap();
+        assert_eq!(c.sync.concurrency, 7);
+        assert!(!c.sync.include_deleted);
+        assert!(c.sync.start.is_some());
+    }
+}

@@ -1,0 +1,558 @@
+//! The emulator's objects (describe metadata) and their deterministic, seeded records.
+
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// A field value as the emulator stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Str(String),
+    /// A double/currency/percent value; rendered in Java-double text.
+    Num(f64),
+    /// Currency in units of 10^-scale (exact), rendered as a Java double.
+    Cents(i64),
+    Int(i64),
+    Bool(bool),
+    /// Epoch milliseconds (UTC).
+    DateTime(i64),
+    /// Days since the epoch.
+    Date(i32),
+    /// Milliseconds since midnight.
+    Time(i32),
+    Address(Box<Address>),
+    Location(f64, f64),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Address {
+    pub street: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub state_code: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub country_code: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub geocode_accuracy: Option<String>,
+}
+
+/// Field metadata, enough to render a real describe.
+#[derive(Debug, Clone)]
+pub struct FieldDef {
+    pub name: String,
+    pub ftype: &'static str,
+    pub label: String,
+    pub custom: bool,
+    pub precision: u32,
+    pub scale: i32,
+    pub length: u32,
+    pub calculated: bool,
+    pub nillable: bool,
+    pub compound: Option<String>,
+    pub picklist: Vec<&'static str>,
+    pub reference_to: Vec<&'static str>,
+}
+
+impl FieldDef {
+    fn new(name: &str, ftype: &'static str) -> Self {
+        let custom = name.ends_with("__c") || name.ends_with("__s");
+        let label = name.trim_end_matches("__c").trim_end_matches("__s").replace('_', " ");
+        let length = match ftype {
+            "id" | "reference" => 18,
+            "string" | "picklist" | "multipicklist" | "email" | "phone" | "url" | "combobox" => 255,
+            "textarea" => 32000,
+            _ => 0,
+        };
+        let nillable = !matches!(ftype, "id" | "boolean") && !matches!(name, "Name" | "CreatedDate" | "LastModifiedDate" | "SystemModstamp" | "OwnerId" | "CreatedById" | "LastModifiedById");
+        Self { name: name.into(), ftype, label, custom, precision: 0, scale: 0, length, calculated: false, nillable, compound: None, picklist: vec![], reference_to: vec![] }
+    }
+    fn num(mut self, p: u32, s: i32) -> Self {
+        self.precision = p;
+        self.scale = s;
+        self
+    }
+    fn pick(mut self, v: &[&'static str]) -> Self {
+        self.picklist = v.to_vec();
+        self
+    }
+    fn refs(mut self, to: &'static str) -> Self {
+        self.reference_to = vec![to];
+        self
+    }
+    fn formula(mut self) -> Self {
+        self.calculated = true;
+        self
+    }
+    fn part_of(mut self, c: &str) -> Self {
+        self.compound = Some(c.into());
+        self
+    }
+}
+
+/// An object's metadata.
+#[derive(Debug, Clone)]
+pub struct ObjectDef {
+    pub name: String,
+    pub label: String,
+    pub key_prefix: &'static str,
+    pub custom: bool,
+    pub fields: Vec<FieldDef>,
+}
+
+impl ObjectDef {
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name))
+    }
+}
+
+fn system_fields(v: &mut Vec<FieldDef>) {
+    v.push(FieldDef::new("OwnerId", "reference").refs("User"));
+    v.push(FieldDef::new("CreatedDate", "datetime"));
+    v.push(FieldDef::new("CreatedById", "reference").refs("User"));
+    v.push(FieldDef::new("LastModifiedDate", "datetime"));
+    v.push(FieldDef::new("LastModifiedById", "reference").refs("User"));
+    v.push(FieldDef::new("SystemModstamp", "datetime"));
+}
+
+fn address(v: &mut Vec<FieldDef>, prefix: &str) {
+    let c = format!("{prefix}Address");
+    v.push(FieldDef::new(&format!("{prefix}Street"), "textarea").part_of(&c));
+    v.push(FieldDef::new(&format!("{prefix}City"), "string").part_of(&c));
+    v.push(FieldDef::new(&format!("{prefix}State"), "string").part_of(&c));
+    v.push(FieldDef::new(&format!("{prefix}PostalCode"), "string").part_of(&c));
+    v.push(FieldDef::new(&format!("{prefix}Country"), "string").part_of(&c));
+    v.push(FieldDef::new(&format!("{prefix}Latitude"), "double").num(18, 15).part_of(&c));
+    v.push(FieldDef::new(&format!("{prefix}Longitude"), "double").num(18, 15).part_of(&c));
+    v.push(FieldDef::new(&format!("{prefix}GeocodeAccuracy"), "picklist").pick(&["Address", "Street", "City", "Zip"]).part_of(&c));
+    v.push(FieldDef::new(&c, "address"));
+}
+
+fn location(v: &mut Vec<FieldDef>, base: &str) {
+    let c = format!("{base}__c");
+    v.push(FieldDef::new(&c, "location"));
+    v.push(FieldDef::new(&format!("{base}__Latitude__s"), "double").num(18, 15).part_of(&c));
+    v.push(FieldDef::new(&format!("{base}__Longitude__s"), "double").num(18, 15).part_of(&c));
+}
+
+/// The five emulated objects.
+pub fn object_defs() -> Vec<ObjectDef> {
+    let mut account = vec![
+        FieldDef::new("Id", "id"),
+        FieldDef::new("IsDeleted", "boolean"),
+        FieldDef::new("MasterRecordId", "reference").refs("Account"),
+        FieldDef::new("Name", "string"),
+        FieldDef::new("Type", "picklist").pick(&["Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"]),
+        FieldDef::new("ParentId", "reference").refs("Account"),
+    ];
+    address(&mut account, "Billing");
+    account.extend([
+        FieldDef::new("Phone", "phone"),
+        FieldDef::new("Website", "url"),
+        FieldDef::new("Industry", "picklist").pick(&["Agriculture", "Banking", "Chemicals", "Energy", "Retail", "Technology"]),
+        FieldDef::new("AnnualRevenue", "currency").num(18, 0),
+        FieldDef::new("NumberOfEmployees", "int").num(8, 0),
+        FieldDef::new("Ownership", "picklist").pick(&["Public", "Private", "Subsidiary", "Other"]),
+        FieldDef::new("Description", "textarea"),
+        FieldDef::new("Rating", "picklist").pick(&["Hot", "Warm", "Cold"]),
+    ]);
+    system_fields(&mut account);
+    account.push(FieldDef::new("LastActivityDate", "date"));
+    account.extend([
+        FieldDef::new("Credit_Limit__c", "currency").num(18, 2),
+        FieldDef::new("Global_Employees__c", "double").num(18, 0),
+        FieldDef::new("Tier__c", "picklist").pick(&["Gold", "Silver", "Bronze"]),
+        FieldDef::new("Regions__c", "multipicklist").pick(&["EMEA", "AMER", "APAC", "LATAM"]),
+        FieldDef::new("Discount__c", "percent").num(5, 2),
+        FieldDef::new("Is_Partner__c", "boolean"),
+        FieldDef::new("Health_Score__c", "double").num(18, 2).formula(),
+        FieldDef::new("Support_Cutoff__c", "time"),
+    ]);
+    location(&mut account, "HQ_Location");
+
+    let mut contact = vec![
+        FieldDef::new("Id", "id"),
+        FieldDef::new("IsDeleted", "boolean"),
+        FieldDef::new("AccountId", "reference").refs("Account"),
+        FieldDef::new("FirstName", "string"),
+        FieldDef::new("LastName", "string"),
+        FieldDef::new("Email", "email"),
+        FieldDef::new("Phone", "phone"),
+        FieldDef::new("Title", "string"),
+        FieldDef::new("Birthdate", "date"),
+    ];
+    address(&mut contact, "Mailing");
+    contact.push(FieldDef::new("HasOptedOutOfEmail", "boolean"));
+    system_fields(&mut contact);
+    contact.push(FieldDef::new("Languages__c", "multipicklist").pick(&["English", "German", "French", "Spanish"]));
+
+    let mut opp = vec![
+        FieldDef::new("Id", "id"),
+        FieldDef::new("IsDeleted", "boolean"),
+        FieldDef::new("AccountId", "reference").refs("Account"),
+        FieldDef::new("Name", "string"),
+        FieldDef::new("StageName", "picklist").pick(&["Prospecting", "Qualification", "Negotiation", "Closed Won", "Closed Lost"]),
+        FieldDef::new("Amount", "currency").num(18, 2),
+        FieldDef::new("Probability", "percent").num(3, 0),
+        FieldDef::new("ExpectedRevenue", "currency").num(18, 2).formula(),
+        FieldDef::new("CloseDate", "date"),
+        FieldDef::new("Type", "picklist").pick(&["New Business", "Existing Business"]),
+        FieldDef::new("IsClosed", "boolean"),
+        FieldDef::new("IsWon", "boolean"),
+        FieldDef::new("TotalOpportunityQuantity", "double").num(18, 2),
+    ];
+    system_fields(&mut opp);
+    opp.push(FieldDef::new("Next_Step_Time__c", "time"));
+
+    let mut case = vec![
+        FieldDef::new("Id", "id"),
+        FieldDef::new("IsDeleted", "boolean"),
+        FieldDef::new("CaseNumber", "string"),
+        FieldDef::new("AccountId", "reference").refs("Account"),
+        FieldDef::new("ContactId", "reference").refs("Contact"),
+        FieldDef::new("Subject", "string"),
+        FieldDef::new("Description", "textarea"),
+        FieldDef::new("Status", "picklist").pick(&["New", "Working", "Escalated", "Closed"]),
+        FieldDef::new("Priority", "picklist").pick(&["High", "Medium", "Low"]),
+        FieldDef::new("Origin", "picklist").pick(&["Phone", "Email", "Web"]),
+        FieldDef::new("IsEscalated", "boolean"),
+        FieldDef::new("ClosedDate", "datetime"),
+    ];
+    system_fields(&mut case);
+
+    let mut invoice = vec![FieldDef::new("Id", "id"), FieldDef::new("IsDeleted", "boolean"), FieldDef::new("Name", "string")];
+    system_fields(&mut invoice);
+    invoice.push(FieldDef::new("LastActivityDate", "date"));
+    invoice.extend([
+        FieldDef::new("Account__c", "reference").refs("Account"),
+        FieldDef::new("Amount__c", "currency").num(16, 2),
+        FieldDef::new("Tax_Rate__c", "percent").num(5, 2),
+        FieldDef::new("Due_Date__c", "date"),
+        FieldDef::new("Paid__c", "boolean"),
+        FieldDef::new("Units__c", "double").num(18, 0),
+        FieldDef::new("Line_Items__c", "int").num(9, 0),
+        FieldDef::new("Status__c", "picklist").pick(&["Draft", "Sent", "Paid", "Void"]),
+        FieldDef::new("Tags__c", "multipicklist").pick(&["Urgent", "Disputed", "Recurring", "Export"]),
+        FieldDef::new("Cutoff_Time__c", "time"),
+        FieldDef::new("Notes__c", "textarea"),
+        FieldDef::new("Contact_Email__c", "email"),
+        FieldDef::new("Portal_Url__c", "url"),
+        FieldDef::new("Billing_Phone__c", "phone"),
+        FieldDef::new("Document__c", "base64"),
+    ]);
+    location(&mut invoice, "Ship_To");
+
+    vec![
+        ObjectDef { name: "Account".into(), label: "Account".into(), key_prefix: "001", custom: false, fields: account },
+        ObjectDef { name: "Contact".into(), label: "Contact".into(), key_prefix: "003", custom: false, fields: contact },
+        ObjectDef { name: "Opportunity".into(), label: "Opportunity".into(), key_prefix: "006", custom: false, fields: opp },
+        ObjectDef { name: "Case".into(), label: "Case".into(), key_prefix: "500", custom: false, fields: case },
+        ObjectDef { name: "Invoice__c".into(), label: "Invoice".into(), key_prefix: "a01", custom: true, fields: invoice },
+    ]
+}
+
+/// An object and its records (cells aligned with `def.fields`).
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub def: ObjectDef,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    pub fn cell(&self, row: usize, field: &str) -> &Cell {
+        match self.def.field_index(field) {
+            Some(i) => &self.rows[row][i],
+            None => &Cell::Null,
+        }
+    }
+}
+
+/// All tables.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub tables: Vec<Table>,
+}
+
+impl Dataset {
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.def.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// An 18-character record id: key prefix, `0000` pod, a base-62 serial, and a 3-char suffix.
+pub fn record_id(prefix: &str, n: u64) -> String {
+    const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut s = String::with_capacity(18);
+    s.push_str(prefix);
+    s.push_str("5g0000");
+    let mut digits = [b'0'; 6];
+    let mut v = n;
+    for d in digits.iter_mut().rev() {
+        *d = A[(v % 62) as usize];
+        v /= 62;
+    }
+    s.push_str(std::str::from_utf8(&digits).expect("ascii"));
+    s.push_str("AAA");
+    s
+}
+
+const CITIES: [(&str, &str, &str, &str, f64, f64); 6] = [
+    ("München", "Bayern", "80331", "Germany", 48.137154, 11.576124),
+    ("São Paulo", "SP", "01000-000", "Brazil", -23.55052, -46.633308),
+    ("San Francisco", "CA", "94105", "United States", 37.7897, -122.3942),
+    ("Tokyo", "Tokyo", "100-0001", "Japan", 35.681236, 139.767125),
+    ("Lyon", "Auvergne-Rhône-Alpes", "69001", "France", 45.764043, 4.835659),
+    ("Austin", "TX", "73301", "United States", 30.267153, -97.743061),
+];
+
+const WORDS: [&str; 12] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima"];
+
+/// Generation parameters.
+#[derive(Debug, Clone)]
+pub struct GenConfig {
+    pub seed: u64,
+    /// Records per object (objects missing here get `default_rows`).
+    pub rows: HashMap<String, usize>,
+    pub default_rows: usize,
+    /// Cursor values fall in `[anchor − days, anchor)` (epoch ms).
+    pub anchor_ms: i64,
+    pub days: i64,
+}
+
+/// Generates every table deterministically from the seed.
+pub fn generate(cfg: &GenConfig) -> Dataset {
+    let mut tables = Vec::new();
+    for (oi, def) in object_defs().into_iter().enumerate() {
+        let n = cfg.rows.iter().find(|(k, _)| k.eq_ignore_ascii_case(&def.name)).map(|(_, v)| *v).unwrap_or(cfg.default_rows);
+        let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(oi as u64));
+        let span = cfg.days * 86_400_000;
+        let mut rows = Vec::with_capacity(n);
+        for i in 0..n {
+            rows.push(gen_row(&def, i as u64, &mut rng, cfg.anchor_ms - span, span));
+        }
+        tables.push(Table { def, rows });
+    }
+    Dataset { tables }
+}
+
+fn maybe<T>(rng: &mut StdRng, v: T) -> Option<T> {
+    // ~30% nulls
+    (rng.random::<f64>() >= 0.3).then_some(v)
+}
+
+fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64) -> Vec<Cell> {
+    let created = from_ms + rng.random_range(0..span_ms);
+    let modified = (created + rng.random_range(0..(30 * 86_400_000i64))).min(from_ms + span_ms - 1);
+    // Some records share a modification instant (second resolution), as bulk updates do.
+    let modified = modified - modified % 1000;
+    let stamp = (modified + if rng.random::<f64>() < 0.2 { rng.random_range(0..5_000) } else { 0 }).min(from_ms + span_ms - 1);
+    let city = CITIES[rng.random_range(0..CITIES.len())];
+    let deleted = rng.random::<f64>() < 0.03;
+    let mut out = Vec::with_capacity(def.fields.len());
+    for f in &def.fields {
+        let name = f.name.as_str();
+        let cell = match (name, f.ftype) {
+            ("Id", _) => Cell::Str(record_id(def.key_prefix, i + 1)),
+            ("IsDeleted", _) => Cell::Bool(deleted),
+            ("CreatedDate", _) => Cell::DateTime(created),
+            ("LastModifiedDate", _) => Cell::DateTime(modified),
+            ("SystemModstamp", _) => Cell::DateTime(stamp),
+            ("Name", _) if def.custom => Cell::Str(format!("INV-{:06}", i + 1)),
+            ("Name", _) => Cell::Str(format!("{} {} {}", WORDS[rng.random_range(0..12)], WORDS[rng.random_range(0..12)], i + 1)),
+            ("CaseNumber", _) => Cell::Str(format!("{:08}", i + 1)),
+            ("LastName", _) => Cell::Str(format!("{}son", WORDS[rng.random_range(0..12)])),
+            (_, "reference") if name.ends_with("ById") || name == "OwnerId" => Cell::Str(record_id("005", rng.random_range(1..20))),
+            (_, "reference") => maybe(rng, ()).map(|_| Cell::Str(record_id(f.reference_to.first().map(|r| prefix_of(r)).unwrap_or("001"), rng.random_range(1..500)))).unwrap_or(Cell::Null),
+            (_, "address") => address_cell(&out, def, name),
+            _ if f.compound.is_some() && f.ftype != "double" => compound_part(name, city, rng),
+            (_, "double") if f.compound.is_some() => {
+                let (lat, lon) = (city.4 + rng.random_range(-0.05..0.05), city.5 + rng.random_range(-0.05..0.05));
+                if rng.random::<f64>() < 0.3 {
+                    Cell::Null
+                } else if name.contains("Latitude") {
+                    Cell::Num(round_to(lat, 6))
+                } else {
+                    Cell::Num(round_to(lon, 6))
+                }
+            }
+            (_, "location") => Cell::Null, // filled from components below
+            (_, "boolean") => Cell::Bool(rng.random::<bool>()),
+            (_, "int") => maybe(rng, ()).map(|_| Cell::Int(rng.random_range(1..200_000))).unwrap_or(Cell::Null),
+            (_, "currency") => maybe(rng, ()).map(|_| {
+                // Some values above 10^7 so they arrive in exponent form (1.2345678E7).
+                let big = rng.random::<f64>() < 0.3;
+                let units: i64 = if big { rng.random_range(10_000_000..9_000_000_000) } else { rng.random_range(0..9_999_999) };
+                if f.scale > 0 {
+                    Cell::Cents(units * 10i64.pow(f.scale as u32) + rng.random_range(0..10i64.pow(f.scale as u32)))
+                } else {
+                    Cell::Cents(units)
+                }
+            }).unwrap_or(Cell::Null),
+            (_, "percent") => maybe(rng, ()).map(|_| Cell::Num(rng.random_range(0..10_000) as f64 / 100.0)).unwrap_or(Cell::Null),
+            (_, "double") if f.scale == 0 => maybe(rng, ()).map(|_| Cell::Num(rng.random_range(0..50_000_000i64) as f64)).unwrap_or(Cell::Null),
+            (_, "double") => maybe(rng, ()).map(|_| Cell::Num(rng.random_range(0..1_000_000) as f64 / 100.0)).unwrap_or(Cell::Null),
+            (_, "date") => maybe(rng, ()).map(|_| Cell::Date(((created / 86_400_000) + rng.random_range(-30..60)) as i32)).unwrap_or(Cell::Null),
+            (_, "datetime") => maybe(rng, ()).map(|_| Cell::DateTime(created + rng.random_range(0..86_400_000))).unwrap_or(Cell::Null),
+            (_, "time") => maybe(rng, ()).map(|_| Cell::Time(rng.random_range(0..86_400) * 1000 + rng.random_range(0..2) * 500)).unwrap_or(Cell::Null),
+            (_, "picklist") => maybe(rng, ()).map(|_| Cell::Str(f.picklist[rng.random_range(0..f.picklist.len())].to_string())).unwrap_or(Cell::Null),
+            (_, "multipicklist") => maybe(rng, ()).map(|_| {
+                let k = rng.random_range(1..=f.picklist.len().min(3));
+                let start = rng.random_range(0..f.picklist.len());
+                let picked: Vec<&str> = (0..k).map(|j| f.picklist[(start + j) % f.picklist.len()]).collect();
+                Cell::Str(picked.join(";"))
+            }).unwrap_or(Cell::Null),
+            (_, "email") => maybe(rng, ()).map(|_| Cell::Str(format!("{}.{}@example.com", WORDS[rng.random_range(0..12)], i))).unwrap_or(Cell::Null),
+            (_, "phone") => maybe(rng, ()).map(|_| Cell::Str(format!("+1 (555) {:03}-{:04}", rng.random_range(0..1000), rng.random_range(0..10000)))).unwrap_or(Cell::Null),
+            (_, "url") => maybe(rng, ()).map(|_| Cell::Str(format!("https://www.{}.example.com/{}", WORDS[rng.random_range(0..12)], i))).unwrap_or(Cell::Null),
+            (_, "textarea") => maybe(rng, ()).map(|_| {
+                let n = rng.random_range(1..12);
+                let mut s = String::new();
+                for k in 0..n {
+                    s.push_str(WORDS[rng.random_range(0..12)]);
+                    s.push_str(if k % 4 == 3 { "\n\n" } else { " " });
+                }
+                s.push_str("\"quoted\" — ünïcødé");
+                Cell::Str(s)
+            }).unwrap_or(Cell::Null),
+            (_, "base64") => Cell::Str(format!("/services/data/v62.0/sobjects/{}/{}/{}", def.name, record_id(def.key_prefix, i + 1), name)),
+            _ => maybe(rng, ()).map(|_| Cell::Str(format!("{} {}", WORDS[rng.random_range(0..12)], i))).unwrap_or(Cell::Null),
+        };
+        out.push(cell);
+    }
+    // Compound values mirror their components.
+    for (fi, f) in def.fields.iter().enumerate() {
+        match f.ftype {
+            "address" => out[fi] = address_cell(&out, def, &f.name),
+            "location" => {
+                let lat = def.fields.iter().position(|g| g.compound.as_deref() == Some(&f.name) && g.name.contains("Latitude"));
+                let lon = def.fields.iter().position(|g| g.compound.as_deref() == Some(&f.name) && g.name.contains("Longitude"));
+                out[fi] = match (lat.map(|i| &out[i]), lon.map(|i| &out[i])) {
+                    (Some(Cell::Num(a)), Some(Cell::Num(b))) => Cell::Location(*a, *b),
+                    _ => Cell::Null,
+                };
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn prefix_of(object: &str) -> &'static str {
+    match object {
+        "Account" => "001",
+        "Contact" => "003",
+        "Opportunity" => "006",
+        "User" => "005",
+        _ => "a01",
+    }
+}
+
+fn round_to(v: f64, d: i32) -> f64 {
+    let p = 10f64.powi(d);
+    (v * p).round() / p
+}
+
+fn compound_part(name: &str, city: (&str, &str, &str, &str, f64, f64), rng: &mut StdRng) -> Cell {
+    if rng.random::<f64>() < 0.3 {
+        return Cell::Null;
+    }
+    let v = if name.ends_with("Street") {
+        format!("{} {} Street\nSuite {}", rng.random_range(1..999), WORDS[rng.random_range(0..12)], rng.random_range(1..50))
+    } else if name.ends_with("City") {
+        city.0.to_string()
+    } else if name.ends_with("State") {
+        city.1.to_string()
+    } else if name.ends_with("PostalCode") {
+        city.2.to_string()
+    } else if name.ends_with("Country") {
+        city.3.to_string()
+    } else if name.ends_with("GeocodeAccuracy") {
+        ["Address", "Street", "City"][rng.random_range(0..3)].to_string()
+    } else {
+        WORDS[rng.random_range(0..12)].to_string()
+    };
+    Cell::Str(v)
+}
+
+fn address_cell(cells: &[Cell], def: &ObjectDef, compound: &str) -> Cell {
+    if cells.len() < def.fields.len() {
+        return Cell::Null; // first pass: components not generated yet
+    }
+    let prefix = compound.trim_end_matches("Address");
+    let get_s = |suffix: &str| match def.field_index(&format!("{prefix}{suffix}")).map(|i| &cells[i]) {
+        Some(Cell::Str(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let get_n = |suffix: &str| match def.field_index(&format!("{prefix}{suffix}")).map(|i| &cells[i]) {
+        Some(Cell::Num(v)) => Some(*v),
+        _ => None,
+    };
+    let a = Address {
+        street: get_s("Street"),
+        city: get_s("City"),
+        state: get_s("State"),
+        state_code: None,
+        postal_code: get_s("PostalCode"),
+        country: get_s("Country"),
+        country_code: None,
+        latitude: get_n("Latitude"),
+        longitude: get_n("Longitude"),
+        geocode_accuracy: get_s("GeocodeAccuracy"),
+    };
+    if a == Address::default() {
+        Cell::Null
+    } else {
+        Cell::Address(Box::new(a))
+    }
+}
+
+/// Java's `Double.toString`: plain between 10^-3 and 10^7, else `1.2345678E7`.
+pub fn java_double(v: f64) -> String {
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    let a = v.abs();
+    if (1e-3..1e7).contains(&a) {
+        let s = format!("{v}");
+        if s.contains('.') {
+            s
+        } else {
+            format!("{s}.0")
+        }
+    } else {
+        let s = format!("{v:e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = if m.contains('.') { m.to_string() } else { format!("{m}.0") };
+        format!("{m}E{e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_double_text() {
+        assert_eq!(java_double(1234567.0), "1234567.0");
+        assert_eq!(java_double(12345678.0), "1.2345678E7");
+        assert_eq!(java_double(10000000.0), "1.0E7");
+        assert_eq!(java_double(12.5), "12.5");
+        assert_eq!(java_double(0.0001), "1.0E-4");
+        assert_eq!(java_double(-123456789.25), "-1.2345678925E8");
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        let cfg = GenConfig { seed: 7, rows: HashMap::new(), default_rows: 50, anchor_ms: 1_767_225_600_000, days: 730 };
+        let a = generate(&cfg);
+        let b = generate(&cfg);
+        assert_eq!(a.tables[0].rows, b.tables[0].rows);
+        assert_eq!(a.tables.len(), 5);
+        let ids: std::collections::HashSet<_> = a.tables[0].rows.iter().map(|r| format!("{:?}", r[0])).collect();
+        assert_eq!(ids.len(), 50);
+        assert_eq!(record_id("001", 1).len(), 18);
+    }
+}

@@ -1,0 +1,659 @@
+//! A local Salesforce emulator: OAuth 2.0 client credentials, versions, limits, global and
+//! object describe, query/queryAll with `nextRecordsUrl` paging and `batchSize`, Salesforce's
+//! error bodies and status codes, `Sforce-Limit-Info` on every REST response, and fault
+//! injection. It serves the demo and every end-to-end test, and users can point their own
+//! pipelines at it.
+
+pub mod data;
+pub mod soql;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use rand::Rng;
+
+use data::{java_double, Cell, Dataset, FieldDef, GenConfig, ObjectDef};
+
+/// Fault injection switches.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Every Nth REST request answers 503 `SERVER_UNAVAILABLE`.
+    pub fail_every: Option<u64>,
+    /// Access tokens expire this long after issue (401 `INVALID_SESSION_ID`).
+    pub token_ttl: Option<Duration>,
+    /// Added before every answer.
+    pub latency: Option<Duration>,
+    /// Queries whose datetime window spans more than this many hours get `QUERY_TIMEOUT`.
+    pub query_timeout_hours: Option<u64>,
+    /// Every Nth query page is cut in half (truncated body).
+    pub truncate_every: Option<u64>,
+    /// `(Object, Field)` whose values are served with the wrong JSON type.
+    pub bad_value: Option<(String, String)>,
+    /// The app has no Run-As user (`invalid_grant`).
+    pub no_run_as_user: bool,
+    /// The app has no OAuth scopes (`invalid_grant`).
+    pub no_scopes: bool,
+}
+
+/// Emulator settings.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    pub gen: GenConfig,
+    pub client_id: String,
+    pub client_secret: String,
+    /// `DailyApiRequests.Max`; past it: 403 `REQUEST_LIMIT_EXCEEDED`.
+    pub daily_limit: u64,
+    pub faults: Faults,
+    /// Query locators expire after this much idle time.
+    pub locator_idle: Duration,
+}
+
+/// Demo credentials.
+pub const DEMO_CLIENT_ID: &str = "forcelake-demo-client";
+pub const DEMO_CLIENT_SECRET: &str = "forcelake-demo-secret";
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        let today = chrono::Utc::now().date_naive();
+        Self {
+            gen: GenConfig {
+                seed: 42,
+                rows: HashMap::new(),
+                default_rows: 1000,
+                anchor_ms: crate::timefmt::day_start(today).timestamp_millis(),
+                days: 730,
+            },
+            client_id: DEMO_CLIENT_ID.into(),
+            client_secret: DEMO_CLIENT_SECRET.into(),
+            daily_limit: 5_000_000,
+            faults: Faults::default(),
+            locator_idle: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+struct Cursor {
+    table: usize,
+    rows: Vec<u32>,
+    fields: Vec<usize>,
+    pos: usize,
+    batch: usize,
+    last_used: Instant,
+    seq: u64,
+}
+
+struct Inner {
+    cfg: EmulatorConfig,
+    data: Arc<Dataset>,
+    tokens: Mutex<HashMap<String, Instant>>,
+    cursors: Mutex<HashMap<String, Cursor>>,
+    requests: AtomicU64,
+    query_pages: AtomicU64,
+    seq: AtomicU64,
+    base_url: Mutex<String>,
+}
+
+/// A running emulator; dropping it (or [`RunningEmulator::stop`]) shuts it down.
+pub struct RunningEmulator {
+    pub url: String,
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    /// The generated records (the truth tests compare against).
+    pub fn dataset(&self) -> Arc<Dataset> {
+        self.inner.data.clone()
+    }
+    /// REST requests answered so far.
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+    /// Stops serving and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Generates the data and serves on `addr` (port 0 picks a free port).
+pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<RunningEmulator> {
+    let data = Arc::new(data::generate(&cfg.gen));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let url = format!("http://{local}");
+    let inner = Arc::new(Inner {
+        cfg,
+        data,
+        tokens: Mutex::new(HashMap::new()),
+        cursors: Mutex::new(HashMap::new()),
+        requests: AtomicU64::new(0),
+        query_pages: AtomicU64::new(0),
+        seq: AtomicU64::new(0),
+        base_url: Mutex::new(url.clone()),
+    });
+    let app = Router::new()
+        .route("/services/oauth2/token", post(token))
+        .route("/services/data", get(versions))
+        .route("/services/data/", get(versions))
+        .route("/services/data/{*rest}", get(rest))
+        .fallback(not_found)
+        .with_state(inner.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(RunningEmulator { url, addr: local, inner, shutdown: Some(tx), task: Some(task) })
+}
+
+// -----------------------------------------------------------------------------------------
+// OAuth
+
+fn oauth_error(error: &str, description: &str) -> Response {
+    let body = serde_json::json!({"error": error, "error_description": description}).to_string();
+    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
+}
+
+async fn token(State(st): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(d) = st.cfg.faults.latency {
+        tokio::time::sleep(d).await;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let host = host.split(':').next().unwrap_or("");
+    if host == "login.salesforce.com" || host == "test.salesforce.com" {
+        return oauth_error("invalid_grant", "request not supported on this domain");
+    }
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if !ct.starts_with("application/x-www-form-urlencoded") {
+        return oauth_error("unsupported_grant_type", "grant type not supported");
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error("unsupported_grant_type", "grant type not supported");
+    }
+    let (mut id, mut secret) = (form.get("client_id").cloned(), form.get("client_secret").cloned());
+    if let Some(basic) = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Basic ")) {
+        use base64_decode as b64;
+        if let Some((i, s)) = b64(basic).and_then(|d| d.split_once(':').map(|(a, b)| (a.to_string(), b.to_string()))) {
+            id = Some(i);
+            secret = Some(s);
+        }
+    }
+    if id.as_deref() != Some(st.cfg.client_id.as_str()) {
+        return oauth_error("invalid_client_id", "client identifier invalid");
+    }
+    if secret.as_deref() != Some(st.cfg.client_secret.as_str()) {
+        return oauth_error("invalid_client", "invalid client credentials");
+    }
+    if st.cfg.faults.no_run_as_user {
+        return oauth_error("invalid_grant", "no client credentials user enabled");
+    }
+    if st.cfg.faults.no_scopes {
+        return oauth_error("invalid_grant", "no valid scopes defined");
+    }
+    let mut rng = rand::rng();
+    let tok: String = (0..48).map(|_| {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+        A[rng.random_range(0..A.len())] as char
+    }).collect();
+    let access_token = format!("00D5g000004EMUL!AQ{tok}");
+    st.tokens.lock().expect("token map").insert(access_token.clone(), Instant::now());
+    let base = st.base_url.lock().expect("base url").clone();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let body = serde_json::json!({
+        "access_token": access_token,
+        "signature": "ZW11bGF0b3Itc2lnbmF0dXJl",
+        "scope": "api",
+        "instance_url": base,
+        "id": format!("{base}/id/00D5g000004EMULEAA/0055g00000EMULAAA"),
+        "token_type": "Bearer",
+        "issued_at": now_ms.to_string(),
+    });
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.to_string()).into_response()
+}
+
+fn base64_decode(s: &str) -> Option<String> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.trim().bytes() {
+        if c == b'=' {
+            break;
+        }
+        let v = A.iter().position(|&x| x == c)? as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+// -----------------------------------------------------------------------------------------
+// REST
+
+fn rest_error(st: &Inner, status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!([{"message": message, "errorCode": code}]).to_string();
+    with_limit(st, (status, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response())
+}
+
+fn with_limit(st: &Inner, mut r: Response) -> Response {
+    let used = st.requests.load(Ordering::Relaxed).min(st.cfg.daily_limit);
+    if let Ok(v) = HeaderValue::from_str(&format!("api-usage={used}/{}", st.cfg.daily_limit)) {
+        r.headers_mut().insert("Sforce-Limit-Info", v);
+    }
+    r
+}
+
+fn json_ok(st: &Inner, body: impl Into<Body>) -> Response {
+    with_limit(st, (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.into()).into_response())
+}
+
+async fn versions() -> Response {
+    let body = serde_json::json!([
+        {"label": "Spring '24", "url": "/services/data/v60.0", "version": "60.0"},
+        {"label": "Summer '24", "url": "/services/data/v61.0", "version": "61.0"},
+        {"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"},
+    ]);
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.to_string()).into_response()
+}
+
+async fn not_found() -> Response {
+    let body = serde_json::json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]).to_string();
+    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
+}
+
+async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Response {
+    if let Some(d) = st.cfg.faults.latency {
+        tokio::time::sleep(d).await;
+    }
+    // Authentication.
+    let auth = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let tok = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("OAuth ")).map(str::trim);
+    let valid = match tok {
+        None => false,
+        Some(t) => {
+            let map = st.tokens.lock().expect("token map");
+            match map.get(t) {
+                None => false,
+                Some(issued) => st.cfg.faults.token_ttl.map(|ttl| issued.elapsed() < ttl).unwrap_or(true),
+            }
+        }
+    };
+    if !valid {
+        return rest_error(&st, StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid");
+    }
+    let n = st.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if n > st.cfg.daily_limit {
+        return rest_error(&st, StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
+    }
+    if let Some(k) = st.cfg.faults.fail_every {
+        if k > 0 && n % k == 0 {
+            return rest_error(&st, StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", "Server Unavailable");
+        }
+    }
+    let path = uri.path().trim_start_matches("/services/data/").trim_end_matches('/');
+    let parts: Vec<&str> = path.split('/').collect();
+    let Some(version) = parts.first().and_then(|v| v.strip_prefix('v')) else {
+        return rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist");
+    };
+    let version = version.to_string();
+    let batch = headers
+        .get("sforce-query-options")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').find_map(|p| p.trim().strip_prefix("batchSize=")).and_then(|v| v.trim().parse::<usize>().ok()))
+        .unwrap_or(2000)
+        .clamp(200, 2000);
+    let query_param = || uri.query().and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "q").map(|(_, v)| v.into_owned()));
+    match &parts[1..] {
+        [] => json_ok(&st, serde_json::json!({"limits": format!("/services/data/v{version}/limits"), "sobjects": format!("/services/data/v{version}/sobjects"), "query": format!("/services/data/v{version}/query"), "queryAll": format!("/services/data/v{version}/queryAll")}).to_string()),
+        ["limits"] => {
+            let used = n.min(st.cfg.daily_limit);
+            json_ok(&st, serde_json::json!({
+                "DailyApiRequests": {"Max": st.cfg.daily_limit, "Remaining": st.cfg.daily_limit - used},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
+                "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+                "DataStorageMB": {"Max": 1024, "Remaining": 1000},
+            }).to_string())
+        }
+        ["sobjects"] => json_ok(&st, global_describe(&st.data, &version).to_string()),
+        ["sobjects", obj, "describe"] => match st.data.table(obj) {
+            Some(t) => json_ok(&st, object_describe(&t.def, &version).to_string()),
+            None => rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),
+        },
+        ["query"] | ["queryAll"] => {
+            let all = parts[1] == "queryAll";
+            match query_param() {
+                None => rest_error(&st, StatusCode::BAD_REQUEST, "MALFORMED_QUERY", "A query string has to be specified"),
+                Some(q) => start_query(&st, &q, all, batch, &version),
+            }
+        }
+        ["query", loc] | ["queryAll", loc] => next_page(&st, loc, &version),
+        _ => rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),
+    }
+}
+
+fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str) -> Response {
+    let data = st.data.clone();
+    let parsed = soql::parse(q, |name| data.table(name).map(|t| &t.def));
+    let (query, _) = match parsed {
+        Ok(p) => p,
+        Err(e) => return rest_error(st, StatusCode::BAD_REQUEST, e.code, &e.message),
+    };
+    let ti = data.tables.iter().position(|t| t.def.name == query.object).expect("parsed object exists");
+    let table = &data.tables[ti];
+    if let (Some(h), Some(c)) = (st.cfg.faults.query_timeout_hours, &query.cond) {
+        if let Some((lo, hi)) = c.datetime_span() {
+            if hi - lo > h as i64 * 3_600_000 {
+                return rest_error(st, StatusCode::BAD_REQUEST, "QUERY_TIMEOUT", "Your query request was running for too long.");
+            }
+        }
+    }
+    let deleted_col = table.def.field_index("IsDeleted");
+    let mut rows: Vec<u32> = (0..table.rows.len() as u32)
+        .filter(|&i| {
+            let r = &table.rows[i as usize];
+            if !all {
+                if let Some(d) = deleted_col {
+                    if r[d] == Cell::Bool(true) {
+                        return false;
+                    }
+                }
+            }
+            query.cond.as_ref().map(|c| c.eval(r)).unwrap_or(true)
+        })
+        .collect();
+    if !query.order.is_empty() {
+        rows.sort_by(|a, b| soql::order_rows(&table.rows[*a as usize], &table.rows[*b as usize], &query.order));
+    }
+    let rows: Vec<u32> = rows.into_iter().skip(query.offset).take(query.limit.unwrap_or(usize::MAX)).collect();
+    if query.count {
+        return json_ok(st, format!("{{\"totalSize\":{},\"done\":true,\"records\":[]}}", rows.len()));
+    }
+    let seq = st.seq.fetch_add(1, Ordering::Relaxed);
+    let locator = format!("01g5g00000{:08X}", seq);
+    let cursor = Cursor { table: ti, rows, fields: query.fields.clone(), pos: 0, batch, last_used: Instant::now(), seq };
+    render_and_advance(st, locator, cursor, version)
+}
+
+fn next_page(st: &Arc<Inner>, loc: &str, version: &str) -> Response {
+    let Some((id, offset)) = loc.rsplit_once('-') else {
+        return rest_error(st, StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator");
+    };
+    let cursor = {
+        let mut cs = st.cursors.lock().expect("cursor map");
+        match cs.remove(id) {
+            Some(c) if c.last_used.elapsed() <= st.cfg.locator_idle && offset.parse::<usize>().ok() == Some(c.pos) => Some(c),
+            Some(c) if offset.parse::<usize>().ok() != Some(c.pos) => {
+                // Re-reading an earlier page of a live cursor is allowed: rewind.
+                match offset.parse::<usize>() {
+                    Ok(o) if o < c.rows.len() && c.last_used.elapsed() <= st.cfg.locator_idle => Some(Cursor { pos: o, ..c }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    };
+    match cursor {
+        Some(c) => render_and_advance(st, id.to_string(), c, version),
+        None => rest_error(st, StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator"),
+    }
+}
+
+fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: &str) -> Response {
+    let table = &st.data.tables[c.table];
+    let end = (c.pos + c.batch).min(c.rows.len());
+    let done = end >= c.rows.len();
+    let mut out = Vec::with_capacity((end - c.pos) * 600 + 200);
+    out.extend_from_slice(format!("{{\"totalSize\":{},\"done\":{}", c.rows.len(), done).as_bytes());
+    if !done {
+        out.extend_from_slice(format!(",\"nextRecordsUrl\":\"/services/data/v{version}/query/{locator}-{end}\"").as_bytes());
+    }
+    out.extend_from_slice(b",\"records\":[");
+    let bad = st.cfg.faults.bad_value.as_ref().filter(|(o, _)| o.eq_ignore_ascii_case(&table.def.name)).and_then(|(_, f)| table.def.field_index(f));
+    for (k, &ri) in c.rows[c.pos..end].iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        render_record(&mut out, &table.def, &table.rows[ri as usize], &c.fields, version, bad);
+    }
+    out.extend_from_slice(b"]}");
+    c.pos = end;
+    c.last_used = Instant::now();
+    if !done {
+        let mut cs = st.cursors.lock().expect("cursor map");
+        cs.insert(locator, c);
+        // At most 10 open cursors per user: the oldest is released.
+        while cs.len() > 10 {
+            if let Some(oldest) = cs.iter().min_by_key(|(_, v)| v.seq).map(|(k, _)| k.clone()) {
+                cs.remove(&oldest);
+            }
+        }
+    }
+    let page_no = st.query_pages.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(k) = st.cfg.faults.truncate_every {
+        if k > 0 && page_no % k == 0 {
+            out.truncate(out.len() / 2);
+        }
+    }
+    json_ok(st, out)
+}
+
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json escapes exactly as JSON requires; non-ASCII stays as UTF-8 like Salesforce sends it.
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+fn render_record(out: &mut Vec<u8>, def: &ObjectDef, row: &[Cell], fields: &[usize], version: &str, bad: Option<usize>) {
+    out.extend_from_slice(b"{\"attributes\":{\"type\":\"");
+    out.extend_from_slice(def.name.as_bytes());
+    out.extend_from_slice(b"\",\"url\":\"/services/data/v");
+    out.extend_from_slice(version.as_bytes());
+    out.extend_from_slice(b"/sobjects/");
+    out.extend_from_slice(def.name.as_bytes());
+    out.push(b'/');
+    if let Some(Cell::Str(id)) = def.field_index("Id").map(|i| &row[i]) {
+        out.extend_from_slice(id.as_bytes());
+    }
+    out.extend_from_slice(b"\"}");
+    for &fi in fields {
+        let f = &def.fields[fi];
+        out.push(b',');
+        push_json_str(out, &f.name);
+        out.push(b':');
+        if Some(fi) == bad && row[fi] != Cell::Null {
+            if matches!(f.ftype, "string" | "textarea" | "picklist" | "id" | "reference" | "email" | "phone" | "url") {
+                out.extend_from_slice(b"12345");
+            } else {
+                out.extend_from_slice(b"\"not-a-");
+                out.extend_from_slice(f.ftype.as_bytes());
+                out.push(b'"');
+            }
+            continue;
+        }
+        render_cell(out, f, &row[fi]);
+    }
+    out.push(b'}');
+}
+
+fn render_cell(out: &mut Vec<u8>, f: &FieldDef, c: &Cell) {
+    match c {
+        Cell::Null => out.extend_from_slice(b"null"),
+        Cell::Str(s) => push_json_str(out, s),
+        Cell::Num(v) => out.extend_from_slice(java_double(*v).as_bytes()),
+        Cell::Cents(units) => {
+            let v = *units as f64 / 10f64.powi(f.scale);
+            out.extend_from_slice(java_double(v).as_bytes());
+        }
+        Cell::Int(v) => out.extend_from_slice(v.to_string().as_bytes()),
+        Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Cell::DateTime(ms) => push_json_str(out, &crate::timefmt::sf_datetime(*ms)),
+        Cell::Date(d) => {
+            let day = chrono::DateTime::from_timestamp(*d as i64 * 86_400, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default();
+            push_json_str(out, &day);
+        }
+        Cell::Time(ms) => {
+            let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+            push_json_str(out, &format!("{h:02}:{m:02}:{s:02}.{milli:03}Z"));
+        }
+        Cell::Address(a) => {
+            let opt_s = |v: &Option<String>| v.as_ref().map(|s| serde_json::to_string(s).expect("string")).unwrap_or_else(|| "null".into());
+            let opt_n = |v: &Option<f64>| v.map(java_double).unwrap_or_else(|| "null".into());
+            let s = format!(
+                "{{\"city\":{},\"country\":{},\"countryCode\":{},\"geocodeAccuracy\":{},\"latitude\":{},\"longitude\":{},\"postalCode\":{},\"state\":{},\"stateCode\":{},\"street\":{}}}",
+                opt_s(&a.city), opt_s(&a.country), opt_s(&a.country_code), opt_s(&a.geocode_accuracy), opt_n(&a.latitude), opt_n(&a.longitude), opt_s(&a.postal_code), opt_s(&a.state), opt_s(&a.state_code), opt_s(&a.street)
+            );
+            out.extend_from_slice(s.as_bytes());
+        }
+        Cell::Location(lat, lon) => {
+            out.extend_from_slice(format!("{{\"latitude\":{},\"longitude\":{}}}", java_double(*lat), java_double(*lon)).as_bytes());
+        }
+    }
+}
+
+fn global_describe(data: &Dataset, version: &str) -> serde_json::Value {
+    let sobjects: Vec<_> = data
+        .tables
+        .iter()
+        .map(|t| {
+            let n = &t.def.name;
+            serde_json::json!({
+                "activateable": false, "associateEntityType": null, "associateParentEntity": null,
+                "createable": true, "custom": t.def.custom, "customSetting": false, "dataTranslationEnabled": false,
+                "deepCloneable": false, "deletable": true, "deprecatedAndHidden": false, "feedEnabled": !t.def.custom,
+                "hasSubtypes": false, "isInterface": false, "isSubtype": false, "keyPrefix": t.def.key_prefix,
+                "label": t.def.label, "labelPlural": format!("{}s", t.def.label), "layoutable": true, "mergeable": n == "Account",
+                "mruEnabled": true, "name": n, "queryable": true, "replicateable": true, "retrieveable": true,
+                "searchable": true, "triggerable": true, "undeletable": true, "updateable": true,
+                "urls": {
+                    "sobject": format!("/services/data/v{version}/sobjects/{n}"),
+                    "describe": format!("/services/data/v{version}/sobjects/{n}/describe"),
+                    "rowTemplate": format!("/services/data/v{version}/sobjects/{n}/{{ID}}"),
+                }
+            })
+        })
+        .collect();
+    serde_json::json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects})
+}
+
+fn soap_type(t: &str) -> &'static str {
+    match t {
+        "id" | "reference" => "tns:ID",
+        "boolean" => "xsd:boolean",
+        "int" => "xsd:int",
+        "long" => "xsd:long",
+        "double" | "currency" | "percent" => "xsd:double",
+        "date" => "xsd:date",
+        "datetime" => "xsd:dateTime",
+        "time" => "xsd:time",
+        "base64" => "xsd:base64Binary",
+        "address" => "urn:address",
+        "location" => "urn:location",
+        "anyType" => "xsd:anyType",
+        _ => "xsd:string",
+    }
+}
+
+fn field_describe(f: &FieldDef) -> serde_json::Value {
+    let text = matches!(f.ftype, "string" | "textarea" | "picklist" | "multipicklist" | "email" | "phone" | "url" | "combobox" | "encryptedstring");
+    let compound = matches!(f.ftype, "address" | "location");
+    serde_json::json!({
+        "aggregatable": !compound && f.ftype != "textarea", "aiPredictionField": false, "autoNumber": f.name == "CaseNumber",
+        "byteLength": if text || matches!(f.ftype, "id" | "reference") { if f.ftype == "id" || f.ftype == "reference" { 18 } else { f.length * 3 } } else { 0 },
+        "calculated": f.calculated, "calculatedFormula": if f.calculated { serde_json::json!("/* formula */ 0") } else { serde_json::Value::Null },
+        "cascadeDelete": false, "caseSensitive": false, "compoundFieldName": f.compound,
+        "controllerName": null, "createable": !f.calculated && !compound && f.ftype != "id", "custom": f.custom,
+        "defaultValue": null, "defaultValueFormula": null, "defaultedOnCreate": f.ftype == "boolean",
+        "dependentPicklist": false, "deprecatedAndHidden": false,
+        "digits": if f.ftype == "int" { f.precision } else { 0 },
+        "displayLocationInDecimal": false, "encrypted": false, "externalId": false,
+        "extraTypeInfo": if f.ftype == "textarea" { serde_json::json!("plaintextarea") } else { serde_json::Value::Null },
+        "filterable": !compound && f.ftype != "textarea", "filteredLookupInfo": null, "formulaTreatNullNumberAsZero": false,
+        "groupable": matches!(f.ftype, "string" | "picklist" | "id" | "reference" | "boolean" | "date"),
+        "highScaleNumber": false, "htmlFormatted": false, "idLookup": f.ftype == "id", "inlineHelpText": null,
+        "label": f.label, "length": if compound { 0 } else { f.length }, "mask": null, "maskType": null,
+        "name": f.name, "nameField": f.name == "Name", "namePointing": false, "nillable": f.nillable,
+        "permissionable": f.custom, "picklistValues": f.picklist.iter().map(|v| serde_json::json!({"active": true, "defaultValue": false, "label": v, "validFor": null, "value": v})).collect::<Vec<_>>(),
+        "polymorphicForeignKey": false,
+        "precision": if matches!(f.ftype, "currency" | "double" | "percent") { f.precision } else { 0 },
+        "queryByDistance": false, "referenceTargetField": null, "referenceTo": f.reference_to,
+        "relationshipName": if f.ftype == "reference" { serde_json::json!(f.name.trim_end_matches("Id").trim_end_matches("__c")) } else { serde_json::Value::Null },
+        "relationshipOrder": null, "restrictedDelete": false, "restrictedPicklist": false,
+        "scale": if matches!(f.ftype, "currency" | "double" | "percent") { f.scale } else { 0 },
+        "searchPrefilterable": false, "soapType": soap_type(f.ftype), "sortable": !compound && f.ftype != "textarea",
+        "type": f.ftype, "unique": false, "updateable": !f.calculated && !compound && f.ftype != "id" && !f.name.starts_with("Created") && !f.name.starts_with("LastModified") && f.name != "SystemModstamp",
+        "writeRequiresMasterRead": false,
+    })
+}
+
+fn object_describe(def: &ObjectDef, version: &str) -> serde_json::Value {
+    let n = &def.name;
+    let u = |s: &str| format!("/services/data/v{version}/sobjects/{n}/{s}");
+    serde_json::json!({
+        "actionOverrides": [], "activateable": false, "associateEntityType": null, "associateParentEntity": null,
+        "childRelationships": [], "compactLayoutable": true, "createable": true, "custom": def.custom, "customSetting": false,
+        "dataTranslationEnabled": false, "deepCloneable": false, "defaultImplementation": null, "deletable": true,
+        "deprecatedAndHidden": false, "extendedBy": null, "extendsInterfaces": null, "feedEnabled": !def.custom,
+        "fields": def.fields.iter().map(field_describe).collect::<Vec<_>>(),
+        "hasSubtypes": false, "implementedBy": null, "implementsInterfaces": null, "isInterface": false, "isSubtype": false,
+        "keyPrefix": def.key_prefix, "label": def.label, "labelPlural": format!("{}s", def.label), "layoutable": true,
+        "listviewable": null, "lookupLayoutable": null, "mergeable": n == "Account", "mruEnabled": true, "name": n,
+        "namedLayoutInfos": [], "networkScopeFieldName": null, "queryable": true,
+        "recordTypeInfos": [{"active": true, "available": true, "defaultRecordTypeMapping": true, "developerName": "Master", "master": true, "name": "Master", "recordTypeId": "012000000000000AAA", "urls": {"layout": u("describe/layouts/012000000000000AAA")}}],
+        "replicateable": true, "retrieveable": true, "searchLayoutable": true, "searchable": true, "sobjectDescribeOption": "FULL",
+        "supportedScopes": [{"label": "All", "name": "everything"}, {"label": "My", "name": "mine"}],
+        "triggerable": true, "undeletable": true, "updateable": true,
+        "urls": {
+            "compactLayouts": u("describe/compactLayouts"), "rowTemplate": u("{ID}"), "approvalLayouts": u("describe/approvalLayouts"),
+            "defaultValues": u("defaultValues?recordTypeId&fields"), "listviews": u("listviews"), "describe": u("describe"),
+            "quickActions": u("quickActions"), "layouts": u("describe/layouts"), "sobject": format!("/services/data/v{version}/sobjects/{n}"),
+        },
+    })
+}
+
+/// Parses `Account=1000,Contact=500` (or a bare number for every object).
+pub fn parse_rows(spec: &str) -> Result<(Option<usize>, HashMap<String, usize>), String> {
+    let mut map = HashMap::new();
+    let mut default = None;
+    for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match part.split_once('=') {
+            Some((k, v)) => {
+                map.insert(k.trim().to_string(), v.trim().parse().map_err(|_| format!("--rows {part}: not a number"))?);
+            }
+            None => default = Some(part.parse().map_err(|_| format!("--rows {part}: expected OBJECT=N or N"))?),
+        }
+    }
+    Ok((default, map))
+}

@@ -1,0 +1,559 @@
+//! The SOQL subset the emulator understands: a select list (or `COUNT()`), `FROM`, `WHERE` with
+//! comparisons joined by AND/OR/NOT and parentheses, `ORDER BY` (ASC/DESC, NULLS FIRST/LAST),
+//! `LIMIT` and `OFFSET`. Errors carry Salesforce's errorCodes and message shapes.
+
+use std::cmp::Ordering;
+
+use crate::emulator::data::{Cell, ObjectDef};
+
+/// A SOQL error: `(errorCode, message)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoqlError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn malformed(q: &str, pos: usize, what: &str) -> SoqlError {
+    SoqlError { code: "MALFORMED_QUERY", message: format!("\n{q}\n{}^\nERROR at Row:1:Column:{}\n{what}", " ".repeat(pos), pos + 1) }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Num(String),
+    Str(String),
+    /// A date or datetime literal (parsed later).
+    Temporal(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Comma,
+}
+
+fn tokenize(q: &str) -> Result<Vec<(Tok, usize)>, SoqlError> {
+    let b = q.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
+                i += 1;
+            }
+            out.push((Tok::Ident(q[start..i].to_string()), start));
+        } else if c.is_ascii_digit() || (c == b'-' && i + 1 < b.len() && b[i + 1].is_ascii_digit()) {
+            i += 1;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b':' | b'.' | b'+')) {
+                i += 1;
+            }
+            let t = &q[start..i];
+            if t.len() >= 10 && t.as_bytes()[4] == b'-' {
+                out.push((Tok::Temporal(t.to_string()), start));
+            } else {
+                out.push((Tok::Num(t.to_string()), start));
+            }
+        } else if c == b'\'' {
+            i += 1;
+            let mut s = String::new();
+            loop {
+                if i >= b.len() {
+                    return Err(malformed(q, start, "line 1: unterminated string literal"));
+                }
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    s.push(b[i + 1] as char);
+                    i += 2;
+                } else if b[i] == b'\'' {
+                    i += 1;
+                    break;
+                } else {
+                    let ch = q[i..].chars().next().unwrap_or('?');
+                    s.push(ch);
+                    i += ch.len_utf8();
+                }
+            }
+            out.push((Tok::Str(s), start));
+        } else {
+            let two = if i + 1 < b.len() { &q[i..i + 2] } else { "" };
+            let (tok, len) = match (c, two) {
+                (_, "<=") => (Tok::Op("<="), 2),
+                (_, ">=") => (Tok::Op(">="), 2),
+                (_, "!=") => (Tok::Op("!="), 2),
+                (_, "<>") => (Tok::Op("!="), 2),
+                (b'<', _) => (Tok::Op("<"), 1),
+                (b'>', _) => (Tok::Op(">"), 1),
+                (b'=', _) => (Tok::Op("="), 1),
+                (b'(', _) => (Tok::LParen, 1),
+                (b')', _) => (Tok::RParen, 1),
+                (b',', _) => (Tok::Comma, 1),
+                _ => return Err(malformed(q, start, &format!("line 1:{} no viable alternative at character '{}'", start + 1, c as char))),
+            };
+            i += len;
+            out.push((tok, start));
+        }
+    }
+    Ok(out)
+}
+
+/// A literal on the right of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    DateTime(i64),
+    Date(i32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    Cmp { field: usize, op: &'static str, lit: Literal },
+    In { field: usize, lits: Vec<Literal>, negate: bool },
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderKey {
+    pub field: usize,
+    pub desc: bool,
+    pub nulls_last: bool,
+}
+
+/// A parsed query against one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub object: String,
+    /// Field indexes in select order; empty for `COUNT()`.
+    pub fields: Vec<usize>,
+    pub count: bool,
+    pub cond: Option<Cond>,
+    pub order: Vec<OrderKey>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+struct Parser<'a> {
+    q: &'a str,
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    def: Option<&'a ObjectDef>,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|t| &t.0)
+    }
+    fn at(&self) -> usize {
+        self.toks.get(self.pos).map(|t| t.1).unwrap_or(self.q.len())
+    }
+    fn keyword(&mut self, kw: &str) -> bool {
+        if let Some(Tok::Ident(s)) = self.peek() {
+            if s.eq_ignore_ascii_case(kw) {
+                self.pos += 1;
+                return true;
+            }
+        }
+        false
+    }
+    fn expect_kw(&mut self, kw: &str) -> Result<(), SoqlError> {
+        if self.keyword(kw) {
+            Ok(())
+        } else {
+            Err(malformed(self.q, self.at(), &format!("unexpected token: expecting '{kw}'")))
+        }
+    }
+    fn ident(&mut self) -> Result<(String, usize), SoqlError> {
+        match self.toks.get(self.pos).cloned() {
+            Some((Tok::Ident(s), p)) => {
+                self.pos += 1;
+                Ok((s, p))
+            }
+            _ => Err(malformed(self.q, self.at(), "unexpected token: expecting a field name")),
+        }
+    }
+    fn field(&self, name: &str, pos: usize) -> Result<usize, SoqlError> {
+        let def = self.def.expect("object resolved before fields");
+        def.field_index(name).ok_or_else(|| SoqlError {
+            code: "INVALID_FIELD",
+            message: format!(
+                "\n{}\n{}^\nERROR at Row:1:Column:{}\nNo such column '{}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
+                self.q,
+                " ".repeat(pos),
+                pos + 1,
+                name,
+                def.name
+            ),
+        })
+    }
+
+    fn cond(&mut self) -> Result<Cond, SoqlError> {
+        let mut left = self.and()?;
+        while self.keyword("OR") {
+            let right = self.and()?;
+            left = Cond::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+    fn and(&mut self) -> Result<Cond, SoqlError> {
+        let mut left = self.unary()?;
+        while self.keyword("AND") {
+            let right = self.unary()?;
+            left = Cond::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+    fn unary(&mut self) -> Result<Cond, SoqlError> {
+        if self.keyword("NOT") {
+            return Ok(Cond::Not(Box::new(self.unary()?)));
+        }
+        if self.peek() == Some(&Tok::LParen) {
+            self.pos += 1;
+            let c = self.cond()?;
+            if self.peek() != Some(&Tok::RParen) {
+                return Err(malformed(self.q, self.at(), "unexpected token: expecting ')'"));
+            }
+            self.pos += 1;
+            return Ok(c);
+        }
+        let (name, p) = self.ident()?;
+        let field = self.field(&name, p)?;
+        let negate_in = if self.keyword("NOT") {
+            self.expect_kw("IN")?;
+            Some(true)
+        } else if self.keyword("IN") {
+            Some(false)
+        } else {
+            None
+        };
+        if let Some(negate) = negate_in {
+            if self.peek() != Some(&Tok::LParen) {
+                return Err(malformed(self.q, self.at(), "unexpected token: expecting '('"));
+            }
+            self.pos += 1;
+            let mut lits = vec![];
+            loop {
+                lits.push(self.literal(field)?);
+                match self.peek() {
+                    Some(Tok::Comma) => self.pos += 1,
+                    Some(Tok::RParen) => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(malformed(self.q, self.at(), "unexpected token: expecting ')'")),
+                }
+            }
+            return Ok(Cond::In { field, lits, negate });
+        }
+        let op = match self.toks.get(self.pos) {
+            Some((Tok::Op(o), _)) => *o,
+            _ => return Err(malformed(self.q, self.at(), "unexpected token: expecting a comparison operator")),
+        };
+        self.pos += 1;
+        let lit = self.literal(field)?;
+        Ok(Cond::Cmp { field, op, lit })
+    }
+
+    fn literal(&mut self, field: usize) -> Result<Literal, SoqlError> {
+        let def = self.def.expect("object resolved");
+        let f = &def.fields[field];
+        let (tok, p) = self.toks.get(self.pos).cloned().ok_or_else(|| malformed(self.q, self.q.len(), "unexpected end of query: expecting a value"))?;
+        self.pos += 1;
+        let bad_type = |what: &str| SoqlError {
+            code: "INVALID_FIELD",
+            message: format!("\n{}\n{}^\nERROR at Row:1:Column:{}\n{what}", self.q, " ".repeat(p), p + 1),
+        };
+        Ok(match tok {
+            Tok::Ident(s) if s.eq_ignore_ascii_case("null") => Literal::Null,
+            Tok::Ident(s) if s.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            Tok::Ident(s) if s.eq_ignore_ascii_case("false") => Literal::Bool(false),
+            Tok::Str(s) => Literal::Str(s),
+            Tok::Num(n) => Literal::Num(n.parse().map_err(|_| malformed(self.q, p, "invalid number"))?),
+            Tok::Temporal(t) => {
+                if t.len() == 10 {
+                    let d = crate::decode::parse_date_days(&t).ok_or_else(|| malformed(self.q, p, &format!("line 1:{} invalid date: {t}", p + 1)))?;
+                    if f.ftype == "datetime" {
+                        return Err(bad_type(&format!("value of filter criterion for field '{}' must be of type dateTime and should not be enclosed in quotes", f.name)));
+                    }
+                    Literal::Date(d)
+                } else {
+                    let ms = crate::decode::parse_datetime_ms(&t)
+                        .or_else(|| chrono::DateTime::parse_from_rfc3339(&t).ok().map(|x| x.timestamp_millis()))
+                        .ok_or_else(|| malformed(self.q, p, &format!("line 1:{} invalid dateTime: {t}", p + 1)))?;
+                    if f.ftype == "date" {
+                        return Err(bad_type(&format!("value of filter criterion for field '{}' must be of type date and should not be enclosed in quotes", f.name)));
+                    }
+                    Literal::DateTime(ms)
+                }
+            }
+            _ => return Err(malformed(self.q, p, "unexpected token: expecting a value")),
+        })
+    }
+}
+
+/// Parses a query; `lookup` resolves the object name.
+pub fn parse<'a>(q: &'a str, lookup: impl Fn(&str) -> Option<&'a ObjectDef>) -> Result<(Query, &'a ObjectDef), SoqlError> {
+    if q.trim().is_empty() {
+        return Err(SoqlError { code: "MALFORMED_QUERY", message: "SOQL statements cannot be empty or null".into() });
+    }
+    let toks = tokenize(q)?;
+    let mut p = Parser { q, toks, pos: 0, def: None };
+    p.expect_kw("SELECT")?;
+    // Collect the select list, resolve after FROM.
+    let mut select: Vec<(String, usize)> = vec![];
+    let mut count = false;
+    loop {
+        let (name, pos) = p.ident()?;
+        if name.eq_ignore_ascii_case("COUNT") && p.peek() == Some(&Tok::LParen) {
+            p.pos += 1;
+            if p.peek() != Some(&Tok::RParen) {
+                return Err(malformed(q, p.at(), "only COUNT() is supported"));
+            }
+            p.pos += 1;
+            count = true;
+        } else {
+            select.push((name, pos));
+        }
+        if p.peek() == Some(&Tok::Comma) {
+            p.pos += 1;
+        } else {
+            break;
+        }
+    }
+    p.expect_kw("FROM")?;
+    let (object, opos) = p.ident()?;
+    let def = lookup(&object).ok_or_else(|| SoqlError {
+        code: "INVALID_TYPE",
+        message: format!(
+            "\n{q}\n{}^\nERROR at Row:1:Column:{}\nsObject type '{object}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.",
+            " ".repeat(opos),
+            opos + 1
+        ),
+    })?;
+    p.def = Some(def);
+    let mut fields = Vec::with_capacity(select.len());
+    for (name, pos) in &select {
+        let i = p.field(name, *pos)?;
+        if fields.contains(&i) {
+            return Err(SoqlError { code: "INVALID_FIELD", message: format!("duplicate field selected: {}", def.fields[i].name) });
+        }
+        fields.push(i);
+    }
+    if count && !fields.is_empty() {
+        return Err(malformed(q, 0, "COUNT() cannot be combined with other fields"));
+    }
+    let cond = if p.keyword("WHERE") { Some(p.cond()?) } else { None };
+    let mut order = vec![];
+    if p.keyword("ORDER") {
+        p.expect_kw("BY")?;
+        loop {
+            let (name, pos) = p.ident()?;
+            let field = p.field(&name, pos)?;
+            let desc = if p.keyword("DESC") {
+                true
+            } else {
+                p.keyword("ASC");
+                false
+            };
+            let mut nulls_last = desc;
+            if p.keyword("NULLS") {
+                if p.keyword("LAST") {
+                    nulls_last = true;
+                } else {
+                    p.expect_kw("FIRST")?;
+                    nulls_last = false;
+                }
+            }
+            order.push(OrderKey { field, desc, nulls_last });
+            if p.peek() == Some(&Tok::Comma) {
+                p.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    let mut limit = None;
+    let mut offset = 0;
+    loop {
+        if p.keyword("LIMIT") {
+            match p.toks.get(p.pos).cloned() {
+                Some((Tok::Num(n), _)) => {
+                    limit = Some(n.parse().map_err(|_| malformed(q, p.at(), "invalid LIMIT"))?);
+                    p.pos += 1;
+                }
+                _ => return Err(malformed(q, p.at(), "unexpected token: expecting a number after LIMIT")),
+            }
+        } else if p.keyword("OFFSET") {
+            match p.toks.get(p.pos).cloned() {
+                Some((Tok::Num(n), _)) => {
+                    offset = n.parse().map_err(|_| malformed(q, p.at(), "invalid OFFSET"))?;
+                    p.pos += 1;
+                }
+                _ => return Err(malformed(q, p.at(), "unexpected token: expecting a number after OFFSET")),
+            }
+        } else {
+            break;
+        }
+    }
+    if p.pos < p.toks.len() {
+        return Err(malformed(q, p.at(), &format!("line 1:{} unexpected token", p.at() + 1)));
+    }
+    Ok((Query { object: def.name.clone(), fields, count, cond, order, limit, offset }, def))
+}
+
+fn cmp_cell(c: &Cell, l: &Literal) -> Option<Ordering> {
+    match (c, l) {
+        (Cell::Null, _) | (_, Literal::Null) => None,
+        (Cell::DateTime(a), Literal::DateTime(b)) => Some(a.cmp(b)),
+        (Cell::Date(a), Literal::Date(b)) => Some(a.cmp(b)),
+        (Cell::Bool(a), Literal::Bool(b)) => Some(a.cmp(b)),
+        (Cell::Int(a), Literal::Num(b)) => (*a as f64).partial_cmp(b),
+        (Cell::Num(a), Literal::Num(b)) => a.partial_cmp(b),
+        (Cell::Cents(a), Literal::Num(b)) => (*a as f64).partial_cmp(b),
+        (Cell::Str(a), Literal::Str(b)) => Some(a.to_lowercase().cmp(&b.to_lowercase())),
+        _ => None,
+    }
+}
+
+impl Cond {
+    /// Evaluates against a row (SOQL: comparisons with null are false except `= null` / `!= null`).
+    pub fn eval(&self, row: &[Cell]) -> bool {
+        match self {
+            Cond::Cmp { field, op, lit } => {
+                let c = &row[*field];
+                if *lit == Literal::Null {
+                    return match *op {
+                        "=" => *c == Cell::Null,
+                        "!=" => *c != Cell::Null,
+                        _ => false,
+                    };
+                }
+                match cmp_cell(c, lit) {
+                    None => false,
+                    Some(o) => match *op {
+                        "=" => o == Ordering::Equal,
+                        "!=" => o != Ordering::Equal,
+                        "<" => o == Ordering::Less,
+                        "<=" => o != Ordering::Greater,
+                        ">" => o == Ordering::Greater,
+                        ">=" => o != Ordering::Less,
+                        _ => false,
+                    },
+                }
+            }
+            Cond::In { field, lits, negate } => {
+                let hit = lits.iter().any(|l| cmp_cell(&row[*field], l) == Some(Ordering::Equal));
+                hit != *negate
+            }
+            Cond::And(a, b) => a.eval(row) && b.eval(row),
+            Cond::Or(a, b) => a.eval(row) || b.eval(row),
+            Cond::Not(a) => !a.eval(row),
+        }
+    }
+
+    /// The span `[lo, hi)` in ms that the condition restricts a datetime field to, if bounded.
+    pub fn datetime_span(&self) -> Option<(i64, i64)> {
+        match self {
+            Cond::And(a, b) => {
+                let (x, y) = (a.bounds(), b.bounds());
+                let lo = x.0.or(y.0)?;
+                let hi = x.1.or(y.1)?;
+                Some((lo, hi))
+            }
+            _ => None,
+        }
+    }
+
+    fn bounds(&self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Cond::Cmp { op, lit: Literal::DateTime(t), .. } => match *op {
+                ">=" | ">" => (Some(*t), None),
+                "<" | "<=" => (None, Some(*t)),
+                _ => (None, None),
+            },
+            Cond::And(a, b) => {
+                let (x, y) = (a.bounds(), b.bounds());
+                (x.0.or(y.0), x.1.or(y.1))
+            }
+            _ => (None, None),
+        }
+    }
+}
+
+/// Orders two rows by the ORDER BY keys (nulls first by default; text case-insensitive).
+pub fn order_rows(a: &[Cell], b: &[Cell], keys: &[OrderKey]) -> Ordering {
+    for k in keys {
+        let (x, y) = (&a[k.field], &b[k.field]);
+        let o = match (x, y) {
+            (Cell::Null, Cell::Null) => Ordering::Equal,
+            (Cell::Null, _) => if k.nulls_last { Ordering::Greater } else { Ordering::Less },
+            (_, Cell::Null) => if k.nulls_last { Ordering::Less } else { Ordering::Greater },
+            _ => {
+                let o = cell_cmp(x, y);
+                if k.desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+fn cell_cmp(a: &Cell, b: &Cell) -> Ordering {
+    match (a, b) {
+        (Cell::DateTime(x), Cell::DateTime(y)) => x.cmp(y),
+        (Cell::Date(x), Cell::Date(y)) => x.cmp(y),
+        (Cell::Time(x), Cell::Time(y)) => x.cmp(y),
+        (Cell::Int(x), Cell::Int(y)) => x.cmp(y),
+        (Cell::Cents(x), Cell::Cents(y)) => x.cmp(y),
+        (Cell::Num(x), Cell::Num(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        (Cell::Bool(x), Cell::Bool(y)) => x.cmp(y),
+        // Ids sort by their exact text (case-safe ids differ by case).
+        (Cell::Str(x), Cell::Str(y)) => x.to_lowercase().cmp(&y.to_lowercase()).then_with(|| x.cmp(y)),
+        _ => Ordering::Equal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::data::object_defs;
+
+    fn parse_q(q: &str) -> Result<Query, SoqlError> {
+        let defs = object_defs();
+        parse(q, |n| defs.iter().find(|d| d.name.eq_ignore_ascii_case(n))).map(|(q, _)| q)
+    }
+
+    #[test]
+    fn parses_forcelakes_chunk_query() {
+        let q = parse_q("SELECT Id, Name FROM Account WHERE LastModifiedDate >= 2024-01-01T00:00:00Z AND LastModifiedDate < 2024-01-02T00:00:00Z ORDER BY LastModifiedDate, Id").unwrap();
+        assert_eq!(q.fields.len(), 2);
+        assert_eq!(q.order.len(), 2);
+        assert_eq!(q.cond.as_ref().unwrap().datetime_span(), Some((1704067200000, 1704153600000)));
+        let q = parse_q("select count() from account where (IsDeleted = false or Name != null) limit 5").unwrap();
+        assert!(q.count);
+        assert_eq!(q.limit, Some(5));
+    }
+
+    #[test]
+    fn errors_are_salesforce_shaped() {
+        let e = parse_q("SELECT Id, Foo__c FROM Account").unwrap_err();
+        assert_eq!(e.code, "INVALID_FIELD");
+        assert!(e.message.contains("No such column 'Foo__c' on entity 'Account'"), "{}", e.message);
+        assert_eq!(parse_q("SELECT Id FROM Nope").unwrap_err().code, "INVALID_TYPE");
+        assert_eq!(parse_q("SELECT Id FROM Account WHERE").unwrap_err().code, "MALFORMED_QUERY");
+        assert_eq!(parse_q("SELECT Id FROM Account WHERE CreatedDate > 2024-01-01").unwrap_err().code, "INVALID_FIELD");
+        assert_eq!(parse_q("SELECT Id, Id FROM Account").unwrap_err().message, "duplicate field selected: Id");
+    }
+}

@@ -1,0 +1,340 @@
+//! Describe metadata → the columns forcelake queries and the Arrow schema it writes (pure).
+//!
+//! The type table is SPEC §3. Every column is nullable except `Id`, because field-level
+//! security can hide a value whatever describe's `nillable` says.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use sha2::{Digest, Sha256};
+
+use crate::salesforce::describe::{FieldDescribe, ObjectDescribe};
+use crate::salesforce::ident;
+
+/// How a column's JSON values are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Text (id, reference, string, picklist, email, …).
+    Utf8,
+    /// Any JSON value kept as JSON text (anyType, json, complexvalue).
+    JsonText,
+    Bool,
+    Int32,
+    Int64,
+    Float64,
+    /// Exact decimal with precision and scale from describe.
+    Decimal { precision: u8, scale: i8 },
+    Date,
+    Timestamp,
+    Time,
+    /// `A;B;C` → `["A","B","C"]`.
+    MultiPicklist,
+    Address,
+    Location,
+}
+
+/// One queried column.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Canonical API name from describe (the JSON key Salesforce sends).
+    pub name: String,
+    pub sf_type: String,
+    pub kind: ColumnKind,
+    pub nullable: bool,
+    pub label: String,
+    pub calculated: bool,
+}
+
+/// The plan for one object: columns to query, in order, and which of them are written.
+#[derive(Debug, Clone)]
+pub struct ObjectSchema {
+    pub object: String,
+    /// Columns in SELECT order.
+    pub columns: Vec<Column>,
+    /// How many leading columns are written (the cursor may be appended to the query only).
+    pub written: usize,
+    pub cursor_field: String,
+    /// The Arrow schema of written columns.
+    pub arrow: SchemaRef,
+    /// Short, stable hash of `arrow`.
+    pub hash: String,
+}
+
+/// Problems between the configuration and the org's describe.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    #[error("object {object} has no field {field:?}{}", suggest(.suggestions))]
+    UnknownField { object: String, field: String, suggestions: Vec<String> },
+    #[error("cursor field {object}.{field} is a {found} field; the cursor must be a datetime (or date) field such as LastModifiedDate or SystemModstamp — set sync.cursor_field or the object's cursor_field")]
+    BadCursor { object: String, field: String, found: String },
+    #[error("cursor field {object}.{field} does not exist{}; set sync.cursor_field or the object's cursor_field (LastModifiedDate, SystemModstamp, CreatedDate)", suggest(.suggestions))]
+    MissingCursor { object: String, field: String, suggestions: Vec<String> },
+    #[error("object {object} has no field that can be written (every field is compound or binary); list fields explicitly")]
+    NoColumns { object: String },
+}
+
+fn suggest(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", s.join(", "))
+    }
+}
+
+/// The decoding kind for a describe type.
+pub fn kind_for(f: &FieldDescribe) -> ColumnKind {
+    match f.field_type.as_str() {
+        "boolean" => ColumnKind::Bool,
+        "int" => ColumnKind::Int32,
+        "long" => ColumnKind::Int64,
+        "double" | "percent" => ColumnKind::Float64,
+        "currency" => {
+            let (p, s) = decimal_shape(f.precision, f.scale);
+            ColumnKind::Decimal { precision: p, scale: s }
+        }
+        "date" => ColumnKind::Date,
+        "datetime" => ColumnKind::Timestamp,
+        "time" => ColumnKind::Time,
+        "multipicklist" => ColumnKind::MultiPicklist,
+        "address" => ColumnKind::Address,
+        "location" => ColumnKind::Location,
+        "anyType" | "json" | "complexvalue" => ColumnKind::JsonText,
+        _ => ColumnKind::Utf8,
+    }
+}
+
+/// Decimal precision/scale for Arrow: describe's values, clamped to what Decimal128 holds.
+pub fn decimal_shape(precision: u32, scale: i32) -> (u8, i8) {
+    let scale = scale.clamp(0, 38);
+    let precision = if precision == 0 { 18 } else { precision.min(38) };
+    let precision = precision.max(scale as u32).max(1);
+    (precision as u8, scale as i8)
+}
+
+/// The Arrow type of a column kind.
+pub fn arrow_type(kind: ColumnKind) -> DataType {
+    match kind {
+        ColumnKind::Utf8 | ColumnKind::JsonText => DataType::Utf8,
+        ColumnKind::Bool => DataType::Boolean,
+        ColumnKind::Int32 => DataType::Int32,
+        ColumnKind::Int64 => DataType::Int64,
+        ColumnKind::Float64 => DataType::Float64,
+        ColumnKind::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
+        ColumnKind::Date => DataType::Date32,
+        ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        ColumnKind::Time => DataType::Time32(TimeUnit::Millisecond),
+        ColumnKind::MultiPicklist => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        ColumnKind::Address => DataType::Struct(address_fields()),
+        ColumnKind::Location => DataType::Struct(location_fields()),
+    }
+}
+
+/// Keys of an address value, with their kinds, in struct order.
+pub const ADDRESS_KEYS: [(&str, ColumnKind); 10] = [
+    ("street", ColumnKind::Utf8),
+    ("city", ColumnKind::Utf8),
+    ("state", ColumnKind::Utf8),
+    ("stateCode", ColumnKind::Utf8),
+    ("postalCode", ColumnKind::Utf8),
+    ("country", ColumnKind::Utf8),
+    ("countryCode", ColumnKind::Utf8),
+    ("latitude", ColumnKind::Float64),
+    ("longitude", ColumnKind::Float64),
+    ("geocodeAccuracy", ColumnKind::Utf8),
+];
+
+/// Keys of a location value.
+pub const LOCATION_KEYS: [(&str, ColumnKind); 2] = [("latitude", ColumnKind::Float64), ("longitude", ColumnKind::Float64)];
+
+fn address_fields() -> Fields {
+    ADDRESS_KEYS.iter().map(|(k, kind)| Field::new(*k, arrow_type(*kind), true)).collect()
+}
+
+fn location_fields() -> Fields {
+    LOCATION_KEYS.iter().map(|(k, kind)| Field::new(*k, arrow_type(*kind), true)).collect()
+}
+
+fn column(f: &FieldDescribe) -> Column {
+    Column {
+        name: f.name.clone(),
+        sf_type: f.field_type.clone(),
+        kind: kind_for(f),
+        nullable: f.name != "Id",
+        label: f.label.clone(),
+        calculated: f.calculated,
+    }
+}
+
+/// True for fields in the default (standard) set: `custom: false`, not compound, not base64.
+pub fn is_default_field(f: &FieldDescribe) -> bool {
+    !f.custom && !matches!(f.field_type.as_str(), "address" | "location" | "base64")
+}
+
+impl ObjectSchema {
+    /// Resolves the configured field list (or the standard fields) and the cursor against describe.
+    pub fn resolve(describe: &ObjectDescribe, fields: Option<&[String]>, cursor: &str) -> Result<Self, SchemaError> {
+        let object = describe.name.clone();
+        let mut columns: Vec<Column> = match fields {
+            None => describe.fields.iter().filter(|f| is_default_field(f)).map(column).collect(),
+            Some(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for name in list {
+                    match describe.field(name) {
+                        Some(f) => out.push(column(f)),
+                        None => {
+                            return Err(SchemaError::UnknownField {
+                                object,
+                                field: name.clone(),
+                                suggestions: ident::closest(name, describe.fields.iter().map(|f| f.name.as_str()), 3),
+                            })
+                        }
+                    }
+                }
+                out
+            }
+        };
+        if columns.is_empty() {
+            return Err(SchemaError::NoColumns { object });
+        }
+        let cursor_desc = describe.field(cursor).ok_or_else(|| SchemaError::MissingCursor {
+            object: object.clone(),
+            field: cursor.to_string(),
+            suggestions: ident::closest(
+                cursor,
+                describe.fields.iter().filter(|f| matches!(f.field_type.as_str(), "datetime" | "date")).map(|f| f.name.as_str()),
+                3,
+            ),
+        })?;
+        if !matches!(cursor_desc.field_type.as_str(), "datetime" | "date") {
+            return Err(SchemaError::BadCursor { object, field: cursor_desc.name.clone(), found: cursor_desc.field_type.clone() });
+        }
+        let written = columns.len();
+        if !columns.iter().any(|c| c.name == cursor_desc.name) {
+            columns.push(column(cursor_desc));
+        }
+        let arrow = Arc::new(Schema::new(columns[..written].iter().map(arrow_field).collect::<Vec<_>>()));
+        let hash = schema_hash(&arrow);
+        Ok(Self { object, columns, written, cursor_field: cursor_desc.name.clone(), arrow, hash })
+    }
+
+    /// Names to SELECT, in order.
+    pub fn select_list(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The schema record written to `_forcelake/schemas/<Object>/<hash>.json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "object": self.object,
+            "schema_hash": self.hash,
+            "fields": self.columns[..self.written].iter().zip(self.arrow.fields()).map(|(c, f)| serde_json::json!({
+                "name": f.name(),
+                "arrow_type": f.data_type().to_string(),
+                "nullable": f.is_nullable(),
+                "salesforce_type": c.sf_type,
+                "label": c.label,
+                "calculated": c.calculated,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The Arrow field for a column, with Salesforce metadata.
+pub fn arrow_field(c: &Column) -> Field {
+    Field::new(&c.name, arrow_type(c.kind), c.nullable).with_metadata(std::collections::HashMap::from([
+        ("salesforce.type".to_string(), c.sf_type.clone()),
+        ("salesforce.label".to_string(), c.label.clone()),
+        ("salesforce.calculated".to_string(), c.calculated.to_string()),
+    ]))
+}
+
+/// A stable 16-hex-digit hash of names, types, nullability and Salesforce types.
+pub fn schema_hash(schema: &Schema) -> String {
+    let mut h = Sha256::new();
+    for f in schema.fields() {
+        h.update(f.name().as_bytes());
+        h.update([0]);
+        h.update(f.data_type().to_string().as_bytes());
+        h.update([0, f.is_nullable() as u8]);
+        let mut md: Vec<_> = f.metadata().iter().collect();
+        md.sort();
+        for (k, v) in md {
+            h.update(k.as_bytes());
+            h.update([1]);
+            h.update(v.as_bytes());
+        }
+        h.update([0xff]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fd(name: &str, t: &str, custom: bool) -> FieldDescribe {
+        serde_json::from_value(serde_json::json!({"name": name, "type": t, "label": name, "custom": custom, "precision": 18, "scale": 2})).unwrap()
+    }
+
+    fn describe() -> ObjectDescribe {
+        ObjectDescribe {
+            name: "Account".into(),
+            label: "Account".into(),
+            custom: false,
+            queryable: true,
+            fields: vec![
+                fd("Id", "id", false),
+                fd("Name", "string", false),
+                fd("AnnualRevenue", "currency", false),
+                fd("BillingAddress", "address", false),
+                fd("LastModifiedDate", "datetime", false),
+                fd("NumberOfEmployees", "int", false),
+                fd("Tier__c", "picklist", true),
+                fd("Logo__c", "base64", true),
+            ],
+        }
+    }
+
+    #[test]
+    fn default_fields_are_standard_non_compound() {
+        let s = ObjectSchema::resolve(&describe(), None, "LastModifiedDate").unwrap();
+        let names: Vec<_> = s.arrow.fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, ["Id", "Name", "AnnualRevenue", "LastModifiedDate", "NumberOfEmployees"]);
+        assert!(!s.arrow.field(0).is_nullable());
+        assert!(s.arrow.field(1).is_nullable());
+        assert_eq!(s.arrow.field(2).data_type(), &DataType::Decimal128(18, 2));
+        assert_eq!(s.arrow.field(3).metadata().get("salesforce.type").unwrap(), "datetime");
+    }
+
+    #[test]
+    fn explicit_fields_keep_order_and_append_cursor_for_query_only() {
+        let s = ObjectSchema::resolve(&describe(), Some(&["name".into(), "BillingAddress".into()]), "LastModifiedDate").unwrap();
+        assert_eq!(s.select_list(), ["Name", "BillingAddress", "LastModifiedDate"]);
+        assert_eq!(s.written, 2);
+        assert_eq!(s.arrow.fields().len(), 2);
+        assert!(matches!(s.arrow.field(1).data_type(), DataType::Struct(f) if f.len() == 10));
+    }
+
+    #[test]
+    fn unknown_field_suggests_closest() {
+        let e = ObjectSchema::resolve(&describe(), Some(&["Nmae".into()]), "LastModifiedDate").unwrap_err().to_string();
+        assert!(e.contains("Nmae") && e.contains("did you mean Name"), "{e}");
+    }
+
+    #[test]
+    fn cursor_must_be_datetime() {
+        let e = ObjectSchema::resolve(&describe(), None, "Name").unwrap_err().to_string();
+        assert!(e.contains("is a string field"), "{e}");
+        let e = ObjectSchema::resolve(&describe(), None, "LastModfiedDate").unwrap_err().to_string();
+        assert!(e.contains("LastModifiedDate"), "{e}");
+    }
+
+    #[test]
+    fn hash_changes_with_schema() {
+        let a = ObjectSchema::resolve(&describe(), None, "LastModifiedDate").unwrap();
+        let b = ObjectSchema::resolve(&describe(), Some(&["Id".into()]), "LastModifiedDate").unwrap();
+        assert_ne!(a.hash, b.hash);
+        assert_eq!(a.hash.len(), 16);
+    }
+}

@@ -1,0 +1,178 @@
+//! Pure path and chunk-id logic for the lake layout (SPEC §3):
+//!
+//! ```text
+//! <dest>/<Object>/date=YYYY-MM-DD/<chunk-id>-<attempt>-<n>.parquet
+//! <dest>/_forcelake/manifests/<Object>/date=YYYY-MM-DD/<chunk-id>.json
+//! <dest>/_forcelake/schemas/<Object>/<schema-hash>.json
+//! ```
+//!
+//! A chunk id names the kind and the window, so what is covered can be read from listings
+//! alone: `historical-20240101` is the whole UTC day, and
+//! `historical-20240101T000000Z-20240101T120000Z` a part of it. Data file names add an attempt
+//! token, so a retried or concurrent attempt never overwrites a committed file.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use object_store::path::Path;
+
+use crate::timefmt::{compact, day_start, parse_compact};
+
+/// What kind of run committed a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChunkKind {
+    Historical,
+    Incremental,
+    Backfill,
+}
+
+impl ChunkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkKind::Historical => "historical",
+            ChunkKind::Incremental => "incremental",
+            ChunkKind::Backfill => "backfill",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "historical" => Some(Self::Historical),
+            "incremental" => Some(Self::Incremental),
+            "backfill" => Some(Self::Backfill),
+            _ => None,
+        }
+    }
+}
+
+/// One object × one UTC day × one window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkId {
+    pub kind: ChunkKind,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl ChunkId {
+    /// The UTC day the chunk belongs to (its window never crosses midnight).
+    pub fn day(&self) -> NaiveDate {
+        self.start.date_naive()
+    }
+
+    /// True when the window is the whole day.
+    pub fn is_full_day(&self) -> bool {
+        self.start == day_start(self.day()) && self.end == day_start(self.day()) + chrono::Duration::days(1)
+    }
+
+    /// Parses [`ChunkId`]'s `Display` form.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (kind, rest) = s.split_once('-')?;
+        let kind = ChunkKind::parse(kind)?;
+        if rest.len() == 8 {
+            let day = NaiveDate::parse_from_str(rest, "%Y%m%d").ok()?;
+            let start = day_start(day);
+            return Some(Self { kind, start, end: start + chrono::Duration::days(1) });
+        }
+        let (a, b) = rest.split_once('-')?;
+        let (start, end) = (parse_compact(a)?, parse_compact(b)?);
+        (start < end).then_some(Self { kind, start, end })
+    }
+}
+
+impl fmt::Display for ChunkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_full_day() {
+            write!(f, "{}-{}", self.kind.as_str(), self.day().format("%Y%m%d"))
+        } else {
+            write!(f, "{}-{}-{}", self.kind.as_str(), compact(self.start), compact(self.end))
+        }
+    }
+}
+
+/// `date=YYYY-MM-DD`
+pub fn partition(day: NaiveDate) -> String {
+    format!("date={}", day.format("%Y-%m-%d"))
+}
+
+/// A data file of a chunk attempt.
+pub fn data_path(object: &str, chunk: &ChunkId, attempt: &str, n: usize) -> Path {
+    Path::from(format!("{object}/{}/{chunk}-{attempt}-{n}.parquet", partition(chunk.day())))
+}
+
+/// The folder of an object's day partition.
+pub fn day_dir(object: &str, day: NaiveDate) -> Path {
+    Path::from(format!("{object}/{}", partition(day)))
+}
+
+/// The manifest of a chunk.
+pub fn manifest_path(object: &str, chunk: &ChunkId) -> Path {
+    Path::from(format!("_forcelake/manifests/{object}/{}/{chunk}.json", partition(chunk.day())))
+}
+
+/// All manifests of an object.
+pub fn manifests_prefix(object: &str) -> Path {
+    Path::from(format!("_forcelake/manifests/{object}"))
+}
+
+/// The schema record of an object's schema hash.
+pub fn schema_path(object: &str, hash: &str) -> Path {
+    Path::from(format!("_forcelake/schemas/{object}/{hash}.json"))
+}
+
+/// `_forcelake/manifests/<Object>/date=…/<chunk>.json` → the chunk id.
+pub fn parse_manifest_path(p: &Path) -> Option<(String, ChunkId)> {
+    let parts: Vec<&str> = p.as_ref().split('/').collect();
+    match parts.as_slice() {
+        ["_forcelake", "manifests", object, date, file] => {
+            let id = ChunkId::parse(file.strip_suffix(".json")?)?;
+            (date.strip_prefix("date=")? == id.day().format("%Y-%m-%d").to_string()).then(|| (object.to_string(), id))
+        }
+        _ => None,
+    }
+}
+
+/// The chunk id and attempt of a data file name, for orphan clean-up.
+pub fn data_file_chunk(file_name: &str) -> Option<&str> {
+    let stem = file_name.strip_suffix(".parquet")?;
+    let (rest, _n) = stem.rsplit_once('-')?;
+    let (chunk, _attempt) = rest.rsplit_once('-')?;
+    Some(chunk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn full_day_ids_are_short() {
+        let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        let id = ChunkId { kind: ChunkKind::Historical, start: day_start(d), end: day_start(d) + chrono::Duration::days(1) };
+        assert_eq!(id.to_string(), "historical-20240229");
+        assert_eq!(ChunkId::parse("historical-20240229"), Some(id.clone()));
+        assert_eq!(data_path("Account", &id, "a1b2", 0).as_ref(), "Account/date=2024-02-29/historical-20240229-a1b2-0.parquet");
+        let m = manifest_path("Account", &id);
+        assert_eq!(m.as_ref(), "_forcelake/manifests/Account/date=2024-02-29/historical-20240229.json");
+        assert_eq!(parse_manifest_path(&m), Some(("Account".to_string(), id)));
+        assert_eq!(data_file_chunk("historical-20240229-a1b2-0.parquet"), Some("historical-20240229"));
+    }
+
+    proptest! {
+        #[test]
+        fn chunk_ids_round_trip(day in 0i64..40_000, a in 0i64..86_400_000, len in 1i64..86_400_000) {
+            let d = NaiveDate::from_num_days_from_ce_opt(700_000 + day as i32).unwrap();
+            let start = day_start(d) + chrono::Duration::milliseconds(a);
+            let end = (start + chrono::Duration::milliseconds(len)).min(day_start(d) + chrono::Duration::days(1));
+            prop_assume!(start < end);
+            let id = ChunkId { kind: ChunkKind::Backfill, start, end };
+            let text = id.to_string();
+            prop_assert_eq!(ChunkId::parse(&text), Some(id.clone()));
+            let m = manifest_path("Invoice__c", &id);
+            prop_assert_eq!(parse_manifest_path(&m), Some(("Invoice__c".to_string(), id.clone())));
+            let f = data_path("Invoice__c", &id, "ff00", 3);
+            let name = f.filename().unwrap().to_string();
+            prop_assert_eq!(data_file_chunk(&name), Some(text.as_str()));
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Where data lands: object stores, partition paths, Parquet files and manifests.
+
+pub mod layout;
+pub mod manifest;
+pub mod store;
+pub mod writer;
+
+/// Storage and encoding errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    #[error("destination {what}: {source}")]
+    Store { what: String, source: object_store::Error },
+    #[error("writing Parquet for {what}: {message}")]
+    Parquet { what: String, message: String },
+    #[error("local temporary file for {what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("manifest {path}: {message}")]
+    Manifest { path: String, message: String },
+}
+
+impl SinkError {
+    pub(crate) fn store(what: impl Into<String>, source: object_store::Error) -> Self {
+        SinkError::Store { what: what.into(), source }
+    }
+}

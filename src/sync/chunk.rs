@@ -1,0 +1,237 @@
+//! One chunk end to end: query pages → decode → Parquet temp files → upload → manifest.
+//!
+//! Fetching and decoding overlap: the async side reads each page's envelope to request the
+//! next page while a blocking thread decodes and encodes the previous ones (bounded channel).
+//! The manifest is written last with a create-only put; files of a losing or crashed attempt
+//! are removed.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use object_store::{ObjectStore, ObjectStoreExt};
+use futures::TryStreamExt;
+use rand::Rng;
+
+use crate::decode::{parse_envelope, PageDecoder};
+use crate::salesforce::{soql, Client};
+use crate::schema::ObjectSchema;
+use crate::sink::layout::{self, ChunkId};
+use crate::sink::manifest::{self, CommitOutcome, FileEntry, Manifest};
+use crate::sink::writer::{self, ChunkFileWriter, LocalPart, ParquetSettings};
+use crate::sync::{Budget, SyncError};
+use crate::timefmt::rfc3339;
+
+/// Rows per Arrow batch handed to the Parquet writer.
+const BATCH_ROWS: usize = 8192;
+
+/// What one chunk needs to run.
+pub struct ChunkJob {
+    pub object: Arc<ObjectSchema>,
+    pub chunk: ChunkId,
+    pub include_deleted: bool,
+    pub settings: ParquetSettings,
+}
+
+/// How a chunk ended (errors are `Err`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    Committed { rows: u64, requests: u64 },
+    AlreadyCommitted { requests: u64 },
+    /// The object's query budget ran out before the chunk finished; nothing was committed.
+    BudgetSpent { requests: u64 },
+}
+
+/// A random token that makes this attempt's file names unique.
+pub fn attempt_token() -> String {
+    format!("{:08x}", rand::rng().random::<u32>())
+}
+
+/// Runs one attempt of a chunk.
+pub async fn run_chunk(
+    client: &Arc<Client>,
+    store: &Arc<dyn ObjectStore>,
+    budget: &Budget,
+    tmp_dir: &std::path::Path,
+    job: &ChunkJob,
+) -> Result<ChunkOutcome, SyncError> {
+    let obj = &job.object;
+    let chunk_id = job.chunk.to_string();
+    let manifest_path = layout::manifest_path(&obj.object, &job.chunk);
+    if store.head(&manifest_path).await.is_ok() {
+        return Ok(ChunkOutcome::AlreadyCommitted { requests: 0 });
+    }
+    let attempt = attempt_token();
+    let started_at = Utc::now();
+    let q = soql::chunk_query(&obj.object, &obj.select_list(), &obj.cursor_field, job.chunk.start, job.chunk.end);
+    let what = format!("{} {}", obj.object, chunk_id);
+
+    // Decoder + encoder on a blocking thread, fed through a bounded channel.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(3);
+    let enc_obj = obj.clone();
+    let enc_settings = job.settings.clone();
+    let enc_tmp = tmp_dir.to_path_buf();
+    let enc_chunk = chunk_id.clone();
+    let encoder = tokio::task::spawn_blocking(move || -> Result<(Vec<LocalPart>, u64), SyncError> {
+        let mut dec = PageDecoder::new(&enc_obj);
+        let mut w = ChunkFileWriter::new(enc_obj.arrow.clone(), &enc_settings, &enc_obj.object, &enc_chunk, &enc_tmp);
+        let mut rows = 0u64;
+        while let Some(page) = rx.blocking_recv() {
+            let info = dec.decode_page(&page)?;
+            rows += info.records as u64;
+            if dec.buffered_rows() >= BATCH_ROWS {
+                w.write(&dec.finish_batch()?)?;
+            }
+        }
+        if dec.buffered_rows() > 0 {
+            w.write(&dec.finish_batch()?)?;
+        }
+        Ok((w.finish()?, rows))
+    });
+
+    let mut requests = 0u64;
+    let mut total_size = 0u64;
+    let mut next: Option<String> = None;
+    let mut fetch_error: Option<SyncError> = None;
+    let mut spent = false;
+    loop {
+        if !budget.try_take() {
+            spent = true;
+            break;
+        }
+        requests += 1;
+        let body = match &next {
+            None => client.query_first(&q, job.include_deleted, &what).await,
+            Some(url) => client.query_next(url, &what).await,
+        };
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => {
+                fetch_error = Some(e.into());
+                break;
+            }
+        };
+        let env = match parse_envelope(&obj.object, &body) {
+            Ok(e) => e,
+            Err(e) => {
+                fetch_error = Some(e.into());
+                break;
+            }
+        };
+        if next.is_none() {
+            total_size = env.total_size;
+        }
+        if tx.send(body).await.is_err() {
+            break; // the encoder stopped: its error is reported below
+        }
+        match (env.done, env.next_records_url) {
+            (true, _) => break,
+            (false, Some(u)) => next = Some(u),
+            (false, None) => {
+                fetch_error = Some(SyncError::Internal(format!("{what}: page says done=false but has no nextRecordsUrl")));
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let encoded = encoder.await.map_err(|e| SyncError::Internal(format!("{what}: encoder task failed: {e}")))?;
+    if let Some(e) = fetch_error {
+        return Err(e);
+    }
+    let (parts, rows) = encoded?;
+    if spent {
+        return Ok(ChunkOutcome::BudgetSpent { requests });
+    }
+    if rows != total_size {
+        return Err(SyncError::CountMismatch { object: obj.object.clone(), chunk: chunk_id, received: rows, total: total_size });
+    }
+
+    // Upload, then commit.
+    let mut files = Vec::with_capacity(parts.len());
+    for (n, part) in parts.iter().enumerate() {
+        let dest = layout::data_path(&obj.object, &job.chunk, &attempt, n);
+        if let Err(e) = writer::upload(store, part.file.path(), &dest).await {
+            delete_quietly(store, files.iter().map(|f: &FileEntry| f.path.clone())).await;
+            return Err(e.into());
+        }
+        files.push(FileEntry { path: dest.to_string(), rows: part.rows, bytes: part.bytes });
+    }
+    drop(parts);
+    let m = Manifest {
+        format_version: manifest::FORMAT_VERSION,
+        object: obj.object.clone(),
+        day: job.chunk.day().format("%Y-%m-%d").to_string(),
+        chunk_id: chunk_id.clone(),
+        kind: job.chunk.kind,
+        cursor_field: obj.cursor_field.clone(),
+        window_start: rfc3339(job.chunk.start),
+        window_end: rfc3339(job.chunk.end),
+        files: files.clone(),
+        rows,
+        schema_hash: obj.hash.clone(),
+        api_requests: requests,
+        started_at: rfc3339(started_at),
+        committed_at: rfc3339(Utc::now()),
+        tool_version: crate::VERSION.to_string(),
+        supersedes: vec![],
+        attempt: attempt.clone(),
+        endpoint: if job.include_deleted { "queryAll" } else { "query" }.to_string(),
+        soql: q,
+        total_size,
+    };
+    match manifest::commit(store.as_ref(), &m).await {
+        Ok(CommitOutcome::Committed) => {
+            remove_orphans(store, &obj.object, &job.chunk, &attempt).await;
+            tracing::debug!(object = %obj.object, chunk = %chunk_id, rows, "chunk committed");
+            Ok(ChunkOutcome::Committed { rows, requests })
+        }
+        Ok(CommitOutcome::AlreadyCommitted) => {
+            delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+            Ok(ChunkOutcome::AlreadyCommitted { requests })
+        }
+        Err(e) => {
+            delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+            Err(e.into())
+        }
+    }
+}
+
+async fn delete_quietly(store: &Arc<dyn ObjectStore>, paths: impl Iterator<Item = String>) {
+    for p in paths {
+        let path = object_store::path::Path::from(p);
+        if let Err(e) = store.delete(&path).await {
+            if !matches!(e, object_store::Error::NotFound { .. }) {
+                tracing::warn!(path = %path, error = %e, "could not delete an uncommitted file; a later run removes it");
+            }
+        }
+    }
+}
+
+/// Deletes files in the chunk's day partition that no manifest will ever name: other attempts
+/// of this chunk, and uncommitted chunks whose window lies inside this one (e.g. a crashed
+/// attempt of a partial day that this chunk has now covered).
+async fn remove_orphans(store: &Arc<dyn ObjectStore>, object: &str, chunk: &ChunkId, keep_attempt: &str) {
+    let dir = layout::day_dir(object, chunk.day());
+    let chunk_id = chunk.to_string();
+    let listed: Result<Vec<_>, _> = store.list(Some(&dir)).try_collect().await;
+    let Ok(listed) = listed else { return };
+    let mut orphans = Vec::new();
+    for m in listed {
+        let Some(name) = m.location.filename().map(str::to_string) else { continue };
+        let Some(owner) = layout::data_file_chunk(&name) else { continue };
+        if owner == chunk_id {
+            if !name.starts_with(&format!("{chunk_id}-{keep_attempt}-")) {
+                orphans.push(m.location.to_string());
+            }
+            continue;
+        }
+        let Some(other) = ChunkId::parse(owner) else { continue };
+        if other.start >= chunk.start && other.end <= chunk.end && store.head(&layout::manifest_path(object, &other)).await.is_err() {
+            orphans.push(m.location.to_string());
+        }
+    }
+    if !orphans.is_empty() {
+        tracing::info!(object, chunk = %chunk_id, files = orphans.len(), "removing files of earlier, uncommitted attempts");
+    }
+    delete_quietly(store, orphans.into_iter()).await;
+}

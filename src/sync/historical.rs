@@ -1,0 +1,247 @@
+//! Preparing objects (describe → schema) and running historical syncs through the shared
+//! chunk executor.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use tokio::task::JoinSet;
+
+use crate::config::ObjectConfig;
+use crate::salesforce::{ident, soql, SfError};
+use crate::schema::ObjectSchema;
+use crate::sink::layout::{self, ChunkKind};
+use crate::sink::manifest;
+use crate::sink::writer::ParquetSettings;
+use crate::sync::chunk::{run_chunk, ChunkJob, ChunkOutcome};
+use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
+use crate::timefmt::day_start;
+
+/// An object resolved against the org's describe.
+#[derive(Debug, Clone)]
+pub struct PreparedObject {
+    pub config: ObjectConfig,
+    pub schema: Arc<ObjectSchema>,
+}
+
+/// Authenticates, describes every configured object, validates fields and cursor, and
+/// records each schema under `_forcelake/schemas/`.
+pub async fn prepare_objects(ctx: &Context, write_schemas: bool) -> Result<Vec<PreparedObject>, SyncError> {
+    ctx.client.authenticate().await?;
+    let mut out = Vec::new();
+    let mut global = None;
+    for o in &ctx.config.objects {
+        let describe = match ctx.client.describe(&o.name).await {
+            Ok(d) => d,
+            Err(SfError::Api { code, .. }) if code == "NOT_FOUND" || code == "INVALID_TYPE" => {
+                if global.is_none() {
+                    global = Some(ctx.client.describe_global().await?);
+                }
+                let names = global.as_ref().map(|g| g.sobjects.iter().filter(|s| s.queryable).map(|s| s.name.as_str()).collect::<Vec<_>>()).unwrap_or_default();
+                return Err(SyncError::UnknownObject { name: o.name.clone(), suggestions: ident::closest(&o.name, names, 3) });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !describe.queryable {
+            return Err(SyncError::NotQueryable { name: o.name.clone() });
+        }
+        let schema = ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field)?;
+        if write_schemas {
+            write_schema_record(ctx.store.as_ref(), &schema).await?;
+        }
+        out.push(PreparedObject { config: o.clone(), schema: Arc::new(schema) });
+    }
+    Ok(out)
+}
+
+async fn write_schema_record(store: &dyn ObjectStore, schema: &ObjectSchema) -> Result<(), SyncError> {
+    let path = layout::schema_path(&schema.object, &schema.hash);
+    let body = serde_json::to_vec_pretty(&schema.to_json()).map_err(|e| SyncError::Internal(e.to_string()))?;
+    match store.put_opts(&path, PutPayload::from(body), PutOptions { mode: PutMode::Create, ..Default::default() }).await {
+        Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(crate::sink::SinkError::store(format!("writing {path}"), e).into()),
+    }
+}
+
+/// The earliest cursor value of an object (`None` when it has no records).
+pub async fn earliest_cursor(ctx: &Context, obj: &ObjectSchema, budget: &Budget) -> Result<Option<DateTime<Utc>>, SyncError> {
+    if !budget.try_take() {
+        return Ok(None);
+    }
+    let q = soql::earliest_query(&obj.object, &obj.cursor_field);
+    let body = ctx.client.query_first(&q, ctx.config.sync.include_deleted, &format!("earliest {} of {}", obj.cursor_field, obj.object)).await?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| SyncError::Internal(format!("earliest-cursor query for {}: {e}", obj.object)))?;
+    let Some(text) = v.pointer("/records/0").and_then(|r| r.get(&obj.cursor_field)).and_then(|c| c.as_str()) else {
+        return Ok(None);
+    };
+    if let Some(ms) = crate::decode::parse_datetime_ms(text) {
+        return Ok(DateTime::from_timestamp_millis(ms));
+    }
+    if let Some(days) = crate::decode::parse_date_days(text) {
+        return Ok(DateTime::from_timestamp(days as i64 * 86_400, 0));
+    }
+    Err(SyncError::Internal(format!("{}: cannot read the earliest {} value {text:?}", obj.object, obj.cursor_field)))
+}
+
+/// Runs a historical sync of every configured object.
+pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
+    let started = Instant::now();
+    let objects = prepare_objects(&ctx, true).await?;
+    let end = ctx.config.sync.end.unwrap_or_else(Utc::now);
+    let mut budgets = HashMap::new();
+    let mut jobs = Vec::new();
+    let mut summaries = Vec::new();
+    for o in &objects {
+        let budget = Arc::new(Budget::new(ctx.config.sync.query_limit));
+        let start = match ctx.config.sync.start {
+            Some(s) => Some(s),
+            None => earliest_cursor(&ctx, &o.schema, &budget).await?.map(|t| day_start(t.date_naive())),
+        };
+        let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
+        let chunks = match start {
+            Some(s) if s < end => plan::plan_range(ChunkKind::Historical, s, end, &committed),
+            _ => vec![],
+        };
+        tracing::info!(object = %o.schema.object, chunks = chunks.len(), already_committed = committed.len(), "planned historical sync");
+        summaries.push(ObjectSummary { object: o.schema.object.clone(), chunks_planned: chunks.len() as u64, requests: budget.used(), ..Default::default() });
+        for c in chunks {
+            jobs.push(ChunkJob {
+                object: o.schema.clone(),
+                chunk: c,
+                include_deleted: ctx.config.sync.include_deleted,
+                settings: ParquetSettings::new(ctx.config.destination.compression),
+            });
+        }
+        budgets.insert(o.schema.object.clone(), budget);
+    }
+    let mut summary = RunSummary {
+        command: "sync".into(),
+        mode: "historical".into(),
+        destination: ctx.config.destination.url.clone(),
+        ..Default::default()
+    };
+    summary.objects = summaries;
+    execute(ctx.clone(), jobs, &budgets, &mut summary).await;
+    summary.requests = ctx.client.requests_sent();
+    summary.api_usage = ctx.client.api_usage();
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Runs chunk jobs with `sync.concurrency` in flight; fills in the summary.
+pub async fn execute(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &HashMap<String, Arc<Budget>>, summary: &mut RunSummary) {
+    let concurrency = ctx.config.sync.concurrency;
+    let progress = crate::sync::status::Progress::new(jobs.len() as u64);
+    let mut set: JoinSet<(String, Result<ChunkOutcome, SyncError>)> = JoinSet::new();
+    let mut stop_reason: Option<String> = None;
+    let mut pending: HashMap<String, u64> = HashMap::new();
+    let mut reasons: HashMap<String, String> = HashMap::new();
+
+    let record = |summary: &mut RunSummary, object: &str, r: Result<ChunkOutcome, SyncError>, stop: &mut Option<String>| {
+        let s = summary.objects.iter_mut().find(|s| s.object == object).expect("summary per object");
+        match r {
+            Ok(ChunkOutcome::Committed { rows, .. }) => {
+                s.rows += rows;
+                s.chunks_committed += 1;
+                progress.chunk_done(rows);
+            }
+            Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
+                s.chunks_already_committed += 1;
+                progress.chunk_done(0);
+            }
+            Ok(ChunkOutcome::BudgetSpent { .. }) => {
+                s.chunks_pending += 1;
+            }
+            Err(SyncError::Salesforce(SfError::DailyLimit { message })) => {
+                s.chunks_pending += 1;
+                *stop = Some(format!("the org's daily API limit is reached ({message})"));
+            }
+            Err(e) => {
+                tracing::error!(object, error = %e, "chunk failed");
+                s.chunks_failed += 1;
+                if s.errors.len() < 10 {
+                    s.errors.push(e.to_string());
+                }
+                if e.exit_code() == 2 && stop.is_none() {
+                    *stop = Some(format!("stopped after an authentication or configuration error: {e}"));
+                }
+            }
+        }
+    };
+
+    for job in jobs {
+        let object = job.object.object.clone();
+        let budget = budgets.get(&object).cloned().unwrap_or_else(|| Arc::new(Budget::new(u32::MAX)));
+        if stop_reason.is_none() {
+            if let Some(u) = ctx.client.api_usage() {
+                if u.max > 0 && u.used * 100 >= u.max * ctx.config.sync.api_budget_percent as u64 {
+                    stop_reason = Some(format!(
+                        "the org's API usage {}/{} passed sync.api_budget_percent = {}%",
+                        u.used, u.max, ctx.config.sync.api_budget_percent
+                    ));
+                }
+            }
+        }
+        if stop_reason.is_some() || budget.exhausted() {
+            if budget.exhausted() {
+                reasons.entry(object.clone()).or_insert_with(|| format!("sync.query_limit = {} requests reached for this run", ctx.config.sync.query_limit));
+            }
+            *pending.entry(object).or_default() += 1;
+            continue;
+        }
+        while set.len() >= concurrency {
+            if let Some(Ok((o, r))) = set.join_next().await {
+                record(summary, &o, r, &mut stop_reason);
+            }
+        }
+        let ctx2 = ctx.clone();
+        set.spawn(async move {
+            let r = run_with_retries(&ctx2, &budget, &job).await;
+            (job.object.object.clone(), r)
+        });
+    }
+    while let Some(res) = set.join_next().await {
+        match res {
+            Ok((o, r)) => record(summary, &o, r, &mut stop_reason),
+            Err(e) => tracing::error!(error = %e, "chunk task panicked"),
+        }
+    }
+    progress.finish();
+    for s in summary.objects.iter_mut() {
+        s.chunks_pending += pending.get(&s.object).copied().unwrap_or(0);
+        s.requests += budgets.get(&s.object).map(|b| b.used()).unwrap_or(0);
+        if s.chunks_failed > 0 {
+            s.status = "failed".into();
+        } else if s.chunks_pending > 0 {
+            s.status = "paused".into();
+            s.paused_reason = reasons.get(&s.object).cloned().or_else(|| stop_reason.clone()).or_else(|| Some(format!("sync.query_limit = {} requests reached for this run", ctx.config.sync.query_limit)));
+        } else {
+            s.status = "complete".into();
+        }
+    }
+    summary.status = if summary.objects.iter().any(|o| o.status == "failed") {
+        "failed"
+    } else if summary.objects.iter().any(|o| o.status == "paused") {
+        "paused"
+    } else {
+        "complete"
+    }
+    .into();
+}
+
+/// A chunk with up to 3 attempts on retryable errors, each from the chunk's start.
+async fn run_with_retries(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match run_chunk(&ctx.client, &ctx.store, budget, &ctx.tmp_dir, job).await {
+            Err(e) if e.is_retryable() && attempt < 3 && !budget.exhausted() => {
+                tracing::warn!(object = %job.object.object, chunk = %job.chunk, attempt, error = %e, "chunk attempt failed; redoing the chunk from its start");
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Running syncs: planning chunks, running them with bounded concurrency, and reporting.
+
+pub mod chunk;
+pub mod historical;
+pub mod plan;
+pub mod status;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use serde::Serialize;
+
+use crate::config::{ConfigError, Config};
+use crate::decode::DecodeError;
+use crate::salesforce::{ApiUsage, Client, SfError};
+use crate::schema::SchemaError;
+use crate::sink::SinkError;
+
+/// Everything a run can fail with, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Salesforce(#[from] SfError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("object {name:?} does not exist or is not visible to the Run-As user{}", crate::sync::suggest(.suggestions))]
+    UnknownObject { name: String, suggestions: Vec<String> },
+    #[error("object {name} cannot be queried (describe says queryable: false)")]
+    NotQueryable { name: String },
+    #[error("{object} {chunk}: received {received} records but Salesforce reported totalSize {total}")]
+    CountMismatch { object: String, chunk: String, received: u64, total: u64 },
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub(crate) fn suggest(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", s.join(", "))
+    }
+}
+
+impl SyncError {
+    /// 2 for configuration, usage and authentication problems; 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SyncError::Config(_) | SyncError::Schema(_) | SyncError::UnknownObject { .. } | SyncError::NotQueryable { .. } => 2,
+            SyncError::Salesforce(e) if e.is_user_error() => 2,
+            _ => 1,
+        }
+    }
+
+    /// Worth redoing the chunk from its start.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SyncError::Salesforce(e) => e.is_retryable() || matches!(e, SfError::Api { code, .. } if code == "INVALID_QUERY_LOCATOR"),
+            SyncError::Decode(e) => e.is_retryable(),
+            SyncError::CountMismatch { .. } => true,
+            SyncError::Sink(SinkError::Store { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Per-object request budget for one run (`sync.query_limit`).
+#[derive(Debug)]
+pub struct Budget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(limit: u32) -> Self {
+        Self { limit: limit as u64, used: AtomicU64::new(0) }
+    }
+    /// Takes one request from the budget; false when it is spent.
+    pub fn try_take(&self) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u < self.limit).then_some(u + 1))
+            .is_ok()
+    }
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::SeqCst).min(self.limit)
+    }
+    pub fn exhausted(&self) -> bool {
+        self.used.load(Ordering::SeqCst) >= self.limit
+    }
+}
+
+/// What a run shares: configuration, the Salesforce client and the store.
+pub struct Context {
+    pub config: Config,
+    pub client: Arc<Client>,
+    pub store: Arc<dyn ObjectStore>,
+    pub tmp_dir: std::path::PathBuf,
+}
+
+impl Context {
+    /// Connects nothing yet: builds the client and opens the store.
+    pub fn new(config: Config) -> Result<Self, SyncError> {
+        let client = Arc::new(Client::new(&config.salesforce, &config.sync)?);
+        let store = crate::sink::store::open(&config.destination.url, &config.destination.options)?;
+        Ok(Self { config, client, store, tmp_dir: std::env::temp_dir() })
+    }
+}
+
+/// Per-object outcome of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ObjectSummary {
+    pub object: String,
+    pub rows: u64,
+    pub chunks_planned: u64,
+    pub chunks_committed: u64,
+    /// Found committed by another writer while this run was on them.
+    pub chunks_already_committed: u64,
+    pub chunks_failed: u64,
+    /// Planned but not run (query limit, API budget, daily limit); the next run does them.
+    pub chunks_pending: u64,
+    pub requests: u64,
+    /// `complete`, `paused` or `failed`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// The summary of a run (stdout with `--json`, and the log).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub command: String,
+    pub mode: String,
+    pub status: String,
+    pub objects: Vec<ObjectSummary>,
+    pub requests: u64,
+    pub api_usage: Option<ApiUsage>,
+    pub elapsed_s: f64,
+    pub destination: String,
+}
+
+impl RunSummary {
+    /// 0 when all work is committed or cleanly paused, 1 when a chunk failed.
+    pub fn exit_code(&self) -> u8 {
+        if self.objects.iter().any(|o| o.chunks_failed > 0) {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// A few human lines.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        for o in &self.objects {
+            s.push_str(&format!(
+                "{:<20} {:>10} rows  {:>5} chunks committed  {:>4} pending  {:>3} failed  {:>6} requests  {}{}\n",
+                o.object,
+                o.rows,
+                o.chunks_committed,
+                o.chunks_pending,
+                o.chunks_failed,
+                o.requests,
+                o.status,
+                o.paused_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+            ));
+            for e in &o.errors {
+                s.push_str(&format!("    error: {e}\n"));
+            }
+        }
+        if let Some(u) = self.api_usage {
+            s.push_str(&format!("org API usage: {}/{} ({:.1}%)\n", u.used, u.max, 100.0 * u.used as f64 / u.max.max(1) as f64));
+        }
+        s.push_str(&format!("{}: {} in {:.1}s, {} requests\n", self.command, self.status, self.elapsed_s, self.requests));
+        s
+    }
+}

@@ -1,0 +1,186 @@
+//! `status`: what the lake holds, derived from manifests only; and the run progress display.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use object_store::ObjectStore;
+use serde::Serialize;
+
+use crate::sink::layout::ChunkId;
+use crate::sink::manifest;
+use crate::sink::SinkError;
+use crate::sync::plan;
+use crate::timefmt::rfc3339;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ChunkCounts {
+    pub committed: u64,
+    pub pending: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Gap {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectStatus {
+    pub object: String,
+    pub rows: u64,
+    pub chunks: ChunkCounts,
+    pub incremental_position: Option<String>,
+    pub last_committed_at: Option<String>,
+    pub coverage_gaps: Vec<Gap>,
+    /// Extra: first and last covered instants.
+    pub covered_from: Option<String>,
+    pub covered_to: Option<String>,
+    /// Extra: rows per chunk kind.
+    pub rows_by_kind: BTreeMap<String, u64>,
+    /// Extra: day partitions with data.
+    pub days_with_rows: u64,
+    /// Extra: schema hashes in use, oldest first.
+    pub schema_hashes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub objects: Vec<ObjectStatus>,
+    pub backfills: Vec<serde_json::Value>,
+}
+
+/// Coverage gaps between the first and last covered instant.
+pub fn coverage_gaps(windows: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let (Some(from), Some(to)) = (windows.iter().map(|w| w.0).min(), windows.iter().map(|w| w.1).max()) else {
+        return vec![];
+    };
+    plan::gaps(from, to, windows)
+}
+
+/// Builds the status of `objects` (or of every object in the lake when empty).
+pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<Status, SinkError> {
+    let names = if objects.is_empty() { manifest::list_objects(store.as_ref()).await? } else { objects.to_vec() };
+    let mut out = Vec::new();
+    for name in names {
+        let ms = manifest::load_all(store.clone(), &name).await?;
+        let windows: Vec<_> = ms.iter().filter_map(|m| ChunkId::parse(&m.chunk_id)).map(|c| (c.start, c.end)).collect();
+        let mut rows_by_kind = BTreeMap::new();
+        let mut days = std::collections::BTreeSet::new();
+        let mut hashes: Vec<(String, String)> = Vec::new();
+        for m in &ms {
+            *rows_by_kind.entry(m.kind.as_str().to_string()).or_insert(0) += m.rows;
+            if m.rows > 0 {
+                days.insert(m.day.clone());
+            }
+            if !hashes.iter().any(|(_, h)| h == &m.schema_hash) {
+                hashes.push((m.committed_at.clone(), m.schema_hash.clone()));
+            }
+        }
+        hashes.sort();
+        out.push(ObjectStatus {
+            object: name.clone(),
+            rows: ms.iter().map(|m| m.rows).sum(),
+            chunks: ChunkCounts { committed: ms.len() as u64, pending: 0, failed: 0 },
+            incremental_position: None,
+            last_committed_at: ms.iter().map(|m| m.committed_at.clone()).max(),
+            coverage_gaps: coverage_gaps(&windows).into_iter().map(|(a, b)| Gap { start: rfc3339(a), end: rfc3339(b) }).collect(),
+            covered_from: windows.iter().map(|w| w.0).min().map(rfc3339),
+            covered_to: windows.iter().map(|w| w.1).max().map(rfc3339),
+            rows_by_kind,
+            days_with_rows: days.len() as u64,
+            schema_hashes: hashes.into_iter().map(|(_, h)| h).collect(),
+        });
+    }
+    Ok(Status { objects: out, backfills: vec![] })
+}
+
+impl Status {
+    pub fn to_text(&self) -> String {
+        if self.objects.is_empty() {
+            return "the lake has no committed chunks yet (run `forcelake sync`)\n".into();
+        }
+        let mut s = format!("{:<20} {:>12} {:>10} {:>8} {:>7}  {:<22} {:<22} {}\n", "OBJECT", "ROWS", "COMMITTED", "PENDING", "FAILED", "COVERED FROM", "COVERED TO", "GAPS");
+        for o in &self.objects {
+            s.push_str(&format!(
+                "{:<20} {:>12} {:>10} {:>8} {:>7}  {:<22} {:<22} {}\n",
+                o.object,
+                o.rows,
+                o.chunks.committed,
+                o.chunks.pending,
+                o.chunks.failed,
+                o.covered_from.as_deref().unwrap_or("-"),
+                o.covered_to.as_deref().unwrap_or("-"),
+                if o.coverage_gaps.is_empty() {
+                    "none".to_string()
+                } else {
+                    o.coverage_gaps.iter().map(|g| format!("[{}, {})", g.start, g.end)).collect::<Vec<_>>().join(" ")
+                }
+            ));
+        }
+        s
+    }
+}
+
+/// Progress of a run: a bar on a terminal, a log line every 10 s otherwise.
+#[derive(Clone)]
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    rows: Arc<AtomicU64>,
+    chunks: Arc<AtomicU64>,
+    total: u64,
+    last_log: Arc<Mutex<Instant>>,
+}
+
+impl Progress {
+    pub fn new(total_chunks: u64) -> Self {
+        let bar = (std::io::stderr().is_terminal() && total_chunks > 0).then(|| {
+            let b = indicatif::ProgressBar::new(total_chunks);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} chunks  {msg}  ETA {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        Self { bar, rows: Arc::default(), chunks: Arc::default(), total: total_chunks, last_log: Arc::new(Mutex::new(Instant::now())) }
+    }
+
+    pub fn chunk_done(&self, rows: u64) {
+        let r = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
+        let c = self.chunks.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(b) = &self.bar {
+            b.set_position(c);
+            b.set_message(format!("{r} rows"));
+        } else if let Ok(mut last) = self.last_log.lock() {
+            if last.elapsed() >= Duration::from_secs(10) {
+                *last = Instant::now();
+                tracing::info!(chunks_done = c, chunks_total = self.total, rows = r, "progress");
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timefmt::DateOrTime;
+
+    #[test]
+    fn gaps_between_covered_windows_are_reported() {
+        let t = |s: &str| DateOrTime::parse(s).unwrap().as_start();
+        let w = vec![(t("2024-01-01"), t("2024-01-02")), (t("2024-01-03"), t("2024-01-04")), (t("2024-01-02"), t("2024-01-02T06:00:00Z"))];
+        assert_eq!(coverage_gaps(&w), vec![(t("2024-01-02T06:00:00Z"), t("2024-01-03"))]);
+        assert!(coverage_gaps(&[]).is_empty());
+    }
+}
