@@ -1,1 +1,8 @@
+//! One integration-test binary (one link step): the real `forcelake` binary against the
+//! in-process Salesforce emulator over HTTP, with the lake read back from Parquet.
 
+mod util;
+
+mod crash;
+mod errors;
+mod historical;

@@ -1,0 +1,222 @@
+//! Test support: an emulator on 127.0.0.1, a temp lake, the binary, and readers for the lake.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type, Time32MillisecondType, TimestampMillisecondType};
+use forcelake::emulator::data::{Cell, Dataset, Table};
+use forcelake::emulator::{self, EmulatorConfig, RunningEmulator};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_forcelake");
+/// Data ends at this day (exclusive); 60 days of history keep tests small.
+pub const ANCHOR: &str = "2026-01-01";
+pub const DAYS: i64 = 60;
+
+pub fn emulator_config(rows: usize) -> EmulatorConfig {
+    let mut cfg = EmulatorConfig::default();
+    cfg.gen.seed = 7;
+    cfg.gen.default_rows = rows;
+    cfg.gen.anchor_ms = forcelake::timefmt::day_start(ANCHOR.parse().unwrap()).timestamp_millis();
+    cfg.gen.days = DAYS;
+    cfg
+}
+
+pub async fn start(cfg: EmulatorConfig) -> RunningEmulator {
+    emulator::start(cfg, "127.0.0.1:0".parse().unwrap()).await.expect("emulator starts")
+}
+
+/// A temp dir with a pipeline file pointing at `url`.
+pub struct Pipeline {
+    pub _dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub lake: PathBuf,
+}
+
+pub fn pipeline(url: &str, objects_toml: &str, sync_toml: &str) -> Pipeline {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let config = dir.path().join("forcelake.toml");
+    // Bounded ranges keep runs deterministic (no partial "today" chunk) and small.
+    let sync_toml = if sync_toml.contains("end_date") || sync_toml.contains("incremental") { sync_toml.to_string() } else { format!("end_date = \"2025-12-31\"\n{sync_toml}") };
+    let text = format!(
+        "[salesforce]\ninstance_url = \"{url}\"\nclient_id = \"{}\"\n\n{objects_toml}\n\n[sync]\nmode = \"historical\"\nrate_limit = 10000\nquery_limit = 100000\n{sync_toml}\n\n[destination]\nurl = \"{}\"\n",
+        emulator::DEMO_CLIENT_ID,
+        lake.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    Pipeline { _dir: dir, config, lake }
+}
+
+/// Runs the binary with the demo secret in the environment.
+pub async fn run(p: &Pipeline, args: &[&str]) -> Output {
+    run_with_secret(p, args, emulator::DEMO_CLIENT_SECRET).await
+}
+
+pub async fn run_with_secret(p: &Pipeline, args: &[&str], secret: &str) -> Output {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("--config").arg(&p.config).args(args).env("FORCELAKE_CLIENT_SECRET", secret).env("RUST_LOG", "forcelake=info").kill_on_drop(true);
+    let out = cmd.output().await.expect("binary runs");
+    out
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Every Parquet file under `<lake>/<object>/`.
+pub fn parquet_files(lake: &Path, object: &str) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let root = lake.join(object);
+    if let Ok(days) = std::fs::read_dir(&root) {
+        for d in days.flatten() {
+            for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+                if f.path().extension().map(|e| e == "parquet").unwrap_or(false) {
+                    out.push(f.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// All batches of an object, each with its file's `date=` partition.
+pub fn read_object(lake: &Path, object: &str) -> Vec<(String, RecordBatch)> {
+    let mut out = vec![];
+    for f in parquet_files(lake, object) {
+        let day = f.parent().unwrap().file_name().unwrap().to_str().unwrap().trim_start_matches("date=").to_string();
+        let file = std::fs::File::open(&f).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        for b in reader {
+            out.push((day.clone(), b.unwrap()));
+        }
+    }
+    out
+}
+
+/// Rows of the truth table in `[from, to)` of `cursor`, as queryAll returns them.
+pub fn truth_rows<'a>(t: &'a Table, cursor: &str, from_ms: i64, to_ms: i64) -> Vec<&'a Vec<Cell>> {
+    let ci = t.def.field_index(cursor).unwrap();
+    t.rows.iter().filter(|r| matches!(r[ci], Cell::DateTime(ms) if ms >= from_ms && ms < to_ms)).collect()
+}
+
+/// Count of truth rows per UTC day.
+pub fn truth_per_day(t: &Table, cursor: &str) -> BTreeMap<String, usize> {
+    let ci = t.def.field_index(cursor).unwrap();
+    let mut m = BTreeMap::new();
+    for r in &t.rows {
+        if let Cell::DateTime(ms) = r[ci] {
+            let d = chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%d").to_string();
+            *m.entry(d).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+/// Compares every value of every batch with the truth (by Id). Returns rows checked.
+pub fn assert_matches_truth(data: &Dataset, object: &str, batches: &[(String, RecordBatch)], cursor: &str) -> usize {
+    let t = data.table(object).unwrap();
+    let id_i = t.def.field_index("Id").unwrap();
+    let by_id: HashMap<&str, &Vec<Cell>> = t.rows.iter().map(|r| (match &r[id_i] { Cell::Str(s) => s.as_str(), _ => "" }, r)).collect();
+    let cur_i = t.def.field_index(cursor).unwrap();
+    let mut n = 0;
+    for (day, b) in batches {
+        let ids = b.column_by_name("Id").expect("Id column").as_string::<i32>();
+        for row in 0..b.num_rows() {
+            let id = ids.value(row);
+            let truth = by_id.get(id).unwrap_or_else(|| panic!("{object} {id} is not in the emulator's data"));
+            if let Cell::DateTime(ms) = truth[cur_i] {
+                let d = chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%d").to_string();
+                assert_eq!(&d, day, "{object} {id} is in the wrong day partition");
+            }
+            for (ci, field) in b.schema().fields().iter().enumerate() {
+                let fi = t.def.field_index(field.name()).unwrap();
+                let scale = t.def.fields[fi].scale;
+                check_value(b.column(ci).as_ref(), row, &truth[fi], scale, &format!("{object} {id} {}", field.name()));
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+fn check_value(col: &dyn Array, row: usize, cell: &Cell, scale: i32, ctx: &str) {
+    if matches!(cell, Cell::Null) {
+        assert!(col.is_null(row), "{ctx}: expected null");
+        return;
+    }
+    assert!(!col.is_null(row), "{ctx}: unexpected null, truth {cell:?}");
+    match (col.data_type(), cell) {
+        (DataType::Utf8, Cell::Str(s)) => assert_eq!(col.as_string::<i32>().value(row), s, "{ctx}"),
+        (DataType::Boolean, Cell::Bool(v)) => assert_eq!(col.as_boolean().value(row), *v, "{ctx}"),
+        (DataType::Int32, Cell::Int(v)) => assert_eq!(col.as_primitive::<Int32Type>().value(row) as i64, *v, "{ctx}"),
+        (DataType::Int64, Cell::Int(v)) => assert_eq!(col.as_primitive::<Int64Type>().value(row), *v, "{ctx}"),
+        (DataType::Float64, Cell::Num(v)) => assert_eq!(col.as_primitive::<Float64Type>().value(row), *v, "{ctx}"),
+        (DataType::Decimal128(_, s), Cell::Cents(units)) => {
+            assert_eq!(*s as i32, scale, "{ctx}: scale");
+            assert_eq!(col.as_primitive::<Decimal128Type>().value(row), *units as i128, "{ctx}");
+        }
+        (DataType::Date32, Cell::Date(d)) => assert_eq!(col.as_primitive::<Date32Type>().value(row), *d, "{ctx}"),
+        (DataType::Timestamp(_, _), Cell::DateTime(ms)) => assert_eq!(col.as_primitive::<TimestampMillisecondType>().value(row), *ms, "{ctx}"),
+        (DataType::Time32(_), Cell::Time(ms)) => assert_eq!(col.as_primitive::<Time32MillisecondType>().value(row), *ms, "{ctx}"),
+        (DataType::List(_), Cell::Str(s)) => {
+            let v = col.as_list::<i32>().value(row);
+            let got: Vec<&str> = v.as_string::<i32>().iter().map(|x| x.unwrap()).collect();
+            assert_eq!(got, s.split(';').collect::<Vec<_>>(), "{ctx}");
+        }
+        (DataType::Struct(_), Cell::Address(a)) => {
+            let s = col.as_struct();
+            let get = |k: &str| {
+                let c = s.column_by_name(k).unwrap();
+                (!c.is_null(row)).then(|| c.as_string::<i32>().value(row).to_string())
+            };
+            assert_eq!(get("city"), a.city, "{ctx}.city");
+            assert_eq!(get("street"), a.street, "{ctx}.street");
+            assert_eq!(get("postalCode"), a.postal_code, "{ctx}.postalCode");
+            assert_eq!(get("country"), a.country, "{ctx}.country");
+            let lat = s.column_by_name("latitude").unwrap();
+            assert_eq!((!lat.is_null(row)).then(|| lat.as_primitive::<Float64Type>().value(row)), a.latitude, "{ctx}.latitude");
+        }
+        (DataType::Struct(_), Cell::Location(lat, lon)) => {
+            let s = col.as_struct();
+            assert_eq!(s.column_by_name("latitude").unwrap().as_primitive::<Float64Type>().value(row), *lat, "{ctx}");
+            assert_eq!(s.column_by_name("longitude").unwrap().as_primitive::<Float64Type>().value(row), *lon, "{ctx}");
+        }
+        (t, c) => panic!("{ctx}: Arrow type {t} does not fit truth {c:?}"),
+    }
+}
+
+/// Manifests of an object, parsed.
+pub fn manifests(lake: &Path, object: &str) -> Vec<serde_json::Value> {
+    let mut out = vec![];
+    let root = lake.join("_forcelake/manifests").join(object);
+    if let Ok(days) = std::fs::read_dir(&root) {
+        for d in days.flatten() {
+            for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+                out.push(serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap());
+            }
+        }
+    }
+    out.sort_by(|a: &serde_json::Value, b| a["chunk_id"].as_str().cmp(&b["chunk_id"].as_str()));
+    out
+}
+
+/// Every Parquet file is named by exactly one manifest, and every manifest's files exist.
+pub fn assert_files_match_manifests(lake: &Path, object: &str) {
+    let mut named = std::collections::BTreeSet::new();
+    for m in manifests(lake, object) {
+        for f in m["files"].as_array().unwrap() {
+            let p = f["path"].as_str().unwrap().to_string();
+            assert!(lake.join(&p).is_file(), "manifest {} names missing file {p}", m["chunk_id"]);
+            assert!(named.insert(p), "a file is named twice");
+        }
+    }
+    let on_disk: std::collections::BTreeSet<String> = parquet_files(lake, object)
+        .iter()
+        .map(|p| p.strip_prefix(lake).unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(on_disk, named, "{object}: files on disk differ from files named by manifests (orphans or losses)");
+}
