@@ -1,1 +1,84 @@
-fn main(){}
+//! Micro-benchmark of the hot path on a fixed, generated page set: decode (REST JSON pages →
+//! Arrow) and encode (Arrow → ZSTD Parquet), separately and together.
+//!
+//! `cargo bench --bench decode_encode` (set FORCELAKE_BENCH_PAGES to change the size).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use forcelake::decode::PageDecoder;
+use forcelake::emulator::data::{generate, GenConfig};
+use forcelake::emulator::render_page;
+use forcelake::salesforce::describe::ObjectDescribe;
+use forcelake::schema::ObjectSchema;
+use forcelake::sink::writer::{ChunkFileWriter, ParquetSettings};
+
+fn main() {
+    let pages: usize = std::env::var("FORCELAKE_BENCH_PAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let per_page = 2000;
+    let rows = pages * per_page;
+    let gen = GenConfig { seed: 1, rows: [("Account".to_string(), rows)].into(), default_rows: 0, anchor_ms: 1_767_225_600_000, days: 365 };
+    let data = generate(&gen);
+    let table = data.table("Account").expect("Account");
+    // Every Account field except compounds' duplicates: ~40 mixed columns.
+    let fields: Vec<usize> = (0..table.def.fields.len()).collect();
+    let describe: ObjectDescribe = serde_json::from_value(serde_json::json!({
+        "name": "Account",
+        "fields": table.def.fields.iter().map(|f| serde_json::json!({"name": f.name, "type": f.ftype, "label": f.label, "custom": f.custom, "precision": f.precision, "scale": f.scale})).collect::<Vec<_>>()
+    }))
+    .expect("describe");
+    let names: Vec<String> = table.def.fields.iter().map(|f| f.name.clone()).collect();
+    let schema = Arc::new(ObjectSchema::resolve(&describe, Some(&names), "LastModifiedDate").expect("schema"));
+    let bodies: Vec<Vec<u8>> = (0..pages)
+        .map(|p| {
+            let idx: Vec<u32> = ((p * per_page) as u32..((p + 1) * per_page) as u32).collect();
+            let next = (p + 1 < pages).then(|| format!("/services/data/v62.0/query/01gX-{}", (p + 1) * per_page));
+            render_page(table, &idx, &fields, rows, next.as_deref())
+        })
+        .collect();
+    let bytes: usize = bodies.iter().map(Vec::len).sum();
+    println!("page set: {pages} pages × {per_page} records, {} columns, {:.1} MB JSON ({} B/record)", schema.columns.len(), bytes as f64 / 1e6, bytes / rows);
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let settings = ParquetSettings::new(forcelake::config::Compression::Zstd);
+    let mut best = [f64::MAX; 3];
+    for _ in 0..3 {
+        // decode only
+        let t = Instant::now();
+        let mut dec = PageDecoder::new(&schema);
+        let mut batches = Vec::new();
+        for b in &bodies {
+            dec.decode_page(b).expect("decode");
+            if dec.buffered_rows() >= 8192 {
+                batches.push(dec.finish_batch().expect("batch"));
+            }
+        }
+        batches.push(dec.finish_batch().expect("batch"));
+        best[0] = best[0].min(t.elapsed().as_secs_f64());
+        // encode only
+        let t = Instant::now();
+        let mut w = ChunkFileWriter::new(schema.arrow.clone(), &settings, "Account", "bench", tmp.path());
+        for b in &batches {
+            w.write(b).expect("write");
+        }
+        drop(w.finish().expect("finish"));
+        best[1] = best[1].min(t.elapsed().as_secs_f64());
+        // both, streaming (one thread)
+        let t = Instant::now();
+        let mut dec = PageDecoder::new(&schema);
+        let mut w = ChunkFileWriter::new(schema.arrow.clone(), &settings, "Account", "bench", tmp.path());
+        for b in &bodies {
+            dec.decode_page(b).expect("decode");
+            if dec.buffered_rows() >= 8192 {
+                w.write(&dec.finish_batch().expect("batch")).expect("write");
+            }
+        }
+        w.write(&dec.finish_batch().expect("batch")).expect("write");
+        drop(w.finish().expect("finish"));
+        best[2] = best[2].min(t.elapsed().as_secs_f64());
+    }
+    println!("{:<28} {:>10} {:>14} {:>12}", "stage (best of 3)", "seconds", "records/s", "JSON MB/s");
+    for (name, s) in [("decode (JSON → Arrow)", best[0]), ("encode (Arrow → ZSTD Parquet)", best[1]), ("decode + encode, 1 thread", best[2])] {
+        println!("{:<28} {:>10.3} {:>14.0} {:>12.1}", name, s, rows as f64 / s, bytes as f64 / 1e6 / s);
+    }
+}

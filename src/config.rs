@@ -583,3 +583,67 @@ url = "/tmp/lake"
         assert!(c.sync.start.is_some());
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::*;
+
+    /// Every ```toml block of the README with a [salesforce] table parses and validates.
+    #[test]
+    fn readme_examples_are_valid_configs() {
+        let readme = include_str!("../README.md");
+        let mut n = 0;
+        for block in readme.split("```toml\n").skip(1) {
+            let body = block.split("```").next().unwrap_or("");
+            if body.contains("[salesforce]") {
+                Config::from_toml_str(body, "README.md", &[], Some("x".into())).unwrap_or_else(|e| panic!("README example invalid: {e}\n{body}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+    }
+
+    /// The JSON Schema names exactly the keys the code accepts.
+    #[test]
+    fn config_schema_is_in_step_with_the_code() {
+        let schema: serde_json::Value = serde_json::from_str(include_str!("../schemas/config.schema.json")).unwrap();
+        let props = |ptr: &str| -> Vec<String> {
+            let mut v: Vec<String> = schema.pointer(ptr).and_then(|p| p.as_object()).unwrap().keys().cloned().collect();
+            v.sort();
+            v
+        };
+        let sf = props("/properties/salesforce/properties");
+        let sync = props("/properties/sync/properties");
+        let dest = props("/properties/destination/properties");
+        let obj = props("/properties/objects/items/properties");
+        // A file that sets every key the schema knows must be accepted (no unknown keys)…
+        let text = format!(
+            "[salesforce]\ninstance_url = \"https://a.my.salesforce.com\"\nclient_id = \"k\"\nclient_secret = \"s\"\napi_version = \"62.0\"\n\
+             [[objects]]\nname = \"Account\"\nfields = [\"Id\"]\ncursor_field = \"SystemModstamp\"\n\
+             [sync]\nmode = \"historical\"\ncursor_field = \"LastModifiedDate\"\nstart_date = \"2024-01-01\"\nend_date = \"2024-02-01\"\nquery_limit = 5\napi_budget_percent = 50\nlag_s = 10\nrate_limit = 3\nrate_limit_timeout_ms = 500\nrequest_timeout_s = 30\ninclude_deleted = false\nconcurrency = 2\n\
+             [destination]\nurl = \"/tmp/x\"\ncompression = \"snappy\"\n"
+        );
+        Config::from_toml_str(&text, "t", &[], None).unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let keys = |t: &str| -> Vec<String> {
+            let mut v: Vec<String> = table[t].as_table().unwrap().keys().cloned().collect();
+            v.sort();
+            v
+        };
+        // …and the file above uses every schema key except ca_file and options (files/tables).
+        let mut sf_used = keys("salesforce");
+        sf_used.push("ca_file".into());
+        sf_used.sort();
+        assert_eq!(sf_used, sf);
+        assert_eq!(keys("sync"), sync);
+        let mut d = keys("destination");
+        d.push("options".into());
+        d.sort();
+        assert_eq!(d, dest);
+        let mut o: Vec<String> = table["objects"].as_array().unwrap()[0].as_table().unwrap().keys().cloned().collect();
+        o.sort();
+        assert_eq!(o, obj);
+        // A key the schema does not know is rejected by the code.
+        assert!(Config::from_toml_str(&text.replace("lag_s = 10", "lag_seconds = 10"), "t", &[], None).is_err());
+    }
+}

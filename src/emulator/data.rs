@@ -282,9 +282,11 @@ impl Dataset {
     }
 }
 
-/// An 18-character record id: key prefix, `0000` pod, a base-62 serial, and a 3-char suffix.
+/// An 18-character, case-safe record id: key prefix, pod, a base-62 serial, and the
+/// 3-character suffix that encodes the case of the first 15 characters (as Salesforce does).
 pub fn record_id(prefix: &str, n: u64) -> String {
     const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const S: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
     let mut s = String::with_capacity(18);
     s.push_str(prefix);
     s.push_str("5g0000");
@@ -295,7 +297,16 @@ pub fn record_id(prefix: &str, n: u64) -> String {
         v /= 62;
     }
     s.push_str(std::str::from_utf8(&digits).expect("ascii"));
-    s.push_str("AAA");
+    let b15: Vec<u8> = s.bytes().take(15).collect();
+    for chunk in b15.chunks(5) {
+        let mut bits = 0usize;
+        for (i, c) in chunk.iter().enumerate() {
+            if c.is_ascii_uppercase() {
+                bits |= 1 << i;
+            }
+        }
+        s.push(S[bits] as char);
+    }
     s
 }
 
@@ -554,5 +565,11 @@ mod tests {
         let ids: std::collections::HashSet<_> = a.tables[0].rows.iter().map(|r| format!("{:?}", r[0])).collect();
         assert_eq!(ids.len(), 50);
         assert_eq!(record_id("001", 1).len(), 18);
+        // case-safe: ids that differ only in case differ case-insensitively too
+        let a = record_id("001", 36); // ...A
+        let b = record_id("001", 10); // ...a? (serials map to different cases)
+        assert_ne!(a.to_lowercase(), b.to_lowercase());
+        let all: std::collections::HashSet<String> = (0..5000).map(|i| record_id("a01", i).to_lowercase()).collect();
+        assert_eq!(all.len(), 5000);
     }
 }

@@ -657,3 +657,22 @@ pub fn parse_rows(spec: &str) -> Result<(Option<usize>, HashMap<String, usize>),
     }
     Ok((default, map))
 }
+
+/// Renders one REST query page exactly as the emulator serves it (for benchmarks and tests).
+pub fn render_page(table: &data::Table, rows: &[u32], fields: &[usize], total_size: usize, next_records_url: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 800 + 200);
+    out.extend_from_slice(format!("{{\"totalSize\":{total_size},\"done\":{}", next_records_url.is_none()).as_bytes());
+    if let Some(u) = next_records_url {
+        out.extend_from_slice(b",\"nextRecordsUrl\":");
+        push_json_str(&mut out, u);
+    }
+    out.extend_from_slice(b",\"records\":[");
+    for (k, &ri) in rows.iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        render_record(&mut out, &table.def, &table.rows[ri as usize], fields, "62.0", None);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
