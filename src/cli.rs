@@ -121,6 +121,9 @@ pub struct EmulatorArgs {
     /// Idle seconds before a query locator expires.
     #[arg(long, default_value_t = 900)]
     pub locator_idle_s: u64,
+    /// Mutation mode: every N ms, update, soft-delete, create and late-commit records of every object.
+    #[arg(long)]
+    pub mutate_every_ms: Option<u64>,
 }
 
 impl EmulatorArgs {
@@ -200,15 +203,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
 
 /// `sync`: the configured mode.
 pub async fn run_sync(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
-    if cfg.sync.mode == Mode::Incremental {
-        return Err(SyncError::Config(crate::config::ConfigError::Invalid {
-            key: "sync.mode".into(),
-            value: "\"incremental\"".into(),
-            rule: "incremental mode is not available in this version yet; use \"historical\" with start_date/end_date".into(),
-        }));
-    }
+    let mode = cfg.sync.mode;
     let ctx = Arc::new(Context::new(cfg)?);
-    let summary = sync::historical::run_historical(ctx).await?;
+    let summary = match mode {
+        Mode::Historical => sync::historical::run_historical(ctx).await?,
+        Mode::Incremental => sync::incremental::run_incremental(ctx).await?,
+    };
     tracing::info!(status = %summary.status, requests = summary.requests, "sync finished");
     if json {
         print_json(&summary);
@@ -326,6 +326,9 @@ async fn discover(cfg: Config, object: Option<&str>, json: bool) -> Result<ExitC
 async fn run_emulator(args: &EmulatorArgs) -> Result<ExitCode, SyncError> {
     let cfg = args.to_config().map_err(|m| SyncError::Config(crate::config::ConfigError::BadOverride(m)))?;
     let emu = emulator::start(cfg, args.listen).await.map_err(|e| SyncError::Internal(format!("cannot listen on {}: {e}", args.listen)))?;
+    let _mutations = args.mutate_every_ms.map(|ms| {
+        emu.start_mutations(&["Account", "Contact", "Opportunity", "Case", "Invoice__c"], Duration::from_millis(ms.max(1)), Duration::from_secs(2))
+    });
     println!("forcelake emulator listening on {}", emu.url);
     println!("  instance_url = \"{}\"  client_id = \"{}\"  (secret: FORCELAKE_CLIENT_SECRET)", emu.url, args.client_id);
     use std::io::Write;

@@ -35,7 +35,8 @@ fields = ["Id", "Name", "IsDeleted", "Account__c", "Amount__c", "Tax_Rate__c", "
           "CreatedDate", "LastModifiedDate", "SystemModstamp"]
 
 [sync]
-mode = "historical"
+mode = "incremental"
+lag_s = 0
 query_limit = 100000
 rate_limit = 1000
 rate_limit_timeout_ms = 1000
@@ -58,13 +59,23 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
     let abs = std::env::current_dir().map(|c| c.join(dir)).unwrap_or_else(|_| dir.to_path_buf());
     let dir_s = abs.display().to_string();
     let text = demo_config_text(&emu.url, &dir_s);
-    let config = Config::from_toml_str(&text, "demo", &[], Some(emulator::DEMO_CLIENT_SECRET.to_string()))?;
-    let ctx = Arc::new(Context::new(config)?);
-    let summary = sync::historical::run_historical(ctx.clone()).await?;
+    let secret = Some(emulator::DEMO_CLIENT_SECRET.to_string());
+    // The recommended sequence: start incremental (records the start point P), run one
+    // historical sync up to P, then incremental runs carry on from P.
+    let incremental = Config::from_toml_str(&text, "demo", &[], secret.clone())?;
+    let ctx = Arc::new(Context::new(incremental.clone())?);
+    let first = sync::incremental::run_incremental(ctx.clone()).await?;
+    let start_point = first.objects.iter().filter_map(|o| o.incremental_start.clone()).min().unwrap_or_default();
+    eprintln!("forcelake demo: incremental start point {start_point}; historical sync up to it");
+    let historical = Config::from_toml_str(&text, "demo", &["sync.mode=historical".into(), format!("sync.end_date={start_point}")], secret)?;
+    let hctx = Arc::new(Context::new(historical)?);
+    let summary = sync::historical::run_historical(hctx).await?;
+    let inc = sync::incremental::run_incremental(ctx.clone()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     } else {
         eprint!("{}", summary.to_text());
+        eprint!("{}", inc.to_text());
     }
     let st = sync::status::status(ctx.store.clone(), &[]).await?;
     if !json {
@@ -75,5 +86,5 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
         println!("The pipeline file used: see `forcelake demo --help`; lake: {dir_s}");
     }
     emu.stop().await;
-    Ok(summary.exit_code())
+    Ok(summary.exit_code().max(inc.exit_code()))
 }

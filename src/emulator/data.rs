@@ -1,6 +1,7 @@
 //! The emulator's objects (describe metadata) and their deterministic, seeded records.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -254,11 +255,16 @@ pub fn object_defs() -> Vec<ObjectDef> {
     ]
 }
 
+/// One record: cells aligned with the object's fields. Shared, so snapshots are cheap.
+pub type Row = Arc<Vec<Cell>>;
+
 /// An object and its records (cells aligned with `def.fields`).
 #[derive(Debug, Clone)]
 pub struct Table {
     pub def: ObjectDef,
-    pub rows: Vec<Vec<Cell>>,
+    pub rows: Vec<Row>,
+    /// Records ever created (the next Id's serial).
+    pub created: u64,
 }
 
 impl Table {
@@ -270,15 +276,109 @@ impl Table {
     }
 }
 
-/// All tables.
+/// All tables. Tables are shared copy-on-write, so a query keeps a consistent snapshot while
+/// mutations go on.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    pub tables: Vec<Table>,
+    pub tables: Vec<Arc<Table>>,
 }
 
 impl Dataset {
     pub fn table(&self, name: &str) -> Option<&Table> {
-        self.tables.iter().find(|t| t.def.name.eq_ignore_ascii_case(name))
+        self.tables.iter().find(|t| t.def.name.eq_ignore_ascii_case(name)).map(|t| &**t)
+    }
+
+    /// A snapshot of one table.
+    pub fn table_arc(&self, name: &str) -> Option<Arc<Table>> {
+        self.tables.iter().find(|t| t.def.name.eq_ignore_ascii_case(name)).cloned()
+    }
+
+    /// A writable table (copied if a snapshot still holds it).
+    pub fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
+        self.tables.iter_mut().find(|t| t.def.name.eq_ignore_ascii_case(name)).map(Arc::make_mut)
+    }
+}
+
+impl Table {
+    /// Appends a new generated record whose Created/LastModified/SystemModstamp are `ts_ms`.
+    pub fn insert(&mut self, rng: &mut StdRng, ts_ms: i64) -> usize {
+        self.created += 1;
+        let mut row = gen_row(&self.def, self.created - 1, rng, ts_ms - 1, 1);
+        for name in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
+            if let Some(i) = self.def.field_index(name) {
+                row[i] = Cell::DateTime(ts_ms);
+            }
+        }
+        if let Some(i) = self.def.field_index("IsDeleted") {
+            row[i] = Cell::Bool(false);
+        }
+        self.rows.push(Arc::new(row));
+        self.rows.len() - 1
+    }
+
+    /// Updates a record as a user edit would: new Name, new modification stamps.
+    pub fn update(&mut self, idx: usize, ts_ms: i64, rng: &mut StdRng) {
+        let def = &self.def;
+        let row = Arc::make_mut(&mut self.rows[idx]);
+        for name in ["LastModifiedDate", "SystemModstamp"] {
+            if let Some(i) = def.field_index(name) {
+                row[i] = Cell::DateTime(ts_ms);
+            }
+        }
+        if let Some(i) = def.field_index("Name") {
+            if !def.custom {
+                row[i] = Cell::Str(format!("{} edited {}", WORDS[rng.random_range(0..12)], ts_ms));
+            }
+        }
+        for (i, f) in def.fields.iter().enumerate() {
+            if f.ftype == "int" && f.compound.is_none() {
+                row[i] = Cell::Int(rng.random_range(1..1000));
+            }
+        }
+    }
+
+    /// Soft-deletes a record (it stays visible to queryAll with IsDeleted = true).
+    pub fn soft_delete(&mut self, idx: usize, ts_ms: i64) {
+        let def = &self.def;
+        let row = Arc::make_mut(&mut self.rows[idx]);
+        for name in ["LastModifiedDate", "SystemModstamp"] {
+            if let Some(i) = def.field_index(name) {
+                row[i] = Cell::DateTime(ts_ms);
+            }
+        }
+        if let Some(i) = def.field_index("IsDeleted") {
+            row[i] = Cell::Bool(true);
+        }
+    }
+
+    /// Adds a field to the describe; existing records get a value for it.
+    pub fn add_field(&mut self, name: &str, ftype: &'static str, custom: bool) {
+        let mut f = FieldDef::new(name, ftype);
+        f.custom = custom;
+        self.def.fields.push(f);
+        for (k, r) in self.rows.iter_mut().enumerate() {
+            let v = match ftype {
+                "string" | "picklist" | "textarea" => if k % 3 == 0 { Cell::Null } else { Cell::Str(format!("value {k}")) },
+                "double" => Cell::Num(k as f64 / 4.0),
+                "boolean" => Cell::Bool(k % 2 == 0),
+                _ => Cell::Null,
+            };
+            Arc::make_mut(r).push(v);
+        }
+    }
+
+    /// Changes a field's describe type (values are converted where that is meaningful).
+    pub fn change_field_type(&mut self, name: &str, ftype: &'static str) {
+        let Some(i) = self.def.field_index(name) else { return };
+        self.def.fields[i].ftype = ftype;
+        if ftype == "double" {
+            self.def.fields[i].precision = 18;
+            for r in self.rows.iter_mut() {
+                if let Cell::Int(v) = r[i] {
+                    Arc::make_mut(r)[i] = Cell::Num(v as f64);
+                }
+            }
+        }
     }
 }
 
@@ -342,9 +442,9 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         let span = cfg.days * 86_400_000;
         let mut rows = Vec::with_capacity(n);
         for i in 0..n {
-            rows.push(gen_row(&def, i as u64, &mut rng, cfg.anchor_ms - span, span));
+            rows.push(Arc::new(gen_row(&def, i as u64, &mut rng, cfg.anchor_ms - span, span)));
         }
-        tables.push(Table { def, rows });
+        tables.push(Arc::new(Table { def, rows, created: n as u64 }));
     }
     Dataset { tables }
 }
@@ -355,6 +455,7 @@ fn maybe<T>(rng: &mut StdRng, v: T) -> Option<T> {
 }
 
 fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64) -> Vec<Cell> {
+    let span_ms = span_ms.max(1);
     let created = from_ms + rng.random_range(0..span_ms);
     let modified = (created + rng.random_range(0..(30 * 86_400_000i64))).min(from_ms + span_ms - 1);
     // Some records share a modification instant (second resolution), as bulk updates do.

@@ -10,7 +10,7 @@ pub mod soql;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -19,9 +19,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
-use data::{java_double, Cell, Dataset, FieldDef, GenConfig, ObjectDef};
+use data::{java_double, Cell, Dataset, FieldDef, GenConfig, ObjectDef, Table};
 
 /// Fault injection switches.
 #[derive(Debug, Clone, Default)]
@@ -82,7 +83,8 @@ impl Default for EmulatorConfig {
 }
 
 struct Cursor {
-    table: usize,
+    /// The table as it was when the query ran (a consistent snapshot).
+    table: Arc<Table>,
     rows: Vec<u32>,
     fields: Vec<usize>,
     pos: usize,
@@ -93,7 +95,7 @@ struct Cursor {
 
 struct Inner {
     cfg: EmulatorConfig,
-    data: Arc<Dataset>,
+    data: RwLock<Dataset>,
     tokens: Mutex<HashMap<String, Instant>>,
     cursors: Mutex<HashMap<String, Cursor>>,
     requests: AtomicU64,
@@ -112,9 +114,43 @@ pub struct RunningEmulator {
 }
 
 impl RunningEmulator {
-    /// The generated records (the truth tests compare against).
+    /// A snapshot of the records (the truth tests compare against).
     pub fn dataset(&self) -> Arc<Dataset> {
-        self.inner.data.clone()
+        Arc::new(self.inner.data.read().expect("dataset lock").clone())
+    }
+
+    /// Changes the data in place (mutations, new fields, type changes).
+    pub fn mutate<R>(&self, f: impl FnOnce(&mut Dataset) -> R) -> R {
+        let mut g = self.inner.data.write().expect("dataset lock");
+        f(&mut g)
+    }
+
+    /// Inserts `n` records of `object` that share one cursor instant (`ts_ms`).
+    pub fn insert_records(&self, object: &str, n: usize, ts_ms: i64) {
+        let mut rng = StdRng::seed_from_u64(ts_ms as u64 ^ n as u64);
+        self.mutate(|d| {
+            if let Some(t) = d.table_mut(object) {
+                for _ in 0..n {
+                    t.insert(&mut rng, ts_ms);
+                }
+            }
+        });
+    }
+
+    /// Adds a field to an object's describe at run time.
+    pub fn add_field(&self, object: &str, name: &str, ftype: &'static str, custom: bool) {
+        self.mutate(|d| d.table_mut(object).map(|t| t.add_field(name, ftype, custom)));
+    }
+
+    /// Changes a field's type in an object's describe at run time.
+    pub fn change_field_type(&self, object: &str, field: &str, ftype: &'static str) {
+        self.mutate(|d| d.table_mut(object).map(|t| t.change_field_type(field, ftype)));
+    }
+
+    /// Starts creating, updating, soft-deleting and late-committing records of `objects`
+    /// every `every`, until the handle is stopped or dropped.
+    pub fn start_mutations(&self, objects: &[&str], every: Duration, late_by: Duration) -> MutationHandle {
+        start_mutator(self.inner.clone(), objects.iter().map(|s| s.to_string()).collect(), every, late_by)
     }
     /// REST requests answered so far.
     pub fn requests(&self) -> u64 {
@@ -139,9 +175,66 @@ impl Drop for RunningEmulator {
     }
 }
 
+/// Stops a mutation task when stopped or dropped.
+pub struct MutationHandle {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: Option<tokio::task::JoinHandle<u64>>,
+}
+
+impl MutationHandle {
+    /// Stops mutating; returns how many mutations were made.
+    pub async fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.task.take() {
+            Some(t) => t.await.unwrap_or(0),
+            None => 0,
+        }
+    }
+}
+
+impl Drop for MutationHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn start_mutator(inner: Arc<Inner>, objects: Vec<String>, every: Duration, late_by: Duration) -> MutationHandle {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut rng = StdRng::seed_from_u64(0x5eed);
+        let mut n = 0u64;
+        while !flag.load(Ordering::SeqCst) {
+            tokio::time::sleep(every).await;
+            let now = chrono::Utc::now().timestamp_millis();
+            let mut g = inner.data.write().expect("dataset lock");
+            for o in &objects {
+                let Some(t) = g.table_mut(o) else { continue };
+                let len = t.rows.len();
+                if len > 0 {
+                    for _ in 0..2 {
+                        let i = rng.random_range(0..len);
+                        t.update(i, now, &mut rng);
+                    }
+                    if rng.random::<f64>() < 0.5 {
+                        let i = rng.random_range(0..len);
+                        t.soft_delete(i, now);
+                    }
+                }
+                t.insert(&mut rng, now);
+                // A record committed late: visible from now on, with a cursor value in the past.
+                t.insert(&mut rng, now - late_by.as_millis() as i64);
+                n += 5;
+            }
+        }
+        n
+    });
+    MutationHandle { stop, task: Some(task) }
+}
+
 /// Generates the data and serves on `addr` (port 0 picks a free port).
 pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<RunningEmulator> {
-    let data = Arc::new(data::generate(&cfg.gen));
+    let data = RwLock::new(data::generate(&cfg.gen));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let url = format!("http://{local}");
@@ -348,11 +441,17 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
                 "DataStorageMB": {"Max": 1024, "Remaining": 1000},
             }).to_string())
         }
-        ["sobjects"] => json_ok(&st, global_describe(&st.data, &version).to_string()),
-        ["sobjects", obj, "describe"] => match st.data.table(obj) {
-            Some(t) => json_ok(&st, object_describe(&t.def, &version).to_string()),
-            None => rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),
-        },
+        ["sobjects"] => {
+            let body = global_describe(&st.data.read().expect("dataset lock"), &version).to_string();
+            json_ok(&st, body)
+        }
+        ["sobjects", obj, "describe"] => {
+            let t = st.data.read().expect("dataset lock").table_arc(obj);
+            match t {
+                Some(t) => json_ok(&st, object_describe(&t.def, &version).to_string()),
+                None => rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),
+            }
+        }
         ["query"] | ["queryAll"] => {
             let all = parts[1] == "queryAll";
             match query_param() {
@@ -366,14 +465,13 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
 }
 
 fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str) -> Response {
-    let data = st.data.clone();
-    let parsed = soql::parse(q, |name| data.table(name).map(|t| &t.def));
+    let data: Vec<Arc<Table>> = st.data.read().expect("dataset lock").tables.clone();
+    let parsed = soql::parse(q, |name| data.iter().find(|t| t.def.name.eq_ignore_ascii_case(name)).map(|t| &t.def));
     let (query, _) = match parsed {
         Ok(p) => p,
         Err(e) => return rest_error(st, StatusCode::BAD_REQUEST, e.code, &e.message),
     };
-    let ti = data.tables.iter().position(|t| t.def.name == query.object).expect("parsed object exists");
-    let table = &data.tables[ti];
+    let table = data.iter().find(|t| t.def.name == query.object).expect("parsed object exists").clone();
     if let (Some(h), Some(c)) = (st.cfg.faults.query_timeout_hours, &query.cond) {
         if let Some((lo, hi)) = c.datetime_span() {
             if hi - lo > h as i64 * 3_600_000 {
@@ -404,7 +502,7 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
     }
     let seq = st.seq.fetch_add(1, Ordering::Relaxed);
     let locator = format!("01g5g00000{:08X}", seq);
-    let cursor = Cursor { table: ti, rows, fields: query.fields.clone(), pos: 0, batch, last_used: Instant::now(), seq };
+    let cursor = Cursor { table, rows, fields: query.fields.clone(), pos: 0, batch, last_used: Instant::now(), seq };
     render_and_advance(st, locator, cursor, version)
 }
 
@@ -433,7 +531,7 @@ fn next_page(st: &Arc<Inner>, loc: &str, version: &str) -> Response {
 }
 
 fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: &str) -> Response {
-    let table = &st.data.tables[c.table];
+    let table = c.table.clone();
     let end = (c.pos + c.batch).min(c.rows.len());
     let done = end >= c.rows.len();
     let mut out = Vec::with_capacity((end - c.pos) * 600 + 200);

@@ -60,6 +60,11 @@ impl ChunkId {
         self.start.date_naive()
     }
 
+    /// An empty window: the incremental start point of an object.
+    pub fn is_marker(&self) -> bool {
+        self.start == self.end
+    }
+
     /// True when the window is the whole day.
     pub fn is_full_day(&self) -> bool {
         self.start == day_start(self.day()) && self.end == day_start(self.day()) + chrono::Duration::days(1)
@@ -76,7 +81,8 @@ impl ChunkId {
         }
         let (a, b) = rest.split_once('-')?;
         let (start, end) = (parse_compact(a)?, parse_compact(b)?);
-        (start < end).then_some(Self { kind, start, end })
+        // start == end: an incremental start-point marker (an empty window).
+        (start <= end).then_some(Self { kind, start, end })
     }
 }
 

@@ -24,6 +24,8 @@ use crate::timefmt::day_start;
 pub struct PreparedObject {
     pub config: ObjectConfig,
     pub schema: Arc<ObjectSchema>,
+    /// Schema changes since the last recorded schema.
+    pub warnings: Vec<String>,
 }
 
 /// Authenticates, describes every configured object, validates fields and cursor, and
@@ -48,17 +50,64 @@ pub async fn prepare_objects(ctx: &Context, write_schemas: bool) -> Result<Vec<P
             return Err(SyncError::NotQueryable { name: o.name.clone() });
         }
         let schema = ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field)?;
+        let mut warnings = Vec::new();
         if write_schemas {
+            warnings = schema_changes(ctx.store.as_ref(), &schema).await;
+            for w in &warnings {
+                tracing::warn!(object = %schema.object, "{w}");
+            }
             write_schema_record(ctx.store.as_ref(), &schema).await?;
         }
-        out.push(PreparedObject { config: o.clone(), schema: Arc::new(schema) });
+        out.push(PreparedObject { config: o.clone(), schema: Arc::new(schema), warnings });
     }
     Ok(out)
 }
 
+/// Compares the schema with the newest one recorded for the object: new, dropped and retyped
+/// columns. Files keep the schema they were written with; readers merge by name.
+async fn schema_changes(store: &dyn ObjectStore, schema: &ObjectSchema) -> Vec<String> {
+    use futures::TryStreamExt;
+    let prefix = object_store::path::Path::from(format!("_forcelake/schemas/{}", schema.object));
+    let Ok(metas) = store.list(Some(&prefix)).try_collect::<Vec<_>>().await else { return vec![] };
+    let mut newest: Option<(String, serde_json::Value)> = None;
+    for m in metas {
+        if m.location.filename() == Some(&format!("{}.json", schema.hash)) {
+            return vec![]; // this exact schema was used before
+        }
+        let Ok(r) = object_store::ObjectStoreExt::get(store, &m.location).await else { continue };
+        let Ok(bytes) = r.bytes().await else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+        let at = v["created_at"].as_str().unwrap_or("").to_string();
+        if newest.as_ref().map(|(t, _)| at > *t).unwrap_or(true) {
+            newest = Some((at, v));
+        }
+    }
+    let Some((_, old)) = newest else { return vec![] };
+    let old_fields: Vec<(String, String)> = old["fields"].as_array().map(|a| a.iter().map(|f| (f["name"].as_str().unwrap_or("").to_string(), f["arrow_type"].as_str().unwrap_or("").to_string())).collect()).unwrap_or_default();
+    let mut w = Vec::new();
+    for f in schema.arrow.fields() {
+        match old_fields.iter().find(|(n, _)| n == f.name()) {
+            None => w.push(format!("{}.{} is a new column: files written from now on have it, older files do not (read with DuckDB union_by_name = true or Spark mergeSchema)", schema.object, f.name())),
+            Some((_, t)) if *t != f.data_type().to_string() => w.push(format!(
+                "{}.{} changed type from {} to {}: older files keep {}, new files use {}; a reader merging both must cast (DuckDB union_by_name = true)",
+                schema.object, f.name(), t, f.data_type(), t, f.data_type()
+            )),
+            _ => {}
+        }
+    }
+    for (n, _) in &old_fields {
+        if schema.arrow.field_with_name(n).is_err() {
+            w.push(format!("{}.{} is no longer written (removed from describe or from the field list)", schema.object, n));
+        }
+    }
+    w
+}
+
 async fn write_schema_record(store: &dyn ObjectStore, schema: &ObjectSchema) -> Result<(), SyncError> {
     let path = layout::schema_path(&schema.object, &schema.hash);
-    let body = serde_json::to_vec_pretty(&schema.to_json()).map_err(|e| SyncError::Internal(e.to_string()))?;
+    let mut record = schema.to_json();
+    record["created_at"] = serde_json::Value::String(crate::timefmt::rfc3339(Utc::now()));
+    let body = serde_json::to_vec_pretty(&record).map_err(|e| SyncError::Internal(e.to_string()))?;
     match store.put_opts(&path, PutPayload::from(body), PutOptions { mode: PutMode::Create, ..Default::default() }).await {
         Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(crate::sink::SinkError::store(format!("writing {path}"), e).into()),
@@ -89,7 +138,7 @@ pub async fn earliest_cursor(ctx: &Context, obj: &ObjectSchema, budget: &Budget)
 pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
     let started = Instant::now();
     let objects = prepare_objects(&ctx, true).await?;
-    let end = ctx.config.sync.end.unwrap_or_else(Utc::now);
+    let end = ctx.config.sync.end.unwrap_or_else(crate::sync::incremental::now);
     let mut budgets = HashMap::new();
     let mut jobs = Vec::new();
     let mut summaries = Vec::new();
@@ -105,7 +154,13 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
             _ => vec![],
         };
         tracing::info!(object = %o.schema.object, chunks = chunks.len(), already_committed = committed.len(), "planned historical sync");
-        summaries.push(ObjectSummary { object: o.schema.object.clone(), chunks_planned: chunks.len() as u64, requests: budget.used(), ..Default::default() });
+        summaries.push(ObjectSummary {
+            object: o.schema.object.clone(),
+            chunks_planned: chunks.len() as u64,
+            requests: budget.used(),
+            warnings: o.warnings.clone(),
+            ..Default::default()
+        });
         for c in chunks {
             jobs.push(ChunkJob {
                 object: o.schema.clone(),

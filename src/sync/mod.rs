@@ -2,6 +2,7 @@
 
 pub mod chunk;
 pub mod historical;
+pub mod incremental;
 pub mod plan;
 pub mod status;
 
@@ -132,6 +133,19 @@ pub struct ObjectSummary {
     pub paused_reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Schema changes and other things worth a look.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Incremental: the pipeline's start point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental_start: Option<String>,
+    /// Incremental: the position before and after this run, and the window end it aimed for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<String>,
 }
 
 /// The summary of a run (stdout with `--json`, and the log).
@@ -174,6 +188,12 @@ impl RunSummary {
             ));
             for e in &o.errors {
                 s.push_str(&format!("    error: {e}\n"));
+            }
+            for w in &o.warnings {
+                s.push_str(&format!("    warning: {w}\n"));
+            }
+            if let Some(p) = &o.position_after {
+                s.push_str(&format!("    incremental position: {p}{}\n", o.incremental_start.as_ref().map(|st| format!(" (pipeline start point {st})")).unwrap_or_default()));
             }
         }
         if let Some(u) = self.api_usage {

@@ -6,3 +6,4 @@ mod util;
 mod crash;
 mod errors;
 mod historical;
+mod incremental;

@@ -40,9 +40,12 @@ pub fn pipeline(url: &str, objects_toml: &str, sync_toml: &str) -> Pipeline {
     let lake = dir.path().join("lake");
     let config = dir.path().join("forcelake.toml");
     // Bounded ranges keep runs deterministic (no partial "today" chunk) and small.
-    let sync_toml = if sync_toml.contains("end_date") || sync_toml.contains("incremental") { sync_toml.to_string() } else { format!("end_date = \"2025-12-31\"\n{sync_toml}") };
+    let mut sync_toml = if sync_toml.contains("end_date") || sync_toml.contains("incremental") { sync_toml.to_string() } else { format!("end_date = \"2025-12-31\"\n{sync_toml}") };
+    if !sync_toml.contains("mode =") {
+        sync_toml = format!("mode = \"historical\"\n{sync_toml}");
+    }
     let text = format!(
-        "[salesforce]\ninstance_url = \"{url}\"\nclient_id = \"{}\"\n\n{objects_toml}\n\n[sync]\nmode = \"historical\"\nrate_limit = 10000\nquery_limit = 100000\n{sync_toml}\n\n[destination]\nurl = \"{}\"\n",
+        "[salesforce]\ninstance_url = \"{url}\"\nclient_id = \"{}\"\n\n{objects_toml}\n\n[sync]\nrate_limit = 10000\nquery_limit = 100000\n{sync_toml}\n\n[destination]\nurl = \"{}\"\n",
         emulator::DEMO_CLIENT_ID,
         lake.display()
     );
@@ -53,6 +56,16 @@ pub fn pipeline(url: &str, objects_toml: &str, sync_toml: &str) -> Pipeline {
 /// Runs the binary with the demo secret in the environment.
 pub async fn run(p: &Pipeline, args: &[&str]) -> Output {
     run_with_secret(p, args, emulator::DEMO_CLIENT_SECRET).await
+}
+
+/// Runs the binary with extra environment variables (e.g. `FORCELAKE_NOW`).
+pub async fn run_env(p: &Pipeline, args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("--config").arg(&p.config).args(args).env("FORCELAKE_CLIENT_SECRET", emulator::DEMO_CLIENT_SECRET).env("RUST_LOG", "forcelake=info").kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.expect("binary runs")
 }
 
 pub async fn run_with_secret(p: &Pipeline, args: &[&str], secret: &str) -> Output {
@@ -100,7 +113,7 @@ pub fn read_object(lake: &Path, object: &str) -> Vec<(String, RecordBatch)> {
 /// Rows of the truth table in `[from, to)` of `cursor`, as queryAll returns them.
 pub fn truth_rows<'a>(t: &'a Table, cursor: &str, from_ms: i64, to_ms: i64) -> Vec<&'a Vec<Cell>> {
     let ci = t.def.field_index(cursor).unwrap();
-    t.rows.iter().filter(|r| matches!(r[ci], Cell::DateTime(ms) if ms >= from_ms && ms < to_ms)).collect()
+    t.rows.iter().filter(|r| matches!(r[ci], Cell::DateTime(ms) if ms >= from_ms && ms < to_ms)).map(|r| &**r).collect()
 }
 
 /// Count of truth rows per UTC day.
@@ -120,7 +133,7 @@ pub fn truth_per_day(t: &Table, cursor: &str) -> BTreeMap<String, usize> {
 pub fn assert_matches_truth(data: &Dataset, object: &str, batches: &[(String, RecordBatch)], cursor: &str) -> usize {
     let t = data.table(object).unwrap();
     let id_i = t.def.field_index("Id").unwrap();
-    let by_id: HashMap<&str, &Vec<Cell>> = t.rows.iter().map(|r| (match &r[id_i] { Cell::Str(s) => s.as_str(), _ => "" }, r)).collect();
+    let by_id: HashMap<&str, &Vec<Cell>> = t.rows.iter().map(|r| (match &r[id_i] { Cell::Str(s) => s.as_str(), _ => "" }, &**r)).collect();
     let cur_i = t.def.field_index(cursor).unwrap();
     let mut n = 0;
     for (day, b) in batches {
