@@ -46,15 +46,26 @@ impl ChunkKind {
     }
 }
 
-/// One object × one UTC day × one window.
+/// One object × one UTC day × one window (× one backfill, for backfill chunks).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChunkId {
     pub kind: ChunkKind,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// The backfill id of a backfill chunk (letters and digits).
+    pub tag: Option<String>,
 }
 
 impl ChunkId {
+    pub fn new(kind: ChunkKind, start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
+        Self { kind, start, end, tag: None }
+    }
+
+    pub fn with_tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
+        self
+    }
+
     /// The UTC day the chunk belongs to (its window never crosses midnight).
     pub fn day(&self) -> NaiveDate {
         self.start.date_naive()
@@ -72,26 +83,35 @@ impl ChunkId {
 
     /// Parses [`ChunkId`]'s `Display` form.
     pub fn parse(s: &str) -> Option<Self> {
-        let (kind, rest) = s.split_once('-')?;
+        let (head, rest) = s.split_once('-')?;
+        let (kind, tag) = match head.split_once('.') {
+            Some((k, t)) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()) => (k, Some(t.to_string())),
+            Some(_) => return None,
+            None => (head, None),
+        };
         let kind = ChunkKind::parse(kind)?;
         if rest.len() == 8 {
             let day = NaiveDate::parse_from_str(rest, "%Y%m%d").ok()?;
             let start = day_start(day);
-            return Some(Self { kind, start, end: start + chrono::Duration::days(1) });
+            return Some(Self { kind, start, end: start + chrono::Duration::days(1), tag });
         }
         let (a, b) = rest.split_once('-')?;
         let (start, end) = (parse_compact(a)?, parse_compact(b)?);
         // start == end: an incremental start-point marker (an empty window).
-        (start <= end).then_some(Self { kind, start, end })
+        (start <= end).then_some(Self { kind, start, end, tag })
     }
 }
 
 impl fmt::Display for ChunkId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.as_str())?;
+        if let Some(t) = &self.tag {
+            write!(f, ".{t}")?;
+        }
         if self.is_full_day() {
-            write!(f, "{}-{}", self.kind.as_str(), self.day().format("%Y%m%d"))
+            write!(f, "-{}", self.day().format("%Y%m%d"))
         } else {
-            write!(f, "{}-{}-{}", self.kind.as_str(), compact(self.start), compact(self.end))
+            write!(f, "-{}-{}", compact(self.start), compact(self.end))
         }
     }
 }
@@ -154,14 +174,20 @@ mod tests {
     #[test]
     fn full_day_ids_are_short() {
         let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
-        let id = ChunkId { kind: ChunkKind::Historical, start: day_start(d), end: day_start(d) + chrono::Duration::days(1) };
+        let id = ChunkId::new(ChunkKind::Historical, day_start(d), day_start(d) + chrono::Duration::days(1));
         assert_eq!(id.to_string(), "historical-20240229");
         assert_eq!(ChunkId::parse("historical-20240229"), Some(id.clone()));
         assert_eq!(data_path("Account", &id, "a1b2", 0).as_ref(), "Account/date=2024-02-29/historical-20240229-a1b2-0.parquet");
         let m = manifest_path("Account", &id);
         assert_eq!(m.as_ref(), "_forcelake/manifests/Account/date=2024-02-29/historical-20240229.json");
-        assert_eq!(parse_manifest_path(&m), Some(("Account".to_string(), id)));
+        assert_eq!(parse_manifest_path(&m), Some(("Account".to_string(), id.clone())));
         assert_eq!(data_file_chunk("historical-20240229-a1b2-0.parquet"), Some("historical-20240229"));
+        let b = id.clone();
+        let bf = ChunkId { kind: ChunkKind::Backfill, tag: Some("20261127T101500Z".into()), ..b };
+        assert_eq!(bf.to_string(), "backfill.20261127T101500Z-20240229");
+        assert_eq!(ChunkId::parse(&bf.to_string()), Some(bf));
+        assert_eq!(ChunkId::parse("backfill.-20240229"), None);
+        assert_eq!(ChunkId::parse("backfill.a/b-20240229"), None);
     }
 
     proptest! {
@@ -171,7 +197,7 @@ mod tests {
             let start = day_start(d) + chrono::Duration::milliseconds(a);
             let end = (start + chrono::Duration::milliseconds(len)).min(day_start(d) + chrono::Duration::days(1));
             prop_assume!(start < end);
-            let id = ChunkId { kind: ChunkKind::Backfill, start, end };
+            let id = ChunkId::new(ChunkKind::Backfill, start, end).with_tag("20261127T101500Z");
             let text = id.to_string();
             prop_assert_eq!(ChunkId::parse(&text), Some(id.clone()));
             let m = manifest_path("Invoice__c", &id);

@@ -35,7 +35,9 @@ pub fn now() -> DateTime<Utc> {
 /// The incremental start point `P` and the position, from an object's committed chunks.
 pub fn incremental_state(chunks: &[ChunkId]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let start = chunks.iter().filter(|c| c.kind == ChunkKind::Incremental && c.is_marker()).map(|c| c.start).min()?;
-    let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = chunks.iter().filter(|c| !c.is_marker() && c.end > start).map(|c| (c.start, c.end)).collect();
+    // Only incremental windows move the position: a backfill never moves the cursor.
+    let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+        chunks.iter().filter(|c| c.kind == ChunkKind::Incremental && !c.is_marker() && c.end > start).map(|c| (c.start, c.end)).collect();
     windows.sort();
     let mut pos = start;
     for (a, b) in windows {
@@ -50,7 +52,7 @@ pub fn incremental_state(chunks: &[ChunkId]) -> Option<(DateTime<Utc>, DateTime<
 }
 
 fn marker_manifest(object: &crate::schema::ObjectSchema, at: DateTime<Utc>, endpoint: &str) -> Manifest {
-    let id = ChunkId { kind: ChunkKind::Incremental, start: at, end: at };
+    let id = ChunkId::new(ChunkKind::Incremental, at, at);
     let now = rfc3339(Utc::now());
     Manifest {
         format_version: manifest::FORMAT_VERSION,
@@ -103,7 +105,8 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
                 ));
             }
             Some((start, pos)) => {
-                let chunks = if pos < end { plan::plan_range(ChunkKind::Incremental, pos, end, &committed) } else { vec![] };
+                let own: Vec<ChunkId> = committed.iter().filter(|c| c.kind == ChunkKind::Incremental).cloned().collect();
+                let chunks = if pos < end { plan::plan_range(ChunkKind::Incremental, pos, end, &own) } else { vec![] };
                 tracing::info!(object = %name, position = %rfc3339(pos), window_end = %rfc3339(end), chunks = chunks.len(), "planned incremental window");
                 s.incremental_start = Some(rfc3339(start));
                 s.position_before = Some(rfc3339(pos));
@@ -145,7 +148,7 @@ mod tests {
     }
 
     fn c(kind: ChunkKind, a: &str, b: &str) -> ChunkId {
-        ChunkId { kind, start: t(a), end: t(b) }
+        ChunkId::new(kind, t(a), t(b))
     }
 
     #[test]
@@ -159,6 +162,10 @@ mod tests {
         let hist = c(ChunkKind::Historical, "2025-02-01", "2025-02-02");
         let (_, pos) = incremental_state(&[marker.clone(), w1.clone(), w2.clone(), w3.clone(), hist]).unwrap();
         assert_eq!(pos, t("2025-03-02T08:00:00Z"));
+        // a backfill never moves the position
+        let bf = c(ChunkKind::Backfill, "2025-03-02", "2025-03-03");
+        let (_, pos) = incremental_state(&[marker.clone(), w1.clone(), bf]).unwrap();
+        assert_eq!(pos, t("2025-03-02"));
         // a half-committed window: the first day's chunk missing stops the position at the start
         let (_, pos) = incremental_state(&[marker.clone(), w2.clone()]).unwrap();
         assert_eq!(pos, marker.start);
@@ -174,7 +181,7 @@ mod tests {
         fn crash_at_any_chunk_then_rerun_covers_each_instant_once(mask in proptest::collection::vec(any::<bool>(), 1..12), hours in 1i64..300) {
             let start = t("2025-05-01T13:00:00Z");
             let end1 = start + Duration::hours(hours);
-            let marker = ChunkId { kind: ChunkKind::Incremental, start, end: start };
+            let marker = ChunkId::new(ChunkKind::Incremental, start, start);
             let planned = plan::plan_range(ChunkKind::Incremental, start, end1, &[]);
             let mut committed = vec![marker];
             committed.extend(planned.iter().zip(mask.iter().cycle()).filter(|(_, k)| **k).map(|(c, _)| c.clone()));

@@ -5,6 +5,7 @@ pub mod historical;
 pub mod incremental;
 pub mod plan;
 pub mod status;
+pub mod window;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -48,7 +48,7 @@ pub fn plan_range(kind: ChunkKind, start: DateTime<Utc>, end: DateTime<Utc>, com
     split_days(start, end)
         .into_iter()
         .flat_map(|(a, b)| subtract(a, b, &covered))
-        .map(|(a, b)| ChunkId { kind, start: a, end: b })
+        .map(|(a, b)| ChunkId::new(kind, a, b))
         .collect()
 }
 
@@ -99,7 +99,7 @@ mod tests {
             let e = s + Duration::seconds(len);
             let committed: Vec<ChunkId> = cov.iter().flat_map(|(a, l)| {
                 let a = base + Duration::seconds(*a);
-                split_days(a, a + Duration::seconds(*l)).into_iter().map(|(x, y)| ChunkId { kind: ChunkKind::Backfill, start: x, end: y })
+                split_days(a, a + Duration::seconds(*l)).into_iter().map(|(x, y)| ChunkId::new(ChunkKind::Backfill, x, y))
             }).collect();
             let plan = plan_range(ChunkKind::Historical, s, e, &committed);
             // every planned chunk lies inside one day, inside [s, e), and outside every committed window
