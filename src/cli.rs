@@ -56,6 +56,18 @@ pub enum Command {
         #[arg(long)]
         object: Vec<String>,
     },
+    /// Re-pull a date range in per-day chunks, replacing those day partitions.
+    Backfill(BackfillArgs),
+    /// Print the chunks a run would do, for schedulers (`plan sync`, `plan backfill …`).
+    Plan {
+        #[command(subcommand)]
+        what: PlanWhat,
+    },
+    /// Run exactly one chunk from `plan` (idempotent: exits 0 if it was already committed).
+    RunChunk {
+        /// `<Object>/<chunk-id>`, as `plan` prints it.
+        chunk: String,
+    },
     /// Serve the local Salesforce emulator.
     Emulator(EmulatorArgs),
     /// Start the emulator in-process, sync into ./forcelake-demo, and print status and a query.
@@ -67,6 +79,45 @@ pub enum Command {
         #[arg(long, default_value_t = 2000)]
         rows: usize,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RangeArgs {
+    /// Object to backfill (repeatable); must be in the configuration.
+    #[arg(long = "object", required = true)]
+    pub objects: Vec<String>,
+    /// First day (YYYY-MM-DD) or instant (RFC 3339).
+    #[arg(long)]
+    pub start: String,
+    /// Last day, included (YYYY-MM-DD), or an exclusive instant (RFC 3339).
+    #[arg(long)]
+    pub end: String,
+    /// Start a new backfill even if one of this range already exists (redo committed chunks).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Start chunks only inside this daily window, e.g. 22:00-06:00.
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Time zone of --window (IANA name).
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    /// When the window closes, wait for the next one instead of exiting.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanWhat {
+    /// The chunks the configured sync mode would run now.
+    Sync,
+    /// Record a backfill plan (or find the unfinished one) and print its remaining chunks.
+    Backfill(RangeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +237,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
         Command::Sync => {
             let cfg = Config::load(&cli.config, &cli.overrides)?;
             run_sync(cfg, cli.json).await
+        }
+        Command::Backfill(args) => {
+            let cfg = Config::load(&cli.config, &cli.overrides)?;
+            run_backfill_cmd(cfg, args, cli.json).await
+        }
+        Command::Plan { what } => {
+            let cfg = Config::load(&cli.config, &cli.overrides)?;
+            plan_cmd(cfg, what, cli.json).await
+        }
+        Command::RunChunk { chunk } => {
+            let cfg = Config::load(&cli.config, &cli.overrides)?;
+            run_chunk_cmd(cfg, chunk, cli.json).await
         }
         Command::Status { object } => {
             let cfg = Config::load(&cli.config, &cli.overrides)?;
@@ -336,4 +399,136 @@ async fn run_emulator(args: &EmulatorArgs) -> Result<ExitCode, SyncError> {
     let _ = tokio::signal::ctrl_c().await;
     emu.stop().await;
     Ok(0)
+}
+
+fn parse_range(r: &RangeArgs) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), SyncError> {
+    use crate::config::ConfigError;
+    use crate::timefmt::DateOrTime;
+    let start = DateOrTime::parse(&r.start).ok_or_else(|| ConfigError::Invalid { key: "--start".into(), value: format!("{:?}", r.start), rule: "an ISO date (2025-03-01) or RFC 3339 datetime".into() })?;
+    let end = DateOrTime::parse(&r.end).ok_or_else(|| ConfigError::Invalid { key: "--end".into(), value: format!("{:?}", r.end), rule: "an ISO date (2025-03-31, included) or RFC 3339 datetime (exclusive)".into() })?;
+    let (s, e) = (start.as_start(), end.as_end());
+    if e <= s {
+        return Err(ConfigError::Invalid { key: "--end".into(), value: r.end.clone(), rule: format!("must be after --start ({})", r.start) }.into());
+    }
+    for o in &r.objects {
+        if !crate::salesforce::ident::is_object_name(o) {
+            return Err(ConfigError::Invalid { key: "--object".into(), value: format!("{o:?}"), rule: "must be a Salesforce object API name".into() }.into());
+        }
+    }
+    Ok((s, e))
+}
+
+async fn run_backfill_cmd(cfg: Config, args: &BackfillArgs, json: bool) -> Result<ExitCode, SyncError> {
+    let (start, end) = parse_range(&args.range)?;
+    let gate = match &args.window {
+        None => None,
+        Some(w) => Some(sync::historical::Gate {
+            window: sync::window::OffPeak::parse(w, &args.tz).map_err(|m| crate::config::ConfigError::Invalid { key: "--window/--tz".into(), value: format!("{w} {}", args.tz), rule: m })?,
+            wait: args.wait,
+        }),
+    };
+    let cfg = sync::backfill::context_for(&cfg, &args.range.objects)?;
+    let ctx = Arc::new(Context::new(cfg)?);
+    let summary = sync::backfill::run_backfill(ctx, start, end, args.range.force, gate).await?;
+    if json {
+        print_json(&summary);
+    } else {
+        eprint!("{}", summary.to_text());
+    }
+    Ok(summary.exit_code())
+}
+
+#[derive(serde::Serialize)]
+struct PlannedOut {
+    chunk: String,
+    object: String,
+    day: String,
+    kind: String,
+}
+
+async fn plan_cmd(cfg: Config, what: &PlanWhat, json: bool) -> Result<ExitCode, SyncError> {
+    let mut chunks: Vec<PlannedOut> = Vec::new();
+    let mut extra = serde_json::Map::new();
+    match what {
+        PlanWhat::Sync => {
+            let ctx = Context::new(cfg)?;
+            let objects = sync::historical::prepare_objects(&ctx, true).await?;
+            let planned: Vec<(String, Vec<crate::sink::layout::ChunkId>)> = match ctx.config.sync.mode {
+                Mode::Historical => {
+                    let budgets = Default::default();
+                    sync::historical::plan_historical(&ctx, &objects, &budgets).await?.into_iter().map(|(o, c)| (o.schema.object.clone(), c)).collect()
+                }
+                // Objects without a start point plan nothing: their first `sync` records it.
+                Mode::Incremental => sync::incremental::plan_incremental(&ctx, &objects).await?,
+            };
+            for (o, cs) in planned {
+                for c in cs {
+                    chunks.push(PlannedOut { chunk: format!("{o}/{c}"), object: o.clone(), day: c.day().format("%Y-%m-%d").to_string(), kind: c.kind.as_str().into() });
+                }
+            }
+        }
+        PlanWhat::Backfill(r) => {
+            let (start, end) = parse_range(r)?;
+            let cfg = sync::backfill::context_for(&cfg, &r.objects)?;
+            let ctx = Context::new(cfg)?;
+            let objects = sync::historical::prepare_objects(&ctx, true).await?;
+            let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
+            let (plan, resumed) = sync::backfill::plan_backfill(ctx.store.as_ref(), &names, start, end, r.force).await?;
+            extra.insert("backfill_id".into(), plan.id.clone().into());
+            extra.insert("resumed".into(), resumed.into());
+            for o in &names {
+                let committed: std::collections::HashSet<String> = crate::sink::manifest::list_chunks(ctx.store.as_ref(), o).await?.iter().map(|c| c.to_string()).collect();
+                for c in plan.chunks.iter().filter(|c| &c.object == o && !committed.contains(&c.chunk_id)) {
+                    chunks.push(PlannedOut { chunk: format!("{}/{}", c.object, c.chunk_id), object: c.object.clone(), day: c.day.clone(), kind: "backfill".into() });
+                }
+            }
+        }
+    }
+    if json {
+        let mut v = serde_json::Map::new();
+        v.insert("chunks".into(), serde_json::to_value(&chunks).unwrap_or_default());
+        v.extend(extra);
+        print_json(&v);
+    } else {
+        for c in &chunks {
+            println!("{}", c.chunk);
+        }
+        eprintln!("{} chunks", chunks.len());
+    }
+    Ok(0)
+}
+
+async fn run_chunk_cmd(cfg: Config, spec: &str, json: bool) -> Result<ExitCode, SyncError> {
+    use crate::config::ConfigError;
+    let bad = |rule: &str| -> SyncError { ConfigError::Invalid { key: "CHUNK".into(), value: format!("{spec:?}"), rule: rule.into() }.into() };
+    let (object, id) = spec.split_once('/').ok_or_else(|| bad("expected <Object>/<chunk-id>, as `forcelake plan … --json` prints it"))?;
+    let chunk = crate::sink::layout::ChunkId::parse(id).ok_or_else(|| bad("the chunk id is not valid (e.g. Account/historical-20250301)"))?;
+    if chunk.is_marker() || chunk.start.date_naive() != (chunk.end - chrono::Duration::milliseconds(1)).date_naive() {
+        return Err(bad("a chunk covers a non-empty window inside one UTC day"));
+    }
+    let cfg = sync::backfill::context_for(&cfg, &[object.to_string()])?;
+    let ctx = Arc::new(Context::new(cfg)?);
+    let objects = sync::historical::prepare_objects(&ctx, true).await?;
+    let o = objects.into_iter().next().ok_or_else(|| bad("unknown object"))?;
+    let job = sync::chunk::ChunkJob {
+        object: o.schema.clone(),
+        chunk: chunk.clone(),
+        include_deleted: ctx.config.sync.include_deleted,
+        settings: crate::sink::writer::ParquetSettings::new(ctx.config.destination.compression),
+    };
+    let budget = sync::Budget::new(ctx.config.sync.query_limit);
+    let r = sync::historical::run_with_retries(&ctx, &budget, &job).await;
+    let (outcome, rows, code) = match r {
+        Ok(sync::chunk::ChunkOutcome::Committed { rows, .. }) => ("committed", rows, 0),
+        Ok(sync::chunk::ChunkOutcome::AlreadyCommitted { .. }) => ("already_committed", 0, 0),
+        Ok(sync::chunk::ChunkOutcome::BudgetSpent { .. }) => ("paused_query_limit", 0, 0),
+        Err(e) => return Err(e),
+    };
+    let v = serde_json::json!({"chunk": spec, "object": o.schema.object, "outcome": outcome, "rows": rows, "requests": budget.used()});
+    if json {
+        print_json(&v);
+    } else {
+        println!("{spec}: {}", if outcome == "committed" { format!("committed ({rows} rows)") } else { outcome.replace('_', " ") });
+    }
+    Ok(code)
 }

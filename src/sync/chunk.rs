@@ -63,6 +63,7 @@ pub async fn run_chunk(
     }
     let attempt = attempt_token();
     let started_at = Utc::now();
+    // A backfill chunk supersedes the chunks of its day committed before it began.
     let q = soql::chunk_query(&obj.object, &obj.select_list(), &obj.cursor_field, job.chunk.start, job.chunk.end);
     let what = format!("{} {}", obj.object, chunk_id);
 
@@ -157,6 +158,17 @@ pub async fn run_chunk(
         files.push(FileEntry { path: dest.to_string(), rows: part.rows, bytes: part.bytes });
     }
     drop(parts);
+    let superseded = if job.chunk.kind == layout::ChunkKind::Backfill {
+        match committed_before(store, &obj.object, &job.chunk, started_at).await {
+            Ok(v) => v,
+            Err(e) => {
+                delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+                return Err(e.into());
+            }
+        }
+    } else {
+        vec![]
+    };
     let m = Manifest {
         format_version: manifest::FORMAT_VERSION,
         object: obj.object.clone(),
@@ -173,7 +185,7 @@ pub async fn run_chunk(
         started_at: rfc3339(started_at),
         committed_at: rfc3339(Utc::now()),
         tool_version: crate::VERSION.to_string(),
-        supersedes: vec![],
+        supersedes: superseded.iter().map(|m| m.chunk_id.clone()).collect(),
         attempt: attempt.clone(),
         endpoint: if job.include_deleted { "queryAll" } else { "query" }.to_string(),
         soql: q,
@@ -182,6 +194,10 @@ pub async fn run_chunk(
     match manifest::commit(store.as_ref(), &m).await {
         Ok(CommitOutcome::Committed) => {
             remove_orphans(store, &obj.object, &job.chunk, &attempt).await;
+            // Readers never see a day with rows missing: old files go only after the commit.
+            for old in &superseded {
+                delete_quietly(store, old.files.iter().map(|f| f.path.clone())).await;
+            }
             tracing::debug!(object = %obj.object, chunk = %chunk_id, rows, "chunk committed");
             Ok(ChunkOutcome::Committed { rows, requests })
         }
@@ -194,6 +210,47 @@ pub async fn run_chunk(
             Err(e.into())
         }
     }
+}
+
+/// Manifests of the chunk's day (other than markers and itself) committed before `began`.
+async fn committed_before(store: &Arc<dyn ObjectStore>, object: &str, chunk: &ChunkId, began: chrono::DateTime<Utc>) -> Result<Vec<Manifest>, crate::sink::SinkError> {
+    let prefix = object_store::path::Path::from(format!("_forcelake/manifests/{object}/{}", layout::partition(chunk.day())));
+    let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.map_err(|e| crate::sink::SinkError::store(format!("listing {prefix}"), e))?;
+    let mut out = Vec::new();
+    for meta in metas {
+        let Some((_, id)) = layout::parse_manifest_path(&meta.location) else { continue };
+        if id == *chunk || id.is_marker() || id.start < chunk.start || id.end > chunk.end {
+            continue;
+        }
+        let m = manifest::load(store.as_ref(), &meta.location).await?;
+        let committed = chrono::DateTime::parse_from_rfc3339(&m.committed_at).map(|t| t.with_timezone(&Utc)).unwrap_or(began);
+        if committed < began {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// Finishes deletions a crash may have interrupted: files of chunks that a committed backfill
+/// chunk superseded.
+pub async fn finish_supersedes(store: &Arc<dyn ObjectStore>, object: &str) -> Result<usize, crate::sink::SinkError> {
+    let ids = manifest::list_chunks(store.as_ref(), object).await?;
+    let mut deleted = 0;
+    for id in ids.iter().filter(|c| c.kind == layout::ChunkKind::Backfill) {
+        let m = manifest::load(store.as_ref(), &layout::manifest_path(object, id)).await?;
+        for old_id in &m.supersedes {
+            let Some(old) = ChunkId::parse(old_id) else { continue };
+            let Ok(old_m) = manifest::load(store.as_ref(), &layout::manifest_path(object, &old)).await else { continue };
+            for f in &old_m.files {
+                let p = object_store::path::Path::from(f.path.as_str());
+                if store.head(&p).await.is_ok() {
+                    delete_quietly(store, std::iter::once(f.path.clone())).await;
+                    deleted += 1;
+                }
+            }
+        }
+    }
+    Ok(deleted)
 }
 
 async fn delete_quietly(store: &Arc<dyn ObjectStore>, paths: impl Iterator<Item = String>) {
@@ -225,8 +282,18 @@ async fn remove_orphans(store: &Arc<dyn ObjectStore>, object: &str, chunk: &Chun
             }
             continue;
         }
+        // An uncommitted chunk of the same kind inside this window, left long enough ago that
+        // no live writer can still own it (a live writer of another kind, e.g. an incremental
+        // run beside a backfill, must never lose its files before it commits).
         let Some(other) = ChunkId::parse(owner) else { continue };
-        if other.start >= chunk.start && other.end <= chunk.end && store.head(&layout::manifest_path(object, &other)).await.is_err() {
+        let stale = Utc::now() - m.last_modified > chrono::Duration::minutes(15);
+        if stale
+            && other.kind == chunk.kind
+            && other.tag == chunk.tag
+            && other.start >= chunk.start
+            && other.end <= chunk.end
+            && store.head(&layout::manifest_path(object, &other)).await.is_err()
+        {
             orphans.push(m.location.to_string());
         }
     }

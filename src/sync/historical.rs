@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::config::ObjectConfig;
 use crate::salesforce::{ident, soql, SfError};
 use crate::schema::ObjectSchema;
-use crate::sink::layout::{self, ChunkKind};
+use crate::sink::layout::{self, ChunkId, ChunkKind};
 use crate::sink::manifest;
 use crate::sink::writer::ParquetSettings;
 use crate::sync::chunk::{run_chunk, ChunkJob, ChunkOutcome};
@@ -134,19 +134,15 @@ pub async fn earliest_cursor(ctx: &Context, obj: &ObjectSchema, budget: &Budget)
     Err(SyncError::Internal(format!("{}: cannot read the earliest {} value {text:?}", obj.object, obj.cursor_field)))
 }
 
-/// Runs a historical sync of every configured object.
-pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
-    let started = Instant::now();
-    let objects = prepare_objects(&ctx, true).await?;
+/// The chunks a historical sync of every configured object still needs.
+pub async fn plan_historical(ctx: &Context, objects: &[PreparedObject], budgets: &HashMap<String, Arc<Budget>>) -> Result<Vec<(PreparedObject, Vec<ChunkId>)>, SyncError> {
     let end = ctx.config.sync.end.unwrap_or_else(crate::sync::incremental::now);
-    let mut budgets = HashMap::new();
-    let mut jobs = Vec::new();
-    let mut summaries = Vec::new();
-    for o in &objects {
-        let budget = Arc::new(Budget::new(ctx.config.sync.query_limit));
+    let mut out = Vec::new();
+    for o in objects {
+        let budget = budgets.get(&o.schema.object).cloned().unwrap_or_else(|| Arc::new(Budget::new(ctx.config.sync.query_limit)));
         let start = match ctx.config.sync.start {
             Some(s) => Some(s),
-            None => earliest_cursor(&ctx, &o.schema, &budget).await?.map(|t| day_start(t.date_naive())),
+            None => earliest_cursor(ctx, &o.schema, &budget).await?.map(|t| day_start(t.date_naive())),
         };
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
         let chunks = match start {
@@ -154,10 +150,23 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
             _ => vec![],
         };
         tracing::info!(object = %o.schema.object, chunks = chunks.len(), already_committed = committed.len(), "planned historical sync");
-        summaries.push(ObjectSummary {
+        out.push((o.clone(), chunks));
+    }
+    Ok(out)
+}
+
+/// Runs a historical sync of every configured object.
+pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
+    let started = Instant::now();
+    let objects = prepare_objects(&ctx, true).await?;
+    let budgets: HashMap<String, Arc<Budget>> = objects.iter().map(|o| (o.schema.object.clone(), Arc::new(Budget::new(ctx.config.sync.query_limit)))).collect();
+    let planned = plan_historical(&ctx, &objects, &budgets).await?;
+    let mut jobs = Vec::new();
+    let mut summary = RunSummary { command: "sync".into(), mode: "historical".into(), destination: ctx.config.destination.url.clone(), ..Default::default() };
+    for (o, chunks) in planned {
+        summary.objects.push(ObjectSummary {
             object: o.schema.object.clone(),
             chunks_planned: chunks.len() as u64,
-            requests: budget.used(),
             warnings: o.warnings.clone(),
             ..Default::default()
         });
@@ -169,15 +178,7 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
                 settings: ParquetSettings::new(ctx.config.destination.compression),
             });
         }
-        budgets.insert(o.schema.object.clone(), budget);
     }
-    let mut summary = RunSummary {
-        command: "sync".into(),
-        mode: "historical".into(),
-        destination: ctx.config.destination.url.clone(),
-        ..Default::default()
-    };
-    summary.objects = summaries;
     execute(ctx.clone(), jobs, &budgets, &mut summary).await;
     summary.requests = ctx.client.requests_sent();
     summary.api_usage = ctx.client.api_usage();
@@ -185,8 +186,25 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
     Ok(summary)
 }
 
+/// Restricts when new chunks may start.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub window: crate::sync::window::OffPeak,
+    /// Sleep until the next window instead of stopping.
+    pub wait: bool,
+}
+
+fn failure_path(object: &str, chunk: &crate::sink::layout::ChunkId) -> object_store::path::Path {
+    object_store::path::Path::from(format!("_forcelake/failures/{object}/{chunk}.json"))
+}
+
 /// Runs chunk jobs with `sync.concurrency` in flight; fills in the summary.
 pub async fn execute(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &HashMap<String, Arc<Budget>>, summary: &mut RunSummary) {
+    execute_gated(ctx, jobs, budgets, summary, None).await
+}
+
+/// [`execute`], starting new chunks only while `gate`'s window is open.
+pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &HashMap<String, Arc<Budget>>, summary: &mut RunSummary, gate: Option<&Gate>) {
     let concurrency = ctx.config.sync.concurrency;
     let progress = crate::sync::status::Progress::new(jobs.len() as u64);
     let mut set: JoinSet<(String, Result<ChunkOutcome, SyncError>)> = JoinSet::new();
@@ -239,6 +257,27 @@ pub async fn execute(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &HashMap<S
                 }
             }
         }
+        if let (None, Some(g)) = (&stop_reason, gate) {
+            loop {
+                match g.window.state(Utc::now()) {
+                    crate::sync::window::WindowState::Open { closes_at } => {
+                        summary.window = Some(serde_json::json!({"open": true, "closes_at": crate::timefmt::rfc3339(closes_at)}));
+                        break;
+                    }
+                    crate::sync::window::WindowState::Closed { opens_at } => {
+                        if g.wait {
+                            let wait = (opens_at - Utc::now()).to_std().unwrap_or_default().max(Duration::from_millis(200));
+                            tracing::info!(opens_at = %crate::timefmt::rfc3339(opens_at), "off-peak window closed; in-flight chunks finish, new ones wait for the next window");
+                            tokio::time::sleep(wait).await;
+                        } else {
+                            summary.window = Some(serde_json::json!({"open": false, "next_opens_at": crate::timefmt::rfc3339(opens_at)}));
+                            stop_reason = Some(format!("the off-peak window is closed; it opens next at {}", crate::timefmt::rfc3339(opens_at)));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
         if stop_reason.is_some() || budget.exhausted() {
             if budget.exhausted() {
                 reasons.entry(object.clone()).or_insert_with(|| format!("sync.query_limit = {} requests reached for this run", ctx.config.sync.query_limit));
@@ -254,6 +293,17 @@ pub async fn execute(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &HashMap<S
         let ctx2 = ctx.clone();
         set.spawn(async move {
             let r = run_with_retries(&ctx2, &budget, &job).await;
+            let marker = failure_path(&job.object.object, &job.chunk);
+            match &r {
+                Ok(ChunkOutcome::Committed { .. }) | Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
+                    let _ = object_store::ObjectStoreExt::delete(ctx2.store.as_ref(), &marker).await;
+                }
+                Err(e) if !matches!(e, SyncError::Salesforce(SfError::DailyLimit { .. })) => {
+                    let body = serde_json::json!({"object": job.object.object, "chunk_id": job.chunk.to_string(), "error": e.to_string(), "failed_at": crate::timefmt::rfc3339(Utc::now())});
+                    let _ = object_store::ObjectStoreExt::put(ctx2.store.as_ref(), &marker, PutPayload::from(body.to_string())).await;
+                }
+                _ => {}
+            }
             (job.object.object.clone(), r)
         });
     }
@@ -287,7 +337,7 @@ pub async fn execute(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &HashMap<S
 }
 
 /// A chunk with up to 3 attempts on retryable errors, each from the chunk's start.
-async fn run_with_retries(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
+pub async fn run_with_retries(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -78,6 +78,25 @@ fn marker_manifest(object: &crate::schema::ObjectSchema, at: DateTime<Utc>, endp
     }
 }
 
+/// The chunks the next incremental run would pull for objects that have a start point
+/// (objects without one are listed with no chunks: their first run records it).
+pub async fn plan_incremental(ctx: &Context, objects: &[crate::sync::historical::PreparedObject]) -> Result<Vec<(String, Vec<ChunkId>)>, SyncError> {
+    let end = now() - Duration::seconds(ctx.config.sync.lag_s as i64);
+    let mut out = Vec::new();
+    for o in objects {
+        let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
+        let chunks = match incremental_state(&committed) {
+            Some((_, pos)) if pos < end => {
+                let own: Vec<ChunkId> = committed.iter().filter(|c| c.kind == ChunkKind::Incremental).cloned().collect();
+                plan::plan_range(ChunkKind::Incremental, pos, end, &own)
+            }
+            _ => vec![],
+        };
+        out.push((o.schema.object.clone(), chunks));
+    }
+    Ok(out)
+}
+
 /// Runs one incremental sync of every configured object.
 pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
     let started = Instant::now();

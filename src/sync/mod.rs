@@ -1,5 +1,6 @@
 //! Running syncs: planning chunks, running them with bounded concurrency, and reporting.
 
+pub mod backfill;
 pub mod chunk;
 pub mod historical;
 pub mod incremental;
@@ -160,6 +161,11 @@ pub struct RunSummary {
     pub api_usage: Option<ApiUsage>,
     pub elapsed_s: f64,
     pub destination: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill_id: Option<String>,
+    /// The off-peak window, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<serde_json::Value>,
 }
 
 impl RunSummary {
@@ -199,6 +205,12 @@ impl RunSummary {
         }
         if let Some(u) = self.api_usage {
             s.push_str(&format!("org API usage: {}/{} ({:.1}%)\n", u.used, u.max, 100.0 * u.used as f64 / u.max.max(1) as f64));
+        }
+        if let Some(w) = &self.window {
+            if w["open"] == false {
+                let pending: u64 = self.objects.iter().map(|o| o.chunks_pending).sum();
+                s.push_str(&format!("off-peak window closed: {pending} chunks remain; the next window opens at {}\n", w["next_opens_at"].as_str().unwrap_or("?")));
+            }
         }
         s.push_str(&format!("{}: {} in {:.1}s, {} requests\n", self.command, self.status, self.elapsed_s, self.requests));
         s

@@ -50,12 +50,28 @@ pub struct ObjectStatus {
     pub days_with_rows: u64,
     /// Extra: schema hashes in use, oldest first.
     pub schema_hashes: Vec<String>,
+    /// Extra: rows per day partition (superseded chunks excluded).
+    pub rows_per_day: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillStatus {
+    pub id: String,
+    pub object: String,
+    pub start: String,
+    pub end: String,
+    pub chunks: ChunkCounts,
+    pub rows: u64,
+    pub rows_per_day: BTreeMap<String, u64>,
+    pub created_at: String,
+    /// Committed share of the planned chunks, 0..=1.
+    pub progress: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub objects: Vec<ObjectStatus>,
-    pub backfills: Vec<serde_json::Value>,
+    pub backfills: Vec<BackfillStatus>,
 }
 
 /// Coverage gaps between the first and last covered instant.
@@ -69,9 +85,40 @@ pub fn coverage_gaps(windows: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<(DateTim
 /// Builds the status of `objects` (or of every object in the lake when empty).
 pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<Status, SinkError> {
     let names = if objects.is_empty() { manifest::list_objects(store.as_ref()).await? } else { objects.to_vec() };
+    let plans = crate::sync::backfill::list_plans(store.as_ref()).await?;
     let mut out = Vec::new();
+    let mut backfills = Vec::new();
     for name in names {
-        let ms = manifest::load_all(store.clone(), &name).await?;
+        let all = manifest::load_all(store.clone(), &name).await?;
+        let failures = failed_chunks(store.as_ref(), &name).await;
+        // Chunks a backfill superseded no longer hold data.
+        let superseded: std::collections::HashSet<String> = all.iter().flat_map(|m| m.supersedes.iter().cloned()).collect();
+        let rows_of: std::collections::HashMap<String, u64> = all.iter().map(|m| (m.chunk_id.clone(), m.rows)).collect();
+        for p in plans.iter().filter(|p| p.objects.contains(&name)) {
+            let planned: Vec<&str> = p.chunks.iter().filter(|c| c.object == name).map(|c| c.chunk_id.as_str()).collect();
+            let committed = planned.iter().filter(|c| rows_of.contains_key(**c)).count() as u64;
+            let failed = planned.iter().filter(|c| !rows_of.contains_key(**c) && failures.contains(**c)).count() as u64;
+            let mut rows_per_day = BTreeMap::new();
+            for c in p.chunks.iter().filter(|c| c.object == name) {
+                if let Some(r) = rows_of.get(&c.chunk_id) {
+                    rows_per_day.insert(c.day.clone(), *r);
+                }
+            }
+            backfills.push(BackfillStatus {
+                id: p.id.clone(),
+                object: name.clone(),
+                start: p.start.clone(),
+                end: p.end.clone(),
+                chunks: ChunkCounts { committed, pending: planned.len() as u64 - committed - failed, failed },
+                rows: rows_per_day.values().sum(),
+                rows_per_day,
+                created_at: p.created_at.clone(),
+                progress: if planned.is_empty() { 1.0 } else { committed as f64 / planned.len() as f64 },
+            });
+        }
+        let pending_backfill: u64 = backfills.iter().filter(|b| b.object == name).map(|b| b.chunks.pending).sum();
+        let failed_count = failures.iter().filter(|c| !rows_of.contains_key(*c)).count() as u64;
+        let ms: Vec<_> = all.into_iter().filter(|m| !superseded.contains(&m.chunk_id)).collect();
         let ids: Vec<ChunkId> = ms.iter().filter_map(|m| ChunkId::parse(&m.chunk_id)).collect();
         let windows: Vec<_> = ids.iter().filter(|c| !c.is_marker()).map(|c| (c.start, c.end)).collect();
         let inc = crate::sync::incremental::incremental_state(&ids);
@@ -91,7 +138,16 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
         out.push(ObjectStatus {
             object: name.clone(),
             rows: ms.iter().map(|m| m.rows).sum(),
-            chunks: ChunkCounts { committed: ids.iter().filter(|c| !c.is_marker()).count() as u64, pending: 0, failed: 0 },
+            chunks: ChunkCounts { committed: ids.iter().filter(|c| !c.is_marker()).count() as u64, pending: pending_backfill, failed: failed_count },
+            rows_per_day: {
+                let mut m = BTreeMap::new();
+                for x in &ms {
+                    if x.rows > 0 {
+                        *m.entry(x.day.clone()).or_insert(0) += x.rows;
+                    }
+                }
+                m
+            },
             incremental_position: inc.map(|(_, p)| rfc3339(p)),
             incremental_start: inc.map(|(s, _)| rfc3339(s)),
             last_incremental_commit_at: ms.iter().filter(|m| m.kind == crate::sink::layout::ChunkKind::Incremental && m.window_start != m.window_end).map(|m| m.committed_at.clone()).max(),
@@ -106,7 +162,15 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             schema_hashes: hashes.into_iter().map(|(_, h)| h).collect(),
         });
     }
-    Ok(Status { objects: out, backfills: vec![] })
+    Ok(Status { objects: out, backfills })
+}
+
+/// Chunk ids with a failure record (`_forcelake/failures/<Object>/<chunk>.json`).
+async fn failed_chunks(store: &dyn ObjectStore, object: &str) -> std::collections::HashSet<String> {
+    use futures::TryStreamExt;
+    let prefix = object_store::path::Path::from(format!("_forcelake/failures/{object}"));
+    let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap_or_default();
+    metas.iter().filter_map(|m| m.location.filename().and_then(|f| f.strip_suffix(".json")).map(str::to_string)).collect()
 }
 
 impl Status {
@@ -132,6 +196,15 @@ impl Status {
                     o.coverage_gaps.iter().map(|g| format!("[{}, {})", g.start, g.end)).collect::<Vec<_>>().join(" ")
                 }
             ));
+        }
+        if !self.backfills.is_empty() {
+            s.push_str(&format!("\n{:<26} {:<14} {:<22} {:<22} {:>9} {:>8} {:>7} {:>10} {:>9}\n", "BACKFILL", "OBJECT", "START", "END", "COMMITTED", "PENDING", "FAILED", "ROWS", "PROGRESS"));
+            for b in &self.backfills {
+                s.push_str(&format!(
+                    "{:<26} {:<14} {:<22} {:<22} {:>9} {:>8} {:>7} {:>10} {:>8.0}%\n",
+                    b.id, b.object, b.start, b.end, b.chunks.committed, b.chunks.pending, b.chunks.failed, b.rows, b.progress * 100.0
+                ));
+            }
         }
         s
     }
