@@ -84,8 +84,16 @@ pub fn coverage_gaps(windows: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<(DateTim
 
 /// Builds the status of `objects` (or of every object in the lake when empty).
 pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<Status, SinkError> {
-    let names = if objects.is_empty() { manifest::list_objects(store.as_ref()).await? } else { objects.to_vec() };
     let plans = crate::sync::backfill::list_plans(store.as_ref()).await?;
+    let names = if objects.is_empty() {
+        let mut n = manifest::list_objects(store.as_ref()).await?;
+        n.extend(plans.iter().flat_map(|p| p.objects.iter().cloned()));
+        n.sort();
+        n.dedup();
+        n
+    } else {
+        objects.to_vec()
+    };
     let mut out = Vec::new();
     let mut backfills = Vec::new();
     for name in names {

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod backfill;
 mod crash;
 mod errors;
 mod historical;
