@@ -208,7 +208,8 @@ pub fn manifests(lake: &Path, object: &str) -> Vec<serde_json::Value> {
     let root = lake.join("_forcelake/manifests").join(object);
     if let Ok(days) = std::fs::read_dir(&root) {
         for d in days.flatten() {
-            for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+            // skip the store's staging files (`<name>.json#<n>`) of a write in progress
+            for f in std::fs::read_dir(d.path()).unwrap().flatten().filter(|f| f.path().extension().map(|e| e == "json").unwrap_or(false)) {
                 out.push(serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap());
             }
         }
