@@ -172,6 +172,9 @@ pub struct EmulatorArgs {
     /// Idle seconds before a query locator expires.
     #[arg(long, default_value_t = 900)]
     pub locator_idle_s: u64,
+    /// Every Nth query page drops the connection mid-body.
+    #[arg(long)]
+    pub drop_body_every: Option<u64>,
     /// Mutation mode: every N ms, update, soft-delete, create and late-commit records of every object.
     #[arg(long)]
     pub mutate_every_ms: Option<u64>,
@@ -206,6 +209,8 @@ impl EmulatorArgs {
             },
             no_run_as_user: self.no_run_as_user,
             no_scopes: self.no_scopes,
+            drop_body_every: self.drop_body_every,
+            slow_first_queries: None,
         };
         Ok(cfg)
     }
@@ -515,9 +520,10 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, json: bool) -> Result<ExitCode, 
         chunk: chunk.clone(),
         include_deleted: ctx.config.sync.include_deleted,
         settings: crate::sink::writer::ParquetSettings::new(ctx.config.destination.compression),
+        replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill).then_some((chunk.start, chunk.end)),
     };
     let budget = sync::Budget::new(ctx.config.sync.query_limit);
-    let r = sync::historical::run_with_retries(&ctx, &budget, &job).await;
+    let r = sync::historical::run_splitting(&ctx, &budget, &job).await;
     let (outcome, rows, code) = match r {
         Ok(sync::chunk::ChunkOutcome::Committed { rows, .. }) => ("committed", rows, 0),
         Ok(sync::chunk::ChunkOutcome::AlreadyCommitted { .. }) => ("already_committed", 0, 0),

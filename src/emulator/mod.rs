@@ -43,6 +43,10 @@ pub struct Faults {
     pub no_run_as_user: bool,
     /// The app has no OAuth scopes (`invalid_grant`).
     pub no_scopes: bool,
+    /// Every Nth query page drops the connection in the middle of its body.
+    pub drop_body_every: Option<u64>,
+    /// The first N query requests answer only after this delay (to pass a client timeout).
+    pub slow_first_queries: Option<(u64, Duration)>,
 }
 
 /// Emulator settings.
@@ -100,6 +104,8 @@ struct Inner {
     cursors: Mutex<HashMap<String, Cursor>>,
     requests: AtomicU64,
     query_pages: AtomicU64,
+    query_requests: AtomicU64,
+    daily_limit: AtomicU64,
     seq: AtomicU64,
     base_url: Mutex<String>,
 }
@@ -155,6 +161,11 @@ impl RunningEmulator {
     /// REST requests answered so far.
     pub fn requests(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Changes `DailyApiRequests.Max` (e.g. to lift an exhausted limit).
+    pub fn set_daily_limit(&self, max: u64) {
+        self.inner.daily_limit.store(max, Ordering::Relaxed);
     }
     /// Stops serving and waits for the server task.
     pub async fn stop(mut self) {
@@ -238,13 +249,16 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let url = format!("http://{local}");
+    let daily = cfg.daily_limit;
     let inner = Arc::new(Inner {
+        daily_limit: AtomicU64::new(daily),
         cfg,
         data,
         tokens: Mutex::new(HashMap::new()),
         cursors: Mutex::new(HashMap::new()),
         requests: AtomicU64::new(0),
         query_pages: AtomicU64::new(0),
+        query_requests: AtomicU64::new(0),
         seq: AtomicU64::new(0),
         base_url: Mutex::new(url.clone()),
     });
@@ -362,8 +376,9 @@ fn rest_error(st: &Inner, status: StatusCode, code: &str, message: &str) -> Resp
 }
 
 fn with_limit(st: &Inner, mut r: Response) -> Response {
-    let used = st.requests.load(Ordering::Relaxed).min(st.cfg.daily_limit);
-    if let Ok(v) = HeaderValue::from_str(&format!("api-usage={used}/{}", st.cfg.daily_limit)) {
+    let max = st.daily_limit.load(Ordering::Relaxed);
+    let used = st.requests.load(Ordering::Relaxed).min(max);
+    if let Ok(v) = HeaderValue::from_str(&format!("api-usage={used}/{max}")) {
         r.headers_mut().insert("Sforce-Limit-Info", v);
     }
     r
@@ -408,7 +423,8 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
         return rest_error(&st, StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid");
     }
     let n = st.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    if n > st.cfg.daily_limit {
+    let daily_limit = st.daily_limit.load(Ordering::Relaxed);
+    if n > daily_limit {
         return rest_error(&st, StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
     }
     if let Some(k) = st.cfg.faults.fail_every {
@@ -432,9 +448,9 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
     match &parts[1..] {
         [] => json_ok(&st, serde_json::json!({"limits": format!("/services/data/v{version}/limits"), "sobjects": format!("/services/data/v{version}/sobjects"), "query": format!("/services/data/v{version}/query"), "queryAll": format!("/services/data/v{version}/queryAll")}).to_string()),
         ["limits"] => {
-            let used = n.min(st.cfg.daily_limit);
+            let used = n.min(daily_limit);
             json_ok(&st, serde_json::json!({
-                "DailyApiRequests": {"Max": st.cfg.daily_limit, "Remaining": st.cfg.daily_limit - used},
+                "DailyApiRequests": {"Max": daily_limit, "Remaining": daily_limit - used},
                 "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
                 "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
                 "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
@@ -452,6 +468,11 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
                 None => rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),
             }
         }
+        ["query"] | ["queryAll"] | ["query", _] | ["queryAll", _] if is_slow(&st) => {
+            let d = st.cfg.faults.slow_first_queries.map(|(_, d)| d).unwrap_or_default();
+            tokio::time::sleep(d).await;
+            rest_error(&st, StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", "Server Unavailable")
+        }
         ["query"] | ["queryAll"] => {
             let all = parts[1] == "queryAll";
             match query_param() {
@@ -462,6 +483,12 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
         ["query", loc] | ["queryAll", loc] => next_page(&st, loc, &version),
         _ => rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),
     }
+}
+
+/// Counts query requests; true for the first N when `slow_first_queries` is set.
+fn is_slow(st: &Inner) -> bool {
+    let n = st.query_requests.fetch_add(1, Ordering::Relaxed) + 1;
+    matches!(st.cfg.faults.slow_first_queries, Some((k, _)) if n <= k)
 }
 
 fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str) -> Response {
@@ -564,6 +591,14 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
     if let Some(k) = st.cfg.faults.truncate_every {
         if k > 0 && page_no % k == 0 {
             out.truncate(out.len() / 2);
+        }
+    }
+    if let Some(k) = st.cfg.faults.drop_body_every {
+        if k > 0 && page_no % k == 0 {
+            // Send half the body, then fail the stream: the connection drops mid-body.
+            let half = bytes::Bytes::from(out[..out.len() / 2].to_vec());
+            let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(half), Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "emulated connection drop"))]);
+            return with_limit(st, (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], Body::from_stream(stream)).into_response());
         }
     }
     json_ok(st, out)

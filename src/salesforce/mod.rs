@@ -112,33 +112,39 @@ struct CountResponse {
     total_size: u64,
 }
 
-/// Shared, process-wide request limiter: at most `limit` requests per `interval`; when the
-/// window is full a request waits for the next one.
+/// Shared, process-wide request limiter: at most `limit` requests in any `interval` (a
+/// sliding window over the send times of the last `limit` requests). When the limit is hit,
+/// a request waits until the oldest of them is `interval` old.
 pub struct RateLimiter {
-    limit: u32,
+    limit: usize,
     interval: Duration,
-    state: Mutex<(Instant, u32)>,
+    sent: Mutex<std::collections::VecDeque<Instant>>,
 }
 
 impl RateLimiter {
     pub fn new(limit: u32, interval: Duration) -> Self {
-        Self { limit: limit.max(1), interval, state: Mutex::new((Instant::now(), 0)) }
+        Self { limit: limit.max(1) as usize, interval, sent: Mutex::new(std::collections::VecDeque::new()) }
     }
 
-    /// Waits until a request may be sent.
+    /// Waits until a request may be sent, and records it.
     pub async fn acquire(&self) {
         loop {
             let wait = {
-                let mut st = self.state.lock().await;
+                let mut q = self.sent.lock().await;
                 let now = Instant::now();
-                if now.duration_since(st.0) >= self.interval {
-                    *st = (now, 0);
+                while q.len() >= self.limit {
+                    match q.front() {
+                        Some(t) if now.duration_since(*t) >= self.interval => {
+                            q.pop_front();
+                        }
+                        _ => break,
+                    }
                 }
-                if st.1 < self.limit {
-                    st.1 += 1;
+                if q.len() < self.limit {
+                    q.push_back(now);
                     return;
                 }
-                self.interval.saturating_sub(now.duration_since(st.0))
+                self.interval.saturating_sub(now.duration_since(*q.front().expect("full queue")))
             };
             tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
         }
@@ -432,13 +438,36 @@ mod tests {
         assert!(auth_fix("invalid_grant", "request not supported on this domain").contains("My Domain"));
     }
 
-    #[tokio::test]
-    async fn rate_limiter_spaces_requests() {
-        let l = RateLimiter::new(2, Duration::from_millis(100));
-        let t = Instant::now();
-        for _ in 0..5 {
-            l.acquire().await;
+    /// 8 concurrent tasks never send more than `limit` requests in any window of `interval`
+    /// (measured; 10 ms of tolerance for the time between acquiring and recording).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limiter_never_exceeds_the_limit_in_any_interval() {
+        let l = std::sync::Arc::new(RateLimiter::new(5, Duration::from_millis(200)));
+        let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (l, times) = (l.clone(), times.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..5 {
+                    l.acquire().await;
+                    times.lock().unwrap().push(Instant::now().duration_since(start));
+                    tokio::time::sleep(Duration::from_millis(7)).await;
+                }
+            }));
         }
-        assert!(t.elapsed() >= Duration::from_millis(200), "{:?}", t.elapsed());
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut v = times.lock().unwrap().clone();
+        v.sort();
+        assert_eq!(v.len(), 40);
+        for (i, t) in v.iter().enumerate() {
+            let in_window = v[i..].iter().take_while(|u| **u < *t + Duration::from_millis(190)).count();
+            assert!(in_window <= 5, "{in_window} requests within 200 ms starting at {t:?}");
+        }
+        // and it is not much slower than it must be: 40 requests at 5 per 200 ms take about 1.4 s
+        assert!(*v.last().unwrap() >= Duration::from_millis(1_390), "{:?}", v.last());
+        assert!(*v.last().unwrap() < Duration::from_millis(3_000), "{:?}", v.last());
     }
 }

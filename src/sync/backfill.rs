@@ -3,7 +3,7 @@
 //! before it began. A backfill writes an immutable plan record when it starts, so `status`
 //! can count its pending chunks and a rerun resumes it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -76,6 +76,16 @@ pub fn backfill_chunks(id: &str, objects: &[String], start: DateTime<Utc>, end: 
         }
     }
     out
+}
+
+/// The parts of a planned backfill chunk that no committed chunk of the same backfill covers
+/// (a chunk split on QUERY_TIMEOUT is committed as several smaller ones).
+pub fn uncovered(planned: &ChunkId, committed: &[ChunkId]) -> Vec<ChunkId> {
+    let same: Vec<_> = committed.iter().filter(|c| c.kind == planned.kind && c.tag == planned.tag).map(|c| (c.start, c.end)).collect();
+    plan::subtract(planned.start, planned.end, &same)
+        .into_iter()
+        .map(|(a, b)| ChunkId { start: a, end: b, ..planned.clone() })
+        .collect()
 }
 
 /// Resumes the unfinished backfill of the same objects and range, or records a new plan
@@ -157,17 +167,27 @@ pub async fn run_backfill(ctx: Arc<Context>, start: DateTime<Utc>, end: DateTime
     let mut jobs = Vec::new();
     let mut budgets = HashMap::new();
     for o in &objects {
-        let committed: HashSet<String> = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?.iter().map(|c| c.to_string()).collect();
-        let mine: Vec<&PlannedChunk> = plan.chunks.iter().filter(|c| c.object == o.schema.object).collect();
-        let todo: Vec<ChunkId> = mine.iter().filter(|c| !committed.contains(&c.chunk_id)).filter_map(|c| ChunkId::parse(&c.chunk_id)).collect();
+        let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
+        let mut todo: Vec<(ChunkId, ChunkId)> = Vec::new();
+        for planned in plan.chunks.iter().filter(|c| c.object == o.schema.object).filter_map(|c| ChunkId::parse(&c.chunk_id)) {
+            for part in uncovered(&planned, &committed) {
+                todo.push((part, planned.clone()));
+            }
+        }
         summary.objects.push(ObjectSummary {
             object: o.schema.object.clone(),
             chunks_planned: todo.len() as u64,
             warnings: o.warnings.clone(),
             ..Default::default()
         });
-        for c in todo {
-            jobs.push(ChunkJob { object: o.schema.clone(), chunk: c, include_deleted: ctx.config.sync.include_deleted, settings: ParquetSettings::new(ctx.config.destination.compression) });
+        for (c, planned) in todo {
+            jobs.push(ChunkJob {
+                object: o.schema.clone(),
+                chunk: c,
+                include_deleted: ctx.config.sync.include_deleted,
+                settings: ParquetSettings::new(ctx.config.destination.compression),
+                replaces: Some((planned.start, planned.end)),
+            });
         }
         budgets.insert(o.schema.object.clone(), Arc::new(Budget::new(ctx.config.sync.query_limit)));
     }

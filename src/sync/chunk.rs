@@ -26,11 +26,14 @@ use crate::timefmt::rfc3339;
 const BATCH_ROWS: usize = 8192;
 
 /// What one chunk needs to run.
+#[derive(Clone)]
 pub struct ChunkJob {
     pub object: Arc<ObjectSchema>,
     pub chunk: ChunkId,
     pub include_deleted: bool,
     pub settings: ParquetSettings,
+    /// Backfill: the planned window this chunk (or its QUERY_TIMEOUT halves) replaces.
+    pub replaces: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
 }
 
 /// How a chunk ended (errors are `Err`).
@@ -159,7 +162,8 @@ pub async fn run_chunk(
     }
     drop(parts);
     let superseded = if job.chunk.kind == layout::ChunkKind::Backfill {
-        match committed_before(store, &obj.object, &job.chunk, started_at).await {
+        let replaces = job.replaces.unwrap_or((job.chunk.start, job.chunk.end));
+        match superseded_by(store, &obj.object, &job.chunk, replaces, started_at).await {
             Ok(v) => v,
             Err(e) => {
                 delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
@@ -212,23 +216,44 @@ pub async fn run_chunk(
     }
 }
 
-/// Manifests of the chunk's day (other than markers and itself) committed before `began`.
-async fn committed_before(store: &Arc<dyn ObjectStore>, object: &str, chunk: &ChunkId, began: chrono::DateTime<Utc>) -> Result<Vec<Manifest>, crate::sink::SinkError> {
+/// What a backfill chunk supersedes when it commits: once this chunk and the other chunks of
+/// its backfill (same tag) cover the whole planned window `replaces`, every other chunk inside
+/// that window committed before the backfill's first chunk there began. Until then, nothing
+/// (so a window split by QUERY_TIMEOUT never leaves readers with rows missing).
+async fn superseded_by(
+    store: &Arc<dyn ObjectStore>,
+    object: &str,
+    chunk: &ChunkId,
+    replaces: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
+    started_at: chrono::DateTime<Utc>,
+) -> Result<Vec<Manifest>, crate::sink::SinkError> {
     let prefix = object_store::path::Path::from(format!("_forcelake/manifests/{object}/{}", layout::partition(chunk.day())));
     let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.map_err(|e| crate::sink::SinkError::store(format!("listing {prefix}"), e))?;
-    let mut out = Vec::new();
+    let mut mine = vec![(chunk.start, chunk.end)];
+    let mut began = started_at;
+    let mut others = Vec::new();
     for meta in metas {
         let Some((_, id)) = layout::parse_manifest_path(&meta.location) else { continue };
-        if id == *chunk || id.is_marker() || id.start < chunk.start || id.end > chunk.end {
+        if id == *chunk || id.is_marker() || id.start < replaces.0 || id.end > replaces.1 {
             continue;
         }
         let m = manifest::load(store.as_ref(), &meta.location).await?;
-        let committed = chrono::DateTime::parse_from_rfc3339(&m.committed_at).map(|t| t.with_timezone(&Utc)).unwrap_or(began);
-        if committed < began {
-            out.push(m);
+        if id.kind == chunk.kind && id.tag == chunk.tag {
+            mine.push((id.start, id.end));
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&m.started_at) {
+                began = began.min(t.with_timezone(&Utc));
+            }
+        } else {
+            others.push(m);
         }
     }
-    Ok(out)
+    if !crate::sync::plan::gaps(replaces.0, replaces.1, &mine).is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(others
+        .into_iter()
+        .filter(|m| chrono::DateTime::parse_from_rfc3339(&m.committed_at).map(|t| t.with_timezone(&Utc) < began).unwrap_or(false))
+        .collect())
 }
 
 /// Finishes deletions a crash may have interrupted: files of chunks that a committed backfill
@@ -286,7 +311,9 @@ async fn remove_orphans(store: &Arc<dyn ObjectStore>, object: &str, chunk: &Chun
         // no live writer can still own it (a live writer of another kind, e.g. an incremental
         // run beside a backfill, must never lose its files before it commits).
         let Some(other) = ChunkId::parse(owner) else { continue };
-        let stale = Utc::now() - m.last_modified > chrono::Duration::minutes(15);
+        // Same start too: an earlier attempt of this very window whose end moved on (a partial
+        // "today" chunk of a crashed run) — no live writer of the same kind starts there.
+        let stale = Utc::now() - m.last_modified > chrono::Duration::minutes(15) || other.start == chunk.start;
         if stale
             && other.kind == chunk.kind
             && other.tag == chunk.tag

@@ -176,6 +176,7 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
                 chunk: c,
                 include_deleted: ctx.config.sync.include_deleted,
                 settings: ParquetSettings::new(ctx.config.destination.compression),
+                replaces: None,
             });
         }
     }
@@ -292,7 +293,7 @@ pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &Has
         }
         let ctx2 = ctx.clone();
         set.spawn(async move {
-            let r = run_with_retries(&ctx2, &budget, &job).await;
+            let r = run_splitting(&ctx2, &budget, &job).await;
             let marker = failure_path(&job.object.object, &job.chunk);
             match &r {
                 Ok(ChunkOutcome::Committed { .. }) | Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
@@ -334,6 +335,41 @@ pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &Has
         "complete"
     }
     .into();
+}
+
+/// True for Salesforce's `QUERY_TIMEOUT`.
+pub fn is_query_timeout(e: &SyncError) -> bool {
+    matches!(e, SyncError::Salesforce(SfError::Api { code, .. }) if code == "QUERY_TIMEOUT")
+}
+
+/// A chunk whose query hits `QUERY_TIMEOUT` is split in halves (while longer than an hour)
+/// and each half is run — and committed — as a chunk of its own.
+pub fn run_splitting<'a>(ctx: &'a Context, budget: &'a Budget, job: &'a ChunkJob) -> futures::future::BoxFuture<'a, Result<ChunkOutcome, SyncError>> {
+    Box::pin(async move {
+        match run_with_retries(ctx, budget, job).await {
+            Err(e) if is_query_timeout(&e) && job.chunk.end - job.chunk.start > chrono::Duration::hours(1) => {
+                let half = (job.chunk.end - job.chunk.start).num_seconds() / 2;
+                let mid = job.chunk.start + chrono::Duration::seconds(half);
+                tracing::warn!(object = %job.object.object, chunk = %job.chunk, "QUERY_TIMEOUT: splitting the window in halves");
+                let (mut rows, mut requests, mut committed) = (0, 0, false);
+                for (a, b) in [(job.chunk.start, mid), (mid, job.chunk.end)] {
+                    let mut part = job.clone();
+                    part.chunk = ChunkId { start: a, end: b, ..job.chunk.clone() };
+                    match run_splitting(ctx, budget, &part).await? {
+                        ChunkOutcome::Committed { rows: r, requests: q } => {
+                            rows += r;
+                            requests += q;
+                            committed = true;
+                        }
+                        ChunkOutcome::AlreadyCommitted { requests: q } => requests += q,
+                        ChunkOutcome::BudgetSpent { requests: q } => return Ok(ChunkOutcome::BudgetSpent { requests: requests + q }),
+                    }
+                }
+                Ok(if committed { ChunkOutcome::Committed { rows, requests } } else { ChunkOutcome::AlreadyCommitted { requests } })
+            }
+            other => other,
+        }
+    })
 }
 
 /// A chunk with up to 3 attempts on retryable errors, each from the chunk's start.

@@ -136,6 +136,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
                         chunk: c,
                         include_deleted: ctx.config.sync.include_deleted,
                         settings: ParquetSettings::new(ctx.config.destination.compression),
+                        replaces: None,
                     });
                 }
             }

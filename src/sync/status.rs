@@ -102,14 +102,25 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
         // Chunks a backfill superseded no longer hold data.
         let superseded: std::collections::HashSet<String> = all.iter().flat_map(|m| m.supersedes.iter().cloned()).collect();
         let rows_of: std::collections::HashMap<String, u64> = all.iter().map(|m| (m.chunk_id.clone(), m.rows)).collect();
+        let all_ids: Vec<ChunkId> = all.iter().filter_map(|m| ChunkId::parse(&m.chunk_id)).collect();
         for p in plans.iter().filter(|p| p.objects.contains(&name)) {
-            let planned: Vec<&str> = p.chunks.iter().filter(|c| c.object == name).map(|c| c.chunk_id.as_str()).collect();
-            let committed = planned.iter().filter(|c| rows_of.contains_key(**c)).count() as u64;
-            let failed = planned.iter().filter(|c| !rows_of.contains_key(**c) && failures.contains(**c)).count() as u64;
+            let planned: Vec<(&crate::sync::backfill::PlannedChunk, ChunkId)> =
+                p.chunks.iter().filter(|c| c.object == name).filter_map(|c| ChunkId::parse(&c.chunk_id).map(|id| (c, id))).collect();
+            let mut committed = 0u64;
+            let mut failed = 0u64;
             let mut rows_per_day = BTreeMap::new();
-            for c in p.chunks.iter().filter(|c| c.object == name) {
-                if let Some(r) = rows_of.get(&c.chunk_id) {
-                    rows_per_day.insert(c.day.clone(), *r);
+            for (c, id) in &planned {
+                // committed when the backfill's chunks (whole, or QUERY_TIMEOUT halves) cover it
+                if crate::sync::backfill::uncovered(id, &all_ids).is_empty() {
+                    committed += 1;
+                    let rows: u64 = all_ids
+                        .iter()
+                        .filter(|x| x.kind == id.kind && x.tag == id.tag && x.start >= id.start && x.end <= id.end)
+                        .filter_map(|x| rows_of.get(&x.to_string()))
+                        .sum();
+                    rows_per_day.insert(c.day.clone(), rows);
+                } else if failures.iter().any(|f| ChunkId::parse(f).map(|x| x.tag == id.tag && x.start >= id.start && x.end <= id.end).unwrap_or(false)) {
+                    failed += 1;
                 }
             }
             backfills.push(BackfillStatus {

@@ -6,5 +6,6 @@ mod util;
 mod backfill;
 mod crash;
 mod errors;
+mod faults;
 mod historical;
 mod incremental;
