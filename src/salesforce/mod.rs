@@ -344,6 +344,12 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| SfError::Protocol { what, message: e.to_string() })
     }
 
+    /// Length of the request URI of a query (Salesforce caps URI plus headers at 16,384 bytes).
+    pub fn query_uri_len(&self, soql: &str, all: bool) -> usize {
+        let encoded: usize = url::form_urlencoded::byte_serialize(soql.as_bytes()).map(str::len).sum();
+        self.data_path(if all { "queryAll?q=" } else { "query?q=" }).len() + encoded
+    }
+
     /// First page of a query: `query` or `queryAll`.
     pub async fn query_first(&self, soql: &str, all: bool, what: &str) -> Result<Bytes, SfError> {
         let encoded: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();

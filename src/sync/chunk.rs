@@ -13,7 +13,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use futures::TryStreamExt;
 use rand::Rng;
 
-use crate::decode::{parse_envelope, PageDecoder};
+use crate::decode::PageDecoder;
 use crate::salesforce::{soql, Client};
 use crate::schema::ObjectSchema;
 use crate::sink::layout::{self, ChunkId};
@@ -93,49 +93,24 @@ pub async fn run_chunk(
         Ok((w.finish()?, rows))
     });
 
-    let mut requests = 0u64;
-    let mut total_size = 0u64;
-    let mut next: Option<String> = None;
-    let mut fetch_error: Option<SyncError> = None;
-    let mut spent = false;
-    loop {
-        if !budget.try_take() {
-            spent = true;
-            break;
-        }
-        requests += 1;
-        let body = match &next {
-            None => client.query_first(&q, job.include_deleted, &what).await,
-            Some(url) => client.query_next(url, &what).await,
-        };
-        let body = match body {
-            Ok(b) => b,
-            Err(e) => {
-                fetch_error = Some(e.into());
-                break;
-            }
-        };
-        let env = match parse_envelope(&obj.object, &body) {
-            Ok(e) => e,
-            Err(e) => {
-                fetch_error = Some(e.into());
-                break;
-            }
-        };
-        if next.is_none() {
-            total_size = env.total_size;
-        }
-        if tx.send(body).await.is_err() {
-            break; // the encoder stopped: its error is reported below
-        }
-        match (env.done, env.next_records_url) {
-            (true, _) => break,
-            (false, Some(u)) => next = Some(u),
-            (false, None) => {
-                fetch_error = Some(SyncError::Internal(format!("{what}: page says done=false but has no nextRecordsUrl")));
-                break;
-            }
-        }
+    let groups = crate::sync::fetch::field_groups(client, obj, job.chunk.start, job.chunk.end, job.include_deleted, crate::sync::fetch::MAX_URI);
+    let mut fetcher = crate::sync::fetch::Fetcher { client, budget, what: &what, object: &obj.object, all: job.include_deleted, requests: 0 };
+    let fetched = if groups.len() == 1 {
+        fetcher.single(&q, &tx).await
+    } else {
+        tracing::debug!(object = %obj.object, groups = groups.len(), "field list too long for one request URI: split query joined by Id");
+        let queries: Vec<(String, Vec<String>)> = groups
+            .into_iter()
+            .map(|g| (soql::chunk_query(&obj.object, &g, &obj.cursor_field, job.chunk.start, job.chunk.end), g))
+            .collect();
+        fetcher.split(&queries, &tx).await
+    };
+    let requests = fetcher.requests;
+    let (mut fetch_error, mut spent, mut total_size) = (None, false, 0u64);
+    match fetched {
+        Ok(crate::sync::fetch::FetchEnd::Done { total_size: t }) => total_size = t,
+        Ok(crate::sync::fetch::FetchEnd::BudgetSpent) => spent = true,
+        Err(e) => fetch_error = Some(e),
     }
     drop(tx);
     let encoded = encoder.await.map_err(|e| SyncError::Internal(format!("{what}: encoder task failed: {e}")))?;

@@ -2,6 +2,7 @@
 
 pub mod backfill;
 pub mod chunk;
+pub mod fetch;
 pub mod historical;
 pub mod incremental;
 pub mod plan;

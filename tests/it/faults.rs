@@ -261,3 +261,32 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_600_field_object_is_fetched_with_split_queries_joined_by_id() {
+    let mut cfg = emulator_config(0);
+    cfg.gen.rows.insert("Wide__c".into(), 300);
+    let emu = start(cfg).await;
+    // 2,100 records on one day: the groups are read in lockstep across page boundaries.
+    let busy = forcelake::timefmt::DateOrTime::parse("2025-12-10T08:00:00Z").unwrap().as_start().timestamp_millis();
+    emu.insert_records("Wide__c", 2100, busy);
+    let data = emu.dataset();
+    let t = data.table("Wide__c").unwrap();
+    let fields: Vec<String> = t.def.fields.iter().map(|f| format!("\"{}\"", f.name)).collect();
+    assert_eq!(fields.len(), 609);
+    let objects = format!("[[objects]]\nname = \"Wide__c\"\nfields = [{}]\n", fields.join(", "));
+    let p = pipeline(&emu.url, &objects, "");
+    let out = run_env(&p, &["sync", "--json"], &[("RUST_LOG", "forcelake=debug".into())]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("split query joined by Id"), "the query was not split");
+    let batches = read_object(&p.lake, "Wide__c");
+    assert_eq!(batches[0].1.num_columns(), 609);
+    assert_exact(&p, &data, "Wide__c");
+    // every chunk needed one request per field group (at least 2)
+    let ms = manifests(&p.lake, "Wide__c");
+    assert!(ms.iter().filter(|m| m["rows"].as_u64() > Some(0)).all(|m| m["api_requests"].as_u64().unwrap() >= 2));
+    let busy_day = ms.iter().find(|m| m["day"] == "2025-12-10").unwrap();
+    assert!(busy_day["rows"].as_u64().unwrap() > 2100);
+    assert!(busy_day["api_requests"].as_u64().unwrap() >= 4, "{busy_day}");
+    emu.stop().await;
+}

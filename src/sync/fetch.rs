@@ -1,0 +1,188 @@
+//! Fetching a chunk's pages: one query, or — when the field list makes the request URI too
+//! long for Salesforce — several queries over groups of fields, read in lockstep and joined by
+//! Id into synthetic pages. Either way pages go to the decoder through a bounded channel, so
+//! memory stays at a few pages whatever the chunk's size.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::decode::parse_envelope;
+use crate::salesforce::{soql, Client};
+use crate::schema::ObjectSchema;
+use crate::sync::{Budget, SyncError};
+
+/// Salesforce caps URI plus headers at 16,384 bytes; keep the URI well under it.
+pub const MAX_URI: usize = 15_000;
+
+/// How a fetch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchEnd {
+    Done { total_size: u64 },
+    BudgetSpent,
+}
+
+/// Splits the select list into groups whose query URI fits (each group also selects Id).
+pub fn field_groups(client: &Client, obj: &ObjectSchema, start: chrono::DateTime<chrono::Utc>, end: chrono::DateTime<chrono::Utc>, all: bool, max_uri: usize) -> Vec<Vec<String>> {
+    let fields = obj.select_list();
+    let full = soql::chunk_query(&obj.object, &fields, &obj.cursor_field, start, end);
+    if client.query_uri_len(&full, all) <= max_uri {
+        return vec![fields];
+    }
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut cur: Vec<String> = vec!["Id".to_string()];
+    for f in fields.into_iter().filter(|f| f != "Id") {
+        cur.push(f);
+        let q = soql::chunk_query(&obj.object, &cur, &obj.cursor_field, start, end);
+        if client.query_uri_len(&q, all) > max_uri && cur.len() > 2 {
+            let last = cur.pop().expect("pushed above");
+            groups.push(std::mem::replace(&mut cur, vec!["Id".to_string(), last]));
+        }
+    }
+    groups.push(cur);
+    groups
+}
+
+pub struct Fetcher<'a> {
+    pub client: &'a Arc<Client>,
+    pub budget: &'a Budget,
+    pub what: &'a str,
+    pub object: &'a str,
+    pub all: bool,
+    pub requests: u64,
+}
+
+impl Fetcher<'_> {
+    async fn get(&mut self, first: Option<&str>, next: Option<&str>) -> Result<Option<Bytes>, SyncError> {
+        if !self.budget.try_take() {
+            return Ok(None);
+        }
+        self.requests += 1;
+        let body = match (first, next) {
+            (_, Some(u)) => self.client.query_next(u, self.what).await?,
+            (Some(q), None) => self.client.query_first(q, self.all, self.what).await?,
+            (None, None) => return Err(SyncError::Internal("fetch without a query".into())),
+        };
+        Ok(Some(body))
+    }
+
+    /// One query: pages go to `tx` as they arrive.
+    pub async fn single(&mut self, q: &str, tx: &tokio::sync::mpsc::Sender<Bytes>) -> Result<FetchEnd, SyncError> {
+        let mut next: Option<String> = None;
+        let mut total_size = 0;
+        loop {
+            let Some(body) = self.get(Some(q), next.as_deref()).await? else { return Ok(FetchEnd::BudgetSpent) };
+            let env = parse_envelope(self.object, &body)?;
+            if next.is_none() {
+                total_size = env.total_size;
+            }
+            if tx.send(body).await.is_err() {
+                return Ok(FetchEnd::Done { total_size }); // the encoder stopped: its error is reported by the caller
+            }
+            match (env.done, env.next_records_url) {
+                (true, _) => return Ok(FetchEnd::Done { total_size }),
+                (false, Some(u)) => next = Some(u),
+                (false, None) => return Err(SyncError::Internal(format!("{}: page says done=false but has no nextRecordsUrl", self.what))),
+            }
+        }
+    }
+
+    /// Several queries over groups of fields, joined by Id in lockstep into synthetic pages.
+    pub async fn split(&mut self, queries: &[(String, Vec<String>)], tx: &tokio::sync::mpsc::Sender<Bytes>) -> Result<FetchEnd, SyncError> {
+        #[derive(Deserialize)]
+        struct RawPage {
+            #[serde(rename = "totalSize", default)]
+            total_size: u64,
+            #[serde(default)]
+            done: bool,
+            #[serde(rename = "nextRecordsUrl", default)]
+            next: Option<String>,
+            records: Vec<HashMap<String, Box<RawValue>>>,
+        }
+        struct Group {
+            query: String,
+            fields: Vec<String>,
+            next: Option<String>,
+            started: bool,
+            done: bool,
+            total: u64,
+            buf: VecDeque<HashMap<String, Box<RawValue>>>,
+        }
+        let mut groups: Vec<Group> = queries
+            .iter()
+            .map(|(q, f)| Group { query: q.clone(), fields: f.clone(), next: None, started: false, done: false, total: 0, buf: VecDeque::new() })
+            .collect();
+        let mut total_size = None;
+        loop {
+            for g in groups.iter_mut() {
+                if g.buf.is_empty() && !g.done {
+                    let first = (!g.started).then_some(g.query.as_str());
+                    let Some(body) = self.get(first, g.next.as_deref()).await? else { return Ok(FetchEnd::BudgetSpent) };
+                    let page: RawPage = serde_json::from_slice(&body).map_err(|e| crate::decode::DecodeError::Malformed { object: self.object.to_string(), message: e.to_string(), truncated: e.is_eof() })?;
+                    if !g.started {
+                        g.total = page.total_size;
+                        g.started = true;
+                    }
+                    g.done = page.done;
+                    g.next = page.next;
+                    if !g.done && g.next.is_none() {
+                        return Err(SyncError::Internal(format!("{}: page says done=false but has no nextRecordsUrl", self.what)));
+                    }
+                    g.buf.extend(page.records);
+                }
+            }
+            let totals: Vec<u64> = groups.iter().map(|g| g.total).collect();
+            if totals.iter().any(|t| *t != totals[0]) {
+                return Err(SyncError::CountMismatch { object: self.object.to_string(), chunk: format!("{} (split query: field groups disagree)", self.what), received: totals[1..].iter().copied().max().unwrap_or(0), total: totals[0] });
+            }
+            total_size.get_or_insert(totals[0]);
+            let n = groups.iter().map(|g| g.buf.len()).min().unwrap_or(0);
+            if n == 0 {
+                if groups.iter().all(|g| g.done && g.buf.is_empty()) {
+                    return Ok(FetchEnd::Done { total_size: total_size.unwrap_or(0) });
+                }
+                if groups.iter().any(|g| g.done && g.buf.is_empty()) {
+                    return Err(SyncError::CountMismatch { object: self.object.to_string(), chunk: format!("{} (split query: a field group ended early)", self.what), received: 0, total: totals[0] });
+                }
+                continue;
+            }
+            // Merge n records: every group must hold the same Id at the same position.
+            let mut out = Vec::with_capacity(n * 512);
+            out.extend_from_slice(format!("{{\"totalSize\":{},\"done\":false,\"records\":[", totals[0]).as_bytes());
+            for k in 0..n {
+                let recs: Vec<HashMap<String, Box<RawValue>>> = groups.iter_mut().map(|g| g.buf.pop_front().expect("n records buffered")).collect();
+                let id = recs[0].get("Id").map(|v| v.get().to_string()).unwrap_or_default();
+                if recs.iter().any(|r| r.get("Id").map(|v| v.get()) != Some(id.as_str())) {
+                    return Err(SyncError::CountMismatch { object: self.object.to_string(), chunk: format!("{} (split query: records changed between the field groups' queries)", self.what), received: 0, total: totals[0] });
+                }
+                if k > 0 {
+                    out.push(b',');
+                }
+                out.push(b'{');
+                let mut first = true;
+                for (g, r) in groups.iter().zip(recs.iter()) {
+                    for f in &g.fields {
+                        if f == "Id" && !first {
+                            continue;
+                        }
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
+                        serde_json::to_writer(&mut out, f).map_err(|e| SyncError::Internal(e.to_string()))?;
+                        out.push(b':');
+                        out.extend_from_slice(r.get(f.as_str()).map(|v| v.get()).unwrap_or("null").as_bytes());
+                    }
+                }
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"]}");
+            if tx.send(Bytes::from(out)).await.is_err() {
+                return Ok(FetchEnd::Done { total_size: totals[0] });
+            }
+        }
+    }
+}
