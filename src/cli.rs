@@ -297,6 +297,27 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
             .count(&crate::salesforce::soql::count_query(&o.schema.object, &o.schema.cursor_field, None), ctx.config.sync.include_deleted, &format!("count of {}", o.schema.object))
             .await?;
         let mut warnings = Vec::new();
+        let mut estimate = serde_json::Value::Null;
+        if ctx.config.sync.mode == Mode::Historical {
+            let budget = sync::Budget::new(u32::MAX);
+            let end = ctx.config.sync.end.unwrap_or_else(sync::incremental::now);
+            let start = match ctx.config.sync.start {
+                Some(s) => Some(s),
+                None => sync::historical::earliest_cursor(&ctx, &o.schema, &budget).await?,
+            };
+            if let Some(start) = start.filter(|s| *s < end) {
+                let days = sync::plan::split_days(start, end).len() as u64;
+                let records = ctx.client.count(&crate::salesforce::soql::count_query(&o.schema.object, &o.schema.cursor_field, Some((start, end))), ctx.config.sync.include_deleted, "count").await?;
+                let e = estimate_requests(days, records, ctx.config.sync.query_limit);
+                if e.runs > 1 {
+                    warnings.push(format!(
+                        "a historical sync needs about {} requests ({} day chunks, {} records); sync.query_limit = {} splits it over about {} runs (raise it to finish in one)",
+                        e.requests, days, records, ctx.config.sync.query_limit, e.runs
+                    ));
+                }
+                estimate = serde_json::to_value(&e).unwrap_or_default();
+            }
+        }
         if o.config.fields.is_some() {
             let written: Vec<&str> = o.schema.arrow.fields().iter().map(|f| f.name().as_str()).collect();
             if !written.contains(&"Id") {
@@ -312,6 +333,7 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
             "cursor_field": o.schema.cursor_field,
             "records": count,
             "schema_hash": o.schema.hash,
+            "estimate": estimate,
             "warnings": warnings,
         }));
     }
@@ -466,6 +488,21 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, json: bool) -> Result<ExitCode, 
                 // Objects without a start point plan nothing: their first `sync` records it.
                 Mode::Incremental => sync::incremental::plan_incremental(&ctx, &objects).await?,
             };
+            let mut estimates = Vec::new();
+            for (o, cs) in &planned {
+                if let (Some(first), Some(last)) = (cs.first(), cs.last()) {
+                    let q = crate::salesforce::soql::count_query(o, &ctx.config.objects.iter().find(|x| &x.name == o).map(|x| x.cursor_field.clone()).unwrap_or_default(), Some((first.start, last.end)));
+                    let records = ctx.client.count(&q, ctx.config.sync.include_deleted, "count").await?;
+                    let e = estimate_requests(cs.len() as u64, records, ctx.config.sync.query_limit);
+                    if e.runs > 1 {
+                        tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
+                    }
+                    let mut v = serde_json::to_value(&e).unwrap_or_default();
+                    v["object"] = o.clone().into();
+                    estimates.push(v);
+                }
+            }
+            extra.insert("estimates".into(), estimates.into());
             for (o, cs) in planned {
                 for c in cs {
                     chunks.push(PlannedOut { chunk: format!("{o}/{c}"), object: o.clone(), day: c.day().format("%Y-%m-%d").to_string(), kind: c.kind.as_str().into() });
@@ -537,4 +574,35 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, json: bool) -> Result<ExitCode, 
         println!("{spec}: {}", if outcome == "committed" { format!("committed ({rows} rows)") } else { outcome.replace('_', " ") });
     }
     Ok(code)
+}
+
+/// What a run will cost in query requests.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct Estimate {
+    pub chunks: u64,
+    pub records: u64,
+    /// One request per chunk plus one per further page of 2,000 records.
+    pub requests: u64,
+    pub query_limit: u32,
+    /// Runs needed with the per-object query budget.
+    pub runs: u64,
+}
+
+/// Estimates requests from the chunk count and COUNT(): every chunk needs one request, and
+/// each 2,000 records beyond the first page of a chunk one more.
+pub fn estimate_requests(chunks: u64, records: u64, query_limit: u32) -> Estimate {
+    let requests = chunks.max(1) + records / 2000;
+    Estimate { chunks, records, requests, query_limit, runs: requests.div_ceil(query_limit.max(1) as u64) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_split_over_runs() {
+        assert_eq!(estimate_requests(730, 1_000_000, 50).requests, 1230);
+        assert_eq!(estimate_requests(730, 1_000_000, 50).runs, 25);
+        assert_eq!(estimate_requests(3, 10, 50).runs, 1);
+    }
 }

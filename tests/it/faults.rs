@@ -92,6 +92,17 @@ async fn daily_limit_and_api_budget_stop_cleanly_and_the_rerun_completes() {
 
     // The query budget: sync.query_limit requests per object per run, resumed next run.
     let (emu, p) = case(emulator_config(150), "").await;
+    // check and plan estimate the requests from COUNT() and warn that the limit splits the sync
+    let out = run(&p, &["check", "--json", "--set", "sync.query_limit=20"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let acc = &c["objects"][0];
+    assert!(acc["estimate"]["requests"].as_u64().unwrap() >= 55, "{acc}");
+    assert!(acc["estimate"]["runs"].as_u64().unwrap() >= 3, "{acc}");
+    assert!(acc["warnings"].to_string().contains("splits it over about"), "{acc}");
+    let out = run(&p, &["plan", "sync", "--json", "--set", "sync.query_limit=20"]).await;
+    let pl: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(pl["estimates"][0]["runs"].as_u64().unwrap() >= 3, "{pl}");
     let mut runs = 0;
     loop {
         runs += 1;
