@@ -1,16 +1,47 @@
 #!/usr/bin/env bash
 # Runs every test: unit and end-to-end tests (the real binary against the built-in Salesforce
-# emulator), then DuckDB reading the lake back and JSON Schema checks. Sets up what it needs
-# itself (a Python venv with duckdb and jsonschema from PyPI). Usage: scripts/test.sh
+# emulator), the storage suite against S3 (moto), GCS (moto behind a GCS XML-API shim) and
+# Azure (Azurite) on 127.0.0.1, then DuckDB reading the lake back (locally and from S3 over
+# httpfs) and JSON Schema checks. Installs and starts what it needs itself: a Python venv
+# (moto, duckdb, jsonschema from PyPI) and Azurite (npm), on free loopback ports, stopped on
+# exit. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT="$PWD"
+mkdir -p target
 
 VENV="${FORCELAKE_TEST_VENV:-target/test-venv}"
-if ! "$VENV/bin/python" -c "import duckdb, jsonschema" 2>/dev/null; then
-  echo "== setting up $VENV (duckdb, jsonschema)"
+if ! "$VENV/bin/python" -c "import duckdb, jsonschema, moto, flask, duckdb_extension_httpfs" 2>/dev/null; then
+  echo "== setting up $VENV (duckdb, httpfs, jsonschema, moto)"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb==1.5.5" "jsonschema>=4"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "duckdb==1.5.5" "duckdb-extension-httpfs==1.5.5" "jsonschema>=4" \
+    "moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5"
 fi
+NPM_DIR=target/npm
+if [ ! -x "$NPM_DIR/node_modules/.bin/azurite-blob" ]; then
+  echo "== installing Azurite 3.35.0 into $NPM_DIR"
+  mkdir -p "$NPM_DIR"
+  npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error azurite@3.35.0 >/dev/null
+fi
+
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 1 300); do curl -s -o /dev/null -m 1 "$1" && return 0; sleep 0.1; done; echo "not ready: $1"; return 1; }
+MOTO_PORT=$(port); AZ_PORT=$(port)
+"$VENV/bin/python" .ci/moto_gcs_shim.py 127.0.0.1 "$MOTO_PORT" > target/moto.log 2>&1 & MOTO_PID=$!
+"$NPM_DIR/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" --inMemoryPersistence \
+    --silent --disableTelemetry > target/azurite.log 2>&1 & AZ_PID=$!
+trap 'kill $MOTO_PID $AZ_PID 2>/dev/null || true; wait $MOTO_PID $AZ_PID 2>/dev/null || true' EXIT
+wait_http "http://127.0.0.1:$MOTO_PORT/"
+wait_http "http://127.0.0.1:$AZ_PORT/" || true
+curl -sf -X PUT "http://127.0.0.1:$MOTO_PORT/s3-test" -o /dev/null
+curl -sf -X PUT "http://127.0.0.1:$MOTO_PORT/gcs-test" -o /dev/null
+python3 .ci/azurite_mkcontainer.py "http://127.0.0.1:$AZ_PORT" az-test
+export FORCELAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MOTO_PORT" FORCELAKE_TEST_S3_BUCKET=s3-test \
+       FORCELAKE_TEST_GCS_BASE_URL="http://127.0.0.1:$MOTO_PORT" FORCELAKE_TEST_GCS_BUCKET=gcs-test \
+       FORCELAKE_TEST_AZURE_ENDPOINT="http://127.0.0.1:$AZ_PORT/devstoreaccount1" FORCELAKE_TEST_AZURE_CONTAINER=az-test
+# Cloud clients get explicit dummy credentials: nothing may probe a metadata address.
+export AWS_EC2_METADATA_DISABLED=true
 
 echo "== cargo build --release"
 cargo build --release --locked

@@ -337,9 +337,10 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
             "warnings": warnings,
         }));
     }
-    let store_ok = crate::sink::store::open(&ctx.config.destination.url, &ctx.config.destination.options).is_ok();
+    let store_check = crate::sink::store::probe(&ctx.store).await;
+    let store_ok = store_check.is_ok();
     if json {
-        print_json(&serde_json::json!({"ok": true, "objects": lines, "api_usage": ctx.client.api_usage(), "limits": limits, "destination_ok": store_ok}));
+        print_json(&serde_json::json!({"ok": store_ok, "objects": lines, "api_usage": ctx.client.api_usage(), "limits": limits, "destination_ok": store_ok, "destination_error": store_check.as_ref().err()}));
     } else {
         for l in &lines {
             println!(
@@ -354,7 +355,13 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
         if let Some(u) = ctx.client.api_usage() {
             println!("org API usage: {}/{}", u.used, u.max);
         }
-        println!("destination {}: {}", ctx.config.destination.url, if store_ok { "ok" } else { "not writable" });
+        match &store_check {
+            Ok(()) => println!("destination {}: ok (wrote, read and deleted a probe object)", ctx.config.destination.url),
+            Err(e) => println!("destination {}: {e}", ctx.config.destination.url),
+        }
+    }
+    if let Err(e) = store_check {
+        return Err(SyncError::Internal(format!("destination {}: {e}", ctx.config.destination.url)));
     }
     Ok(0)
 }

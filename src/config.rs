@@ -100,13 +100,19 @@ pub struct RawSync {
     pub concurrency: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDestination {
     pub url: Option<String>,
     pub compression: Option<String>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for RawDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawDestination").field("url", &self.url).field("compression", &self.compression).field("options", &self.options.keys().collect::<Vec<_>>()).finish()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,11 +193,22 @@ pub struct SyncConfig {
     pub concurrency: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DestinationConfig {
     pub url: String,
     pub compression: Compression,
     pub options: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for DestinationConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let options: BTreeMap<&str, &str> = self
+            .options
+            .iter()
+            .map(|(k, v)| (k.as_str(), if crate::sink::store::is_secret_option(k) { "<redacted>" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("DestinationConfig").field("url", &self.url).field("compression", &self.compression).field("options", &options).finish()
+    }
 }
 
 /// A validated pipeline.

@@ -1,11 +1,19 @@
 //! Destination URL → object store. Every store goes through `object_store`, so the commit
 //! protocol (data files, then a create-only manifest) is the same everywhere.
+//!
+//! Credentials come from each store's usual environment variables (`AWS_*`, `GOOGLE_*`,
+//! `AZURE_*`, as object_store reads them) and from `[destination.options]`, whose keys are
+//! checked against object_store's typed configuration keys, so a misspelt option is an error.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
+use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 
 use crate::config::ConfigError;
@@ -16,6 +24,22 @@ use crate::sink::SinkError;
 pub enum Destination {
     /// A local folder (plain path or `file://`).
     Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+    Gcs { bucket: String, prefix: String },
+    /// `az://container/prefix`, or `abfs[s]://container@account.dfs.core.windows.net/prefix`.
+    Azure { container: String, account: Option<String>, prefix: String },
+}
+
+fn split_bucket(rest: &str, scheme: &str) -> Result<(String, String), String> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(format!("{scheme}:// needs a bucket or container name, e.g. {scheme}://my-bucket/salesforce"));
+    }
+    let prefix = prefix.trim_matches('/').to_string();
+    if prefix.split('/').any(|s| s == ".." || s == ".") {
+        return Err("the prefix may not contain . or .. segments".into());
+    }
+    Ok((bucket.to_string(), prefix))
 }
 
 /// Parses `destination.url`.
@@ -27,41 +51,73 @@ pub fn parse_destination(url: &str) -> Result<Destination, String> {
         }
         return Ok(Destination::Local(PathBuf::from(rest)));
     }
-    if let Some((scheme, _)) = url.split_once("://") {
-        return Err(match scheme {
-            "s3" | "gs" | "az" | "abfs" | "abfss" => format!(
-                "{scheme}:// destinations are not available in this build yet; use a local folder or file:///abs/path"
-            ),
-            _ => format!("unknown scheme {scheme}://; use a local folder or file:///abs/path"),
-        });
+    if let Some((scheme, rest)) = url.split_once("://") {
+        return match scheme {
+            "s3" => split_bucket(rest, scheme).map(|(bucket, prefix)| Destination::S3 { bucket, prefix }),
+            "gs" => split_bucket(rest, scheme).map(|(bucket, prefix)| Destination::Gcs { bucket, prefix }),
+            "az" | "azure" => split_bucket(rest, scheme).map(|(container, prefix)| Destination::Azure { container, account: None, prefix }),
+            "abfs" | "abfss" => {
+                let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+                let (container, host) = authority
+                    .split_once('@')
+                    .ok_or_else(|| format!("{scheme}:// URLs look like {scheme}://container@account.dfs.core.windows.net/prefix"))?;
+                let account = host.split('.').next().filter(|a| !a.is_empty()).map(str::to_string);
+                Ok(Destination::Azure { container: container.to_string(), account, prefix: path.trim_matches('/').to_string() })
+            }
+            _ => Err(format!("unknown scheme {scheme}://; use a local folder, file:///abs/path, s3://, gs://, az:// or abfss://")),
+        };
     }
     Ok(Destination::Local(PathBuf::from(url)))
 }
 
+fn bad_option(k: &str, store: &str, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid { key: format!("destination.options.{k}"), value: "…".into(), rule: format!("not an option of the {store} store ({e}); see the README's destination section") }
+}
+
 /// Validates the URL and the `[destination.options]` keys for its store.
 pub fn check_url_and_options(url: &str, options: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-    let d = parse_destination(url).map_err(|rule| ConfigError::Invalid {
-        key: "destination.url".into(),
-        value: format!("{url:?}"),
-        rule,
-    })?;
-    match d {
-        Destination::Local(_) => {
-            if let Some(k) = options.keys().next() {
+    let d = parse_destination(url).map_err(|rule| ConfigError::Invalid { key: "destination.url".into(), value: format!("{url:?}"), rule })?;
+    for k in options.keys() {
+        match &d {
+            Destination::Local(_) => {
                 return Err(ConfigError::Invalid {
                     key: format!("destination.options.{k}"),
                     value: "…".into(),
                     rule: "a local destination takes no options; remove [destination.options]".into(),
-                });
+                })
+            }
+            Destination::S3 { .. } => {
+                k.parse::<AmazonS3ConfigKey>().map_err(|e| bad_option(k, "S3", e))?;
+            }
+            Destination::Gcs { .. } => {
+                k.parse::<GoogleConfigKey>().map_err(|e| bad_option(k, "GCS", e))?;
+            }
+            Destination::Azure { .. } => {
+                k.parse::<AzureConfigKey>().map_err(|e| bad_option(k, "Azure", e))?;
             }
         }
     }
     Ok(())
 }
 
+/// Option keys whose values are secrets (redacted in `Debug`).
+pub fn is_secret_option(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["secret", "key", "token", "password", "sas", "credential"].iter().any(|s| k.contains(s)) && !k.ends_with("_id") && !k.contains("key_id")
+}
+
+fn prefixed(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<dyn ObjectStore> {
+    if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(PrefixStore::new(store, prefix))
+    }
+}
+
 /// Opens the store rooted at the destination (a local folder is created if missing).
-pub fn open(url: &str, _options: &BTreeMap<String, String>) -> Result<Arc<dyn ObjectStore>, SinkError> {
+pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn ObjectStore>, SinkError> {
     let d = parse_destination(url).map_err(|m| SinkError::Manifest { path: url.into(), message: m })?;
+    let cfg_err = |store: &str, e: object_store::Error| SinkError::store(format!("configuring the {store} store for {url}"), e);
     match d {
         Destination::Local(dir) => {
             std::fs::create_dir_all(&dir).map_err(|source| SinkError::Io { what: format!("creating {}", dir.display()), source })?;
@@ -70,7 +126,55 @@ pub fn open(url: &str, _options: &BTreeMap<String, String>) -> Result<Arc<dyn Ob
                 .with_automatic_cleanup(true);
             Ok(Arc::new(store))
         }
+        Destination::S3 { bucket, prefix } => {
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+            for (k, v) in options {
+                b = b.with_config(k.parse().map_err(|e| cfg_err("S3", e))?, v);
+            }
+            Ok(prefixed(Arc::new(b.build().map_err(|e| cfg_err("S3", e))?), &prefix))
+        }
+        Destination::Gcs { bucket, prefix } => {
+            let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(&bucket);
+            for (k, v) in options {
+                b = b.with_config(k.parse().map_err(|e| cfg_err("GCS", e))?, v);
+            }
+            Ok(prefixed(Arc::new(b.build().map_err(|e| cfg_err("GCS", e))?), &prefix))
+        }
+        Destination::Azure { container, account, prefix } => {
+            let mut b = MicrosoftAzureBuilder::from_env().with_container_name(&container);
+            if let Some(a) = account {
+                b = b.with_account(a);
+            }
+            for (k, v) in options {
+                b = b.with_config(k.parse().map_err(|e| cfg_err("Azure", e))?, v);
+            }
+            Ok(prefixed(Arc::new(b.build().map_err(|e| cfg_err("Azure", e))?), &prefix))
+        }
     }
+}
+
+/// Writes, reads back and deletes a small probe object under `_forcelake/`: the destination
+/// works and the credentials allow what a sync needs.
+pub async fn probe(store: &Arc<dyn ObjectStore>) -> Result<(), String> {
+    use object_store::ObjectStoreExt;
+    let path = object_store::path::Path::from(format!("_forcelake/probe-{:08x}", rand::random::<u32>()));
+    let hint = |op: &str, e: &object_store::Error| -> String {
+        let fix = match e {
+            object_store::Error::NotFound { .. } => "the bucket/container does not exist: create it, or fix destination.url",
+            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+                "the credentials may not write here: grant put, get, list and delete on the prefix"
+            }
+            _ => "check the destination URL, the endpoint and the credentials",
+        };
+        format!("{op} failed: {e} — {fix}")
+    };
+    store.put(&path, object_store::PutPayload::from_static(b"forcelake probe")).await.map_err(|e| hint("writing a probe object", &e))?;
+    let got = store.get(&path).await.map_err(|e| hint("reading the probe object", &e))?.bytes().await.map_err(|e| hint("reading the probe object", &e))?;
+    if got.as_ref() != b"forcelake probe" {
+        return Err("the probe object read back differs from what was written".into());
+    }
+    store.delete(&path).await.map_err(|e| hint("deleting the probe object", &e))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -83,8 +187,30 @@ mod tests {
         assert_eq!(parse_destination("file:///tmp/x"), Ok(Destination::Local("/tmp/x".into())));
         assert!(parse_destination("file://tmp/x").is_err());
         assert!(parse_destination("ftp://x").is_err());
-        let mut o = BTreeMap::new();
-        o.insert("aws_regoin".to_string(), "x".to_string());
-        assert!(check_url_and_options("/tmp/x", &o).unwrap_err().to_string().contains("aws_regoin"));
+        assert_eq!(parse_destination("s3://b/raw/sf/"), Ok(Destination::S3 { bucket: "b".into(), prefix: "raw/sf".into() }));
+        assert_eq!(parse_destination("gs://b"), Ok(Destination::Gcs { bucket: "b".into(), prefix: "".into() }));
+        assert_eq!(parse_destination("az://c/p"), Ok(Destination::Azure { container: "c".into(), account: None, prefix: "p".into() }));
+        assert_eq!(
+            parse_destination("abfss://c@acct.dfs.core.windows.net/lake"),
+            Ok(Destination::Azure { container: "c".into(), account: Some("acct".into()), prefix: "lake".into() })
+        );
+        assert!(parse_destination("s3:///x").is_err());
+        assert!(parse_destination("s3://b/../x").is_err());
+    }
+
+    #[test]
+    fn options_are_checked_against_the_store_keys() {
+        let o = |k: &str| BTreeMap::from([(k.to_string(), "x".to_string())]);
+        assert!(check_url_and_options("/tmp/x", &o("aws_region")).unwrap_err().to_string().contains("local destination takes no options"));
+        assert!(check_url_and_options("s3://b", &o("aws_region")).is_ok());
+        assert!(check_url_and_options("s3://b", &o("aws_allow_http")).is_ok());
+        let e = check_url_and_options("s3://b", &o("aws_regoin")).unwrap_err().to_string();
+        assert!(e.contains("aws_regoin") && e.contains("S3"), "{e}");
+        assert!(check_url_and_options("gs://b", &o("google_service_account")).is_ok());
+        assert!(check_url_and_options("gs://b", &o("aws_region")).is_err());
+        assert!(check_url_and_options("az://c", &o("azure_storage_account_name")).is_ok());
+        assert!(check_url_and_options("az://c", &o("azure_storage_acount_name")).is_err());
+        assert!(is_secret_option("aws_secret_access_key") && is_secret_option("azure_storage_account_key") && is_secret_option("google_bearer_token"));
+        assert!(!is_secret_option("aws_access_key_id") && !is_secret_option("aws_region"));
     }
 }

@@ -9,3 +9,4 @@ mod errors;
 mod faults;
 mod historical;
 mod incremental;
+mod stores;

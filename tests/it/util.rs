@@ -36,6 +36,11 @@ pub struct Pipeline {
 }
 
 pub fn pipeline(url: &str, objects_toml: &str, sync_toml: &str) -> Pipeline {
+    pipeline_at(url, objects_toml, sync_toml, None, &[])
+}
+
+/// A pipeline writing to `dest` (default: a local folder in the temp dir) with store options.
+pub fn pipeline_at(url: &str, objects_toml: &str, sync_toml: &str, dest: Option<&str>, options: &[(String, String)]) -> Pipeline {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let config = dir.path().join("forcelake.toml");
@@ -44,10 +49,17 @@ pub fn pipeline(url: &str, objects_toml: &str, sync_toml: &str) -> Pipeline {
     if !sync_toml.contains("mode =") {
         sync_toml = format!("mode = \"historical\"\n{sync_toml}");
     }
+    let dest_url = dest.map(str::to_string).unwrap_or_else(|| lake.display().to_string());
+    let mut opts = String::new();
+    if !options.is_empty() {
+        opts.push_str("\n[destination.options]\n");
+        for (k, v) in options {
+            opts.push_str(&format!("{k} = \"{v}\"\n"));
+        }
+    }
     let text = format!(
-        "[salesforce]\ninstance_url = \"{url}\"\nclient_id = \"{}\"\n\n{objects_toml}\n\n[sync]\nrate_limit = 10000\nquery_limit = 100000\n{sync_toml}\n\n[destination]\nurl = \"{}\"\n",
+        "[salesforce]\ninstance_url = \"{url}\"\nclient_id = \"{}\"\n\n{objects_toml}\n\n[sync]\nrate_limit = 10000\nquery_limit = 100000\n{sync_toml}\n\n[destination]\nurl = \"{dest_url}\"\n{opts}",
         emulator::DEMO_CLIENT_ID,
-        lake.display()
     );
     std::fs::write(&config, text).unwrap();
     Pipeline { _dir: dir, config, lake }
