@@ -280,6 +280,8 @@ pub struct Table {
     pub rows: Vec<Row>,
     /// Records ever created (the next Id's serial).
     pub created: u64,
+    /// Bumped on every change (caches key on it).
+    pub version: u64,
 }
 
 impl Table {
@@ -310,7 +312,11 @@ impl Dataset {
 
     /// A writable table (copied if a snapshot still holds it).
     pub fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
-        self.tables.iter_mut().find(|t| t.def.name.eq_ignore_ascii_case(name)).map(Arc::make_mut)
+        self.tables.iter_mut().find(|t| t.def.name.eq_ignore_ascii_case(name)).map(|t| {
+            let t = Arc::make_mut(t);
+            t.version += 1;
+            t
+        })
     }
 }
 
@@ -461,7 +467,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         for i in 0..n {
             rows.push(Arc::new(gen_row(&def, i as u64, &mut rng, cfg.anchor_ms - span, span)));
         }
-        tables.push(Arc::new(Table { def, rows, created: n as u64 }));
+        tables.push(Arc::new(Table { def, rows, created: n as u64, version: 0 }));
     }
     Dataset { tables }
 }

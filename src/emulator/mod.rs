@@ -106,6 +106,8 @@ struct Inner {
     query_pages: AtomicU64,
     query_requests: AtomicU64,
     daily_limit: AtomicU64,
+    /// Row indexes sorted by a datetime field, per table version: range queries use them.
+    indexes: Mutex<HashMap<(String, usize), (usize, Arc<Vec<(i64, u32)>>)>>,
     seq: AtomicU64,
     base_url: Mutex<String>,
 }
@@ -252,6 +254,7 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
     let daily = cfg.daily_limit;
     let inner = Arc::new(Inner {
         daily_limit: AtomicU64::new(daily),
+        indexes: Mutex::new(HashMap::new()),
         cfg,
         data,
         tokens: Mutex::new(HashMap::new()),
@@ -507,7 +510,18 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
         }
     }
     let deleted_col = table.def.field_index("IsDeleted");
-    let mut rows: Vec<u32> = (0..table.rows.len() as u32)
+    // Candidates: a datetime range answered from a sorted index, else every row.
+    let candidates: Vec<u32> = match query.cond.as_ref().and_then(|c| c.datetime_range()) {
+        Some((field, lo, hi)) => {
+            let idx = datetime_index(st, &table, field);
+            let a = idx.partition_point(|(v, _)| *v < lo);
+            let b = idx.partition_point(|(v, _)| *v < hi);
+            idx[a..b].iter().map(|(_, r)| *r).collect()
+        }
+        None => (0..table.rows.len() as u32).collect(),
+    };
+    let mut rows: Vec<u32> = candidates
+        .into_iter()
         .filter(|&i| {
             let r = &table.rows[i as usize];
             if !all {
@@ -531,6 +545,30 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
     let locator = format!("01g5g00000{:08X}", seq);
     let cursor = Cursor { table, rows, fields: query.fields.clone(), pos: 0, batch, last_used: Instant::now(), seq };
     render_and_advance(st, locator, cursor, version)
+}
+
+/// The table's rows sorted by a datetime field (nulls left out), cached per table snapshot.
+fn datetime_index(st: &Inner, table: &Arc<Table>, field: usize) -> Arc<Vec<(i64, u32)>> {
+    let key = (table.def.name.clone(), field);
+    let id = table.version as usize;
+    if let Some((snap, idx)) = st.indexes.lock().expect("index cache").get(&key) {
+        if *snap == id {
+            return idx.clone();
+        }
+    }
+    let mut v: Vec<(i64, u32)> = table
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r[field] {
+            Cell::DateTime(ms) => Some((ms, i as u32)),
+            _ => None,
+        })
+        .collect();
+    v.sort_unstable();
+    let idx = Arc::new(v);
+    st.indexes.lock().expect("index cache").insert(key, (id, idx.clone()));
+    idx
 }
 
 fn next_page(st: &Arc<Inner>, loc: &str, version: &str) -> Response {

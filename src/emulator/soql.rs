@@ -470,6 +470,28 @@ impl Cond {
         }
     }
 
+    /// `(field, lo, hi)` when the condition requires `lo <= field < hi` (or `<=`) for one
+    /// datetime field — what an index can answer.
+    pub fn datetime_range(&self) -> Option<(usize, i64, i64)> {
+        fn walk(c: &Cond, out: &mut Vec<(usize, &'static str, i64)>) {
+            match c {
+                Cond::Cmp { field, op, lit: Literal::DateTime(t) } => out.push((*field, op, *t)),
+                Cond::And(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                _ => {}
+            }
+        }
+        let mut v = Vec::new();
+        walk(self, &mut v);
+        let field = v.first()?.0;
+        let lo = v.iter().filter(|(f, op, _)| *f == field && (*op == ">=" || *op == ">")).map(|x| x.2).max()?;
+        let hi = v.iter().filter(|(f, op, _)| *f == field && (*op == "<" || *op == "<=")).map(|x| x.2).min()?;
+        // inclusive bounds widened by one ms; the full condition is still applied to candidates
+        Some((field, lo, hi + 1))
+    }
+
     fn bounds(&self) -> (Option<i64>, Option<i64>) {
         match self {
             Cond::Cmp { op, lit: Literal::DateTime(t), .. } => match *op {
