@@ -211,6 +211,7 @@ impl EmulatorArgs {
             no_scopes: self.no_scopes,
             drop_body_every: self.drop_body_every,
             slow_first_queries: None,
+            expire_locator_at: None,
         };
         Ok(cfg)
     }

@@ -47,6 +47,8 @@ pub struct Faults {
     pub drop_body_every: Option<u64>,
     /// The first N query requests answer only after this delay (to pass a client timeout).
     pub slow_first_queries: Option<(u64, Duration)>,
+    /// The Nth `nextRecordsUrl` request (once) finds its query locator expired.
+    pub expire_locator_at: Option<u64>,
 }
 
 /// Emulator settings.
@@ -105,6 +107,7 @@ struct Inner {
     requests: AtomicU64,
     query_pages: AtomicU64,
     query_requests: AtomicU64,
+    next_requests: AtomicU64,
     daily_limit: AtomicU64,
     /// Row indexes sorted by a datetime field, per table version: range queries use them.
     indexes: Mutex<HashMap<(String, usize), (usize, Arc<Vec<(i64, u32)>>)>>,
@@ -262,6 +265,7 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
         requests: AtomicU64::new(0),
         query_pages: AtomicU64::new(0),
         query_requests: AtomicU64::new(0),
+        next_requests: AtomicU64::new(0),
         seq: AtomicU64::new(0),
         base_url: Mutex::new(url.clone()),
     });
@@ -575,6 +579,11 @@ fn next_page(st: &Arc<Inner>, loc: &str, version: &str) -> Response {
     let Some((id, offset)) = loc.rsplit_once('-') else {
         return rest_error(st, StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator");
     };
+    let n = st.next_requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if st.cfg.faults.expire_locator_at == Some(n) {
+        st.cursors.lock().expect("cursor map").remove(id);
+        return rest_error(st, StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator");
+    }
     let cursor = {
         let mut cs = st.cursors.lock().expect("cursor map");
         match cs.remove(id) {

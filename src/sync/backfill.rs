@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use crate::config::ConfigError;
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest;
-use crate::sink::writer::ParquetSettings;
 use crate::sink::SinkError;
 use crate::sync::chunk::{finish_supersedes, ChunkJob};
 use crate::sync::historical::{execute_gated, prepare_objects, Gate};
@@ -181,21 +180,12 @@ pub async fn run_backfill(ctx: Arc<Context>, start: DateTime<Utc>, end: DateTime
             ..Default::default()
         });
         for (c, planned) in todo {
-            jobs.push(ChunkJob {
-                object: o.schema.clone(),
-                chunk: c,
-                include_deleted: ctx.config.sync.include_deleted,
-                settings: ParquetSettings::new(ctx.config.destination.compression),
-                replaces: Some((planned.start, planned.end)),
-            });
+            jobs.push(ChunkJob { replaces: Some((planned.start, planned.end)), ..ChunkJob::new(o.schema.clone(), c, &ctx.config) });
         }
         budgets.insert(o.schema.object.clone(), Arc::new(Budget::new(ctx.config.sync.query_limit)));
     }
     execute_gated(ctx.clone(), jobs, &budgets, &mut summary, gate.as_ref()).await;
-    summary.requests = ctx.client.requests_sent();
-    summary.api_usage = ctx.client.api_usage();
-    summary.elapsed_s = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(summary.finish(&ctx, started))
 }
 
 #[cfg(test)]

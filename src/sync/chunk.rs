@@ -36,6 +36,19 @@ pub struct ChunkJob {
     pub replaces: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
 }
 
+impl ChunkJob {
+    /// A job for `chunk` of `object` with the run's settings.
+    pub fn new(object: Arc<ObjectSchema>, chunk: ChunkId, config: &crate::config::Config) -> Self {
+        Self {
+            object,
+            chunk,
+            include_deleted: config.sync.include_deleted,
+            settings: ParquetSettings::new(config.destination.compression),
+            replaces: None,
+        }
+    }
+}
+
 /// How a chunk ended (errors are `Err`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkOutcome {

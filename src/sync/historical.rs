@@ -14,7 +14,6 @@ use crate::salesforce::{ident, soql, SfError};
 use crate::schema::ObjectSchema;
 use crate::sink::layout::{self, ChunkId, ChunkKind};
 use crate::sink::manifest;
-use crate::sink::writer::ParquetSettings;
 use crate::sync::chunk::{run_chunk, ChunkJob, ChunkOutcome};
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
 use crate::timefmt::day_start;
@@ -171,20 +170,11 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
             ..Default::default()
         });
         for c in chunks {
-            jobs.push(ChunkJob {
-                object: o.schema.clone(),
-                chunk: c,
-                include_deleted: ctx.config.sync.include_deleted,
-                settings: ParquetSettings::new(ctx.config.destination.compression),
-                replaces: None,
-            });
+            jobs.push(ChunkJob::new(o.schema.clone(), c, &ctx.config));
         }
     }
     execute(ctx.clone(), jobs, &budgets, &mut summary).await;
-    summary.requests = ctx.client.requests_sent();
-    summary.api_usage = ctx.client.api_usage();
-    summary.elapsed_s = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(summary.finish(&ctx, started))
 }
 
 /// Restricts when new chunks may start.

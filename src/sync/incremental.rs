@@ -15,7 +15,6 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest::{self, Manifest};
-use crate::sink::writer::ParquetSettings;
 use crate::sync::chunk::ChunkJob;
 use crate::sync::historical::{execute, prepare_objects};
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
@@ -131,13 +130,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
                 s.position_before = Some(rfc3339(pos));
                 s.chunks_planned = chunks.len() as u64;
                 for c in chunks {
-                    jobs.push(ChunkJob {
-                        object: o.schema.clone(),
-                        chunk: c,
-                        include_deleted: ctx.config.sync.include_deleted,
-                        settings: ParquetSettings::new(ctx.config.destination.compression),
-                        replaces: None,
-                    });
+                    jobs.push(ChunkJob::new(o.schema.clone(), c, &ctx.config));
                 }
             }
         }
@@ -151,10 +144,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
             s.position_after = Some(rfc3339(pos));
         }
     }
-    summary.requests = ctx.client.requests_sent();
-    summary.api_usage = ctx.client.api_usage();
-    summary.elapsed_s = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(summary.finish(&ctx, started))
 }
 
 #[cfg(test)]

@@ -170,6 +170,14 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Fills in what the client counted and the elapsed time.
+    pub fn finish(mut self, ctx: &Context, started: std::time::Instant) -> Self {
+        self.requests = ctx.client.requests_sent();
+        self.api_usage = ctx.client.api_usage();
+        self.elapsed_s = started.elapsed().as_secs_f64();
+        self
+    }
+
     /// 0 when all work is committed or cleanly paused, 1 when a chunk failed.
     pub fn exit_code(&self) -> u8 {
         if self.objects.iter().any(|o| o.chunks_failed > 0) {

@@ -301,3 +301,20 @@ async fn a_600_field_object_is_fetched_with_split_queries_joined_by_id() {
     assert!(busy_day["api_requests"].as_u64().unwrap() >= 4, "{busy_day}");
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_query_locator_restarts_the_chunk_without_duplicates() {
+    let mut cfg = emulator_config(0);
+    cfg.gen.rows.insert("Case".into(), 40);
+    cfg.faults.expire_locator_at = Some(2);
+    let emu = start(cfg).await;
+    let busy = forcelake::timefmt::DateOrTime::parse("2025-12-10T08:00:00Z").unwrap().as_start().timestamp_millis();
+    emu.insert_records("Case", 4500, busy); // one chunk of 3 pages
+    let p = pipeline(&emu.url, "[[objects]]\nname = \"Case\"\n", "");
+    let out = run(&p, &["sync", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("INVALID_QUERY_LOCATOR"), "the locator never expired: {}", text(&out));
+    let data = emu.dataset();
+    assert_exact(&p, &data, "Case");
+    emu.stop().await;
+}
