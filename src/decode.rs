@@ -936,6 +936,19 @@ mod tests {
     }
 
     #[test]
+    fn envelope_fast_path_agrees_with_the_full_parse() {
+        for page in [
+            &br#"{"totalSize":5,"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01gX-2","records":[{"Id":"a"}]}"#[..],
+            br#"{"totalSize":1,"done":true,"records":[]}"#,
+            br#"{"records":[],"totalSize":1,"done":true}"#,
+            br#"{ "totalSize" : 3 , "done" : true , "records" : [ ] }"#,
+        ] {
+            assert_eq!(parse_envelope("A", page).unwrap(), parse_envelope_full("A", page).unwrap());
+        }
+        assert!(parse_envelope("A", br#"{"totalSize":1,"do"#).is_err());
+    }
+
+    #[test]
     fn null_id_is_an_error() {
         let s = schema(&[("Id", "id"), ("LastModifiedDate", "datetime")]);
         let mut d = PageDecoder::new(&s);
@@ -984,9 +997,40 @@ mod tests {
     }
 }
 
-/// Reads a page's envelope only (records are skipped, not decoded): what the fetch loop needs
-/// to request the next page while the previous one is decoded elsewhere.
+/// Reads a page's envelope only: what the fetch loop needs to request the next page while the
+/// previous one is decoded elsewhere. Salesforce writes `totalSize`, `done` and
+/// `nextRecordsUrl` before `records`, so only the page's head is parsed; a page with another
+/// key order falls back to a full (skipping) parse. A body cut short is still caught by the
+/// decoder, which reads every byte.
 pub fn parse_envelope(object: &str, page: &[u8]) -> Result<PageInfo, DecodeError> {
+    let head = &page[..page.len().min(1024)];
+    if let Some(pos) = memfind(head, b"\"records\":") {
+        let mut small = head[..pos].to_vec();
+        while matches!(small.last(), Some(b',' | b' ' | b'\n' | b'\r' | b'\t')) {
+            small.pop();
+        }
+        small.push(b'}');
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Head {
+            total_size: u64,
+            done: bool,
+            #[serde(default)]
+            next_records_url: Option<String>,
+        }
+        if let Ok(h) = serde_json::from_slice::<Head>(&small) {
+            return Ok(PageInfo { total_size: h.total_size, done: h.done, next_records_url: h.next_records_url, records: 0 });
+        }
+    }
+    parse_envelope_full(object, page)
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The envelope by a full parse that skips the records.
+pub fn parse_envelope_full(object: &str, page: &[u8]) -> Result<PageInfo, DecodeError> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Envelope {

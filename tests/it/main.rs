@@ -9,4 +9,5 @@ mod errors;
 mod faults;
 mod historical;
 mod incremental;
+mod memory;
 mod stores;

@@ -1,0 +1,50 @@
+//! Memory is bounded by configuration (pages in flight, row groups), not by the object's size:
+//! a sync of 6× more records peaks at about the same RSS.
+
+use std::time::Duration;
+
+use crate::util::*;
+
+/// Peak RSS (VmHWM, KiB) of a child, sampled until it exits.
+async fn peak_rss_kib(mut child: tokio::process::Child) -> (u64, std::process::ExitStatus) {
+    let pid = child.id().expect("running");
+    let mut peak = 0;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(v) = s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
+                peak = peak.max(v);
+            }
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return (peak, st);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn sync_peak(rows: usize) -> u64 {
+    let mut cfg = emulator_config(0);
+    cfg.gen.rows.insert("Account".into(), rows);
+    let emu = start(cfg).await;
+    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "concurrency = 4");
+    let child = tokio::process::Command::new(BIN)
+        .arg("--config").arg(&p.config).arg("sync")
+        .env("FORCELAKE_CLIENT_SECRET", forcelake::emulator::DEMO_CLIENT_SECRET)
+        .stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null())
+        .kill_on_drop(true).spawn().unwrap();
+    let (peak, st) = peak_rss_kib(child).await;
+    assert!(st.success());
+    let n: usize = read_object(&p.lake, "Account").iter().map(|(_, b)| b.num_rows()).sum();
+    assert_eq!(n, rows);
+    emu.stop().await;
+    peak
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peak_memory_does_not_grow_with_the_object() {
+    let small = sync_peak(15_000).await;
+    let large = sync_peak(90_000).await;
+    eprintln!("peak RSS: 15,000 records {} MiB, 90,000 records {} MiB", small / 1024, large / 1024);
+    assert!(large < 300 * 1024, "peak RSS {} MiB", large / 1024);
+    assert!(large as f64 <= small as f64 * 1.6 + 16_384.0, "peak RSS grew with the object: {} → {} MiB", small / 1024, large / 1024);
+}
