@@ -191,3 +191,28 @@ async fn a_missing_bucket_is_reported_with_the_fix_and_options_are_checked() {
     assert!(text(&o).contains("destination.options.aws_regoin"), "{}", text(&o));
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_files_go_up_in_multipart_parts_on_every_backend() {
+    let mut cfg = emulator_config(0);
+    cfg.gen.rows.insert("Account".into(), 0);
+    let emu = start(cfg).await;
+    let at = forcelake::timefmt::DateOrTime::parse("2025-12-10T08:00:00Z").unwrap().as_start().timestamp_millis();
+    emu.insert_records("Account", 80_000, at); // one chunk whose (uncompressed) Parquet file passes the 8 MiB part size
+    let data = emu.dataset();
+    for b in backends() {
+        let url = format!("{}/big-{}-{:08x}", b.base, b.name, rand::random::<u32>());
+        let p = pipeline_at(&emu.url, "[[objects]]\nname = \"Account\"\n", "start_date = \"2025-12-10\"\nend_date = \"2025-12-10\"", Some(&url), &b.options);
+        let o = run(&p, &["sync", "--json", "--set", "destination.compression=none"]).await;
+        assert_eq!(o.status.code(), Some(0), "{}: {}", b.name, text(&o));
+        let store = open(&url, &b.options);
+        let ms = remote_manifests(&store, "Account").await;
+        assert_eq!(ms.len(), 1);
+        let bytes = ms[0]["files"][0]["bytes"].as_u64().unwrap();
+        assert!(bytes > 8 << 20, "{}: the file ({bytes} bytes) is too small to need multipart", b.name);
+        let batches = read_remote(&store, "Account").await;
+        assert_eq!(assert_matches_truth(&data, "Account", &batches, "LastModifiedDate"), 80_000, "{}", b.name);
+        eprintln!("storage suite: {} multipart ok ({:.1} MiB)", b.name, bytes as f64 / 1048576.0);
+    }
+    emu.stop().await;
+}
