@@ -24,6 +24,10 @@ struct Backend {
     options: Vec<(String, String)>,
 }
 
+/// The storage tests take turns: moto is single-threaded (that is what makes its conditional
+/// writes atomic), and a multipart upload of one test should not starve another's requests.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn env(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
 }
@@ -104,6 +108,7 @@ async fn remote_manifests(store: &Arc<dyn ObjectStore>, object: &str) -> Vec<ser
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_backend_keeps_the_commit_protocol() {
+    let _turn = SERIAL.lock().await;
     let mut cfg = forcelake::emulator::EmulatorConfig::default();
     cfg.gen.seed = 21;
     cfg.gen.default_rows = 150;
@@ -172,6 +177,7 @@ async fn every_backend_keeps_the_commit_protocol() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_bucket_is_reported_with_the_fix_and_options_are_checked() {
+    let _turn = SERIAL.lock().await;
     let emu = start(emulator_config(30)).await;
     for b in backends() {
         let base = b.base.replace("://", "://no-such-bucket-");
@@ -194,6 +200,7 @@ async fn a_missing_bucket_is_reported_with_the_fix_and_options_are_checked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_files_go_up_in_multipart_parts_on_every_backend() {
+    let _turn = SERIAL.lock().await;
     let mut cfg = emulator_config(0);
     cfg.gen.rows.insert("Account".into(), 0);
     let emu = start(cfg).await;
