@@ -14,10 +14,19 @@ use forcelake::schema::ObjectSchema;
 use forcelake::sink::writer::{ChunkFileWriter, ParquetSettings};
 
 fn main() {
-    let pages: usize = std::env::var("FORCELAKE_BENCH_PAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let pages: usize = std::env::var("FORCELAKE_BENCH_PAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let per_page = 2000;
     let rows = pages * per_page;
-    let gen = GenConfig { seed: 1, rows: [("Account".to_string(), rows)].into(), default_rows: 0, anchor_ms: 1_767_225_600_000, days: 365 };
+    let gen = GenConfig {
+        seed: 1,
+        rows: [("Account".to_string(), rows)].into(),
+        default_rows: 0,
+        anchor_ms: 1_767_225_600_000,
+        days: 365,
+    };
     let data = generate(&gen);
     let table = data.table("Account").expect("Account");
     // Every Account field except compounds' duplicates: ~40 mixed columns.
@@ -28,16 +37,24 @@ fn main() {
     }))
     .expect("describe");
     let names: Vec<String> = table.def.fields.iter().map(|f| f.name.clone()).collect();
-    let schema = Arc::new(ObjectSchema::resolve(&describe, Some(&names), "LastModifiedDate").expect("schema"));
+    let schema = Arc::new(
+        ObjectSchema::resolve(&describe, Some(&names), "LastModifiedDate").expect("schema"),
+    );
     let bodies: Vec<Vec<u8>> = (0..pages)
         .map(|p| {
             let idx: Vec<u32> = ((p * per_page) as u32..((p + 1) * per_page) as u32).collect();
-            let next = (p + 1 < pages).then(|| format!("/services/data/v62.0/query/01gX-{}", (p + 1) * per_page));
+            let next = (p + 1 < pages)
+                .then(|| format!("/services/data/v62.0/query/01gX-{}", (p + 1) * per_page));
             render_page(table, &idx, &fields, rows, next.as_deref())
         })
         .collect();
     let bytes: usize = bodies.iter().map(Vec::len).sum();
-    println!("page set: {pages} pages × {per_page} records, {} columns, {:.1} MB JSON ({} B/record)", schema.columns.len(), bytes as f64 / 1e6, bytes / rows);
+    println!(
+        "page set: {pages} pages × {per_page} records, {} columns, {:.1} MB JSON ({} B/record)",
+        schema.columns.len(),
+        bytes as f64 / 1e6,
+        bytes / rows
+    );
 
     let tmp = tempfile::tempdir().expect("tmp");
     let settings = ParquetSettings::new(forcelake::config::Compression::Zstd);
@@ -57,7 +74,13 @@ fn main() {
         best[0] = best[0].min(t.elapsed().as_secs_f64());
         // encode only
         let t = Instant::now();
-        let mut w = ChunkFileWriter::new(schema.arrow.clone(), &settings, "Account", "bench", tmp.path());
+        let mut w = ChunkFileWriter::new(
+            schema.arrow.clone(),
+            &settings,
+            "Account",
+            "bench",
+            tmp.path(),
+        );
         for b in &batches {
             w.write(b).expect("write");
         }
@@ -66,7 +89,13 @@ fn main() {
         // both, streaming (one thread)
         let t = Instant::now();
         let mut dec = PageDecoder::new(&schema);
-        let mut w = ChunkFileWriter::new(schema.arrow.clone(), &settings, "Account", "bench", tmp.path());
+        let mut w = ChunkFileWriter::new(
+            schema.arrow.clone(),
+            &settings,
+            "Account",
+            "bench",
+            tmp.path(),
+        );
         for b in &bodies {
             dec.decode_page(b).expect("decode");
             if dec.buffered_rows() >= 8192 {
@@ -77,8 +106,21 @@ fn main() {
         drop(w.finish().expect("finish"));
         best[2] = best[2].min(t.elapsed().as_secs_f64());
     }
-    println!("{:<28} {:>10} {:>14} {:>12}", "stage (best of 3)", "seconds", "records/s", "JSON MB/s");
-    for (name, s) in [("decode (JSON → Arrow)", best[0]), ("encode (Arrow → ZSTD Parquet)", best[1]), ("decode + encode, 1 thread", best[2])] {
-        println!("{:<28} {:>10.3} {:>14.0} {:>12.1}", name, s, rows as f64 / s, bytes as f64 / 1e6 / s);
+    println!(
+        "{:<28} {:>10} {:>14} {:>12}",
+        "stage (best of 3)", "seconds", "records/s", "JSON MB/s"
+    );
+    for (name, s) in [
+        ("decode (JSON → Arrow)", best[0]),
+        ("encode (Arrow → ZSTD Parquet)", best[1]),
+        ("decode + encode, 1 thread", best[2]),
+    ] {
+        println!(
+            "{:<28} {:>10.3} {:>14.0} {:>12.1}",
+            name,
+            s,
+            rows as f64 / s,
+            bytes as f64 / 1e6 / s
+        );
     }
 }

@@ -13,10 +13,20 @@ use crate::emulator::{self, EmulatorConfig};
 use crate::sync::{self, Context, SyncError};
 
 #[derive(Debug, Parser)]
-#[command(name = "forcelake", version, about = "Extract Salesforce records into a typed, day-partitioned Parquet data lake")]
+#[command(
+    name = "forcelake",
+    version,
+    about = "Extract Salesforce records into a typed, day-partitioned Parquet data lake"
+)]
 pub struct Cli {
     /// The pipeline file.
-    #[arg(short, long, global = true, env = "FORCELAKE_CONFIG", default_value = "forcelake.toml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "FORCELAKE_CONFIG",
+        default_value = "forcelake.toml"
+    )]
     pub config: PathBuf,
     /// Override any configuration key, e.g. --set sync.concurrency=8 (repeatable).
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
@@ -45,9 +55,7 @@ pub enum Command {
     /// Test the connection: token, API, describe of every object, fields and cursor.
     Check,
     /// List queryable objects, or print the Arrow schema forcelake would write for OBJECT.
-    Discover {
-        object: Option<String>,
-    },
+    Discover { object: Option<String> },
     /// Run the configured sync mode.
     Sync,
     /// Rows, chunks and coverage per object, from the manifests.
@@ -205,7 +213,11 @@ impl EmulatorArgs {
             truncate_every: self.truncate_every,
             bad_value: match &self.bad_value {
                 None => None,
-                Some(s) => Some(s.split_once('.').map(|(a, b)| (a.to_string(), b.to_string())).ok_or("--bad-value takes OBJECT.FIELD")?),
+                Some(s) => Some(
+                    s.split_once('.')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .ok_or("--bad-value takes OBJECT.FIELD")?,
+                ),
             },
             no_run_as_user: self.no_run_as_user,
             no_scopes: self.no_scopes,
@@ -295,7 +307,15 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
     for o in &objects {
         let count = ctx
             .client
-            .count(&crate::salesforce::soql::count_query(&o.schema.object, &o.schema.cursor_field, None), ctx.config.sync.include_deleted, &format!("count of {}", o.schema.object))
+            .count(
+                &crate::salesforce::soql::count_query(
+                    &o.schema.object,
+                    &o.schema.cursor_field,
+                    None,
+                ),
+                ctx.config.sync.include_deleted,
+                &format!("count of {}", o.schema.object),
+            )
             .await?;
         let mut warnings = Vec::new();
         let mut estimate = serde_json::Value::Null;
@@ -308,7 +328,18 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
             };
             if let Some(start) = start.filter(|s| *s < end) {
                 let days = sync::plan::split_days(start, end).len() as u64;
-                let records = ctx.client.count(&crate::salesforce::soql::count_query(&o.schema.object, &o.schema.cursor_field, Some((start, end))), ctx.config.sync.include_deleted, "count").await?;
+                let records = ctx
+                    .client
+                    .count(
+                        &crate::salesforce::soql::count_query(
+                            &o.schema.object,
+                            &o.schema.cursor_field,
+                            Some((start, end)),
+                        ),
+                        ctx.config.sync.include_deleted,
+                        "count",
+                    )
+                    .await?;
                 let e = estimate_requests(days, records, ctx.config.sync.query_limit);
                 if e.runs > 1 {
                     warnings.push(format!(
@@ -320,11 +351,22 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
             }
         }
         if o.config.fields.is_some() {
-            let written: Vec<&str> = o.schema.arrow.fields().iter().map(|f| f.name().as_str()).collect();
+            let written: Vec<&str> = o
+                .schema
+                .arrow
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
             if !written.contains(&"Id") {
-                warnings.push("the field list lacks Id: rows cannot be matched across runs".to_string());
+                warnings.push(
+                    "the field list lacks Id: rows cannot be matched across runs".to_string(),
+                );
             }
-            if !written.iter().any(|w| w.eq_ignore_ascii_case(&o.schema.cursor_field)) {
+            if !written
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(&o.schema.cursor_field))
+            {
                 warnings.push(format!("the field list lacks the cursor {}: it is queried (it decides the day) but not written", o.schema.cursor_field));
             }
         }
@@ -341,7 +383,9 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
     let store_check = crate::sink::store::probe(&ctx.store).await;
     let store_ok = store_check.is_ok();
     if json {
-        print_json(&serde_json::json!({"ok": store_ok, "objects": lines, "api_usage": ctx.client.api_usage(), "limits": limits, "destination_ok": store_ok, "destination_error": store_check.as_ref().err()}));
+        print_json(
+            &serde_json::json!({"ok": store_ok, "objects": lines, "api_usage": ctx.client.api_usage(), "limits": limits, "destination_ok": store_ok, "destination_error": store_check.as_ref().err()}),
+        );
     } else {
         for l in &lines {
             println!(
@@ -350,19 +394,35 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
                 l["columns"],
                 l["cursor_field"].as_str().unwrap_or(""),
                 l["records"],
-                l["warnings"].as_array().filter(|w| !w.is_empty()).map(|w| format!(" (warning: {})", w.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))).unwrap_or_default()
+                l["warnings"]
+                    .as_array()
+                    .filter(|w| !w.is_empty())
+                    .map(|w| format!(
+                        " (warning: {})",
+                        w.iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))
+                    .unwrap_or_default()
             );
         }
         if let Some(u) = ctx.client.api_usage() {
             println!("org API usage: {}/{}", u.used, u.max);
         }
         match &store_check {
-            Ok(()) => println!("destination {}: ok (wrote, read and deleted a probe object)", ctx.config.destination.url),
+            Ok(()) => println!(
+                "destination {}: ok (wrote, read and deleted a probe object)",
+                ctx.config.destination.url
+            ),
             Err(e) => println!("destination {}: {e}", ctx.config.destination.url),
         }
     }
     if let Err(e) = store_check {
-        return Err(SyncError::Internal(format!("destination {}: {e}", ctx.config.destination.url)));
+        return Err(SyncError::Internal(format!(
+            "destination {}: {e}",
+            ctx.config.destination.url
+        )));
     }
     Ok(0)
 }
@@ -384,27 +444,45 @@ async fn discover(cfg: Config, object: Option<&str>, json: bool) -> Result<ExitC
         }
         Some(name) => {
             if !crate::salesforce::ident::is_object_name(name) {
-                return Err(SyncError::UnknownObject { name: name.into(), suggestions: vec![] });
+                return Err(SyncError::UnknownObject {
+                    name: name.into(),
+                    suggestions: vec![],
+                });
             }
-            let mut cfg_obj = ctx.config.objects.iter().find(|o| o.name.eq_ignore_ascii_case(name)).cloned();
+            let mut cfg_obj = ctx
+                .config
+                .objects
+                .iter()
+                .find(|o| o.name.eq_ignore_ascii_case(name))
+                .cloned();
             let describe = match ctx.client.describe(name).await {
                 Ok(d) => d,
                 Err(crate::salesforce::SfError::Api { code, .. }) if code == "NOT_FOUND" => {
                     let g = ctx.client.describe_global().await?;
                     return Err(SyncError::UnknownObject {
                         name: name.into(),
-                        suggestions: crate::salesforce::ident::closest(name, g.sobjects.iter().map(|s| s.name.as_str()), 3),
+                        suggestions: crate::salesforce::ident::closest(
+                            name,
+                            g.sobjects.iter().map(|s| s.name.as_str()),
+                            3,
+                        ),
                     });
                 }
                 Err(e) => return Err(e.into()),
             };
             let fields = cfg_obj.as_mut().and_then(|o| o.fields.take());
-            let cursor = cfg_obj.map(|o| o.cursor_field).unwrap_or_else(|| ctx.config.sync.cursor_field.clone());
-            let schema = crate::schema::ObjectSchema::resolve(&describe, fields.as_deref(), &cursor)?;
+            let cursor = cfg_obj
+                .map(|o| o.cursor_field)
+                .unwrap_or_else(|| ctx.config.sync.cursor_field.clone());
+            let schema =
+                crate::schema::ObjectSchema::resolve(&describe, fields.as_deref(), &cursor)?;
             if json {
                 print_json(&schema.to_json());
             } else {
-                println!("{} (schema {}; cursor {})", schema.object, schema.hash, schema.cursor_field);
+                println!(
+                    "{} (schema {}; cursor {})",
+                    schema.object, schema.hash, schema.cursor_field
+                );
                 for (c, f) in schema.columns.iter().zip(schema.arrow.fields()) {
                     println!(
                         "  {:<36} {:<28} {:<14}{}{}",
@@ -422,13 +500,24 @@ async fn discover(cfg: Config, object: Option<&str>, json: bool) -> Result<ExitC
 }
 
 async fn run_emulator(args: &EmulatorArgs) -> Result<ExitCode, SyncError> {
-    let cfg = args.to_config().map_err(|m| SyncError::Config(crate::config::ConfigError::BadOverride(m)))?;
-    let emu = emulator::start(cfg, args.listen).await.map_err(|e| SyncError::Internal(format!("cannot listen on {}: {e}", args.listen)))?;
+    let cfg = args
+        .to_config()
+        .map_err(|m| SyncError::Config(crate::config::ConfigError::BadOverride(m)))?;
+    let emu = emulator::start(cfg, args.listen)
+        .await
+        .map_err(|e| SyncError::Internal(format!("cannot listen on {}: {e}", args.listen)))?;
     let _mutations = args.mutate_every_ms.map(|ms| {
-        emu.start_mutations(&["Account", "Contact", "Opportunity", "Case", "Invoice__c"], Duration::from_millis(ms.max(1)), Duration::from_secs(2))
+        emu.start_mutations(
+            &["Account", "Contact", "Opportunity", "Case", "Invoice__c"],
+            Duration::from_millis(ms.max(1)),
+            Duration::from_secs(2),
+        )
     });
     println!("forcelake emulator listening on {}", emu.url);
-    println!("  instance_url = \"{}\"  client_id = \"{}\"  (secret: FORCELAKE_CLIENT_SECRET)", emu.url, args.client_id);
+    println!(
+        "  instance_url = \"{}\"  client_id = \"{}\"  (secret: FORCELAKE_CLIENT_SECRET)",
+        emu.url, args.client_id
+    );
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
@@ -436,29 +525,59 @@ async fn run_emulator(args: &EmulatorArgs) -> Result<ExitCode, SyncError> {
     Ok(0)
 }
 
-fn parse_range(r: &RangeArgs) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), SyncError> {
+fn parse_range(
+    r: &RangeArgs,
+) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), SyncError> {
     use crate::config::ConfigError;
     use crate::timefmt::DateOrTime;
-    let start = DateOrTime::parse(&r.start).ok_or_else(|| ConfigError::Invalid { key: "--start".into(), value: format!("{:?}", r.start), rule: "an ISO date (2025-03-01) or RFC 3339 datetime".into() })?;
-    let end = DateOrTime::parse(&r.end).ok_or_else(|| ConfigError::Invalid { key: "--end".into(), value: format!("{:?}", r.end), rule: "an ISO date (2025-03-31, included) or RFC 3339 datetime (exclusive)".into() })?;
+    let start = DateOrTime::parse(&r.start).ok_or_else(|| ConfigError::Invalid {
+        key: "--start".into(),
+        value: format!("{:?}", r.start),
+        rule: "an ISO date (2025-03-01) or RFC 3339 datetime".into(),
+    })?;
+    let end = DateOrTime::parse(&r.end).ok_or_else(|| ConfigError::Invalid {
+        key: "--end".into(),
+        value: format!("{:?}", r.end),
+        rule: "an ISO date (2025-03-31, included) or RFC 3339 datetime (exclusive)".into(),
+    })?;
     let (s, e) = (start.as_start(), end.as_end());
     if e <= s {
-        return Err(ConfigError::Invalid { key: "--end".into(), value: r.end.clone(), rule: format!("must be after --start ({})", r.start) }.into());
+        return Err(ConfigError::Invalid {
+            key: "--end".into(),
+            value: r.end.clone(),
+            rule: format!("must be after --start ({})", r.start),
+        }
+        .into());
     }
     for o in &r.objects {
         if !crate::salesforce::ident::is_object_name(o) {
-            return Err(ConfigError::Invalid { key: "--object".into(), value: format!("{o:?}"), rule: "must be a Salesforce object API name".into() }.into());
+            return Err(ConfigError::Invalid {
+                key: "--object".into(),
+                value: format!("{o:?}"),
+                rule: "must be a Salesforce object API name".into(),
+            }
+            .into());
         }
     }
     Ok((s, e))
 }
 
-async fn run_backfill_cmd(cfg: Config, args: &BackfillArgs, json: bool) -> Result<ExitCode, SyncError> {
+async fn run_backfill_cmd(
+    cfg: Config,
+    args: &BackfillArgs,
+    json: bool,
+) -> Result<ExitCode, SyncError> {
     let (start, end) = parse_range(&args.range)?;
     let gate = match &args.window {
         None => None,
         Some(w) => Some(sync::historical::Gate {
-            window: sync::window::OffPeak::parse(w, &args.tz).map_err(|m| crate::config::ConfigError::Invalid { key: "--window/--tz".into(), value: format!("{w} {}", args.tz), rule: m })?,
+            window: sync::window::OffPeak::parse(w, &args.tz).map_err(|m| {
+                crate::config::ConfigError::Invalid {
+                    key: "--window/--tz".into(),
+                    value: format!("{w} {}", args.tz),
+                    rule: m,
+                }
+            })?,
             wait: args.wait,
         }),
     };
@@ -488,20 +607,40 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, json: bool) -> Result<ExitCode, 
         PlanWhat::Sync => {
             let ctx = Context::new(cfg)?;
             let objects = sync::historical::prepare_objects(&ctx, true).await?;
-            let planned: Vec<(String, Vec<crate::sink::layout::ChunkId>)> = match ctx.config.sync.mode {
-                Mode::Historical => {
-                    let budgets = Default::default();
-                    sync::historical::plan_historical(&ctx, &objects, &budgets).await?.into_iter().map(|(o, c)| (o.schema.object.clone(), c)).collect()
-                }
-                // Objects without a start point plan nothing: their first `sync` records it.
-                Mode::Incremental => sync::incremental::plan_incremental(&ctx, &objects).await?,
-            };
+            let planned: Vec<(String, Vec<crate::sink::layout::ChunkId>)> =
+                match ctx.config.sync.mode {
+                    Mode::Historical => {
+                        let budgets = Default::default();
+                        sync::historical::plan_historical(&ctx, &objects, &budgets)
+                            .await?
+                            .into_iter()
+                            .map(|(o, c)| (o.schema.object.clone(), c))
+                            .collect()
+                    }
+                    // Objects without a start point plan nothing: their first `sync` records it.
+                    Mode::Incremental => {
+                        sync::incremental::plan_incremental(&ctx, &objects).await?
+                    }
+                };
             let mut estimates = Vec::new();
             for (o, cs) in &planned {
                 if let (Some(first), Some(last)) = (cs.first(), cs.last()) {
-                    let q = crate::salesforce::soql::count_query(o, &ctx.config.objects.iter().find(|x| &x.name == o).map(|x| x.cursor_field.clone()).unwrap_or_default(), Some((first.start, last.end)));
-                    let records = ctx.client.count(&q, ctx.config.sync.include_deleted, "count").await?;
-                    let e = estimate_requests(cs.len() as u64, records, ctx.config.sync.query_limit);
+                    let q = crate::salesforce::soql::count_query(
+                        o,
+                        &ctx.config
+                            .objects
+                            .iter()
+                            .find(|x| &x.name == o)
+                            .map(|x| x.cursor_field.clone())
+                            .unwrap_or_default(),
+                        Some((first.start, last.end)),
+                    );
+                    let records = ctx
+                        .client
+                        .count(&q, ctx.config.sync.include_deleted, "count")
+                        .await?;
+                    let e =
+                        estimate_requests(cs.len() as u64, records, ctx.config.sync.query_limit);
                     if e.runs > 1 {
                         tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
                     }
@@ -513,7 +652,12 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, json: bool) -> Result<ExitCode, 
             extra.insert("estimates".into(), estimates.into());
             for (o, cs) in planned {
                 for c in cs {
-                    chunks.push(PlannedOut { chunk: format!("{o}/{c}"), object: o.clone(), day: c.day().format("%Y-%m-%d").to_string(), kind: c.kind.as_str().into() });
+                    chunks.push(PlannedOut {
+                        chunk: format!("{o}/{c}"),
+                        object: o.clone(),
+                        day: c.day().format("%Y-%m-%d").to_string(),
+                        kind: c.kind.as_str().into(),
+                    });
                 }
             }
         }
@@ -523,20 +667,39 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, json: bool) -> Result<ExitCode, 
             let ctx = Context::new(cfg)?;
             let objects = sync::historical::prepare_objects(&ctx, true).await?;
             let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
-            let (plan, resumed) = sync::backfill::plan_backfill(ctx.store.as_ref(), &names, start, end, r.force).await?;
+            let (plan, resumed) =
+                sync::backfill::plan_backfill(ctx.store.as_ref(), &names, start, end, r.force)
+                    .await?;
             extra.insert("backfill_id".into(), plan.id.clone().into());
             extra.insert("resumed".into(), resumed.into());
             for o in &names {
-                let committed: std::collections::HashSet<String> = crate::sink::manifest::list_chunks(ctx.store.as_ref(), o).await?.iter().map(|c| c.to_string()).collect();
-                for c in plan.chunks.iter().filter(|c| &c.object == o && !committed.contains(&c.chunk_id)) {
-                    chunks.push(PlannedOut { chunk: format!("{}/{}", c.object, c.chunk_id), object: c.object.clone(), day: c.day.clone(), kind: "backfill".into() });
+                let committed: std::collections::HashSet<String> =
+                    crate::sink::manifest::list_chunks(ctx.store.as_ref(), o)
+                        .await?
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect();
+                for c in plan
+                    .chunks
+                    .iter()
+                    .filter(|c| &c.object == o && !committed.contains(&c.chunk_id))
+                {
+                    chunks.push(PlannedOut {
+                        chunk: format!("{}/{}", c.object, c.chunk_id),
+                        object: c.object.clone(),
+                        day: c.day.clone(),
+                        kind: "backfill".into(),
+                    });
                 }
             }
         }
     }
     if json {
         let mut v = serde_json::Map::new();
-        v.insert("chunks".into(), serde_json::to_value(&chunks).unwrap_or_default());
+        v.insert(
+            "chunks".into(),
+            serde_json::to_value(&chunks).unwrap_or_default(),
+        );
         v.extend(extra);
         print_json(&v);
     } else {
@@ -550,22 +713,38 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, json: bool) -> Result<ExitCode, 
 
 async fn run_chunk_cmd(cfg: Config, spec: &str, json: bool) -> Result<ExitCode, SyncError> {
     use crate::config::ConfigError;
-    let bad = |rule: &str| -> SyncError { ConfigError::Invalid { key: "CHUNK".into(), value: format!("{spec:?}"), rule: rule.into() }.into() };
-    let (object, id) = spec.split_once('/').ok_or_else(|| bad("expected <Object>/<chunk-id>, as `forcelake plan … --json` prints it"))?;
-    let chunk = crate::sink::layout::ChunkId::parse(id).ok_or_else(|| bad("the chunk id is not valid (e.g. Account/historical-20250301)"))?;
-    if chunk.is_marker() || chunk.start.date_naive() != (chunk.end - chrono::Duration::milliseconds(1)).date_naive() {
+    let bad = |rule: &str| -> SyncError {
+        ConfigError::Invalid {
+            key: "CHUNK".into(),
+            value: format!("{spec:?}"),
+            rule: rule.into(),
+        }
+        .into()
+    };
+    let (object, id) = spec.split_once('/').ok_or_else(|| {
+        bad("expected <Object>/<chunk-id>, as `forcelake plan … --json` prints it")
+    })?;
+    let chunk = crate::sink::layout::ChunkId::parse(id)
+        .ok_or_else(|| bad("the chunk id is not valid (e.g. Account/historical-20250301)"))?;
+    if chunk.is_marker()
+        || chunk.start.date_naive() != (chunk.end - chrono::Duration::milliseconds(1)).date_naive()
+    {
         return Err(bad("a chunk covers a non-empty window inside one UTC day"));
     }
     let cfg = sync::backfill::context_for(&cfg, &[object.to_string()])?;
     let ctx = Arc::new(Context::new(cfg)?);
     let objects = sync::historical::prepare_objects(&ctx, true).await?;
-    let o = objects.into_iter().next().ok_or_else(|| bad("unknown object"))?;
+    let o = objects
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad("unknown object"))?;
     let job = sync::chunk::ChunkJob {
         object: o.schema.clone(),
         chunk: chunk.clone(),
         include_deleted: ctx.config.sync.include_deleted,
         settings: crate::sink::writer::ParquetSettings::new(ctx.config.destination.compression),
-        replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill).then_some((chunk.start, chunk.end)),
+        replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
+            .then_some((chunk.start, chunk.end)),
     };
     let budget = sync::Budget::new(ctx.config.sync.query_limit);
     let r = sync::historical::run_splitting(&ctx, &budget, &job).await;
@@ -579,7 +758,14 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, json: bool) -> Result<ExitCode, 
     if json {
         print_json(&v);
     } else {
-        println!("{spec}: {}", if outcome == "committed" { format!("committed ({rows} rows)") } else { outcome.replace('_', " ") });
+        println!(
+            "{spec}: {}",
+            if outcome == "committed" {
+                format!("committed ({rows} rows)")
+            } else {
+                outcome.replace('_', " ")
+            }
+        );
     }
     Ok(code)
 }
@@ -600,7 +786,13 @@ pub struct Estimate {
 /// each 2,000 records beyond the first page of a chunk one more.
 pub fn estimate_requests(chunks: u64, records: u64, query_limit: u32) -> Estimate {
     let requests = chunks.max(1) + records / 2000;
-    Estimate { chunks, records, requests, query_limit, runs: requests.div_ceil(query_limit.max(1) as u64) }
+    Estimate {
+        chunks,
+        records,
+        requests,
+        query_limit,
+        runs: requests.div_ceil(query_limit.max(1) as u64),
+    }
 }
 
 #[cfg(test)]

@@ -24,11 +24,18 @@ pub const SECRET_ENV: &str = "FORCELAKE_CLIENT_SECRET";
 #[non_exhaustive]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}. Pass --config PATH, or run `forcelake demo` to try forcelake without one")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("`{key}` = {value}: {rule}")]
-    Invalid { key: String, value: String, rule: String },
+    Invalid {
+        key: String,
+        value: String,
+        rule: String,
+    },
     #[error("`{key}` is required: {hint}")]
     Missing { key: String, hint: String },
     #[error("--set {0}: expected KEY=VALUE, e.g. --set sync.concurrency=8")]
@@ -36,7 +43,11 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, value: impl fmt::Display, rule: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), value: value.to_string(), rule: rule.into() }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        rule: rule.into(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -68,7 +79,10 @@ impl fmt::Debug for RawSalesforce {
         f.debug_struct("RawSalesforce")
             .field("instance_url", &self.instance_url)
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("api_version", &self.api_version)
             .field("ca_file", &self.ca_file)
             .finish()
@@ -111,7 +125,11 @@ pub struct RawDestination {
 
 impl fmt::Debug for RawDestination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawDestination").field("url", &self.url).field("compression", &self.compression).field("options", &self.options.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("RawDestination")
+            .field("url", &self.url)
+            .field("compression", &self.compression)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -205,9 +223,22 @@ impl fmt::Debug for DestinationConfig {
         let options: BTreeMap<&str, &str> = self
             .options
             .iter()
-            .map(|(k, v)| (k.as_str(), if crate::sink::store::is_secret_option(k) { "<redacted>" } else { v.as_str() }))
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if crate::sink::store::is_secret_option(k) {
+                        "<redacted>"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
             .collect();
-        f.debug_struct("DestinationConfig").field("url", &self.url).field("compression", &self.compression).field("options", &options).finish()
+        f.debug_struct("DestinationConfig")
+            .field("url", &self.url)
+            .field("compression", &self.compression)
+            .field("options", &options)
+            .finish()
     }
 }
 
@@ -223,8 +254,10 @@ pub struct Config {
 impl Config {
     /// Reads `path`, applies `--set` overrides and the environment, and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let secret_env = std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty());
         Self::from_toml_str(&text, &path.display().to_string(), overrides, secret_env)
     }
@@ -236,8 +269,10 @@ impl Config {
         overrides: &[String],
         secret_env: Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut value: toml::Table = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
         for o in overrides {
             apply_override(&mut value, o)?;
         }
@@ -252,23 +287,28 @@ impl Config {
 /// Applies `a.b.c=value` to a TOML table. The value is parsed as TOML (number, bool, array,
 /// quoted string) and taken as a plain string otherwise.
 pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), ConfigError> {
-    let (key, raw_value) =
-        assignment.split_once('=').ok_or_else(|| ConfigError::BadOverride(assignment.to_string()))?;
+    let (key, raw_value) = assignment
+        .split_once('=')
+        .ok_or_else(|| ConfigError::BadOverride(assignment.to_string()))?;
     let key = key.trim();
     if key.is_empty() {
         return Err(ConfigError::BadOverride(assignment.to_string()));
     }
     let value = match toml::from_str::<toml::Table>(&format!("v = {raw_value}")) {
-        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw_value.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or(toml::Value::String(raw_value.to_string())),
         Err(_) => toml::Value::String(raw_value.to_string()),
     };
     let parts: Vec<&str> = key.split('.').collect();
     let mut cur = table;
     for p in &parts[..parts.len() - 1] {
-        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| ConfigError::BadOverride(format!("{assignment} ({p} is not a table)")))?;
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        cur = entry.as_table_mut().ok_or_else(|| {
+            ConfigError::BadOverride(format!("{assignment} ({p} is not a table)"))
+        })?;
     }
     cur.insert(parts[parts.len() - 1].to_string(), value);
     Ok(())
@@ -278,7 +318,11 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), C
 pub fn validate_instance_url(s: &str) -> Result<Url, ConfigError> {
     const KEY: &str = "salesforce.instance_url";
     let url = Url::parse(s.trim()).map_err(|e| {
-        invalid(KEY, format!("{s:?}"), format!("not a URL ({e}); use your My Domain URL, e.g. https://acme.my.salesforce.com"))
+        invalid(
+            KEY,
+            format!("{s:?}"),
+            format!("not a URL ({e}); use your My Domain URL, e.g. https://acme.my.salesforce.com"),
+        )
     })?;
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
     if host == "login.salesforce.com" || host == "test.salesforce.com" {
@@ -290,7 +334,10 @@ pub fn validate_instance_url(s: &str) -> Result<Url, ConfigError> {
         ));
     }
     let loopback = host == "localhost"
-        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
         || host == "[::1]";
     match url.scheme() {
         "https" => {}
@@ -304,12 +351,23 @@ pub fn validate_instance_url(s: &str) -> Result<Url, ConfigError> {
         }
     }
     if url.path() != "/" && !url.path().is_empty() {
-        return Err(invalid(KEY, format!("{s:?}"), "give the bare My Domain URL without a path, e.g. https://acme.my.salesforce.com"));
+        return Err(invalid(
+            KEY,
+            format!("{s:?}"),
+            "give the bare My Domain URL without a path, e.g. https://acme.my.salesforce.com",
+        ));
     }
     Ok(url)
 }
 
-fn range_i64(key: &str, v: Option<i64>, default: i64, min: i64, max: i64, rule: &str) -> Result<i64, ConfigError> {
+fn range_i64(
+    key: &str,
+    v: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+    rule: &str,
+) -> Result<i64, ConfigError> {
     let v = v.unwrap_or(default);
     if v < min || v > max {
         return Err(invalid(key, v, rule));
@@ -322,31 +380,46 @@ impl RawConfig {
     pub fn validate(self, secret_env: Option<String>) -> Result<Config, ConfigError> {
         // [salesforce]
         let sf = self.salesforce;
-        let instance_url = validate_instance_url(sf.instance_url.as_deref().ok_or_else(|| ConfigError::Missing {
-            key: "salesforce.instance_url".into(),
-            hint: "the org's My Domain URL, e.g. https://acme.my.salesforce.com".into(),
+        let instance_url = validate_instance_url(sf.instance_url.as_deref().ok_or_else(|| {
+            ConfigError::Missing {
+                key: "salesforce.instance_url".into(),
+                hint: "the org's My Domain URL, e.g. https://acme.my.salesforce.com".into(),
+            }
         })?)?;
         let client_id = sf.client_id.filter(|s| !s.trim().is_empty()).ok_or_else(|| ConfigError::Missing {
             key: "salesforce.client_id".into(),
             hint: "the External Client App's Consumer Key (Settings > OAuth Settings > Consumer Key and Secret)".into(),
         })?;
-        let client_secret = secret_env.or(sf.client_secret).filter(|s| !s.is_empty()).ok_or_else(|| {
-            ConfigError::Missing {
+        let client_secret = secret_env
+            .or(sf.client_secret)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ConfigError::Missing {
                 key: "salesforce.client_secret".into(),
-                hint: format!("set the environment variable {SECRET_ENV} to the app's Consumer Secret"),
-            }
-        })?;
-        let api_version = sf.api_version.unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
+                hint: format!(
+                    "set the environment variable {SECRET_ENV} to the app's Consumer Secret"
+                ),
+            })?;
+        let api_version = sf
+            .api_version
+            .unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
         let ok_version = api_version
             .split_once('.')
             .map(|(a, b)| !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b == "0")
             .unwrap_or(false);
         if !ok_version {
-            return Err(invalid("salesforce.api_version", format!("{api_version:?}"), "a version string such as \"62.0\""));
+            return Err(invalid(
+                "salesforce.api_version",
+                format!("{api_version:?}"),
+                "a version string such as \"62.0\"",
+            ));
         }
         if let Some(ca) = &sf.ca_file {
             if !ca.is_file() {
-                return Err(invalid("salesforce.ca_file", ca.display(), "must be a readable PEM file"));
+                return Err(invalid(
+                    "salesforce.ca_file",
+                    ca.display(),
+                    "must be a readable PEM file",
+                ));
             }
         }
 
@@ -355,14 +428,29 @@ impl RawConfig {
         let mode = match s.mode.as_deref() {
             Some("historical") => Mode::Historical,
             Some("incremental") => Mode::Incremental,
-            Some(other) => return Err(invalid("sync.mode", format!("{other:?}"), "must be \"historical\" or \"incremental\"")),
+            Some(other) => {
+                return Err(invalid(
+                    "sync.mode",
+                    format!("{other:?}"),
+                    "must be \"historical\" or \"incremental\"",
+                ))
+            }
             None => {
-                return Err(ConfigError::Missing { key: "sync.mode".into(), hint: "\"historical\" or \"incremental\"".into() })
+                return Err(ConfigError::Missing {
+                    key: "sync.mode".into(),
+                    hint: "\"historical\" or \"incremental\"".into(),
+                })
             }
         };
-        let cursor_field = s.cursor_field.unwrap_or_else(|| "LastModifiedDate".to_string());
+        let cursor_field = s
+            .cursor_field
+            .unwrap_or_else(|| "LastModifiedDate".to_string());
         if !ident::is_field_name(&cursor_field) {
-            return Err(invalid("sync.cursor_field", format!("{cursor_field:?}"), "must be a Salesforce field API name such as LastModifiedDate or SystemModstamp"));
+            return Err(invalid(
+                "sync.cursor_field",
+                format!("{cursor_field:?}"),
+                "must be a Salesforce field API name such as LastModifiedDate or SystemModstamp",
+            ));
         }
         let start = match &s.start_date {
             None => None,
@@ -376,7 +464,11 @@ impl RawConfig {
                     ));
                 }
                 Some(DateOrTime::parse(v).ok_or_else(|| {
-                    invalid("sync.start_date", format!("{v:?}"), "an ISO date (2024-01-01) or datetime (2024-01-01T00:00:00Z)")
+                    invalid(
+                        "sync.start_date",
+                        format!("{v:?}"),
+                        "an ISO date (2024-01-01) or datetime (2024-01-01T00:00:00Z)",
+                    )
                 })?)
             }
         };
@@ -384,7 +476,11 @@ impl RawConfig {
             None => None,
             Some(v) => {
                 if mode == Mode::Incremental {
-                    return Err(invalid("sync.end_date", format!("{v:?}"), "only applies to historical mode; incremental runs up to now − sync.lag_s"));
+                    return Err(invalid(
+                        "sync.end_date",
+                        format!("{v:?}"),
+                        "only applies to historical mode; incremental runs up to now − sync.lag_s",
+                    ));
                 }
                 Some(DateOrTime::parse(v).ok_or_else(|| {
                     invalid("sync.end_date", format!("{v:?}"), "an ISO date (2024-12-31, inclusive) or datetime (2024-12-31T12:00:00Z, exclusive)")
@@ -395,7 +491,14 @@ impl RawConfig {
         let end = end.map(DateOrTime::as_end);
         if let (Some(a), Some(b)) = (start, end) {
             if b <= a {
-                return Err(invalid("sync.end_date", s.end_date.as_deref().unwrap_or(""), format!("must be after sync.start_date ({})", s.start_date.as_deref().unwrap_or(""))));
+                return Err(invalid(
+                    "sync.end_date",
+                    s.end_date.as_deref().unwrap_or(""),
+                    format!(
+                        "must be after sync.start_date ({})",
+                        s.start_date.as_deref().unwrap_or("")
+                    ),
+                ));
             }
         }
         let query_limit = match s.query_limit {
@@ -404,17 +507,62 @@ impl RawConfig {
             Some(v) => u32::try_from(v).map_err(|_| invalid("sync.query_limit", v, "at most 4294967295"))?,
             None => 50,
         };
-        let api_budget_percent = range_i64("sync.api_budget_percent", s.api_budget_percent, 80, 1, 100, "must be between 1 and 100 (percent of the org's daily API allowance)")? as u32;
-        let lag_s = range_i64("sync.lag_s", s.lag_s, 300, 0, i64::MAX, "must be 0 or more seconds")? as u64;
-        let rate_limit = range_i64("sync.rate_limit", s.rate_limit, 5, 1, u32::MAX as i64, "must be at least 1 request per interval")? as u32;
-        let rate_limit_timeout_ms = range_i64("sync.rate_limit_timeout_ms", s.rate_limit_timeout_ms, 1000, 1, i64::MAX, "must be at least 1 ms")? as u64;
-        let request_timeout_s = range_i64("sync.request_timeout_s", s.request_timeout_s, 60, 1, 86_400, "must be between 1 and 86400 seconds")? as u64;
-        let concurrency = range_i64("sync.concurrency", s.concurrency, 4, 1, 10, "must be between 1 and 10 (Salesforce allows 10 open query cursors per user)")? as usize;
+        let api_budget_percent = range_i64(
+            "sync.api_budget_percent",
+            s.api_budget_percent,
+            80,
+            1,
+            100,
+            "must be between 1 and 100 (percent of the org's daily API allowance)",
+        )? as u32;
+        let lag_s = range_i64(
+            "sync.lag_s",
+            s.lag_s,
+            300,
+            0,
+            i64::MAX,
+            "must be 0 or more seconds",
+        )? as u64;
+        let rate_limit = range_i64(
+            "sync.rate_limit",
+            s.rate_limit,
+            5,
+            1,
+            u32::MAX as i64,
+            "must be at least 1 request per interval",
+        )? as u32;
+        let rate_limit_timeout_ms = range_i64(
+            "sync.rate_limit_timeout_ms",
+            s.rate_limit_timeout_ms,
+            1000,
+            1,
+            i64::MAX,
+            "must be at least 1 ms",
+        )? as u64;
+        let request_timeout_s = range_i64(
+            "sync.request_timeout_s",
+            s.request_timeout_s,
+            60,
+            1,
+            86_400,
+            "must be between 1 and 86400 seconds",
+        )? as u64;
+        let concurrency = range_i64(
+            "sync.concurrency",
+            s.concurrency,
+            4,
+            1,
+            10,
+            "must be between 1 and 10 (Salesforce allows 10 open query cursors per user)",
+        )? as usize;
         let include_deleted = s.include_deleted.unwrap_or(true);
 
         // [[objects]]
         if self.objects.is_empty() {
-            return Err(ConfigError::Missing { key: "objects".into(), hint: "add at least one [[objects]] table with name = \"Account\"".into() });
+            return Err(ConfigError::Missing {
+                key: "objects".into(),
+                hint: "add at least one [[objects]] table with name = \"Account\"".into(),
+            });
         }
         let mut objects = Vec::with_capacity(self.objects.len());
         let mut seen = std::collections::HashSet::new();
@@ -436,15 +584,27 @@ impl RawConfig {
                         return Err(invalid(&format!("objects[{i}].fields ({})", o.name), format!("{f:?}"), "must be a Salesforce field API name (letters, digits and single underscores, e.g. Name or Amount__c)"));
                     }
                     if !fseen.insert(f.to_ascii_lowercase()) {
-                        return Err(invalid(&format!("objects[{i}].fields ({})", o.name), format!("{f:?}"), "is listed twice"));
+                        return Err(invalid(
+                            &format!("objects[{i}].fields ({})", o.name),
+                            format!("{f:?}"),
+                            "is listed twice",
+                        ));
                     }
                 }
             }
             let cursor = o.cursor_field.unwrap_or_else(|| cursor_field.clone());
             if !ident::is_field_name(&cursor) {
-                return Err(invalid(&format!("objects[{i}].cursor_field"), format!("{cursor:?}"), "must be a Salesforce field API name"));
+                return Err(invalid(
+                    &format!("objects[{i}].cursor_field"),
+                    format!("{cursor:?}"),
+                    "must be a Salesforce field API name",
+                ));
             }
-            objects.push(ObjectConfig { name: o.name, fields: o.fields, cursor_field: cursor });
+            objects.push(ObjectConfig {
+                name: o.name,
+                fields: o.fields,
+                cursor_field: cursor,
+            });
         }
 
         // [destination]
@@ -457,7 +617,13 @@ impl RawConfig {
             "zstd" => Compression::Zstd,
             "snappy" => Compression::Snappy,
             "none" => Compression::None,
-            other => return Err(invalid("destination.compression", format!("{other:?}"), "must be \"zstd\", \"snappy\" or \"none\"")),
+            other => {
+                return Err(invalid(
+                    "destination.compression",
+                    format!("{other:?}"),
+                    "must be \"zstd\", \"snappy\" or \"none\"",
+                ))
+            }
         };
         crate::sink::store::check_url_and_options(&url, &d.options)?;
 
@@ -484,7 +650,11 @@ impl RawConfig {
                 include_deleted,
                 concurrency,
             },
-            destination: DestinationConfig { url, compression, options: d.options },
+            destination: DestinationConfig {
+                url,
+                compression,
+                options: d.options,
+            },
         })
     }
 }
@@ -540,8 +710,13 @@ url = "/tmp/lake"
 
     #[test]
     fn unknown_key_is_rejected_with_its_name() {
-        let text = BASE.replace("mode = \"historical\"", "mode = \"historical\"\nconcurency = 3");
-        let e = Config::from_toml_str(&text, "t.toml", &[], Some("x".into())).unwrap_err().to_string();
+        let text = BASE.replace(
+            "mode = \"historical\"",
+            "mode = \"historical\"\nconcurency = 3",
+        );
+        let e = Config::from_toml_str(&text, "t.toml", &[], Some("x".into()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("concurency"), "{e}");
     }
 
@@ -553,34 +728,53 @@ url = "/tmp/lake"
 
     #[test]
     fn login_host_is_rejected() {
-        let e = load(&["salesforce.instance_url=https://login.salesforce.com"]).unwrap_err().to_string();
+        let e = load(&["salesforce.instance_url=https://login.salesforce.com"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("My Domain"), "{e}");
-        let e = load(&["salesforce.instance_url=http://acme.my.salesforce.com"]).unwrap_err().to_string();
+        let e = load(&["salesforce.instance_url=http://acme.my.salesforce.com"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("https"), "{e}");
         assert!(load(&["salesforce.instance_url=http://127.0.0.1:8080"]).is_ok());
     }
 
     #[test]
     fn start_date_with_incremental_is_explained() {
-        let e = load(&["sync.mode=incremental", "sync.start_date=2024-01-01"]).unwrap_err().to_string();
+        let e = load(&["sync.mode=incremental", "sync.start_date=2024-01-01"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("incremental never looks back"), "{e}");
     }
 
     #[test]
     fn ranges_are_checked() {
-        assert!(load(&["sync.concurrency=11"]).unwrap_err().to_string().contains("between 1 and 10"));
+        assert!(load(&["sync.concurrency=11"])
+            .unwrap_err()
+            .to_string()
+            .contains("between 1 and 10"));
         assert!(load(&["sync.api_budget_percent=0"]).is_err());
         assert!(load(&["sync.rate_limit=0"]).is_err());
         assert!(load(&["sync.lag_s=-1"]).is_err());
-        assert!(load(&["destination.compression=lz4"]).unwrap_err().to_string().contains("zstd"));
-        let e = load(&["sync.start_date=2024-02-01", "sync.end_date=2024-01-01"]).unwrap_err().to_string();
+        assert!(load(&["destination.compression=lz4"])
+            .unwrap_err()
+            .to_string()
+            .contains("zstd"));
+        let e = load(&["sync.start_date=2024-02-01", "sync.end_date=2024-01-01"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("after sync.start_date"), "{e}");
     }
 
     #[test]
     fn hostile_names_are_rejected() {
-        let text = BASE.replace("name = \"Account\"", "name = \"Account\"\nfields = [\"Id\", \"Name FROM User --\"]");
-        let e = Config::from_toml_str(&text, "t", &[], Some("x".into())).unwrap_err().to_string();
+        let text = BASE.replace(
+            "name = \"Account\"",
+            "name = \"Account\"\nfields = [\"Id\", \"Name FROM User --\"]",
+        );
+        let e = Config::from_toml_str(&text, "t", &[], Some("x".into()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("field API name"), "{e}");
         let text = BASE.replace("name = \"Account\"", "name = \"../etc\"");
         assert!(Config::from_toml_str(&text, "t", &[], Some("x".into())).is_err());
@@ -588,13 +782,20 @@ url = "/tmp/lake"
 
     #[test]
     fn missing_secret_names_the_env_var() {
-        let e = Config::from_toml_str(BASE, "t", &[], None).unwrap_err().to_string();
+        let e = Config::from_toml_str(BASE, "t", &[], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(SECRET_ENV), "{e}");
     }
 
     #[test]
     fn overrides_parse_values() {
-        let c = load(&["sync.concurrency=7", "sync.include_deleted=false", "sync.start_date=2024-01-01"]).unwrap();
+        let c = load(&[
+            "sync.concurrency=7",
+            "sync.include_deleted=false",
+            "sync.start_date=2024-01-01",
+        ])
+        .unwrap();
         assert_eq!(c.sync.concurrency, 7);
         assert!(!c.sync.include_deleted);
         assert!(c.sync.start.is_some());
@@ -613,7 +814,8 @@ mod readme_tests {
         for block in readme.split("```toml\n").skip(1) {
             let body = block.split("```").next().unwrap_or("");
             if body.contains("[salesforce]") {
-                Config::from_toml_str(body, "README.md", &[], Some("x".into())).unwrap_or_else(|e| panic!("README example invalid: {e}\n{body}"));
+                Config::from_toml_str(body, "README.md", &[], Some("x".into()))
+                    .unwrap_or_else(|e| panic!("README example invalid: {e}\n{body}"));
                 n += 1;
             }
         }
@@ -623,9 +825,16 @@ mod readme_tests {
     /// The JSON Schema names exactly the keys the code accepts.
     #[test]
     fn config_schema_is_in_step_with_the_code() {
-        let schema: serde_json::Value = serde_json::from_str(include_str!("../schemas/config.schema.json")).unwrap();
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../schemas/config.schema.json")).unwrap();
         let props = |ptr: &str| -> Vec<String> {
-            let mut v: Vec<String> = schema.pointer(ptr).and_then(|p| p.as_object()).unwrap().keys().cloned().collect();
+            let mut v: Vec<String> = schema
+                .pointer(ptr)
+                .and_then(|p| p.as_object())
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
             v.sort();
             v
         };
@@ -657,10 +866,21 @@ mod readme_tests {
         d.push("options".into());
         d.sort();
         assert_eq!(d, dest);
-        let mut o: Vec<String> = table["objects"].as_array().unwrap()[0].as_table().unwrap().keys().cloned().collect();
+        let mut o: Vec<String> = table["objects"].as_array().unwrap()[0]
+            .as_table()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         o.sort();
         assert_eq!(o, obj);
         // A key the schema does not know is rejected by the code.
-        assert!(Config::from_toml_str(&text.replace("lag_s = 10", "lag_seconds = 10"), "t", &[], None).is_err());
+        assert!(Config::from_toml_str(
+            &text.replace("lag_s = 10", "lag_seconds = 10"),
+            "t",
+            &[],
+            None
+        )
+        .is_err());
     }
 }

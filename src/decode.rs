@@ -14,11 +14,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
-    RecordBatch, StringBuilder, StructArray, Time32MillisecondBuilder, TimestampMillisecondBuilder,
-};
 use arrow::array::builder::NullBufferBuilder;
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder,
+    Int64Builder, ListBuilder, RecordBatch, StringBuilder, StructArray, Time32MillisecondBuilder,
+    TimestampMillisecondBuilder,
+};
 use arrow::datatypes::{DataType, Fields, SchemaRef};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -29,10 +30,23 @@ use crate::schema::{arrow_type, ColumnKind, ObjectSchema, ADDRESS_KEYS, LOCATION
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    #[error("{object} record {record}: field {field} = {value} is not a valid {expected} ({reason})")]
-    BadValue { object: String, record: String, field: String, value: String, expected: String, reason: String },
+    #[error(
+        "{object} record {record}: field {field} = {value} is not a valid {expected} ({reason})"
+    )]
+    BadValue {
+        object: String,
+        record: String,
+        field: String,
+        value: String,
+        expected: String,
+        reason: String,
+    },
     #[error("{object}: the query page is {}: {message}", if *.truncated { "cut short (truncated body)" } else { "not valid JSON" })]
-    Malformed { object: String, message: String, truncated: bool },
+    Malformed {
+        object: String,
+        message: String,
+        truncated: bool,
+    },
     #[error("{object}: building the Arrow batch failed: {message}")]
     Arrow { object: String, message: String },
 }
@@ -40,7 +54,13 @@ pub enum DecodeError {
 impl DecodeError {
     /// Truncated bodies are transport problems: worth another attempt.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, DecodeError::Malformed { truncated: true, .. })
+        matches!(
+            self,
+            DecodeError::Malformed {
+                truncated: true,
+                ..
+            }
+        )
     }
 }
 
@@ -94,17 +114,24 @@ impl Builder {
             ColumnKind::Int64 => Builder::Int64(Int64Builder::new()),
             ColumnKind::Float64 => Builder::Float64(Float64Builder::new()),
             ColumnKind::Decimal { precision, scale } => Builder::Decimal(
-                Decimal128Builder::new().with_precision_and_scale(precision, scale).expect("decimal_shape clamps precision and scale"),
+                Decimal128Builder::new()
+                    .with_precision_and_scale(precision, scale)
+                    .expect("decimal_shape clamps precision and scale"),
                 precision,
                 scale,
             ),
             ColumnKind::Date => Builder::Date(Date32Builder::new()),
-            ColumnKind::Timestamp => Builder::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC")),
+            ColumnKind::Timestamp => {
+                Builder::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC"))
+            }
             ColumnKind::Time => Builder::Time(Time32MillisecondBuilder::new()),
             ColumnKind::MultiPicklist => Builder::List(ListBuilder::new(StringBuilder::new())),
             ColumnKind::Address | ColumnKind::Location => {
-                let keys: &'static [(&'static str, ColumnKind)] =
-                    if kind == ColumnKind::Address { &ADDRESS_KEYS } else { &LOCATION_KEYS };
+                let keys: &'static [(&'static str, ColumnKind)] = if kind == ColumnKind::Address {
+                    &ADDRESS_KEYS
+                } else {
+                    &LOCATION_KEYS
+                };
                 let fields = match arrow_type(kind) {
                     DataType::Struct(f) => f,
                     _ => unreachable!("compound kinds map to structs"),
@@ -171,7 +198,11 @@ impl Builder {
             Builder::Time(b) => Arc::new(b.finish()),
             Builder::List(b) => ArrayBuilder::finish(b),
             Builder::Struct(s) => {
-                let children = s.children.iter_mut().map(|c| c.finish()).collect::<Result<Vec<_>, _>>()?;
+                let children = s
+                    .children
+                    .iter_mut()
+                    .map(|c| c.finish())
+                    .collect::<Result<Vec<_>, _>>()?;
                 let nulls = s.validity.finish();
                 Arc::new(StructArray::try_new(s.fields.clone(), children, nulls)?)
             }
@@ -203,21 +234,36 @@ pub struct PageDecoder {
 
 impl fmt::Debug for PageDecoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PageDecoder").field("object", &self.object).field("rows", &self.rows).finish()
+        f.debug_struct("PageDecoder")
+            .field("object", &self.object)
+            .field("rows", &self.rows)
+            .finish()
     }
 }
 
 impl PageDecoder {
     /// A decoder for the columns of `schema` (query order; only the written ones come out).
     pub fn new(schema: &ObjectSchema) -> Self {
-        let names: Vec<Box<str>> = schema.columns.iter().map(|c| c.name.as_str().into()).collect();
-        let index = names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let names: Vec<Box<str>> = schema
+            .columns
+            .iter()
+            .map(|c| c.name.as_str().into())
+            .collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
         Self {
             object: schema.object.clone(),
             id_col: names.iter().position(|n| &**n == "Id"),
             names,
             index,
-            builders: schema.columns.iter().map(|c| Builder::new(c.kind)).collect(),
+            builders: schema
+                .columns
+                .iter()
+                .map(|c| Builder::new(c.kind))
+                .collect(),
             written: schema.written,
             schema: schema.arrow.clone(),
             rows: 0,
@@ -234,7 +280,12 @@ impl PageDecoder {
         let mut problem = None;
         let start_rows = self.rows;
         let mut de = serde_json::Deserializer::from_slice(page);
-        let result = PageSeed { dec: self, problem: &mut problem }.deserialize(&mut de).and_then(|info| de.end().map(|_| info));
+        let result = PageSeed {
+            dec: self,
+            problem: &mut problem,
+        }
+        .deserialize(&mut de)
+        .and_then(|info| de.end().map(|_| info));
         match result {
             Ok(mut info) => {
                 info.records = self.rows - start_rows;
@@ -252,7 +303,11 @@ impl PageDecoder {
                         reason: p.reason,
                     })
                 } else {
-                    Err(DecodeError::Malformed { object: self.object.clone(), message: e.to_string(), truncated: e.is_eof() })
+                    Err(DecodeError::Malformed {
+                        object: self.object.clone(),
+                        message: e.to_string(),
+                        truncated: e.is_eof(),
+                    })
                 }
             }
         }
@@ -262,20 +317,32 @@ impl PageDecoder {
     pub fn finish_batch(&mut self) -> Result<RecordBatch, DecodeError> {
         let mut arrays = Vec::with_capacity(self.written);
         for (i, b) in self.builders.iter_mut().enumerate() {
-            let a = b.finish().map_err(|e| DecodeError::Arrow { object: self.object.clone(), message: e.to_string() })?;
+            let a = b.finish().map_err(|e| DecodeError::Arrow {
+                object: self.object.clone(),
+                message: e.to_string(),
+            })?;
             if i < self.written {
                 arrays.push(a);
             }
         }
         self.rows = 0;
-        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| DecodeError::Arrow { object: self.object.clone(), message: e.to_string() })
+        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| DecodeError::Arrow {
+            object: self.object.clone(),
+            message: e.to_string(),
+        })
     }
 }
 
 /// `Id 001…` of the n-th record of a page, or `#n` when it cannot be found (error path only).
 fn record_label(page: &[u8], n: usize) -> String {
     let v: Result<serde_json::Value, _> = serde_json::from_slice(page);
-    match v.ok().as_ref().and_then(|v| v.get("records")?.get(n)?.get("Id")?.as_str().map(str::to_string)) {
+    match v.ok().as_ref().and_then(|v| {
+        v.get("records")?
+            .get(n)?
+            .get("Id")?
+            .as_str()
+            .map(str::to_string)
+    }) {
         Some(id) => format!("Id {id}"),
         None => format!("#{} of the page (no Id)", n + 1),
     }
@@ -310,7 +377,10 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
                 "done" => info.done = map.next_value()?,
                 "nextRecordsUrl" => info.next_records_url = map.next_value()?,
                 "records" => {
-                    map.next_value_seed(RecordsSeed { dec: &mut *self.dec, problem: &mut *self.problem })?;
+                    map.next_value_seed(RecordsSeed {
+                        dec: &mut *self.dec,
+                        problem: &mut *self.problem,
+                    })?;
                     saw_records = true;
                 }
                 _ => {
@@ -343,7 +413,13 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         f.write_str("an array of records")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(RecordSeed { dec: &mut *self.dec, problem: &mut *self.problem })?.is_some() {}
+        while seq
+            .next_element_seed(RecordSeed {
+                dec: &mut *self.dec,
+                problem: &mut *self.problem,
+            })?
+            .is_some()
+        {}
         Ok(())
     }
 }
@@ -369,7 +445,11 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         let dec = self.dec;
         let row = dec.rows;
         let mut expected = 0usize;
-        while let Some(col) = map.next_key_seed(KeySeed { names: &dec.names, index: &dec.index, expected })? {
+        while let Some(col) = map.next_key_seed(KeySeed {
+            names: &dec.names,
+            index: &dec.index,
+            expected,
+        })? {
             match col {
                 Some(i) => {
                     expected = i + 1;
@@ -378,7 +458,11 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                         map.next_value::<IgnoredAny>()?;
                         continue;
                     }
-                    map.next_value_seed(ValueSeed { b: &mut dec.builders[i], name: &dec.names[i], problem: &mut *self.problem })?;
+                    map.next_value_seed(ValueSeed {
+                        b: &mut dec.builders[i],
+                        name: &dec.names[i],
+                        problem: &mut *self.problem,
+                    })?;
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -393,9 +477,17 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         if let Some(i) = dec.id_col {
             if let Builder::Utf8(b) = &dec.builders[i] {
                 use arrow::array::ArrayBuilder;
-                let valid = b.validity_slice().map(|s| (s[row / 8] >> (row % 8)) & 1 == 1).unwrap_or(true);
+                let valid = b
+                    .validity_slice()
+                    .map(|s| (s[row / 8] >> (row % 8)) & 1 == 1)
+                    .unwrap_or(true);
                 if !valid || b.len() != row + 1 {
-                    *self.problem = Some(Problem { field: "Id".into(), value: "null".into(), expected: "record Id", reason: "every record must carry its Id".into() });
+                    *self.problem = Some(Problem {
+                        field: "Id".into(),
+                        value: "null".into(),
+                        expected: "record Id",
+                        reason: "every record must carry its Id".into(),
+                    });
                     return Err(de::Error::custom("record without Id"));
                 }
             }
@@ -441,14 +533,29 @@ struct ValueSeed<'a> {
 }
 
 impl ValueSeed<'_> {
-    fn fail<E: de::Error>(self, value: impl Into<String>, expected: &'static str, reason: impl Into<String>) -> E {
+    fn fail<E: de::Error>(
+        self,
+        value: impl Into<String>,
+        expected: &'static str,
+        reason: impl Into<String>,
+    ) -> E {
         let mut value = value.into();
         if value.len() > 200 {
-            let cut = value.char_indices().take_while(|(i, _)| *i < 200).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0);
+            let cut = value
+                .char_indices()
+                .take_while(|(i, _)| *i < 200)
+                .last()
+                .map(|(i, c)| i + c.len_utf8())
+                .unwrap_or(0);
             value.truncate(cut);
             value.push('…');
         }
-        *self.problem = Some(Problem { field: self.name.to_string(), value, expected, reason: reason.into() });
+        *self.problem = Some(Problem {
+            field: self.name.to_string(),
+            value,
+            expected,
+            reason: reason.into(),
+        });
         E::custom("bad value")
     }
 }
@@ -457,7 +564,11 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         match self.b {
-            Builder::Int32(_) | Builder::Int64(_) | Builder::Float64(_) | Builder::Decimal(..) | Builder::Json(_) => {
+            Builder::Int32(_)
+            | Builder::Int64(_)
+            | Builder::Float64(_)
+            | Builder::Decimal(..)
+            | Builder::Json(_) => {
                 let raw = <&'de RawValue>::deserialize(d)?;
                 self.raw(raw.get())
             }
@@ -548,24 +659,40 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             }
             _ => {
                 let expected = self.expected_name();
-                Err(self.fail(v.to_string(), expected, "a JSON boolean where text was expected"))
+                Err(self.fail(
+                    v.to_string(),
+                    expected,
+                    "a JSON boolean where text was expected",
+                ))
             }
         }
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
         let expected = self.expected_name();
-        Err(self.fail(v.to_string(), expected, "a JSON number where this type was expected"))
+        Err(self.fail(
+            v.to_string(),
+            expected,
+            "a JSON number where this type was expected",
+        ))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
         let expected = self.expected_name();
-        Err(self.fail(v.to_string(), expected, "a JSON number where this type was expected"))
+        Err(self.fail(
+            v.to_string(),
+            expected,
+            "a JSON number where this type was expected",
+        ))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         let expected = self.expected_name();
-        Err(self.fail(v.to_string(), expected, "a JSON number where this type was expected"))
+        Err(self.fail(
+            v.to_string(),
+            expected,
+            "a JSON number where this type was expected",
+        ))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
@@ -579,7 +706,13 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             }
             Builder::Timestamp(b) => match parse_datetime_ms(v) {
                 Some(ms) => b.append_value(ms),
-                None => return Err(self.fail(format!("{v:?}"), "datetime", "expected e.g. 2024-03-01T12:34:56.000+0000")),
+                None => {
+                    return Err(self.fail(
+                        format!("{v:?}"),
+                        "datetime",
+                        "expected e.g. 2024-03-01T12:34:56.000+0000",
+                    ))
+                }
             },
             Builder::Date(b) => match parse_date_days(v) {
                 Some(d) => b.append_value(d),
@@ -591,7 +724,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             },
             _ => {
                 let expected = self.expected_name();
-                return Err(self.fail(format!("{v:?}"), expected, "a JSON string where this type was expected"));
+                return Err(self.fail(
+                    format!("{v:?}"),
+                    expected,
+                    "a JSON string where this type was expected",
+                ));
             }
         }
         Ok(())
@@ -600,7 +737,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let Builder::Struct(s) = &mut *self.b else {
             let expected = self.expected_name();
-            return Err(self.fail("{…}", expected, "a JSON object where this type was expected"));
+            return Err(self.fail(
+                "{…}",
+                expected,
+                "a JSON object where this type was expected",
+            ));
         };
         let row = s.validity.len();
         let names: Vec<Box<str>> = Vec::new();
@@ -610,7 +751,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 Some(i) if s.children[i].len() == row => {
                     let child_name = format!("{}.{}", self.name, s.keys[i].0);
                     let mut child_problem = None;
-                    let r = map.next_value_seed(ValueSeed { b: &mut s.children[i], name: &child_name, problem: &mut child_problem });
+                    let r = map.next_value_seed(ValueSeed {
+                        b: &mut s.children[i],
+                        name: &child_name,
+                        problem: &mut child_problem,
+                    });
                     if let Some(p) = child_problem {
                         *self.problem = Some(p);
                     }
@@ -707,7 +852,10 @@ fn number_parts(text: &str) -> Result<(bool, i128, i32), String> {
         return Err("not a number".into());
     }
     if i < b.len() {
-        let e: i32 = text[i + 1..].trim_start_matches('+').parse().map_err(|_| "bad exponent".to_string())?;
+        let e: i32 = text[i + 1..]
+            .trim_start_matches('+')
+            .parse()
+            .map_err(|_| "bad exponent".to_string())?;
         exp = exp.checked_add(e).ok_or("exponent out of range")?;
     }
     Ok((neg, mant, exp))
@@ -721,7 +869,9 @@ fn pow10(n: u32) -> Option<i128> {
 pub fn parse_integer(text: &str) -> Result<i128, String> {
     let (neg, mut mant, exp) = number_parts(text)?;
     if exp >= 0 {
-        mant = mant.checked_mul(pow10(exp as u32).ok_or("out of range")?).ok_or("out of range")?;
+        mant = mant
+            .checked_mul(pow10(exp as u32).ok_or("out of range")?)
+            .ok_or("out of range")?;
     } else {
         let d = pow10((-exp) as u32).unwrap_or(i128::MAX);
         if mant % d != 0 {
@@ -737,17 +887,22 @@ pub fn parse_decimal(text: &str, precision: u8, scale: i8) -> Result<i128, Strin
     let (neg, mant, exp) = number_parts(text)?;
     let k = exp + scale as i32;
     let v = if k >= 0 {
-        mant.checked_mul(pow10(k as u32).ok_or("out of range")?).ok_or("out of range")?
+        mant.checked_mul(pow10(k as u32).ok_or("out of range")?)
+            .ok_or("out of range")?
     } else {
         let d = pow10((-k) as u32).unwrap_or(i128::MAX);
         if mant % d != 0 {
-            return Err(format!("has more decimal places than the field's scale {scale}"));
+            return Err(format!(
+                "has more decimal places than the field's scale {scale}"
+            ));
         }
         mant / d
     };
     let limit = pow10(precision as u32).unwrap_or(i128::MAX);
     if v >= limit {
-        return Err(format!("does not fit the field's precision {precision} (scale {scale})"));
+        return Err(format!(
+            "does not fit the field's precision {precision} (scale {scale})"
+        ));
     }
     Ok(if neg { -v } else { v })
 }
@@ -779,7 +934,20 @@ fn valid_ymd(y: i64, m: u32, d: u32) -> bool {
         return false;
     }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let dim = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(m - 1) as usize];
+    let dim = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][(m - 1) as usize];
     d <= dim
 }
 
@@ -789,7 +957,11 @@ pub fn parse_date_days(s: &str) -> Option<i32> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let (y, m, d) = (digits(&b[0..4])? as i64, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (y, m, d) = (
+        digits(&b[0..4])? as i64,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    );
     valid_ymd(y, m, d).then(|| days_from_civil(y, m, d) as i32)
 }
 
@@ -798,13 +970,26 @@ pub fn parse_date_days(s: &str) -> Option<i32> {
 /// Fast path for `YYYY-MM-DDTHH:MM:SS.sss+0000`; other RFC 3339 / `+HHMM` forms go through chrono.
 pub fn parse_datetime_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() == 28 && b[10] == b'T' && b[19] == b'.' && &b[23..] == b"+0000" && b[13] == b':' && b[16] == b':' {
+    if b.len() == 28
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && &b[23..] == b"+0000"
+        && b[13] == b':'
+        && b[16] == b':'
+    {
         let days = parse_date_days(&s[..10])? as i64;
-        let (h, mi, se, ms) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?, digits(&b[20..23])?);
+        let (h, mi, se, ms) = (
+            digits(&b[11..13])?,
+            digits(&b[14..16])?,
+            digits(&b[17..19])?,
+            digits(&b[20..23])?,
+        );
         if h > 23 || mi > 59 || se > 59 {
             return None;
         }
-        return Some(days * 86_400_000 + (h as i64 * 3600 + mi as i64 * 60 + se as i64) * 1000 + ms as i64);
+        return Some(
+            days * 86_400_000 + (h as i64 * 3600 + mi as i64 * 60 + se as i64) * 1000 + ms as i64,
+        );
     }
     chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
         .or_else(|_| chrono::DateTime::parse_from_rfc3339(s))
@@ -825,7 +1010,9 @@ pub fn parse_time_ms(s: &str) -> Option<i32> {
     }
     let ms = match &b[8..] {
         [] => 0,
-        [b'.', rest @ ..] if !rest.is_empty() && rest.len() <= 3 => digits(rest)? * 10u32.pow(3 - rest.len() as u32),
+        [b'.', rest @ ..] if !rest.is_empty() && rest.len() <= 3 => {
+            digits(rest)? * 10u32.pow(3 - rest.len() as u32)
+        }
         _ => return None,
     };
     Some(((h * 3600 + m * 60 + sec) * 1000 + ms) as i32)
@@ -874,7 +1061,15 @@ mod tests {
             {"Id":"001000000000002AAA","AnnualRevenue":null,"N":null,"P":null,"LastModifiedDate":null,"D":null,"T":null,"M":null,"B":false,"A":null,"L":null,"J":5}
         ]}"#;
         let info = d.decode_page(page).unwrap();
-        assert_eq!(info, PageInfo { total_size: 2, done: true, next_records_url: None, records: 2 });
+        assert_eq!(
+            info,
+            PageInfo {
+                total_size: 2,
+                done: true,
+                next_records_url: None,
+                records: 2
+            }
+        );
         let b = d.finish_batch().unwrap();
         assert_eq!(b.num_rows(), 2);
         let rev = b.column(1).as_primitive::<Decimal128Type>();
@@ -882,31 +1077,79 @@ mod tests {
         assert!(rev.is_null(1));
         assert_eq!(b.column(2).as_primitive::<Int32Type>().value(0), 42);
         assert_eq!(b.column(3).as_primitive::<Float64Type>().value(0), 12.5);
-        assert_eq!(b.column(4).as_primitive::<TimestampMillisecondType>().value(0), 1709296496789);
-        assert_eq!(b.column(5).as_primitive::<arrow::datatypes::Date32Type>().value(0), 19782);
-        assert_eq!(b.column(6).as_primitive::<arrow::datatypes::Time32MillisecondType>().value(0), 37_800_000);
+        assert_eq!(
+            b.column(4)
+                .as_primitive::<TimestampMillisecondType>()
+                .value(0),
+            1709296496789
+        );
+        assert_eq!(
+            b.column(5)
+                .as_primitive::<arrow::datatypes::Date32Type>()
+                .value(0),
+            19782
+        );
+        assert_eq!(
+            b.column(6)
+                .as_primitive::<arrow::datatypes::Time32MillisecondType>()
+                .value(0),
+            37_800_000
+        );
         let m = b.column(7).as_list::<i32>();
-        assert_eq!(m.value(0).as_string::<i32>().iter().flatten().collect::<Vec<_>>(), ["A", "B", "C"]);
+        assert_eq!(
+            m.value(0)
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+            ["A", "B", "C"]
+        );
         assert!(m.is_null(1));
         assert!(b.column(8).as_boolean().value(0));
         let a = b.column(9).as_struct();
-        assert_eq!(a.column_by_name("city").unwrap().as_string::<i32>().value(0), "München");
-        assert_eq!(a.column_by_name("street").unwrap().as_string::<i32>().value(0), "1 Main\nSt");
+        assert_eq!(
+            a.column_by_name("city")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "München"
+        );
+        assert_eq!(
+            a.column_by_name("street")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "1 Main\nSt"
+        );
         assert!(a.column_by_name("state").unwrap().is_null(0));
         assert!(a.is_null(1));
-        assert_eq!(b.column(10).as_struct().column(1).as_primitive::<Float64Type>().value(0), -122.39);
+        assert_eq!(
+            b.column(10)
+                .as_struct()
+                .column(1)
+                .as_primitive::<Float64Type>()
+                .value(0),
+            -122.39
+        );
         assert_eq!(b.column(11).as_string::<i32>().value(0), "x\"y");
         assert_eq!(b.column(11).as_string::<i32>().value(1), "5");
     }
 
     #[test]
     fn missing_keys_become_nulls_and_next_url_is_read() {
-        let s = schema(&[("Id", "id"), ("Name", "string"), ("LastModifiedDate", "datetime")]);
+        let s = schema(&[
+            ("Id", "id"),
+            ("Name", "string"),
+            ("LastModifiedDate", "datetime"),
+        ]);
         let mut d = PageDecoder::new(&s);
         let info = d
             .decode_page(br#"{"totalSize":5,"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01gX-2","records":[{"Id":"a"},{"Name":"n","Id":"b"}]}"#)
             .unwrap();
-        assert_eq!(info.next_records_url.as_deref(), Some("/services/data/v62.0/query/01gX-2"));
+        assert_eq!(
+            info.next_records_url.as_deref(),
+            Some("/services/data/v62.0/query/01gX-2")
+        );
         let b = d.finish_batch().unwrap();
         assert!(b.column(1).is_null(0));
         assert_eq!(b.column(1).as_string::<i32>().value(1), "n");
@@ -920,9 +1163,18 @@ mod tests {
             .decode_page(br#"{"totalSize":2,"done":true,"records":[{"Id":"001A","N":1},{"Id":"001B","N":42.5}]}"#)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("Account") && e.contains("Id 001B") && e.contains("field N") && e.contains("42.5"), "{e}");
+        assert!(
+            e.contains("Account")
+                && e.contains("Id 001B")
+                && e.contains("field N")
+                && e.contains("42.5"),
+            "{e}"
+        );
         let mut d = PageDecoder::new(&s);
-        let e = d.decode_page(br#"{"totalSize":1,"done":true,"records":[{"Id":"001A","N":"seven"}]}"#).unwrap_err().to_string();
+        let e = d
+            .decode_page(br#"{"totalSize":1,"done":true,"records":[{"Id":"001A","N":"seven"}]}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"seven\""), "{e}");
     }
 
@@ -930,7 +1182,9 @@ mod tests {
     fn truncated_page_is_retryable_malformed() {
         let s = schema(&[("Id", "id"), ("LastModifiedDate", "datetime")]);
         let mut d = PageDecoder::new(&s);
-        let e = d.decode_page(br#"{"totalSize":2,"done":true,"records":[{"Id":"001A"},{"Id":"0"#).unwrap_err();
+        let e = d
+            .decode_page(br#"{"totalSize":2,"done":true,"records":[{"Id":"001A"},{"Id":"0"#)
+            .unwrap_err();
         assert!(e.is_retryable(), "{e}");
         assert!(e.to_string().contains("cut short"));
     }
@@ -952,12 +1206,17 @@ mod tests {
     fn null_id_is_an_error() {
         let s = schema(&[("Id", "id"), ("LastModifiedDate", "datetime")]);
         let mut d = PageDecoder::new(&s);
-        assert!(d.decode_page(br#"{"totalSize":1,"done":true,"records":[{"Id":null}]}"#).is_err());
+        assert!(d
+            .decode_page(br#"{"totalSize":1,"done":true,"records":[{"Id":null}]}"#)
+            .is_err());
     }
 
     #[test]
     fn decimals_are_exact() {
-        assert_eq!(parse_decimal("12345678901234567.12", 38, 2), Ok(1234567890123456712));
+        assert_eq!(
+            parse_decimal("12345678901234567.12", 38, 2),
+            Ok(1234567890123456712)
+        );
         assert_eq!(parse_decimal("1.2345678E7", 18, 2), Ok(1234567800));
         assert_eq!(parse_decimal("-0.5", 18, 2), Ok(-50));
         assert_eq!(parse_decimal("100", 18, 0), Ok(100));
@@ -977,8 +1236,14 @@ mod tests {
         assert_eq!(parse_time_ms("24:00:00.000Z"), None);
         assert_eq!(parse_date_days("1970-01-01"), Some(0));
         assert_eq!(parse_date_days("2023-02-29"), None);
-        assert_eq!(parse_datetime_ms("2024-03-01T12:34:56.000-0800"), Some(1709325296000));
-        assert_eq!(parse_datetime_ms("2024-03-01T12:34:56Z"), Some(1709296496000));
+        assert_eq!(
+            parse_datetime_ms("2024-03-01T12:34:56.000-0800"),
+            Some(1709325296000)
+        );
+        assert_eq!(
+            parse_datetime_ms("2024-03-01T12:34:56Z"),
+            Some(1709296496000)
+        );
     }
 
     proptest! {
@@ -1019,7 +1284,12 @@ pub fn parse_envelope(object: &str, page: &[u8]) -> Result<PageInfo, DecodeError
             next_records_url: Option<String>,
         }
         if let Ok(h) = serde_json::from_slice::<Head>(&small) {
-            return Ok(PageInfo { total_size: h.total_size, done: h.done, next_records_url: h.next_records_url, records: 0 });
+            return Ok(PageInfo {
+                total_size: h.total_size,
+                done: h.done,
+                next_records_url: h.next_records_url,
+                records: 0,
+            });
         }
     }
     parse_envelope_full(object, page)
@@ -1045,8 +1315,17 @@ pub fn parse_envelope_full(object: &str, page: &[u8]) -> Result<PageInfo, Decode
     match serde_json::from_slice::<Envelope>(page) {
         Ok(e) => {
             let _ = e.records;
-            Ok(PageInfo { total_size: e.total_size, done: e.done, next_records_url: e.next_records_url, records: 0 })
+            Ok(PageInfo {
+                total_size: e.total_size,
+                done: e.done,
+                next_records_url: e.next_records_url,
+                records: 0,
+            })
         }
-        Err(e) => Err(DecodeError::Malformed { object: object.to_string(), message: e.to_string(), truncated: e.is_eof() }),
+        Err(e) => Err(DecodeError::Malformed {
+            object: object.to_string(),
+            message: e.to_string(),
+            truncated: e.is_eof(),
+        }),
     }
 }

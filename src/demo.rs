@@ -55,8 +55,13 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
     let emu = emulator::start(cfg, "127.0.0.1:0".parse().expect("valid address"))
         .await
         .map_err(|e| SyncError::Internal(format!("cannot start the emulator: {e}")))?;
-    eprintln!("forcelake demo: emulator at {} with {rows} records per object", emu.url);
-    let abs = std::env::current_dir().map(|c| c.join(dir)).unwrap_or_else(|_| dir.to_path_buf());
+    eprintln!(
+        "forcelake demo: emulator at {} with {rows} records per object",
+        emu.url
+    );
+    let abs = std::env::current_dir()
+        .map(|c| c.join(dir))
+        .unwrap_or_else(|_| dir.to_path_buf());
     let dir_s = abs.display().to_string();
     let text = demo_config_text(&emu.url, &dir_s);
     let secret = Some(emulator::DEMO_CLIENT_SECRET.to_string());
@@ -65,14 +70,30 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
     let incremental = Config::from_toml_str(&text, "demo", &[], secret.clone())?;
     let ctx = Arc::new(Context::new(incremental.clone())?);
     let first = sync::incremental::run_incremental(ctx.clone()).await?;
-    let start_point = first.objects.iter().filter_map(|o| o.incremental_start.clone()).min().unwrap_or_default();
+    let start_point = first
+        .objects
+        .iter()
+        .filter_map(|o| o.incremental_start.clone())
+        .min()
+        .unwrap_or_default();
     eprintln!("forcelake demo: incremental start point {start_point}; historical sync up to it");
-    let historical = Config::from_toml_str(&text, "demo", &["sync.mode=historical".into(), format!("sync.end_date={start_point}")], secret)?;
+    let historical = Config::from_toml_str(
+        &text,
+        "demo",
+        &[
+            "sync.mode=historical".into(),
+            format!("sync.end_date={start_point}"),
+        ],
+        secret,
+    )?;
     let hctx = Arc::new(Context::new(historical)?);
     let summary = sync::historical::run_historical(hctx).await?;
     let inc = sync::incremental::run_incremental(ctx.clone()).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
     } else {
         eprint!("{}", summary.to_text());
         eprint!("{}", inc.to_text());

@@ -23,7 +23,10 @@ pub enum ColumnKind {
     Int64,
     Float64,
     /// Exact decimal with precision and scale from describe.
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     Date,
     Timestamp,
     Time,
@@ -65,11 +68,23 @@ pub struct ObjectSchema {
 #[non_exhaustive]
 pub enum SchemaError {
     #[error("object {object} has no field {field:?}{}", suggest(.suggestions))]
-    UnknownField { object: String, field: String, suggestions: Vec<String> },
+    UnknownField {
+        object: String,
+        field: String,
+        suggestions: Vec<String>,
+    },
     #[error("cursor field {object}.{field} is a {found} field; the cursor must be a datetime (or date) field such as LastModifiedDate or SystemModstamp — set sync.cursor_field or the object's cursor_field")]
-    BadCursor { object: String, field: String, found: String },
+    BadCursor {
+        object: String,
+        field: String,
+        found: String,
+    },
     #[error("cursor field {object}.{field} does not exist{}; set sync.cursor_field or the object's cursor_field (LastModifiedDate, SystemModstamp, CreatedDate)", suggest(.suggestions))]
-    MissingCursor { object: String, field: String, suggestions: Vec<String> },
+    MissingCursor {
+        object: String,
+        field: String,
+        suggestions: Vec<String>,
+    },
     #[error("object {object} has no field that can be written (every field is compound or binary); list fields explicitly")]
     NoColumns { object: String },
 }
@@ -91,7 +106,10 @@ pub fn kind_for(f: &FieldDescribe) -> ColumnKind {
         "double" | "percent" => ColumnKind::Float64,
         "currency" => {
             let (p, s) = decimal_shape(f.precision, f.scale);
-            ColumnKind::Decimal { precision: p, scale: s }
+            ColumnKind::Decimal {
+                precision: p,
+                scale: s,
+            }
         }
         "date" => ColumnKind::Date,
         "datetime" => ColumnKind::Timestamp,
@@ -107,7 +125,11 @@ pub fn kind_for(f: &FieldDescribe) -> ColumnKind {
 /// Decimal precision/scale for Arrow: describe's values, clamped to what Decimal128 holds.
 pub fn decimal_shape(precision: u32, scale: i32) -> (u8, i8) {
     let scale = scale.clamp(0, 38);
-    let precision = if precision == 0 { 18 } else { precision.min(38) };
+    let precision = if precision == 0 {
+        18
+    } else {
+        precision.min(38)
+    };
     let precision = precision.max(scale as u32).max(1);
     (precision as u8, scale as i8)
 }
@@ -124,7 +146,9 @@ pub fn arrow_type(kind: ColumnKind) -> DataType {
         ColumnKind::Date => DataType::Date32,
         ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
         ColumnKind::Time => DataType::Time32(TimeUnit::Millisecond),
-        ColumnKind::MultiPicklist => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        ColumnKind::MultiPicklist => {
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+        }
         ColumnKind::Address => DataType::Struct(address_fields()),
         ColumnKind::Location => DataType::Struct(location_fields()),
     }
@@ -145,14 +169,23 @@ pub const ADDRESS_KEYS: [(&str, ColumnKind); 10] = [
 ];
 
 /// Keys of a location value.
-pub const LOCATION_KEYS: [(&str, ColumnKind); 2] = [("latitude", ColumnKind::Float64), ("longitude", ColumnKind::Float64)];
+pub const LOCATION_KEYS: [(&str, ColumnKind); 2] = [
+    ("latitude", ColumnKind::Float64),
+    ("longitude", ColumnKind::Float64),
+];
 
 fn address_fields() -> Fields {
-    ADDRESS_KEYS.iter().map(|(k, kind)| Field::new(*k, arrow_type(*kind), true)).collect()
+    ADDRESS_KEYS
+        .iter()
+        .map(|(k, kind)| Field::new(*k, arrow_type(*kind), true))
+        .collect()
 }
 
 fn location_fields() -> Fields {
-    LOCATION_KEYS.iter().map(|(k, kind)| Field::new(*k, arrow_type(*kind), true)).collect()
+    LOCATION_KEYS
+        .iter()
+        .map(|(k, kind)| Field::new(*k, arrow_type(*kind), true))
+        .collect()
 }
 
 fn column(f: &FieldDescribe) -> Column {
@@ -173,10 +206,19 @@ pub fn is_default_field(f: &FieldDescribe) -> bool {
 
 impl ObjectSchema {
     /// Resolves the configured field list (or the standard fields) and the cursor against describe.
-    pub fn resolve(describe: &ObjectDescribe, fields: Option<&[String]>, cursor: &str) -> Result<Self, SchemaError> {
+    pub fn resolve(
+        describe: &ObjectDescribe,
+        fields: Option<&[String]>,
+        cursor: &str,
+    ) -> Result<Self, SchemaError> {
         let object = describe.name.clone();
         let mut columns: Vec<Column> = match fields {
-            None => describe.fields.iter().filter(|f| is_default_field(f)).map(column).collect(),
+            None => describe
+                .fields
+                .iter()
+                .filter(|f| is_default_field(f))
+                .map(column)
+                .collect(),
             Some(list) => {
                 let mut out = Vec::with_capacity(list.len());
                 for name in list {
@@ -186,7 +228,11 @@ impl ObjectSchema {
                             return Err(SchemaError::UnknownField {
                                 object,
                                 field: name.clone(),
-                                suggestions: ident::closest(name, describe.fields.iter().map(|f| f.name.as_str()), 3),
+                                suggestions: ident::closest(
+                                    name,
+                                    describe.fields.iter().map(|f| f.name.as_str()),
+                                    3,
+                                ),
                             })
                         }
                     }
@@ -197,25 +243,47 @@ impl ObjectSchema {
         if columns.is_empty() {
             return Err(SchemaError::NoColumns { object });
         }
-        let cursor_desc = describe.field(cursor).ok_or_else(|| SchemaError::MissingCursor {
-            object: object.clone(),
-            field: cursor.to_string(),
-            suggestions: ident::closest(
-                cursor,
-                describe.fields.iter().filter(|f| matches!(f.field_type.as_str(), "datetime" | "date")).map(|f| f.name.as_str()),
-                3,
-            ),
-        })?;
+        let cursor_desc = describe
+            .field(cursor)
+            .ok_or_else(|| SchemaError::MissingCursor {
+                object: object.clone(),
+                field: cursor.to_string(),
+                suggestions: ident::closest(
+                    cursor,
+                    describe
+                        .fields
+                        .iter()
+                        .filter(|f| matches!(f.field_type.as_str(), "datetime" | "date"))
+                        .map(|f| f.name.as_str()),
+                    3,
+                ),
+            })?;
         if !matches!(cursor_desc.field_type.as_str(), "datetime" | "date") {
-            return Err(SchemaError::BadCursor { object, field: cursor_desc.name.clone(), found: cursor_desc.field_type.clone() });
+            return Err(SchemaError::BadCursor {
+                object,
+                field: cursor_desc.name.clone(),
+                found: cursor_desc.field_type.clone(),
+            });
         }
         let written = columns.len();
         if !columns.iter().any(|c| c.name == cursor_desc.name) {
             columns.push(column(cursor_desc));
         }
-        let arrow = Arc::new(Schema::new(columns[..written].iter().map(arrow_field).collect::<Vec<_>>()));
+        let arrow = Arc::new(Schema::new(
+            columns[..written]
+                .iter()
+                .map(arrow_field)
+                .collect::<Vec<_>>(),
+        ));
         let hash = schema_hash(&arrow);
-        Ok(Self { object, columns, written, cursor_field: cursor_desc.name.clone(), arrow, hash })
+        Ok(Self {
+            object,
+            columns,
+            written,
+            cursor_field: cursor_desc.name.clone(),
+            arrow,
+            hash,
+        })
     }
 
     /// Names to SELECT, in order.
@@ -242,11 +310,16 @@ impl ObjectSchema {
 
 /// The Arrow field for a column, with Salesforce metadata.
 pub fn arrow_field(c: &Column) -> Field {
-    Field::new(&c.name, arrow_type(c.kind), c.nullable).with_metadata(std::collections::HashMap::from([
-        ("salesforce.type".to_string(), c.sf_type.clone()),
-        ("salesforce.label".to_string(), c.label.clone()),
-        ("salesforce.calculated".to_string(), c.calculated.to_string()),
-    ]))
+    Field::new(&c.name, arrow_type(c.kind), c.nullable).with_metadata(
+        std::collections::HashMap::from([
+            ("salesforce.type".to_string(), c.sf_type.clone()),
+            ("salesforce.label".to_string(), c.label.clone()),
+            (
+                "salesforce.calculated".to_string(),
+                c.calculated.to_string(),
+            ),
+        ]),
+    )
 }
 
 /// A stable 16-hex-digit hash of names, types, nullability and Salesforce types.
@@ -300,17 +373,37 @@ mod tests {
     fn default_fields_are_standard_non_compound() {
         let s = ObjectSchema::resolve(&describe(), None, "LastModifiedDate").unwrap();
         let names: Vec<_> = s.arrow.fields().iter().map(|f| f.name().clone()).collect();
-        assert_eq!(names, ["Id", "Name", "AnnualRevenue", "LastModifiedDate", "NumberOfEmployees"]);
+        assert_eq!(
+            names,
+            [
+                "Id",
+                "Name",
+                "AnnualRevenue",
+                "LastModifiedDate",
+                "NumberOfEmployees"
+            ]
+        );
         assert!(!s.arrow.field(0).is_nullable());
         assert!(s.arrow.field(1).is_nullable());
         assert_eq!(s.arrow.field(2).data_type(), &DataType::Decimal128(18, 2));
-        assert_eq!(s.arrow.field(3).metadata().get("salesforce.type").unwrap(), "datetime");
+        assert_eq!(
+            s.arrow.field(3).metadata().get("salesforce.type").unwrap(),
+            "datetime"
+        );
     }
 
     #[test]
     fn explicit_fields_keep_order_and_append_cursor_for_query_only() {
-        let s = ObjectSchema::resolve(&describe(), Some(&["name".into(), "BillingAddress".into()]), "LastModifiedDate").unwrap();
-        assert_eq!(s.select_list(), ["Name", "BillingAddress", "LastModifiedDate"]);
+        let s = ObjectSchema::resolve(
+            &describe(),
+            Some(&["name".into(), "BillingAddress".into()]),
+            "LastModifiedDate",
+        )
+        .unwrap();
+        assert_eq!(
+            s.select_list(),
+            ["Name", "BillingAddress", "LastModifiedDate"]
+        );
         assert_eq!(s.written, 2);
         assert_eq!(s.arrow.fields().len(), 2);
         assert!(matches!(s.arrow.field(1).data_type(), DataType::Struct(f) if f.len() == 10));
@@ -318,22 +411,29 @@ mod tests {
 
     #[test]
     fn unknown_field_suggests_closest() {
-        let e = ObjectSchema::resolve(&describe(), Some(&["Nmae".into()]), "LastModifiedDate").unwrap_err().to_string();
+        let e = ObjectSchema::resolve(&describe(), Some(&["Nmae".into()]), "LastModifiedDate")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Nmae") && e.contains("did you mean Name"), "{e}");
     }
 
     #[test]
     fn cursor_must_be_datetime() {
-        let e = ObjectSchema::resolve(&describe(), None, "Name").unwrap_err().to_string();
+        let e = ObjectSchema::resolve(&describe(), None, "Name")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is a string field"), "{e}");
-        let e = ObjectSchema::resolve(&describe(), None, "LastModfiedDate").unwrap_err().to_string();
+        let e = ObjectSchema::resolve(&describe(), None, "LastModfiedDate")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("LastModifiedDate"), "{e}");
     }
 
     #[test]
     fn hash_changes_with_schema() {
         let a = ObjectSchema::resolve(&describe(), None, "LastModifiedDate").unwrap();
-        let b = ObjectSchema::resolve(&describe(), Some(&["Id".into()]), "LastModifiedDate").unwrap();
+        let b =
+            ObjectSchema::resolve(&describe(), Some(&["Id".into()]), "LastModifiedDate").unwrap();
         assert_ne!(a.hash, b.hash);
         assert_eq!(a.hash.len(), 16);
     }

@@ -75,8 +75,14 @@ pub fn compact(t: DateTime<Utc>) -> String {
 /// Parses [`compact`]'s output.
 pub fn parse_compact(s: &str) -> Option<DateTime<Utc>> {
     let body = s.strip_suffix('Z')?;
-    let fmt = if body.contains('.') { "%Y%m%dT%H%M%S%.3f" } else { "%Y%m%dT%H%M%S" };
-    NaiveDateTime::parse_from_str(body, fmt).ok().map(|t| Utc.from_utc_datetime(&t))
+    let fmt = if body.contains('.') {
+        "%Y%m%dT%H%M%S%.3f"
+    } else {
+        "%Y%m%dT%H%M%S"
+    };
+    NaiveDateTime::parse_from_str(body, fmt)
+        .ok()
+        .map(|t| Utc.from_utc_datetime(&t))
 }
 
 /// Salesforce REST datetime text: `2024-03-01T12:34:56.000+0000`.
@@ -100,11 +106,16 @@ mod tests {
 
     #[test]
     fn compact_round_trips() {
-        let t = DateOrTime::parse("2024-02-28T06:07:08Z").unwrap().as_start();
+        let t = DateOrTime::parse("2024-02-28T06:07:08Z")
+            .unwrap()
+            .as_start();
         assert_eq!(compact(t), "20240228T060708Z");
         assert_eq!(parse_compact(&compact(t)), Some(t));
         let t2 = t + chrono::Duration::milliseconds(250);
         assert_eq!(parse_compact(&compact(t2)), Some(t2));
-        assert_eq!(sf_datetime(t.timestamp_millis()), "2024-02-28T06:07:08.000+0000");
+        assert_eq!(
+            sf_datetime(t.timestamp_millis()),
+            "2024-02-28T06:07:08.000+0000"
+        );
     }
 }

@@ -61,15 +61,41 @@ pub struct FieldDef {
 impl FieldDef {
     fn new(name: &str, ftype: &'static str) -> Self {
         let custom = name.ends_with("__c") || name.ends_with("__s");
-        let label = name.trim_end_matches("__c").trim_end_matches("__s").replace('_', " ");
+        let label = name
+            .trim_end_matches("__c")
+            .trim_end_matches("__s")
+            .replace('_', " ");
         let length = match ftype {
             "id" | "reference" => 18,
             "string" | "picklist" | "multipicklist" | "email" | "phone" | "url" | "combobox" => 255,
             "textarea" => 32000,
             _ => 0,
         };
-        let nillable = !matches!(ftype, "id" | "boolean") && !matches!(name, "Name" | "CreatedDate" | "LastModifiedDate" | "SystemModstamp" | "OwnerId" | "CreatedById" | "LastModifiedById");
-        Self { name: name.into(), ftype, label, custom, precision: 0, scale: 0, length, calculated: false, nillable, compound: None, picklist: vec![], reference_to: vec![] }
+        let nillable = !matches!(ftype, "id" | "boolean")
+            && !matches!(
+                name,
+                "Name"
+                    | "CreatedDate"
+                    | "LastModifiedDate"
+                    | "SystemModstamp"
+                    | "OwnerId"
+                    | "CreatedById"
+                    | "LastModifiedById"
+            );
+        Self {
+            name: name.into(),
+            ftype,
+            label,
+            custom,
+            precision: 0,
+            scale: 0,
+            length,
+            calculated: false,
+            nillable,
+            compound: None,
+            picklist: vec![],
+            reference_to: vec![],
+        }
     }
     fn num(mut self, p: u32, s: i32) -> Self {
         self.precision = p;
@@ -106,7 +132,9 @@ pub struct ObjectDef {
 
 impl ObjectDef {
     pub fn field_index(&self, name: &str) -> Option<usize> {
-        self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields
+            .iter()
+            .position(|f| f.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -126,17 +154,37 @@ fn address(v: &mut Vec<FieldDef>, prefix: &str) {
     v.push(FieldDef::new(&format!("{prefix}State"), "string").part_of(&c));
     v.push(FieldDef::new(&format!("{prefix}PostalCode"), "string").part_of(&c));
     v.push(FieldDef::new(&format!("{prefix}Country"), "string").part_of(&c));
-    v.push(FieldDef::new(&format!("{prefix}Latitude"), "double").num(18, 15).part_of(&c));
-    v.push(FieldDef::new(&format!("{prefix}Longitude"), "double").num(18, 15).part_of(&c));
-    v.push(FieldDef::new(&format!("{prefix}GeocodeAccuracy"), "picklist").pick(&["Address", "Street", "City", "Zip"]).part_of(&c));
+    v.push(
+        FieldDef::new(&format!("{prefix}Latitude"), "double")
+            .num(18, 15)
+            .part_of(&c),
+    );
+    v.push(
+        FieldDef::new(&format!("{prefix}Longitude"), "double")
+            .num(18, 15)
+            .part_of(&c),
+    );
+    v.push(
+        FieldDef::new(&format!("{prefix}GeocodeAccuracy"), "picklist")
+            .pick(&["Address", "Street", "City", "Zip"])
+            .part_of(&c),
+    );
     v.push(FieldDef::new(&c, "address"));
 }
 
 fn location(v: &mut Vec<FieldDef>, base: &str) {
     let c = format!("{base}__c");
     v.push(FieldDef::new(&c, "location"));
-    v.push(FieldDef::new(&format!("{base}__Latitude__s"), "double").num(18, 15).part_of(&c));
-    v.push(FieldDef::new(&format!("{base}__Longitude__s"), "double").num(18, 15).part_of(&c));
+    v.push(
+        FieldDef::new(&format!("{base}__Latitude__s"), "double")
+            .num(18, 15)
+            .part_of(&c),
+    );
+    v.push(
+        FieldDef::new(&format!("{base}__Longitude__s"), "double")
+            .num(18, 15)
+            .part_of(&c),
+    );
 }
 
 /// The five emulated objects.
@@ -146,14 +194,27 @@ pub fn object_defs() -> Vec<ObjectDef> {
         FieldDef::new("IsDeleted", "boolean"),
         FieldDef::new("MasterRecordId", "reference").refs("Account"),
         FieldDef::new("Name", "string"),
-        FieldDef::new("Type", "picklist").pick(&["Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"]),
+        FieldDef::new("Type", "picklist").pick(&[
+            "Prospect",
+            "Customer - Direct",
+            "Customer - Channel",
+            "Partner",
+            "Other",
+        ]),
         FieldDef::new("ParentId", "reference").refs("Account"),
     ];
     address(&mut account, "Billing");
     account.extend([
         FieldDef::new("Phone", "phone"),
         FieldDef::new("Website", "url"),
-        FieldDef::new("Industry", "picklist").pick(&["Agriculture", "Banking", "Chemicals", "Energy", "Retail", "Technology"]),
+        FieldDef::new("Industry", "picklist").pick(&[
+            "Agriculture",
+            "Banking",
+            "Chemicals",
+            "Energy",
+            "Retail",
+            "Technology",
+        ]),
         FieldDef::new("AnnualRevenue", "currency").num(18, 0),
         FieldDef::new("NumberOfEmployees", "int").num(8, 0),
         FieldDef::new("Ownership", "picklist").pick(&["Public", "Private", "Subsidiary", "Other"]),
@@ -169,7 +230,9 @@ pub fn object_defs() -> Vec<ObjectDef> {
         FieldDef::new("Regions__c", "multipicklist").pick(&["EMEA", "AMER", "APAC", "LATAM"]),
         FieldDef::new("Discount__c", "percent").num(5, 2),
         FieldDef::new("Is_Partner__c", "boolean"),
-        FieldDef::new("Health_Score__c", "double").num(18, 2).formula(),
+        FieldDef::new("Health_Score__c", "double")
+            .num(18, 2)
+            .formula(),
         FieldDef::new("Support_Cutoff__c", "time"),
     ]);
     location(&mut account, "HQ_Location");
@@ -188,17 +251,28 @@ pub fn object_defs() -> Vec<ObjectDef> {
     address(&mut contact, "Mailing");
     contact.push(FieldDef::new("HasOptedOutOfEmail", "boolean"));
     system_fields(&mut contact);
-    contact.push(FieldDef::new("Languages__c", "multipicklist").pick(&["English", "German", "French", "Spanish"]));
+    contact.push(
+        FieldDef::new("Languages__c", "multipicklist")
+            .pick(&["English", "German", "French", "Spanish"]),
+    );
 
     let mut opp = vec![
         FieldDef::new("Id", "id"),
         FieldDef::new("IsDeleted", "boolean"),
         FieldDef::new("AccountId", "reference").refs("Account"),
         FieldDef::new("Name", "string"),
-        FieldDef::new("StageName", "picklist").pick(&["Prospecting", "Qualification", "Negotiation", "Closed Won", "Closed Lost"]),
+        FieldDef::new("StageName", "picklist").pick(&[
+            "Prospecting",
+            "Qualification",
+            "Negotiation",
+            "Closed Won",
+            "Closed Lost",
+        ]),
         FieldDef::new("Amount", "currency").num(18, 2),
         FieldDef::new("Probability", "percent").num(3, 0),
-        FieldDef::new("ExpectedRevenue", "currency").num(18, 2).formula(),
+        FieldDef::new("ExpectedRevenue", "currency")
+            .num(18, 2)
+            .formula(),
         FieldDef::new("CloseDate", "date"),
         FieldDef::new("Type", "picklist").pick(&["New Business", "Existing Business"]),
         FieldDef::new("IsClosed", "boolean"),
@@ -224,7 +298,11 @@ pub fn object_defs() -> Vec<ObjectDef> {
     ];
     system_fields(&mut case);
 
-    let mut invoice = vec![FieldDef::new("Id", "id"), FieldDef::new("IsDeleted", "boolean"), FieldDef::new("Name", "string")];
+    let mut invoice = vec![
+        FieldDef::new("Id", "id"),
+        FieldDef::new("IsDeleted", "boolean"),
+        FieldDef::new("Name", "string"),
+    ];
     system_fields(&mut invoice);
     invoice.push(FieldDef::new("LastActivityDate", "date"));
     invoice.extend([
@@ -236,7 +314,12 @@ pub fn object_defs() -> Vec<ObjectDef> {
         FieldDef::new("Units__c", "double").num(18, 0),
         FieldDef::new("Line_Items__c", "int").num(9, 0),
         FieldDef::new("Status__c", "picklist").pick(&["Draft", "Sent", "Paid", "Void"]),
-        FieldDef::new("Tags__c", "multipicklist").pick(&["Urgent", "Disputed", "Recurring", "Export"]),
+        FieldDef::new("Tags__c", "multipicklist").pick(&[
+            "Urgent",
+            "Disputed",
+            "Recurring",
+            "Export",
+        ]),
         FieldDef::new("Cutoff_Time__c", "time"),
         FieldDef::new("Notes__c", "textarea"),
         FieldDef::new("Contact_Email__c", "email"),
@@ -247,7 +330,11 @@ pub fn object_defs() -> Vec<ObjectDef> {
     location(&mut invoice, "Ship_To");
 
     // A wide custom object (600 custom fields): its full field list does not fit one request URI.
-    let mut wide = vec![FieldDef::new("Id", "id"), FieldDef::new("IsDeleted", "boolean"), FieldDef::new("Name", "string")];
+    let mut wide = vec![
+        FieldDef::new("Id", "id"),
+        FieldDef::new("IsDeleted", "boolean"),
+        FieldDef::new("Name", "string"),
+    ];
     system_fields(&mut wide);
     for i in 1..=600 {
         let name = format!("Customer_Attribute_{i:04}__c");
@@ -261,12 +348,48 @@ pub fn object_defs() -> Vec<ObjectDef> {
     }
 
     vec![
-        ObjectDef { name: "Account".into(), label: "Account".into(), key_prefix: "001", custom: false, fields: account },
-        ObjectDef { name: "Contact".into(), label: "Contact".into(), key_prefix: "003", custom: false, fields: contact },
-        ObjectDef { name: "Opportunity".into(), label: "Opportunity".into(), key_prefix: "006", custom: false, fields: opp },
-        ObjectDef { name: "Case".into(), label: "Case".into(), key_prefix: "500", custom: false, fields: case },
-        ObjectDef { name: "Invoice__c".into(), label: "Invoice".into(), key_prefix: "a01", custom: true, fields: invoice },
-        ObjectDef { name: "Wide__c".into(), label: "Wide".into(), key_prefix: "a02", custom: true, fields: wide },
+        ObjectDef {
+            name: "Account".into(),
+            label: "Account".into(),
+            key_prefix: "001",
+            custom: false,
+            fields: account,
+        },
+        ObjectDef {
+            name: "Contact".into(),
+            label: "Contact".into(),
+            key_prefix: "003",
+            custom: false,
+            fields: contact,
+        },
+        ObjectDef {
+            name: "Opportunity".into(),
+            label: "Opportunity".into(),
+            key_prefix: "006",
+            custom: false,
+            fields: opp,
+        },
+        ObjectDef {
+            name: "Case".into(),
+            label: "Case".into(),
+            key_prefix: "500",
+            custom: false,
+            fields: case,
+        },
+        ObjectDef {
+            name: "Invoice__c".into(),
+            label: "Invoice".into(),
+            key_prefix: "a01",
+            custom: true,
+            fields: invoice,
+        },
+        ObjectDef {
+            name: "Wide__c".into(),
+            label: "Wide".into(),
+            key_prefix: "a02",
+            custom: true,
+            fields: wide,
+        },
     ]
 }
 
@@ -302,21 +425,30 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn table(&self, name: &str) -> Option<&Table> {
-        self.tables.iter().find(|t| t.def.name.eq_ignore_ascii_case(name)).map(|t| &**t)
+        self.tables
+            .iter()
+            .find(|t| t.def.name.eq_ignore_ascii_case(name))
+            .map(|t| &**t)
     }
 
     /// A snapshot of one table.
     pub fn table_arc(&self, name: &str) -> Option<Arc<Table>> {
-        self.tables.iter().find(|t| t.def.name.eq_ignore_ascii_case(name)).cloned()
+        self.tables
+            .iter()
+            .find(|t| t.def.name.eq_ignore_ascii_case(name))
+            .cloned()
     }
 
     /// A writable table (copied if a snapshot still holds it).
     pub fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
-        self.tables.iter_mut().find(|t| t.def.name.eq_ignore_ascii_case(name)).map(|t| {
-            let t = Arc::make_mut(t);
-            t.version += 1;
-            t
-        })
+        self.tables
+            .iter_mut()
+            .find(|t| t.def.name.eq_ignore_ascii_case(name))
+            .map(|t| {
+                let t = Arc::make_mut(t);
+                t.version += 1;
+                t
+            })
     }
 }
 
@@ -348,7 +480,11 @@ impl Table {
         }
         if let Some(i) = def.field_index("Name") {
             if !def.custom {
-                row[i] = Cell::Str(format!("{} edited {}", WORDS[rng.random_range(0..12)], ts_ms));
+                row[i] = Cell::Str(format!(
+                    "{} edited {}",
+                    WORDS[rng.random_range(0..12)],
+                    ts_ms
+                ));
             }
         }
         for (i, f) in def.fields.iter().enumerate() {
@@ -379,7 +515,13 @@ impl Table {
         self.def.fields.push(f);
         for (k, r) in self.rows.iter_mut().enumerate() {
             let v = match ftype {
-                "string" | "picklist" | "textarea" => if k % 3 == 0 { Cell::Null } else { Cell::Str(format!("value {k}")) },
+                "string" | "picklist" | "textarea" => {
+                    if k % 3 == 0 {
+                        Cell::Null
+                    } else {
+                        Cell::Str(format!("value {k}"))
+                    }
+                }
                 "double" => Cell::Num(k as f64 / 4.0),
                 "boolean" => Cell::Bool(k % 2 == 0),
                 _ => Cell::Null,
@@ -390,7 +532,9 @@ impl Table {
 
     /// Changes a field's describe type (values are converted where that is meaningful).
     pub fn change_field_type(&mut self, name: &str, ftype: &'static str) {
-        let Some(i) = self.def.field_index(name) else { return };
+        let Some(i) = self.def.field_index(name) else {
+            return;
+        };
         self.def.fields[i].ftype = ftype;
         if ftype == "double" {
             self.def.fields[i].precision = 18;
@@ -432,15 +576,48 @@ pub fn record_id(prefix: &str, n: u64) -> String {
 }
 
 const CITIES: [(&str, &str, &str, &str, f64, f64); 6] = [
-    ("München", "Bayern", "80331", "Germany", 48.137154, 11.576124),
-    ("São Paulo", "SP", "01000-000", "Brazil", -23.55052, -46.633308),
-    ("San Francisco", "CA", "94105", "United States", 37.7897, -122.3942),
+    (
+        "München", "Bayern", "80331", "Germany", 48.137154, 11.576124,
+    ),
+    (
+        "São Paulo",
+        "SP",
+        "01000-000",
+        "Brazil",
+        -23.55052,
+        -46.633308,
+    ),
+    (
+        "San Francisco",
+        "CA",
+        "94105",
+        "United States",
+        37.7897,
+        -122.3942,
+    ),
     ("Tokyo", "Tokyo", "100-0001", "Japan", 35.681236, 139.767125),
-    ("Lyon", "Auvergne-Rhône-Alpes", "69001", "France", 45.764043, 4.835659),
-    ("Austin", "TX", "73301", "United States", 30.267153, -97.743061),
+    (
+        "Lyon",
+        "Auvergne-Rhône-Alpes",
+        "69001",
+        "France",
+        45.764043,
+        4.835659,
+    ),
+    (
+        "Austin",
+        "TX",
+        "73301",
+        "United States",
+        30.267153,
+        -97.743061,
+    ),
 ];
 
-const WORDS: [&str; 12] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima"];
+const WORDS: [&str; 12] = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+    "kilo", "lima",
+];
 
 /// Generation parameters.
 #[derive(Debug, Clone)]
@@ -459,15 +636,36 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
     let mut tables = Vec::new();
     for (oi, def) in object_defs().into_iter().enumerate() {
         // Wide__c is opt-in (name it in `rows`): 600 columns are costly for tests that ignore it.
-        let default = if def.name == "Wide__c" { 0 } else { cfg.default_rows };
-        let n = cfg.rows.iter().find(|(k, _)| k.eq_ignore_ascii_case(&def.name)).map(|(_, v)| *v).unwrap_or(default);
-        let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(oi as u64));
+        let default = if def.name == "Wide__c" {
+            0
+        } else {
+            cfg.default_rows
+        };
+        let n = cfg
+            .rows
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&def.name))
+            .map(|(_, v)| *v)
+            .unwrap_or(default);
+        let mut rng =
+            StdRng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(oi as u64));
         let span = cfg.days * 86_400_000;
         let mut rows = Vec::with_capacity(n);
         for i in 0..n {
-            rows.push(Arc::new(gen_row(&def, i as u64, &mut rng, cfg.anchor_ms - span, span)));
+            rows.push(Arc::new(gen_row(
+                &def,
+                i as u64,
+                &mut rng,
+                cfg.anchor_ms - span,
+                span,
+            )));
         }
-        tables.push(Arc::new(Table { def, rows, created: n as u64, version: 0 }));
+        tables.push(Arc::new(Table {
+            def,
+            rows,
+            created: n as u64,
+            version: 0,
+        }));
     }
     Dataset { tables }
 }
@@ -483,7 +681,13 @@ fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64
     let modified = (created + rng.random_range(0..(30 * 86_400_000i64))).min(from_ms + span_ms - 1);
     // Some records share a modification instant (second resolution), as bulk updates do.
     let modified = modified - modified % 1000;
-    let stamp = (modified + if rng.random::<f64>() < 0.2 { rng.random_range(0..5_000) } else { 0 }).min(from_ms + span_ms - 1);
+    let stamp = (modified
+        + if rng.random::<f64>() < 0.2 {
+            rng.random_range(0..5_000)
+        } else {
+            0
+        })
+    .min(from_ms + span_ms - 1);
     let city = CITIES[rng.random_range(0..CITIES.len())];
     let deleted = rng.random::<f64>() < 0.03;
     let mut out = Vec::with_capacity(def.fields.len());
@@ -496,15 +700,35 @@ fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64
             ("LastModifiedDate", _) => Cell::DateTime(modified),
             ("SystemModstamp", _) => Cell::DateTime(stamp),
             ("Name", _) if def.custom => Cell::Str(format!("INV-{:06}", i + 1)),
-            ("Name", _) => Cell::Str(format!("{} {} {}", WORDS[rng.random_range(0..12)], WORDS[rng.random_range(0..12)], i + 1)),
+            ("Name", _) => Cell::Str(format!(
+                "{} {} {}",
+                WORDS[rng.random_range(0..12)],
+                WORDS[rng.random_range(0..12)],
+                i + 1
+            )),
             ("CaseNumber", _) => Cell::Str(format!("{:08}", i + 1)),
             ("LastName", _) => Cell::Str(format!("{}son", WORDS[rng.random_range(0..12)])),
-            (_, "reference") if name.ends_with("ById") || name == "OwnerId" => Cell::Str(record_id("005", rng.random_range(1..20))),
-            (_, "reference") => maybe(rng, ()).map(|_| Cell::Str(record_id(f.reference_to.first().map(|r| prefix_of(r)).unwrap_or("001"), rng.random_range(1..500)))).unwrap_or(Cell::Null),
+            (_, "reference") if name.ends_with("ById") || name == "OwnerId" => {
+                Cell::Str(record_id("005", rng.random_range(1..20)))
+            }
+            (_, "reference") => maybe(rng, ())
+                .map(|_| {
+                    Cell::Str(record_id(
+                        f.reference_to
+                            .first()
+                            .map(|r| prefix_of(r))
+                            .unwrap_or("001"),
+                        rng.random_range(1..500),
+                    ))
+                })
+                .unwrap_or(Cell::Null),
             (_, "address") => address_cell(&out, def, name),
             _ if f.compound.is_some() && f.ftype != "double" => compound_part(name, city, rng),
             (_, "double") if f.compound.is_some() => {
-                let (lat, lon) = (city.4 + rng.random_range(-0.05..0.05), city.5 + rng.random_range(-0.05..0.05));
+                let (lat, lon) = (
+                    city.4 + rng.random_range(-0.05..0.05),
+                    city.5 + rng.random_range(-0.05..0.05),
+                );
                 if rng.random::<f64>() < 0.3 {
                     Cell::Null
                 } else if name.contains("Latitude") {
@@ -515,45 +739,109 @@ fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64
             }
             (_, "location") => Cell::Null, // filled from components below
             (_, "boolean") => Cell::Bool(rng.random::<bool>()),
-            (_, "int") => maybe(rng, ()).map(|_| Cell::Int(rng.random_range(1..200_000))).unwrap_or(Cell::Null),
-            (_, "currency") => maybe(rng, ()).map(|_| {
-                // Some values above 10^7 so they arrive in exponent form (1.2345678E7).
-                let big = rng.random::<f64>() < 0.3;
-                let units: i64 = if big { rng.random_range(10_000_000..9_000_000_000) } else { rng.random_range(0..9_999_999) };
-                if f.scale > 0 {
-                    Cell::Cents(units * 10i64.pow(f.scale as u32) + rng.random_range(0..10i64.pow(f.scale as u32)))
-                } else {
-                    Cell::Cents(units)
-                }
-            }).unwrap_or(Cell::Null),
-            (_, "percent") => maybe(rng, ()).map(|_| Cell::Num(rng.random_range(0..10_000) as f64 / 100.0)).unwrap_or(Cell::Null),
-            (_, "double") if f.scale == 0 => maybe(rng, ()).map(|_| Cell::Num(rng.random_range(0..50_000_000i64) as f64)).unwrap_or(Cell::Null),
-            (_, "double") => maybe(rng, ()).map(|_| Cell::Num(rng.random_range(0..1_000_000) as f64 / 100.0)).unwrap_or(Cell::Null),
-            (_, "date") => maybe(rng, ()).map(|_| Cell::Date(((created / 86_400_000) + rng.random_range(-30..60)) as i32)).unwrap_or(Cell::Null),
-            (_, "datetime") => maybe(rng, ()).map(|_| Cell::DateTime(created + rng.random_range(0..86_400_000))).unwrap_or(Cell::Null),
-            (_, "time") => maybe(rng, ()).map(|_| Cell::Time(rng.random_range(0..86_400) * 1000 + rng.random_range(0..2) * 500)).unwrap_or(Cell::Null),
-            (_, "picklist") => maybe(rng, ()).map(|_| Cell::Str(f.picklist[rng.random_range(0..f.picklist.len())].to_string())).unwrap_or(Cell::Null),
-            (_, "multipicklist") => maybe(rng, ()).map(|_| {
-                let k = rng.random_range(1..=f.picklist.len().min(3));
-                let start = rng.random_range(0..f.picklist.len());
-                let picked: Vec<&str> = (0..k).map(|j| f.picklist[(start + j) % f.picklist.len()]).collect();
-                Cell::Str(picked.join(";"))
-            }).unwrap_or(Cell::Null),
-            (_, "email") => maybe(rng, ()).map(|_| Cell::Str(format!("{}.{}@example.com", WORDS[rng.random_range(0..12)], i))).unwrap_or(Cell::Null),
-            (_, "phone") => maybe(rng, ()).map(|_| Cell::Str(format!("+1 (555) {:03}-{:04}", rng.random_range(0..1000), rng.random_range(0..10000)))).unwrap_or(Cell::Null),
-            (_, "url") => maybe(rng, ()).map(|_| Cell::Str(format!("https://www.{}.example.com/{}", WORDS[rng.random_range(0..12)], i))).unwrap_or(Cell::Null),
-            (_, "textarea") => maybe(rng, ()).map(|_| {
-                let n = rng.random_range(1..12);
-                let mut s = String::new();
-                for k in 0..n {
-                    s.push_str(WORDS[rng.random_range(0..12)]);
-                    s.push_str(if k % 4 == 3 { "\n\n" } else { " " });
-                }
-                s.push_str("\"quoted\" — ünïcødé");
-                Cell::Str(s)
-            }).unwrap_or(Cell::Null),
-            (_, "base64") => Cell::Str(format!("/services/data/v62.0/sobjects/{}/{}/{}", def.name, record_id(def.key_prefix, i + 1), name)),
-            _ => maybe(rng, ()).map(|_| Cell::Str(format!("{} {}", WORDS[rng.random_range(0..12)], i))).unwrap_or(Cell::Null),
+            (_, "int") => maybe(rng, ())
+                .map(|_| Cell::Int(rng.random_range(1..200_000)))
+                .unwrap_or(Cell::Null),
+            (_, "currency") => maybe(rng, ())
+                .map(|_| {
+                    // Some values above 10^7 so they arrive in exponent form (1.2345678E7).
+                    let big = rng.random::<f64>() < 0.3;
+                    let units: i64 = if big {
+                        rng.random_range(10_000_000..9_000_000_000)
+                    } else {
+                        rng.random_range(0..9_999_999)
+                    };
+                    if f.scale > 0 {
+                        Cell::Cents(
+                            units * 10i64.pow(f.scale as u32)
+                                + rng.random_range(0..10i64.pow(f.scale as u32)),
+                        )
+                    } else {
+                        Cell::Cents(units)
+                    }
+                })
+                .unwrap_or(Cell::Null),
+            (_, "percent") => maybe(rng, ())
+                .map(|_| Cell::Num(rng.random_range(0..10_000) as f64 / 100.0))
+                .unwrap_or(Cell::Null),
+            (_, "double") if f.scale == 0 => maybe(rng, ())
+                .map(|_| Cell::Num(rng.random_range(0..50_000_000i64) as f64))
+                .unwrap_or(Cell::Null),
+            (_, "double") => maybe(rng, ())
+                .map(|_| Cell::Num(rng.random_range(0..1_000_000) as f64 / 100.0))
+                .unwrap_or(Cell::Null),
+            (_, "date") => maybe(rng, ())
+                .map(|_| Cell::Date(((created / 86_400_000) + rng.random_range(-30..60)) as i32))
+                .unwrap_or(Cell::Null),
+            (_, "datetime") => maybe(rng, ())
+                .map(|_| Cell::DateTime(created + rng.random_range(0..86_400_000)))
+                .unwrap_or(Cell::Null),
+            (_, "time") => maybe(rng, ())
+                .map(|_| {
+                    Cell::Time(rng.random_range(0..86_400) * 1000 + rng.random_range(0..2) * 500)
+                })
+                .unwrap_or(Cell::Null),
+            (_, "picklist") => maybe(rng, ())
+                .map(|_| Cell::Str(f.picklist[rng.random_range(0..f.picklist.len())].to_string()))
+                .unwrap_or(Cell::Null),
+            (_, "multipicklist") => maybe(rng, ())
+                .map(|_| {
+                    let k = rng.random_range(1..=f.picklist.len().min(3));
+                    let start = rng.random_range(0..f.picklist.len());
+                    let picked: Vec<&str> = (0..k)
+                        .map(|j| f.picklist[(start + j) % f.picklist.len()])
+                        .collect();
+                    Cell::Str(picked.join(";"))
+                })
+                .unwrap_or(Cell::Null),
+            (_, "email") => maybe(rng, ())
+                .map(|_| {
+                    Cell::Str(format!(
+                        "{}.{}@example.com",
+                        WORDS[rng.random_range(0..12)],
+                        i
+                    ))
+                })
+                .unwrap_or(Cell::Null),
+            (_, "phone") => maybe(rng, ())
+                .map(|_| {
+                    Cell::Str(format!(
+                        "+1 (555) {:03}-{:04}",
+                        rng.random_range(0..1000),
+                        rng.random_range(0..10000)
+                    ))
+                })
+                .unwrap_or(Cell::Null),
+            (_, "url") => maybe(rng, ())
+                .map(|_| {
+                    Cell::Str(format!(
+                        "https://www.{}.example.com/{}",
+                        WORDS[rng.random_range(0..12)],
+                        i
+                    ))
+                })
+                .unwrap_or(Cell::Null),
+            (_, "textarea") => maybe(rng, ())
+                .map(|_| {
+                    let n = rng.random_range(1..12);
+                    let mut s = String::new();
+                    for k in 0..n {
+                        s.push_str(WORDS[rng.random_range(0..12)]);
+                        s.push_str(if k % 4 == 3 { "\n\n" } else { " " });
+                    }
+                    s.push_str("\"quoted\" — ünïcødé");
+                    Cell::Str(s)
+                })
+                .unwrap_or(Cell::Null),
+            (_, "base64") => Cell::Str(format!(
+                "/services/data/v62.0/sobjects/{}/{}/{}",
+                def.name,
+                record_id(def.key_prefix, i + 1),
+                name
+            )),
+            _ => maybe(rng, ())
+                .map(|_| Cell::Str(format!("{} {}", WORDS[rng.random_range(0..12)], i)))
+                .unwrap_or(Cell::Null),
         };
         out.push(cell);
     }
@@ -562,8 +850,12 @@ fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64
         match f.ftype {
             "address" => out[fi] = address_cell(&out, def, &f.name),
             "location" => {
-                let lat = def.fields.iter().position(|g| g.compound.as_deref() == Some(&f.name) && g.name.contains("Latitude"));
-                let lon = def.fields.iter().position(|g| g.compound.as_deref() == Some(&f.name) && g.name.contains("Longitude"));
+                let lat = def.fields.iter().position(|g| {
+                    g.compound.as_deref() == Some(&f.name) && g.name.contains("Latitude")
+                });
+                let lon = def.fields.iter().position(|g| {
+                    g.compound.as_deref() == Some(&f.name) && g.name.contains("Longitude")
+                });
                 out[fi] = match (lat.map(|i| &out[i]), lon.map(|i| &out[i])) {
                     (Some(Cell::Num(a)), Some(Cell::Num(b))) => Cell::Location(*a, *b),
                     _ => Cell::Null,
@@ -595,7 +887,12 @@ fn compound_part(name: &str, city: (&str, &str, &str, &str, f64, f64), rng: &mut
         return Cell::Null;
     }
     let v = if name.ends_with("Street") {
-        format!("{} {} Street\nSuite {}", rng.random_range(1..999), WORDS[rng.random_range(0..12)], rng.random_range(1..50))
+        format!(
+            "{} {} Street\nSuite {}",
+            rng.random_range(1..999),
+            WORDS[rng.random_range(0..12)],
+            rng.random_range(1..50)
+        )
     } else if name.ends_with("City") {
         city.0.to_string()
     } else if name.ends_with("State") {
@@ -617,11 +914,17 @@ fn address_cell(cells: &[Cell], def: &ObjectDef, compound: &str) -> Cell {
         return Cell::Null; // first pass: components not generated yet
     }
     let prefix = compound.trim_end_matches("Address");
-    let get_s = |suffix: &str| match def.field_index(&format!("{prefix}{suffix}")).map(|i| &cells[i]) {
+    let get_s = |suffix: &str| match def
+        .field_index(&format!("{prefix}{suffix}"))
+        .map(|i| &cells[i])
+    {
         Some(Cell::Str(s)) => Some(s.clone()),
         _ => None,
     };
-    let get_n = |suffix: &str| match def.field_index(&format!("{prefix}{suffix}")).map(|i| &cells[i]) {
+    let get_n = |suffix: &str| match def
+        .field_index(&format!("{prefix}{suffix}"))
+        .map(|i| &cells[i])
+    {
         Some(Cell::Num(v)) => Some(*v),
         _ => None,
     };
@@ -647,7 +950,11 @@ fn address_cell(cells: &[Cell], def: &ObjectDef, compound: &str) -> Cell {
 /// Java's `Double.toString`: plain between 10^-3 and 10^7, else `1.2345678E7`.
 pub fn java_double(v: f64) -> String {
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if v.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     let a = v.abs();
     if (1e-3..1e7).contains(&a) {
@@ -660,7 +967,11 @@ pub fn java_double(v: f64) -> String {
     } else {
         let s = format!("{v:e}");
         let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = if m.contains('.') { m.to_string() } else { format!("{m}.0") };
+        let m = if m.contains('.') {
+            m.to_string()
+        } else {
+            format!("{m}.0")
+        };
         format!("{m}E{e}")
     }
 }
@@ -681,20 +992,32 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic() {
-        let cfg = GenConfig { seed: 7, rows: HashMap::new(), default_rows: 50, anchor_ms: 1_767_225_600_000, days: 730 };
+        let cfg = GenConfig {
+            seed: 7,
+            rows: HashMap::new(),
+            default_rows: 50,
+            anchor_ms: 1_767_225_600_000,
+            days: 730,
+        };
         let a = generate(&cfg);
         let b = generate(&cfg);
         assert_eq!(a.tables[0].rows, b.tables[0].rows);
         assert_eq!(a.tables.len(), 6);
         assert_eq!(a.table("Wide__c").unwrap().rows.len(), 0);
-        let ids: std::collections::HashSet<_> = a.tables[0].rows.iter().map(|r| format!("{:?}", r[0])).collect();
+        let ids: std::collections::HashSet<_> = a.tables[0]
+            .rows
+            .iter()
+            .map(|r| format!("{:?}", r[0]))
+            .collect();
         assert_eq!(ids.len(), 50);
         assert_eq!(record_id("001", 1).len(), 18);
         // case-safe: ids that differ only in case differ case-insensitively too
         let a = record_id("001", 36); // ...A
         let b = record_id("001", 10); // ...a? (serials map to different cases)
         assert_ne!(a.to_lowercase(), b.to_lowercase());
-        let all: std::collections::HashSet<String> = (0..5000).map(|i| record_id("a01", i).to_lowercase()).collect();
+        let all: std::collections::HashSet<String> = (0..5000)
+            .map(|i| record_id("a01", i).to_lowercase())
+            .collect();
         assert_eq!(all.len(), 5000);
     }
 }

@@ -153,18 +153,34 @@ impl RunningEmulator {
 
     /// Adds a field to an object's describe at run time.
     pub fn add_field(&self, object: &str, name: &str, ftype: &'static str, custom: bool) {
-        self.mutate(|d| d.table_mut(object).map(|t| t.add_field(name, ftype, custom)));
+        self.mutate(|d| {
+            d.table_mut(object)
+                .map(|t| t.add_field(name, ftype, custom))
+        });
     }
 
     /// Changes a field's type in an object's describe at run time.
     pub fn change_field_type(&self, object: &str, field: &str, ftype: &'static str) {
-        self.mutate(|d| d.table_mut(object).map(|t| t.change_field_type(field, ftype)));
+        self.mutate(|d| {
+            d.table_mut(object)
+                .map(|t| t.change_field_type(field, ftype))
+        });
     }
 
     /// Starts creating, updating, soft-deleting and late-committing records of `objects`
     /// every `every`, until the handle is stopped or dropped.
-    pub fn start_mutations(&self, objects: &[&str], every: Duration, late_by: Duration) -> MutationHandle {
-        start_mutator(self.inner.clone(), objects.iter().map(|s| s.to_string()).collect(), every, late_by)
+    pub fn start_mutations(
+        &self,
+        objects: &[&str],
+        every: Duration,
+        late_by: Duration,
+    ) -> MutationHandle {
+        start_mutator(
+            self.inner.clone(),
+            objects.iter().map(|s| s.to_string()).collect(),
+            every,
+            late_by,
+        )
     }
     /// REST requests answered so far.
     pub fn requests(&self) -> u64 {
@@ -217,7 +233,12 @@ impl Drop for MutationHandle {
     }
 }
 
-fn start_mutator(inner: Arc<Inner>, objects: Vec<String>, every: Duration, late_by: Duration) -> MutationHandle {
+fn start_mutator(
+    inner: Arc<Inner>,
+    objects: Vec<String>,
+    every: Duration,
+    late_by: Duration,
+) -> MutationHandle {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
     let task = tokio::spawn(async move {
@@ -248,7 +269,10 @@ fn start_mutator(inner: Arc<Inner>, objects: Vec<String>, every: Duration, late_
         }
         n
     });
-    MutationHandle { stop, task: Some(task) }
+    MutationHandle {
+        stop,
+        task: Some(task),
+    }
 }
 
 /// Generates the data and serves on `addr` (port 0 picks a free port).
@@ -288,7 +312,13 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
             })
             .await;
     });
-    Ok(RunningEmulator { url, addr: local, inner, shutdown: Some(tx), task: Some(task) })
+    Ok(RunningEmulator {
+        url,
+        addr: local,
+        inner,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
 }
 
 // -----------------------------------------------------------------------------------------
@@ -296,19 +326,31 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
 
 fn oauth_error(error: &str, description: &str) -> Response {
     let body = serde_json::json!({"error": error, "error_description": description}).to_string();
-    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn token(State(st): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(d) = st.cfg.faults.latency {
         tokio::time::sleep(d).await;
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let host = host.split(':').next().unwrap_or("");
     if host == "login.salesforce.com" || host == "test.salesforce.com" {
         return oauth_error("invalid_grant", "request not supported on this domain");
     }
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     if !ct.starts_with("application/x-www-form-urlencoded") {
         return oauth_error("unsupported_grant_type", "grant type not supported");
     }
@@ -316,10 +358,20 @@ async fn token(State(st): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) ->
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return oauth_error("unsupported_grant_type", "grant type not supported");
     }
-    let (mut id, mut secret) = (form.get("client_id").cloned(), form.get("client_secret").cloned());
-    if let Some(basic) = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Basic ")) {
+    let (mut id, mut secret) = (
+        form.get("client_id").cloned(),
+        form.get("client_secret").cloned(),
+    );
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Basic "))
+    {
         use base64_decode as b64;
-        if let Some((i, s)) = b64(basic).and_then(|d| d.split_once(':').map(|(a, b)| (a.to_string(), b.to_string()))) {
+        if let Some((i, s)) = b64(basic).and_then(|d| {
+            d.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        }) {
             id = Some(i);
             secret = Some(s);
         }
@@ -337,12 +389,17 @@ async fn token(State(st): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) ->
         return oauth_error("invalid_grant", "no valid scopes defined");
     }
     let mut rng = rand::rng();
-    let tok: String = (0..48).map(|_| {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
-        A[rng.random_range(0..A.len())] as char
-    }).collect();
+    let tok: String = (0..48)
+        .map(|_| {
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+            A[rng.random_range(0..A.len())] as char
+        })
+        .collect();
     let access_token = format!("00D5g000004EMUL!AQ{tok}");
-    st.tokens.lock().expect("token map").insert(access_token.clone(), Instant::now());
+    st.tokens
+        .lock()
+        .expect("token map")
+        .insert(access_token.clone(), Instant::now());
     let base = st.base_url.lock().expect("base url").clone();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let body = serde_json::json!({
@@ -354,7 +411,12 @@ async fn token(State(st): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) ->
         "token_type": "Bearer",
         "issued_at": now_ms.to_string(),
     });
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn base64_decode(s: &str) -> Option<String> {
@@ -383,7 +445,15 @@ fn base64_decode(s: &str) -> Option<String> {
 
 fn rest_error(st: &Inner, status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!([{"message": message, "errorCode": code}]).to_string();
-    with_limit(st, (status, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response())
+    with_limit(
+        st,
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+            body,
+        )
+            .into_response(),
+    )
 }
 
 fn with_limit(st: &Inner, mut r: Response) -> Response {
@@ -396,7 +466,15 @@ fn with_limit(st: &Inner, mut r: Response) -> Response {
 }
 
 fn json_ok(st: &Inner, body: impl Into<Body>) -> Response {
-    with_limit(st, (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.into()).into_response())
+    with_limit(
+        st,
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+            body.into(),
+        )
+            .into_response(),
+    )
 }
 
 async fn versions() -> Response {
@@ -405,12 +483,22 @@ async fn versions() -> Response {
         {"label": "Summer '24", "url": "/services/data/v61.0", "version": "61.0"},
         {"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"},
     ]);
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
     let body = serde_json::json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]).to_string();
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Response {
@@ -418,44 +506,88 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
         tokio::time::sleep(d).await;
     }
     // Authentication.
-    let auth = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let tok = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("OAuth ")).map(str::trim);
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let tok = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("OAuth "))
+        .map(str::trim);
     let valid = match tok {
         None => false,
         Some(t) => {
             let map = st.tokens.lock().expect("token map");
             match map.get(t) {
                 None => false,
-                Some(issued) => st.cfg.faults.token_ttl.map(|ttl| issued.elapsed() < ttl).unwrap_or(true),
+                Some(issued) => st
+                    .cfg
+                    .faults
+                    .token_ttl
+                    .map(|ttl| issued.elapsed() < ttl)
+                    .unwrap_or(true),
             }
         }
     };
     if !valid {
-        return rest_error(&st, StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid");
+        return rest_error(
+            &st,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+        );
     }
     let n = st.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let daily_limit = st.daily_limit.load(Ordering::Relaxed);
     if n > daily_limit {
-        return rest_error(&st, StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
+        return rest_error(
+            &st,
+            StatusCode::FORBIDDEN,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        );
     }
     if let Some(k) = st.cfg.faults.fail_every {
         if k > 0 && n % k == 0 {
-            return rest_error(&st, StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", "Server Unavailable");
+            return rest_error(
+                &st,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVER_UNAVAILABLE",
+                "Server Unavailable",
+            );
         }
     }
-    let path = uri.path().trim_start_matches("/services/data/").trim_end_matches('/');
+    let path = uri
+        .path()
+        .trim_start_matches("/services/data/")
+        .trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').collect();
     let Some(version) = parts.first().and_then(|v| v.strip_prefix('v')) else {
-        return rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist");
+        return rest_error(
+            &st,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        );
     };
     let version = version.to_string();
     let batch = headers
         .get("sforce-query-options")
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split(',').find_map(|p| p.trim().strip_prefix("batchSize=")).and_then(|v| v.trim().parse::<usize>().ok()))
+        .and_then(|h| {
+            h.split(',')
+                .find_map(|p| p.trim().strip_prefix("batchSize="))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        })
         .unwrap_or(2000)
         .clamp(200, 2000);
-    let query_param = || uri.query().and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "q").map(|(_, v)| v.into_owned()));
+    let query_param = || {
+        uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+        })
+    };
     match &parts[1..] {
         [] => json_ok(&st, serde_json::json!({"limits": format!("/services/data/v{version}/limits"), "sobjects": format!("/services/data/v{version}/sobjects"), "query": format!("/services/data/v{version}/query"), "queryAll": format!("/services/data/v{version}/queryAll")}).to_string()),
         ["limits"] => {
@@ -504,16 +636,29 @@ fn is_slow(st: &Inner) -> bool {
 
 fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str) -> Response {
     let data: Vec<Arc<Table>> = st.data.read().expect("dataset lock").tables.clone();
-    let parsed = soql::parse(q, |name| data.iter().find(|t| t.def.name.eq_ignore_ascii_case(name)).map(|t| &t.def));
+    let parsed = soql::parse(q, |name| {
+        data.iter()
+            .find(|t| t.def.name.eq_ignore_ascii_case(name))
+            .map(|t| &t.def)
+    });
     let (query, _) = match parsed {
         Ok(p) => p,
         Err(e) => return rest_error(st, StatusCode::BAD_REQUEST, e.code, &e.message),
     };
-    let table = data.iter().find(|t| t.def.name == query.object).expect("parsed object exists").clone();
+    let table = data
+        .iter()
+        .find(|t| t.def.name == query.object)
+        .expect("parsed object exists")
+        .clone();
     if let (Some(h), Some(c)) = (st.cfg.faults.query_timeout_hours, &query.cond) {
         if let Some((lo, hi)) = c.datetime_span() {
             if hi - lo > h as i64 * 3_600_000 {
-                return rest_error(st, StatusCode::BAD_REQUEST, "QUERY_TIMEOUT", "Your query request was running for too long.");
+                return rest_error(
+                    st,
+                    StatusCode::BAD_REQUEST,
+                    "QUERY_TIMEOUT",
+                    "Your query request was running for too long.",
+                );
             }
         }
     }
@@ -543,25 +688,57 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
         })
         .collect();
     if !query.order.is_empty() {
-        rows.sort_by(|a, b| soql::order_rows(&table.rows[*a as usize], &table.rows[*b as usize], &query.order));
+        rows.sort_by(|a, b| {
+            soql::order_rows(
+                &table.rows[*a as usize],
+                &table.rows[*b as usize],
+                &query.order,
+            )
+        });
     }
-    let rows: Vec<u32> = rows.into_iter().skip(query.offset).take(query.limit.unwrap_or(usize::MAX)).collect();
+    let rows: Vec<u32> = rows
+        .into_iter()
+        .skip(query.offset)
+        .take(query.limit.unwrap_or(usize::MAX))
+        .collect();
     if query.count {
-        return json_ok(st, format!("{{\"totalSize\":{},\"done\":true,\"records\":[]}}", rows.len()));
+        return json_ok(
+            st,
+            format!(
+                "{{\"totalSize\":{},\"done\":true,\"records\":[]}}",
+                rows.len()
+            ),
+        );
     }
     let seq = st.seq.fetch_add(1, Ordering::Relaxed);
     let locator = format!("01g5g00000{:08X}", seq);
-    let cursor = Cursor { table, rows, fields: query.fields.clone(), pos: 0, batch, last_used: Instant::now(), seq };
+    let cursor = Cursor {
+        table,
+        rows,
+        fields: query.fields.clone(),
+        pos: 0,
+        batch,
+        last_used: Instant::now(),
+        seq,
+    };
     render_and_advance(st, locator, cursor, version)
 }
 
-fn render_cache(st: &Inner, table: &Arc<Table>, fields: &[usize]) -> Arc<Vec<std::sync::OnceLock<Box<[u8]>>>> {
+fn render_cache(
+    st: &Inner,
+    table: &Arc<Table>,
+    fields: &[usize],
+) -> Arc<Vec<std::sync::OnceLock<Box<[u8]>>>> {
     let key = (table.def.name.clone(), fields.to_vec());
     let mut g = st.rendered.lock().expect("render cache");
     match g.get(&key) {
         Some((v, cache)) if *v == table.version && cache.len() == table.rows.len() => cache.clone(),
         _ => {
-            let cache: Arc<Vec<std::sync::OnceLock<Box<[u8]>>>> = Arc::new((0..table.rows.len()).map(|_| std::sync::OnceLock::new()).collect());
+            let cache: Arc<Vec<std::sync::OnceLock<Box<[u8]>>>> = Arc::new(
+                (0..table.rows.len())
+                    .map(|_| std::sync::OnceLock::new())
+                    .collect(),
+            );
             g.insert(key, (table.version, cache.clone()));
             cache
         }
@@ -588,27 +765,47 @@ fn datetime_index(st: &Inner, table: &Arc<Table>, field: usize) -> Arc<Vec<(i64,
         .collect();
     v.sort_unstable();
     let idx = Arc::new(v);
-    st.indexes.lock().expect("index cache").insert(key, (id, idx.clone()));
+    st.indexes
+        .lock()
+        .expect("index cache")
+        .insert(key, (id, idx.clone()));
     idx
 }
 
 fn next_page(st: &Arc<Inner>, loc: &str, version: &str) -> Response {
     let Some((id, offset)) = loc.rsplit_once('-') else {
-        return rest_error(st, StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator");
+        return rest_error(
+            st,
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        );
     };
     let n = st.next_requests.fetch_add(1, Ordering::Relaxed) + 1;
     if st.cfg.faults.expire_locator_at == Some(n) {
         st.cursors.lock().expect("cursor map").remove(id);
-        return rest_error(st, StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator");
+        return rest_error(
+            st,
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        );
     }
     let cursor = {
         let mut cs = st.cursors.lock().expect("cursor map");
         match cs.remove(id) {
-            Some(c) if c.last_used.elapsed() <= st.cfg.locator_idle && offset.parse::<usize>().ok() == Some(c.pos) => Some(c),
+            Some(c)
+                if c.last_used.elapsed() <= st.cfg.locator_idle
+                    && offset.parse::<usize>().ok() == Some(c.pos) =>
+            {
+                Some(c)
+            }
             Some(c) if offset.parse::<usize>().ok() != Some(c.pos) => {
                 // Re-reading an earlier page of a live cursor is allowed: rewind.
                 match offset.parse::<usize>() {
-                    Ok(o) if o < c.rows.len() && c.last_used.elapsed() <= st.cfg.locator_idle => Some(Cursor { pos: o, ..c }),
+                    Ok(o) if o < c.rows.len() && c.last_used.elapsed() <= st.cfg.locator_idle => {
+                        Some(Cursor { pos: o, ..c })
+                    }
                     _ => None,
                 }
             }
@@ -617,7 +814,12 @@ fn next_page(st: &Arc<Inner>, loc: &str, version: &str) -> Response {
     };
     match cursor {
         Some(c) => render_and_advance(st, id.to_string(), c, version),
-        None => rest_error(st, StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator"),
+        None => rest_error(
+            st,
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        ),
     }
 }
 
@@ -628,11 +830,24 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
     let mut out = Vec::with_capacity((end - c.pos) * 600 + 200);
     out.extend_from_slice(format!("{{\"totalSize\":{},\"done\":{}", c.rows.len(), done).as_bytes());
     if !done {
-        out.extend_from_slice(format!(",\"nextRecordsUrl\":\"/services/data/v{version}/query/{locator}-{end}\"").as_bytes());
+        out.extend_from_slice(
+            format!(",\"nextRecordsUrl\":\"/services/data/v{version}/query/{locator}-{end}\"")
+                .as_bytes(),
+        );
     }
     out.extend_from_slice(b",\"records\":[");
-    let bad = st.cfg.faults.bad_value.as_ref().filter(|(o, _)| o.eq_ignore_ascii_case(&table.def.name)).and_then(|(_, f)| table.def.field_index(f));
-    let cache = if bad.is_none() && version == "62.0" { Some(render_cache(st, &table, &c.fields)) } else { None };
+    let bad = st
+        .cfg
+        .faults
+        .bad_value
+        .as_ref()
+        .filter(|(o, _)| o.eq_ignore_ascii_case(&table.def.name))
+        .and_then(|(_, f)| table.def.field_index(f));
+    let cache = if bad.is_none() && version == "62.0" {
+        Some(render_cache(st, &table, &c.fields))
+    } else {
+        None
+    };
     for (k, &ri) in c.rows[c.pos..end].iter().enumerate() {
         if k > 0 {
             out.push(b',');
@@ -641,12 +856,26 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
             Some(cache) => {
                 let r = cache[ri as usize].get_or_init(|| {
                     let mut one = Vec::with_capacity(1024);
-                    render_record(&mut one, &table.def, &table.rows[ri as usize], &c.fields, version, None);
+                    render_record(
+                        &mut one,
+                        &table.def,
+                        &table.rows[ri as usize],
+                        &c.fields,
+                        version,
+                        None,
+                    );
                     one.into_boxed_slice()
                 });
                 out.extend_from_slice(r);
             }
-            None => render_record(&mut out, &table.def, &table.rows[ri as usize], &c.fields, version, bad),
+            None => render_record(
+                &mut out,
+                &table.def,
+                &table.rows[ri as usize],
+                &c.fields,
+                version,
+                bad,
+            ),
         }
     }
     out.extend_from_slice(b"]}");
@@ -672,8 +901,22 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
         if k > 0 && page_no % k == 0 {
             // Send half the body, then fail the stream: the connection drops mid-body.
             let half = bytes::Bytes::from(out[..out.len() / 2].to_vec());
-            let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(half), Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "emulated connection drop"))]);
-            return with_limit(st, (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], Body::from_stream(stream)).into_response());
+            let stream = futures::stream::iter(vec![
+                Ok::<_, std::io::Error>(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "emulated connection drop",
+                )),
+            ]);
+            return with_limit(
+                st,
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+                    Body::from_stream(stream),
+                )
+                    .into_response(),
+            );
         }
     }
     json_ok(st, out)
@@ -684,7 +927,14 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
-fn render_record(out: &mut Vec<u8>, def: &ObjectDef, row: &[Cell], fields: &[usize], version: &str, bad: Option<usize>) {
+fn render_record(
+    out: &mut Vec<u8>,
+    def: &ObjectDef,
+    row: &[Cell],
+    fields: &[usize],
+    version: &str,
+    bad: Option<usize>,
+) {
     out.extend_from_slice(b"{\"attributes\":{\"type\":\"");
     out.extend_from_slice(def.name.as_bytes());
     out.extend_from_slice(b"\",\"url\":\"/services/data/v");
@@ -702,7 +952,10 @@ fn render_record(out: &mut Vec<u8>, def: &ObjectDef, row: &[Cell], fields: &[usi
         push_json_str(out, &f.name);
         out.push(b':');
         if Some(fi) == bad && row[fi] != Cell::Null {
-            if matches!(f.ftype, "string" | "textarea" | "picklist" | "id" | "reference" | "email" | "phone" | "url") {
+            if matches!(
+                f.ftype,
+                "string" | "textarea" | "picklist" | "id" | "reference" | "email" | "phone" | "url"
+            ) {
                 out.extend_from_slice(b"12345");
             } else {
                 out.extend_from_slice(b"\"not-a-");
@@ -729,7 +982,9 @@ fn render_cell(out: &mut Vec<u8>, f: &FieldDef, c: &Cell) {
         Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Cell::DateTime(ms) => push_json_str(out, &crate::timefmt::sf_datetime(*ms)),
         Cell::Date(d) => {
-            let day = chrono::DateTime::from_timestamp(*d as i64 * 86_400, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default();
+            let day = chrono::DateTime::from_timestamp(*d as i64 * 86_400, 0)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
             push_json_str(out, &day);
         }
         Cell::Time(ms) => {
@@ -737,7 +992,11 @@ fn render_cell(out: &mut Vec<u8>, f: &FieldDef, c: &Cell) {
             push_json_str(out, &format!("{h:02}:{m:02}:{s:02}.{milli:03}Z"));
         }
         Cell::Address(a) => {
-            let opt_s = |v: &Option<String>| v.as_ref().map(|s| serde_json::to_string(s).expect("string")).unwrap_or_else(|| "null".into());
+            let opt_s = |v: &Option<String>| {
+                v.as_ref()
+                    .map(|s| serde_json::to_string(s).expect("string"))
+                    .unwrap_or_else(|| "null".into())
+            };
             let opt_n = |v: &Option<f64>| v.map(java_double).unwrap_or_else(|| "null".into());
             let s = format!(
                 "{{\"city\":{},\"country\":{},\"countryCode\":{},\"geocodeAccuracy\":{},\"latitude\":{},\"longitude\":{},\"postalCode\":{},\"state\":{},\"stateCode\":{},\"street\":{}}}",
@@ -746,7 +1005,14 @@ fn render_cell(out: &mut Vec<u8>, f: &FieldDef, c: &Cell) {
             out.extend_from_slice(s.as_bytes());
         }
         Cell::Location(lat, lon) => {
-            out.extend_from_slice(format!("{{\"latitude\":{},\"longitude\":{}}}", java_double(*lat), java_double(*lon)).as_bytes());
+            out.extend_from_slice(
+                format!(
+                    "{{\"latitude\":{},\"longitude\":{}}}",
+                    java_double(*lat),
+                    java_double(*lon)
+                )
+                .as_bytes(),
+            );
         }
     }
 }
@@ -795,7 +1061,18 @@ fn soap_type(t: &str) -> &'static str {
 }
 
 fn field_describe(f: &FieldDef) -> serde_json::Value {
-    let text = matches!(f.ftype, "string" | "textarea" | "picklist" | "multipicklist" | "email" | "phone" | "url" | "combobox" | "encryptedstring");
+    let text = matches!(
+        f.ftype,
+        "string"
+            | "textarea"
+            | "picklist"
+            | "multipicklist"
+            | "email"
+            | "phone"
+            | "url"
+            | "combobox"
+            | "encryptedstring"
+    );
     let compound = matches!(f.ftype, "address" | "location");
     serde_json::json!({
         "aggregatable": !compound && f.ftype != "textarea", "aiPredictionField": false, "autoNumber": f.name == "CaseNumber",
@@ -858,18 +1135,40 @@ pub fn parse_rows(spec: &str) -> Result<(Option<usize>, HashMap<String, usize>),
     for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match part.split_once('=') {
             Some((k, v)) => {
-                map.insert(k.trim().to_string(), v.trim().parse().map_err(|_| format!("--rows {part}: not a number"))?);
+                map.insert(
+                    k.trim().to_string(),
+                    v.trim()
+                        .parse()
+                        .map_err(|_| format!("--rows {part}: not a number"))?,
+                );
             }
-            None => default = Some(part.parse().map_err(|_| format!("--rows {part}: expected OBJECT=N or N"))?),
+            None => {
+                default = Some(
+                    part.parse()
+                        .map_err(|_| format!("--rows {part}: expected OBJECT=N or N"))?,
+                )
+            }
         }
     }
     Ok((default, map))
 }
 
 /// Renders one REST query page exactly as the emulator serves it (for benchmarks and tests).
-pub fn render_page(table: &data::Table, rows: &[u32], fields: &[usize], total_size: usize, next_records_url: Option<&str>) -> Vec<u8> {
+pub fn render_page(
+    table: &data::Table,
+    rows: &[u32],
+    fields: &[usize],
+    total_size: usize,
+    next_records_url: Option<&str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 800 + 200);
-    out.extend_from_slice(format!("{{\"totalSize\":{total_size},\"done\":{}", next_records_url.is_none()).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "{{\"totalSize\":{total_size},\"done\":{}",
+            next_records_url.is_none()
+        )
+        .as_bytes(),
+    );
     if let Some(u) = next_records_url {
         out.extend_from_slice(b",\"nextRecordsUrl\":");
         push_json_str(&mut out, u);
@@ -879,7 +1178,14 @@ pub fn render_page(table: &data::Table, rows: &[u32], fields: &[usize], total_si
         if k > 0 {
             out.push(b',');
         }
-        render_record(&mut out, &table.def, &table.rows[ri as usize], fields, "62.0", None);
+        render_record(
+            &mut out,
+            &table.def,
+            &table.rows[ri as usize],
+            fields,
+            "62.0",
+            None,
+        );
     }
     out.extend_from_slice(b"]}");
     out

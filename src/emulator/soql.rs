@@ -14,7 +14,14 @@ pub struct SoqlError {
 }
 
 fn malformed(q: &str, pos: usize, what: &str) -> SoqlError {
-    SoqlError { code: "MALFORMED_QUERY", message: format!("\n{q}\n{}^\nERROR at Row:1:Column:{}\n{what}", " ".repeat(pos), pos + 1) }
+    SoqlError {
+        code: "MALFORMED_QUERY",
+        message: format!(
+            "\n{q}\n{}^\nERROR at Row:1:Column:{}\n{what}",
+            " ".repeat(pos),
+            pos + 1
+        ),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,9 +53,12 @@ fn tokenize(q: &str) -> Result<Vec<(Tok, usize)>, SoqlError> {
                 i += 1;
             }
             out.push((Tok::Ident(q[start..i].to_string()), start));
-        } else if c.is_ascii_digit() || (c == b'-' && i + 1 < b.len() && b[i + 1].is_ascii_digit()) {
+        } else if c.is_ascii_digit() || (c == b'-' && i + 1 < b.len() && b[i + 1].is_ascii_digit())
+        {
             i += 1;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b':' | b'.' | b'+')) {
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b':' | b'.' | b'+'))
+            {
                 i += 1;
             }
             let t = &q[start..i];
@@ -90,7 +100,17 @@ fn tokenize(q: &str) -> Result<Vec<(Tok, usize)>, SoqlError> {
                 (b'(', _) => (Tok::LParen, 1),
                 (b')', _) => (Tok::RParen, 1),
                 (b',', _) => (Tok::Comma, 1),
-                _ => return Err(malformed(q, start, &format!("line 1:{} no viable alternative at character '{}'", start + 1, c as char))),
+                _ => {
+                    return Err(malformed(
+                        q,
+                        start,
+                        &format!(
+                            "line 1:{} no viable alternative at character '{}'",
+                            start + 1,
+                            c as char
+                        ),
+                    ))
+                }
             };
             i += len;
             out.push((tok, start));
@@ -112,8 +132,16 @@ pub enum Literal {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
-    Cmp { field: usize, op: &'static str, lit: Literal },
-    In { field: usize, lits: Vec<Literal>, negate: bool },
+    Cmp {
+        field: usize,
+        op: &'static str,
+        lit: Literal,
+    },
+    In {
+        field: usize,
+        lits: Vec<Literal>,
+        negate: bool,
+    },
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
     Not(Box<Cond>),
@@ -166,7 +194,11 @@ impl<'a> Parser<'a> {
         if self.keyword(kw) {
             Ok(())
         } else {
-            Err(malformed(self.q, self.at(), &format!("unexpected token: expecting '{kw}'")))
+            Err(malformed(
+                self.q,
+                self.at(),
+                &format!("unexpected token: expecting '{kw}'"),
+            ))
         }
     }
     fn ident(&mut self) -> Result<(String, usize), SoqlError> {
@@ -175,7 +207,11 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 Ok((s, p))
             }
-            _ => Err(malformed(self.q, self.at(), "unexpected token: expecting a field name")),
+            _ => Err(malformed(
+                self.q,
+                self.at(),
+                "unexpected token: expecting a field name",
+            )),
         }
     }
     fn field(&self, name: &str, pos: usize) -> Result<usize, SoqlError> {
@@ -217,7 +253,11 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             let c = self.cond()?;
             if self.peek() != Some(&Tok::RParen) {
-                return Err(malformed(self.q, self.at(), "unexpected token: expecting ')'"));
+                return Err(malformed(
+                    self.q,
+                    self.at(),
+                    "unexpected token: expecting ')'",
+                ));
             }
             self.pos += 1;
             return Ok(c);
@@ -234,7 +274,11 @@ impl<'a> Parser<'a> {
         };
         if let Some(negate) = negate_in {
             if self.peek() != Some(&Tok::LParen) {
-                return Err(malformed(self.q, self.at(), "unexpected token: expecting '('"));
+                return Err(malformed(
+                    self.q,
+                    self.at(),
+                    "unexpected token: expecting '('",
+                ));
             }
             self.pos += 1;
             let mut lits = vec![];
@@ -246,14 +290,30 @@ impl<'a> Parser<'a> {
                         self.pos += 1;
                         break;
                     }
-                    _ => return Err(malformed(self.q, self.at(), "unexpected token: expecting ')'")),
+                    _ => {
+                        return Err(malformed(
+                            self.q,
+                            self.at(),
+                            "unexpected token: expecting ')'",
+                        ))
+                    }
                 }
             }
-            return Ok(Cond::In { field, lits, negate });
+            return Ok(Cond::In {
+                field,
+                lits,
+                negate,
+            });
         }
         let op = match self.toks.get(self.pos) {
             Some((Tok::Op(o), _)) => *o,
-            _ => return Err(malformed(self.q, self.at(), "unexpected token: expecting a comparison operator")),
+            _ => {
+                return Err(malformed(
+                    self.q,
+                    self.at(),
+                    "unexpected token: expecting a comparison operator",
+                ))
+            }
         };
         self.pos += 1;
         let lit = self.literal(field)?;
@@ -263,29 +323,55 @@ impl<'a> Parser<'a> {
     fn literal(&mut self, field: usize) -> Result<Literal, SoqlError> {
         let def = self.def.expect("object resolved");
         let f = &def.fields[field];
-        let (tok, p) = self.toks.get(self.pos).cloned().ok_or_else(|| malformed(self.q, self.q.len(), "unexpected end of query: expecting a value"))?;
+        let (tok, p) = self.toks.get(self.pos).cloned().ok_or_else(|| {
+            malformed(
+                self.q,
+                self.q.len(),
+                "unexpected end of query: expecting a value",
+            )
+        })?;
         self.pos += 1;
         let bad_type = |what: &str| SoqlError {
             code: "INVALID_FIELD",
-            message: format!("\n{}\n{}^\nERROR at Row:1:Column:{}\n{what}", self.q, " ".repeat(p), p + 1),
+            message: format!(
+                "\n{}\n{}^\nERROR at Row:1:Column:{}\n{what}",
+                self.q,
+                " ".repeat(p),
+                p + 1
+            ),
         };
         Ok(match tok {
             Tok::Ident(s) if s.eq_ignore_ascii_case("null") => Literal::Null,
             Tok::Ident(s) if s.eq_ignore_ascii_case("true") => Literal::Bool(true),
             Tok::Ident(s) if s.eq_ignore_ascii_case("false") => Literal::Bool(false),
             Tok::Str(s) => Literal::Str(s),
-            Tok::Num(n) => Literal::Num(n.parse().map_err(|_| malformed(self.q, p, "invalid number"))?),
+            Tok::Num(n) => Literal::Num(
+                n.parse()
+                    .map_err(|_| malformed(self.q, p, "invalid number"))?,
+            ),
             Tok::Temporal(t) => {
                 if t.len() == 10 {
-                    let d = crate::decode::parse_date_days(&t).ok_or_else(|| malformed(self.q, p, &format!("line 1:{} invalid date: {t}", p + 1)))?;
+                    let d = crate::decode::parse_date_days(&t).ok_or_else(|| {
+                        malformed(self.q, p, &format!("line 1:{} invalid date: {t}", p + 1))
+                    })?;
                     if f.ftype == "datetime" {
                         return Err(bad_type(&format!("value of filter criterion for field '{}' must be of type dateTime and should not be enclosed in quotes", f.name)));
                     }
                     Literal::Date(d)
                 } else {
                     let ms = crate::decode::parse_datetime_ms(&t)
-                        .or_else(|| chrono::DateTime::parse_from_rfc3339(&t).ok().map(|x| x.timestamp_millis()))
-                        .ok_or_else(|| malformed(self.q, p, &format!("line 1:{} invalid dateTime: {t}", p + 1)))?;
+                        .or_else(|| {
+                            chrono::DateTime::parse_from_rfc3339(&t)
+                                .ok()
+                                .map(|x| x.timestamp_millis())
+                        })
+                        .ok_or_else(|| {
+                            malformed(
+                                self.q,
+                                p,
+                                &format!("line 1:{} invalid dateTime: {t}", p + 1),
+                            )
+                        })?;
                     if f.ftype == "date" {
                         return Err(bad_type(&format!("value of filter criterion for field '{}' must be of type date and should not be enclosed in quotes", f.name)));
                     }
@@ -298,12 +384,23 @@ impl<'a> Parser<'a> {
 }
 
 /// Parses a query; `lookup` resolves the object name.
-pub fn parse<'a>(q: &'a str, lookup: impl Fn(&str) -> Option<&'a ObjectDef>) -> Result<(Query, &'a ObjectDef), SoqlError> {
+pub fn parse<'a>(
+    q: &'a str,
+    lookup: impl Fn(&str) -> Option<&'a ObjectDef>,
+) -> Result<(Query, &'a ObjectDef), SoqlError> {
     if q.trim().is_empty() {
-        return Err(SoqlError { code: "MALFORMED_QUERY", message: "SOQL statements cannot be empty or null".into() });
+        return Err(SoqlError {
+            code: "MALFORMED_QUERY",
+            message: "SOQL statements cannot be empty or null".into(),
+        });
     }
     let toks = tokenize(q)?;
-    let mut p = Parser { q, toks, pos: 0, def: None };
+    let mut p = Parser {
+        q,
+        toks,
+        pos: 0,
+        def: None,
+    };
     p.expect_kw("SELECT")?;
     // Collect the select list, resolve after FROM.
     let mut select: Vec<(String, usize)> = vec![];
@@ -341,14 +438,25 @@ pub fn parse<'a>(q: &'a str, lookup: impl Fn(&str) -> Option<&'a ObjectDef>) -> 
     for (name, pos) in &select {
         let i = p.field(name, *pos)?;
         if fields.contains(&i) {
-            return Err(SoqlError { code: "INVALID_FIELD", message: format!("duplicate field selected: {}", def.fields[i].name) });
+            return Err(SoqlError {
+                code: "INVALID_FIELD",
+                message: format!("duplicate field selected: {}", def.fields[i].name),
+            });
         }
         fields.push(i);
     }
     if count && !fields.is_empty() {
-        return Err(malformed(q, 0, "COUNT() cannot be combined with other fields"));
+        return Err(malformed(
+            q,
+            0,
+            "COUNT() cannot be combined with other fields",
+        ));
     }
-    let cond = if p.keyword("WHERE") { Some(p.cond()?) } else { None };
+    let cond = if p.keyword("WHERE") {
+        Some(p.cond()?)
+    } else {
+        None
+    };
     let mut order = vec![];
     if p.keyword("ORDER") {
         p.expect_kw("BY")?;
@@ -370,7 +478,11 @@ pub fn parse<'a>(q: &'a str, lookup: impl Fn(&str) -> Option<&'a ObjectDef>) -> 
                     nulls_last = false;
                 }
             }
-            order.push(OrderKey { field, desc, nulls_last });
+            order.push(OrderKey {
+                field,
+                desc,
+                nulls_last,
+            });
             if p.peek() == Some(&Tok::Comma) {
                 p.pos += 1;
             } else {
@@ -384,27 +496,59 @@ pub fn parse<'a>(q: &'a str, lookup: impl Fn(&str) -> Option<&'a ObjectDef>) -> 
         if p.keyword("LIMIT") {
             match p.toks.get(p.pos).cloned() {
                 Some((Tok::Num(n), _)) => {
-                    limit = Some(n.parse().map_err(|_| malformed(q, p.at(), "invalid LIMIT"))?);
+                    limit = Some(
+                        n.parse()
+                            .map_err(|_| malformed(q, p.at(), "invalid LIMIT"))?,
+                    );
                     p.pos += 1;
                 }
-                _ => return Err(malformed(q, p.at(), "unexpected token: expecting a number after LIMIT")),
+                _ => {
+                    return Err(malformed(
+                        q,
+                        p.at(),
+                        "unexpected token: expecting a number after LIMIT",
+                    ))
+                }
             }
         } else if p.keyword("OFFSET") {
             match p.toks.get(p.pos).cloned() {
                 Some((Tok::Num(n), _)) => {
-                    offset = n.parse().map_err(|_| malformed(q, p.at(), "invalid OFFSET"))?;
+                    offset = n
+                        .parse()
+                        .map_err(|_| malformed(q, p.at(), "invalid OFFSET"))?;
                     p.pos += 1;
                 }
-                _ => return Err(malformed(q, p.at(), "unexpected token: expecting a number after OFFSET")),
+                _ => {
+                    return Err(malformed(
+                        q,
+                        p.at(),
+                        "unexpected token: expecting a number after OFFSET",
+                    ))
+                }
             }
         } else {
             break;
         }
     }
     if p.pos < p.toks.len() {
-        return Err(malformed(q, p.at(), &format!("line 1:{} unexpected token", p.at() + 1)));
+        return Err(malformed(
+            q,
+            p.at(),
+            &format!("line 1:{} unexpected token", p.at() + 1),
+        ));
     }
-    Ok((Query { object: def.name.clone(), fields, count, cond, order, limit, offset }, def))
+    Ok((
+        Query {
+            object: def.name.clone(),
+            fields,
+            count,
+            cond,
+            order,
+            limit,
+            offset,
+        },
+        def,
+    ))
 }
 
 fn cmp_cell(c: &Cell, l: &Literal) -> Option<Ordering> {
@@ -447,8 +591,14 @@ impl Cond {
                     },
                 }
             }
-            Cond::In { field, lits, negate } => {
-                let hit = lits.iter().any(|l| cmp_cell(&row[*field], l) == Some(Ordering::Equal));
+            Cond::In {
+                field,
+                lits,
+                negate,
+            } => {
+                let hit = lits
+                    .iter()
+                    .any(|l| cmp_cell(&row[*field], l) == Some(Ordering::Equal));
                 hit != *negate
             }
             Cond::And(a, b) => a.eval(row) && b.eval(row),
@@ -475,7 +625,11 @@ impl Cond {
     pub fn datetime_range(&self) -> Option<(usize, i64, i64)> {
         fn walk(c: &Cond, out: &mut Vec<(usize, &'static str, i64)>) {
             match c {
-                Cond::Cmp { field, op, lit: Literal::DateTime(t) } => out.push((*field, op, *t)),
+                Cond::Cmp {
+                    field,
+                    op,
+                    lit: Literal::DateTime(t),
+                } => out.push((*field, op, *t)),
                 Cond::And(a, b) => {
                     walk(a, out);
                     walk(b, out);
@@ -486,15 +640,27 @@ impl Cond {
         let mut v = Vec::new();
         walk(self, &mut v);
         let field = v.first()?.0;
-        let lo = v.iter().filter(|(f, op, _)| *f == field && (*op == ">=" || *op == ">")).map(|x| x.2).max()?;
-        let hi = v.iter().filter(|(f, op, _)| *f == field && (*op == "<" || *op == "<=")).map(|x| x.2).min()?;
+        let lo = v
+            .iter()
+            .filter(|(f, op, _)| *f == field && (*op == ">=" || *op == ">"))
+            .map(|x| x.2)
+            .max()?;
+        let hi = v
+            .iter()
+            .filter(|(f, op, _)| *f == field && (*op == "<" || *op == "<="))
+            .map(|x| x.2)
+            .min()?;
         // inclusive bounds widened by one ms; the full condition is still applied to candidates
         Some((field, lo, hi + 1))
     }
 
     fn bounds(&self) -> (Option<i64>, Option<i64>) {
         match self {
-            Cond::Cmp { op, lit: Literal::DateTime(t), .. } => match *op {
+            Cond::Cmp {
+                op,
+                lit: Literal::DateTime(t),
+                ..
+            } => match *op {
                 ">=" | ">" => (Some(*t), None),
                 "<" | "<=" => (None, Some(*t)),
                 _ => (None, None),
@@ -514,8 +680,20 @@ pub fn order_rows(a: &[Cell], b: &[Cell], keys: &[OrderKey]) -> Ordering {
         let (x, y) = (&a[k.field], &b[k.field]);
         let o = match (x, y) {
             (Cell::Null, Cell::Null) => Ordering::Equal,
-            (Cell::Null, _) => if k.nulls_last { Ordering::Greater } else { Ordering::Less },
-            (_, Cell::Null) => if k.nulls_last { Ordering::Less } else { Ordering::Greater },
+            (Cell::Null, _) => {
+                if k.nulls_last {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
+            (_, Cell::Null) => {
+                if k.nulls_last {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
             _ => {
                 let o = cell_cmp(x, y);
                 if k.desc {
@@ -542,7 +720,10 @@ fn cell_cmp(a: &Cell, b: &Cell) -> Ordering {
         (Cell::Num(x), Cell::Num(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
         (Cell::Bool(x), Cell::Bool(y)) => x.cmp(y),
         // Ids sort by their exact text (case-safe ids differ by case).
-        (Cell::Str(x), Cell::Str(y)) => x.to_lowercase().cmp(&y.to_lowercase()).then_with(|| x.cmp(y)),
+        (Cell::Str(x), Cell::Str(y)) => x
+            .to_lowercase()
+            .cmp(&y.to_lowercase())
+            .then_with(|| x.cmp(y)),
         _ => Ordering::Equal,
     }
 }
@@ -562,8 +743,14 @@ mod tests {
         let q = parse_q("SELECT Id, Name FROM Account WHERE LastModifiedDate >= 2024-01-01T00:00:00Z AND LastModifiedDate < 2024-01-02T00:00:00Z ORDER BY LastModifiedDate, Id").unwrap();
         assert_eq!(q.fields.len(), 2);
         assert_eq!(q.order.len(), 2);
-        assert_eq!(q.cond.as_ref().unwrap().datetime_span(), Some((1704067200000, 1704153600000)));
-        let q = parse_q("select count() from account where (IsDeleted = false or Name != null) limit 5").unwrap();
+        assert_eq!(
+            q.cond.as_ref().unwrap().datetime_span(),
+            Some((1704067200000, 1704153600000))
+        );
+        let q = parse_q(
+            "select count() from account where (IsDeleted = false or Name != null) limit 5",
+        )
+        .unwrap();
         assert!(q.count);
         assert_eq!(q.limit, Some(5));
     }
@@ -572,10 +759,29 @@ mod tests {
     fn errors_are_salesforce_shaped() {
         let e = parse_q("SELECT Id, Foo__c FROM Account").unwrap_err();
         assert_eq!(e.code, "INVALID_FIELD");
-        assert!(e.message.contains("No such column 'Foo__c' on entity 'Account'"), "{}", e.message);
-        assert_eq!(parse_q("SELECT Id FROM Nope").unwrap_err().code, "INVALID_TYPE");
-        assert_eq!(parse_q("SELECT Id FROM Account WHERE").unwrap_err().code, "MALFORMED_QUERY");
-        assert_eq!(parse_q("SELECT Id FROM Account WHERE CreatedDate > 2024-01-01").unwrap_err().code, "INVALID_FIELD");
-        assert_eq!(parse_q("SELECT Id, Id FROM Account").unwrap_err().message, "duplicate field selected: Id");
+        assert!(
+            e.message
+                .contains("No such column 'Foo__c' on entity 'Account'"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            parse_q("SELECT Id FROM Nope").unwrap_err().code,
+            "INVALID_TYPE"
+        );
+        assert_eq!(
+            parse_q("SELECT Id FROM Account WHERE").unwrap_err().code,
+            "MALFORMED_QUERY"
+        );
+        assert_eq!(
+            parse_q("SELECT Id FROM Account WHERE CreatedDate > 2024-01-01")
+                .unwrap_err()
+                .code,
+            "INVALID_FIELD"
+        );
+        assert_eq!(
+            parse_q("SELECT Id, Id FROM Account").unwrap_err().message,
+            "duplicate field selected: Id"
+        );
     }
 }

@@ -52,7 +52,9 @@ pub struct FieldDescribe {
 impl ObjectDescribe {
     /// The field with this name, compared case-insensitively as SOQL does.
     pub fn field(&self, name: &str) -> Option<&FieldDescribe> {
-        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
     }
 }
 

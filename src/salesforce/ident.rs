@@ -33,7 +33,11 @@ fn is_api_name(s: &str, max_parts: usize) -> bool {
 }
 
 /// The names in `candidates` closest to `name` (case-insensitive), best first, at most `n`.
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<String> {
+pub fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    n: usize,
+) -> Vec<String> {
     let lname = name.to_ascii_lowercase();
     let mut scored: Vec<(f64, &str)> = candidates
         .into_iter()
@@ -47,8 +51,16 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>, n:
         })
         .filter(|(s, _)| *s >= 0.75)
         .collect();
-    scored.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(b.1)));
-    scored.into_iter().take(n).map(|(_, c)| c.to_string()).collect()
+    scored.sort_by(|a, b| {
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(b.1))
+    });
+    scored
+        .into_iter()
+        .take(n)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -58,17 +70,44 @@ mod tests {
 
     #[test]
     fn real_names_pass() {
-        for n in ["Account", "Invoice__c", "ns__Thing__c", "playgroundorg__CustomerPriority__c", "AccountHistory"] {
+        for n in [
+            "Account",
+            "Invoice__c",
+            "ns__Thing__c",
+            "playgroundorg__CustomerPriority__c",
+            "AccountHistory",
+        ] {
             assert!(is_object_name(n), "{n}");
         }
-        for n in ["Id", "Amount__c", "Loc__Latitude__s", "ns__Loc__Latitude__s", "Billing_City2__c"] {
+        for n in [
+            "Id",
+            "Amount__c",
+            "Loc__Latitude__s",
+            "ns__Loc__Latitude__s",
+            "Billing_City2__c",
+        ] {
             assert!(is_field_name(n), "{n}");
         }
     }
 
     #[test]
     fn hostile_names_fail() {
-        for n in ["", "1Account", "Account ", "Acc-ount", "Acc'ount", "../x", "a/b", "x__", "_x", "a___b", "Name FROM User", "Id,Name", "Account.Name", "a__b__c__d__e"] {
+        for n in [
+            "",
+            "1Account",
+            "Account ",
+            "Acc-ount",
+            "Acc'ount",
+            "../x",
+            "a/b",
+            "x__",
+            "_x",
+            "a___b",
+            "Name FROM User",
+            "Id,Name",
+            "Account.Name",
+            "a__b__c__d__e",
+        ] {
             assert!(!is_field_name(n), "{n:?}");
         }
     }

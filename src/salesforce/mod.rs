@@ -25,16 +25,29 @@ use describe::{GlobalDescribe, ObjectDescribe};
 pub enum SfError {
     /// The token request failed: the message says what to fix. Exit code 2.
     #[error("authentication failed: {fix} (Salesforce said {error}: {description})")]
-    Auth { error: String, description: String, fix: String },
+    Auth {
+        error: String,
+        description: String,
+        fix: String,
+    },
     /// A REST error body `[{"errorCode", "message"}]`.
     #[error("Salesforce answered {status} {code} for {what}: {message}")]
-    Api { status: u16, code: String, message: String, what: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        what: String,
+    },
     /// The daily API allowance is used up (`REQUEST_LIMIT_EXCEEDED`, `TotalRequests`).
     #[error("the org's daily API request limit is exhausted ({message}); the run stops here and the next run resumes")]
     DailyLimit { message: String },
     /// Connection, timeout or body errors.
     #[error("HTTP request for {what} failed: {message}")]
-    Transport { what: String, message: String, retryable: bool },
+    Transport {
+        what: String,
+        message: String,
+        retryable: bool,
+    },
     /// A body that is not what the API documents.
     #[error("unexpected response for {what}: {message}")]
     Protocol { what: String, message: String },
@@ -59,7 +72,14 @@ impl SfError {
     pub fn is_user_error(&self) -> bool {
         match self {
             SfError::Auth { .. } => true,
-            SfError::Api { code, .. } => matches!(code.as_str(), "INVALID_TYPE" | "INVALID_FIELD" | "NOT_FOUND" | "INVALID_SESSION_ID" | "INVALID_AUTH_HEADER"),
+            SfError::Api { code, .. } => matches!(
+                code.as_str(),
+                "INVALID_TYPE"
+                    | "INVALID_FIELD"
+                    | "NOT_FOUND"
+                    | "INVALID_SESSION_ID"
+                    | "INVALID_AUTH_HEADER"
+            ),
             _ => false,
         }
     }
@@ -123,7 +143,11 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limit: u32, interval: Duration) -> Self {
-        Self { limit: limit.max(1) as usize, interval, sent: Mutex::new(std::collections::VecDeque::new()) }
+        Self {
+            limit: limit.max(1) as usize,
+            interval,
+            sent: Mutex::new(std::collections::VecDeque::new()),
+        }
     }
 
     /// Waits until a request may be sent, and records it.
@@ -144,7 +168,8 @@ impl RateLimiter {
                     q.push_back(now);
                     return;
                 }
-                self.interval.saturating_sub(now.duration_since(*q.front().expect("full queue")))
+                self.interval
+                    .saturating_sub(now.duration_since(*q.front().expect("full queue")))
             };
             tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
         }
@@ -163,7 +188,10 @@ pub fn parse_limit_info(h: &str) -> Option<ApiUsage> {
     for part in h.split(',') {
         if let Some(v) = part.trim().strip_prefix("api-usage=") {
             let (a, b) = v.split_once('/')?;
-            return Some(ApiUsage { used: a.trim().parse().ok()?, max: b.trim().parse().ok()? });
+            return Some(ApiUsage {
+                used: a.trim().parse().ok()?,
+                max: b.trim().parse().ok()?,
+            });
         }
     }
     None
@@ -191,7 +219,10 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base.as_str()).field("api_version", &self.api_version).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("api_version", &self.api_version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -204,12 +235,22 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("forcelake/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &sf.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| SfError::Protocol { what: format!("salesforce.ca_file {}", ca.display()), message: e.to_string() })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| SfError::Protocol { what: format!("salesforce.ca_file {}", ca.display()), message: e.to_string() })?;
+            let pem = std::fs::read(ca).map_err(|e| SfError::Protocol {
+                what: format!("salesforce.ca_file {}", ca.display()),
+                message: e.to_string(),
+            })?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| SfError::Protocol {
+                    what: format!("salesforce.ca_file {}", ca.display()),
+                    message: e.to_string(),
+                })?;
             b = b.tls_certs_merge(certs);
         }
-        let http = b.build().map_err(|e| SfError::Transport { what: "client setup".into(), message: e.to_string(), retryable: false })?;
+        let http = b.build().map_err(|e| SfError::Transport {
+            what: "client setup".into(),
+            message: e.to_string(),
+            retryable: false,
+        })?;
         Ok(Self {
             http,
             base: sf.instance_url.clone(),
@@ -217,7 +258,10 @@ impl Client {
             client_id: sf.client_id.clone(),
             secret: sf.client_secret.clone(),
             token: RwLock::new(None),
-            limiter: RateLimiter::new(sync.rate_limit, Duration::from_millis(sync.rate_limit_timeout_ms)),
+            limiter: RateLimiter::new(
+                sync.rate_limit,
+                Duration::from_millis(sync.rate_limit_timeout_ms),
+            ),
             usage_used: AtomicU64::new(0),
             usage_max: AtomicU64::new(0),
             requests: AtomicU64::new(0),
@@ -232,7 +276,10 @@ impl Client {
     /// The org's API usage as last reported.
     pub fn api_usage(&self) -> Option<ApiUsage> {
         let max = self.usage_max.load(Ordering::Relaxed);
-        (max > 0).then(|| ApiUsage { used: self.usage_used.load(Ordering::Relaxed), max })
+        (max > 0).then(|| ApiUsage {
+            used: self.usage_used.load(Ordering::Relaxed),
+            max,
+        })
     }
 
     /// HTTP requests sent so far by this client (token requests included).
@@ -246,15 +293,38 @@ impl Client {
 
     /// Requests a new access token with the client credentials flow.
     pub async fn authenticate(&self) -> Result<(), SfError> {
-        let url = self.base.join("/services/oauth2/token").map_err(|e| SfError::Protocol { what: "token URL".into(), message: e.to_string() })?;
+        let url = self
+            .base
+            .join("/services/oauth2/token")
+            .map_err(|e| SfError::Protocol {
+                what: "token URL".into(),
+                message: e.to_string(),
+            })?;
         self.limiter.acquire().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let form = [("grant_type", "client_credentials"), ("client_id", self.client_id.as_str()), ("client_secret", self.secret.expose())];
-        let resp = self.http.post(url).form(&form).send().await.map_err(|e| transport("the token request", &e))?;
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.secret.expose()),
+        ];
+        let resp = self
+            .http
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| transport("the token request", &e))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| transport("the token request", &e))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport("the token request", &e))?;
         if status.is_success() {
-            let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| SfError::Protocol { what: "the token response".into(), message: e.to_string() })?;
+            let t: TokenResponse =
+                serde_json::from_slice(&body).map_err(|e| SfError::Protocol {
+                    what: "the token response".into(),
+                    message: e.to_string(),
+                })?;
             if let Some(iu) = &t.instance_url {
                 tracing::debug!(instance_url = %iu, "token issued");
             }
@@ -262,8 +332,17 @@ impl Client {
             return Ok(());
         }
         match serde_json::from_slice::<OAuthError>(&body) {
-            Ok(e) => Err(SfError::Auth { fix: auth_fix(&e.error, &e.error_description), error: e.error, description: e.error_description }),
-            Err(_) => Err(SfError::Api { status: status.as_u16(), code: "HTTP".into(), message: snippet(&body), what: "the token request".into() }),
+            Ok(e) => Err(SfError::Auth {
+                fix: auth_fix(&e.error, &e.error_description),
+                error: e.error,
+                description: e.error_description,
+            }),
+            Err(_) => Err(SfError::Api {
+                status: status.as_u16(),
+                code: "HTTP".into(),
+                message: snippet(&body),
+                what: "the token request".into(),
+            }),
         }
     }
 
@@ -272,12 +351,30 @@ impl Client {
             return Ok(t);
         }
         self.authenticate().await?;
-        self.token.read().await.clone().ok_or_else(|| SfError::Protocol { what: "token".into(), message: "no token after authentication".into() })
+        self.token
+            .read()
+            .await
+            .clone()
+            .ok_or_else(|| SfError::Protocol {
+                what: "token".into(),
+                message: "no token after authentication".into(),
+            })
     }
 
     /// One GET with the bearer token; a 401 renews the token once and replays the request.
-    async fn get_once(&self, path_and_query: &str, what: &str, batch_size: Option<u32>) -> Result<Bytes, SfError> {
-        let url = self.base.join(path_and_query).map_err(|e| SfError::Protocol { what: what.into(), message: e.to_string() })?;
+    async fn get_once(
+        &self,
+        path_and_query: &str,
+        what: &str,
+        batch_size: Option<u32>,
+    ) -> Result<Bytes, SfError> {
+        let url = self
+            .base
+            .join(path_and_query)
+            .map_err(|e| SfError::Protocol {
+                what: what.into(),
+                message: e.to_string(),
+            })?;
         let mut renewed = false;
         loop {
             let token = self.current_token().await?;
@@ -289,7 +386,12 @@ impl Client {
             }
             let resp = req.send().await.map_err(|e| transport(what, &e))?;
             let status = resp.status();
-            if let Some(u) = resp.headers().get("sforce-limit-info").and_then(|v| v.to_str().ok()).and_then(parse_limit_info) {
+            if let Some(u) = resp
+                .headers()
+                .get("sforce-limit-info")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_limit_info)
+            {
                 self.usage_used.store(u.used, Ordering::Relaxed);
                 self.usage_max.store(u.max, Ordering::Relaxed);
             }
@@ -302,7 +404,10 @@ impl Client {
                 _ => (format!("HTTP_{}", status.as_u16()), snippet(&body)),
             };
             if status.as_u16() == 401 && !renewed {
-                tracing::info!(what, "access token expired or invalid; renewing it and replaying the request");
+                tracing::info!(
+                    what,
+                    "access token expired or invalid; renewing it and replaying the request"
+                );
                 *self.token.write().await = None;
                 self.authenticate().await?;
                 renewed = true;
@@ -315,52 +420,94 @@ impl Client {
                     fix: "the session is still invalid after a token renewal: the Run-As user lost API access or the app was revoked".into(),
                 });
             }
-            if status.as_u16() == 403 && code == "REQUEST_LIMIT_EXCEEDED" && message.contains("TotalRequests") {
+            if status.as_u16() == 403
+                && code == "REQUEST_LIMIT_EXCEEDED"
+                && message.contains("TotalRequests")
+            {
                 return Err(SfError::DailyLimit { message });
             }
-            return Err(SfError::Api { status: status.as_u16(), code, message, what: what.to_string() });
+            return Err(SfError::Api {
+                status: status.as_u16(),
+                code,
+                message,
+                what: what.to_string(),
+            });
         }
     }
 
     /// A GET retried with exponential backoff and jitter on retryable errors.
-    pub async fn get(&self, path_and_query: &str, what: &str, batch_size: Option<u32>) -> Result<Bytes, SfError> {
+    pub async fn get(
+        &self,
+        path_and_query: &str,
+        what: &str,
+        batch_size: Option<u32>,
+    ) -> Result<Bytes, SfError> {
         (|| self.get_once(path_and_query, what, batch_size))
             .retry(self.retry)
             .when(|e: &SfError| e.is_retryable())
-            .notify(|e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "retrying"))
+            .notify(
+                |e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "retrying"),
+            )
             .await
     }
 
     /// Global describe.
     pub async fn describe_global(&self) -> Result<GlobalDescribe, SfError> {
-        let body = self.get(&self.data_path("sobjects"), "global describe", None).await?;
-        serde_json::from_slice(&body).map_err(|e| SfError::Protocol { what: "global describe".into(), message: e.to_string() })
+        let body = self
+            .get(&self.data_path("sobjects"), "global describe", None)
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| SfError::Protocol {
+            what: "global describe".into(),
+            message: e.to_string(),
+        })
     }
 
     /// Describe of one object; an unknown object is `NOT_FOUND`.
     pub async fn describe(&self, object: &str) -> Result<ObjectDescribe, SfError> {
         let what = format!("describe of {object}");
-        let body = self.get(&self.data_path(&format!("sobjects/{object}/describe")), &what, None).await?;
-        serde_json::from_slice(&body).map_err(|e| SfError::Protocol { what, message: e.to_string() })
+        let body = self
+            .get(
+                &self.data_path(&format!("sobjects/{object}/describe")),
+                &what,
+                None,
+            )
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| SfError::Protocol {
+            what,
+            message: e.to_string(),
+        })
     }
 
     /// Length of the request URI of a query (Salesforce caps URI plus headers at 16,384 bytes).
     pub fn query_uri_len(&self, soql: &str, all: bool) -> usize {
-        let encoded: usize = url::form_urlencoded::byte_serialize(soql.as_bytes()).map(str::len).sum();
-        self.data_path(if all { "queryAll?q=" } else { "query?q=" }).len() + encoded
+        let encoded: usize = url::form_urlencoded::byte_serialize(soql.as_bytes())
+            .map(str::len)
+            .sum();
+        self.data_path(if all { "queryAll?q=" } else { "query?q=" })
+            .len()
+            + encoded
     }
 
     /// First page of a query: `query` or `queryAll`.
     pub async fn query_first(&self, soql: &str, all: bool, what: &str) -> Result<Bytes, SfError> {
         let encoded: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
-        let path = self.data_path(&format!("{}?q={}", if all { "queryAll" } else { "query" }, encoded));
+        let path = self.data_path(&format!(
+            "{}?q={}",
+            if all { "queryAll" } else { "query" },
+            encoded
+        ));
         self.get(&path, what, Some(2000)).await
     }
 
     /// A following page from `nextRecordsUrl`.
     pub async fn query_next(&self, next_records_url: &str, what: &str) -> Result<Bytes, SfError> {
         if !next_records_url.starts_with("/services/data/") {
-            return Err(SfError::Protocol { what: what.into(), message: format!("nextRecordsUrl {next_records_url:?} is not a /services/data path") });
+            return Err(SfError::Protocol {
+                what: what.into(),
+                message: format!(
+                    "nextRecordsUrl {next_records_url:?} is not a /services/data path"
+                ),
+            });
         }
         self.get(next_records_url, what, Some(2000)).await
     }
@@ -368,21 +515,31 @@ impl Client {
     /// `SELECT COUNT() ...` → totalSize.
     pub async fn count(&self, soql: &str, all: bool, what: &str) -> Result<u64, SfError> {
         let body = self.query_first(soql, all, what).await?;
-        let c: CountResponse = serde_json::from_slice(&body).map_err(|e| SfError::Protocol { what: what.into(), message: e.to_string() })?;
+        let c: CountResponse = serde_json::from_slice(&body).map_err(|e| SfError::Protocol {
+            what: what.into(),
+            message: e.to_string(),
+        })?;
         Ok(c.total_size)
     }
 
     /// `GET /limits` (also a cheap "does the API answer" call).
     pub async fn limits(&self) -> Result<serde_json::Value, SfError> {
         let body = self.get(&self.data_path("limits"), "limits", None).await?;
-        serde_json::from_slice(&body).map_err(|e| SfError::Protocol { what: "limits".into(), message: e.to_string() })
+        serde_json::from_slice(&body).map_err(|e| SfError::Protocol {
+            what: "limits".into(),
+            message: e.to_string(),
+        })
     }
 }
 
 fn transport(what: &str, e: &reqwest::Error) -> SfError {
     // Never include the URL: it may carry a query but never a secret; still keep messages short.
     let e2 = e.without_url_ref();
-    SfError::Transport { what: what.to_string(), message: error_chain(&e2), retryable: true }
+    SfError::Transport {
+        what: what.to_string(),
+        message: error_chain(&e2),
+        retryable: true,
+    }
 }
 
 trait WithoutUrl {
@@ -419,7 +576,15 @@ fn snippet(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(body);
     let s = s.trim();
     if s.len() > 300 {
-        format!("{}…", &s[..s.char_indices().take_while(|(i, _)| *i < 300).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)])
+        format!(
+            "{}…",
+            &s[..s
+                .char_indices()
+                .take_while(|(i, _)| *i < 300)
+                .last()
+                .map(|(i, c)| i + c.len_utf8())
+                .unwrap_or(0)]
+        )
     } else {
         s.to_string()
     }
@@ -431,17 +596,29 @@ mod tests {
 
     #[test]
     fn limit_info_parses() {
-        assert_eq!(parse_limit_info("api-usage=18/15000"), Some(ApiUsage { used: 18, max: 15000 }));
-        assert_eq!(parse_limit_info("per-app-api-usage=1/2, api-usage=5/10"), Some(ApiUsage { used: 5, max: 10 }));
+        assert_eq!(
+            parse_limit_info("api-usage=18/15000"),
+            Some(ApiUsage {
+                used: 18,
+                max: 15000
+            })
+        );
+        assert_eq!(
+            parse_limit_info("per-app-api-usage=1/2, api-usage=5/10"),
+            Some(ApiUsage { used: 5, max: 10 })
+        );
         assert_eq!(parse_limit_info("nonsense"), None);
     }
 
     #[test]
     fn auth_fixes_match_the_spec() {
-        assert!(auth_fix("invalid_client", "invalid client credentials").contains("Consumer Key or Secret"));
+        assert!(auth_fix("invalid_client", "invalid client credentials")
+            .contains("Consumer Key or Secret"));
         assert!(auth_fix("invalid_grant", "no client credentials user enabled").contains("Run-As"));
         assert!(auth_fix("invalid_grant", "no valid scopes defined").contains("`api` scope"));
-        assert!(auth_fix("invalid_grant", "request not supported on this domain").contains("My Domain"));
+        assert!(
+            auth_fix("invalid_grant", "request not supported on this domain").contains("My Domain")
+        );
     }
 
     /// 8 concurrent tasks never send more than `limit` requests in any window of `interval`
@@ -457,7 +634,10 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 for _ in 0..5 {
                     l.acquire().await;
-                    times.lock().unwrap().push(Instant::now().duration_since(start));
+                    times
+                        .lock()
+                        .unwrap()
+                        .push(Instant::now().duration_since(start));
                     tokio::time::sleep(Duration::from_millis(7)).await;
                 }
             }));
@@ -469,11 +649,25 @@ mod tests {
         v.sort();
         assert_eq!(v.len(), 40);
         for (i, t) in v.iter().enumerate() {
-            let in_window = v[i..].iter().take_while(|u| **u < *t + Duration::from_millis(190)).count();
-            assert!(in_window <= 5, "{in_window} requests within 200 ms starting at {t:?}");
+            let in_window = v[i..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_millis(190))
+                .count();
+            assert!(
+                in_window <= 5,
+                "{in_window} requests within 200 ms starting at {t:?}"
+            );
         }
         // and it is not much slower than it must be: 40 requests at 5 per 200 ms take about 1.4 s
-        assert!(*v.last().unwrap() >= Duration::from_millis(1_390), "{:?}", v.last());
-        assert!(*v.last().unwrap() < Duration::from_millis(3_000), "{:?}", v.last());
+        assert!(
+            *v.last().unwrap() >= Duration::from_millis(1_390),
+            "{:?}",
+            v.last()
+        );
+        assert!(
+            *v.last().unwrap() < Duration::from_millis(3_000),
+            "{:?}",
+            v.last()
+        );
     }
 }

@@ -19,7 +19,9 @@ use object_store::path::Path;
 use crate::timefmt::{compact, day_start, parse_compact};
 
 /// What kind of run committed a chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ChunkKind {
     Historical,
@@ -58,7 +60,12 @@ pub struct ChunkId {
 
 impl ChunkId {
     pub fn new(kind: ChunkKind, start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
-        Self { kind, start, end, tag: None }
+        Self {
+            kind,
+            start,
+            end,
+            tag: None,
+        }
     }
 
     pub fn with_tag(mut self, tag: impl Into<String>) -> Self {
@@ -78,14 +85,17 @@ impl ChunkId {
 
     /// True when the window is the whole day.
     pub fn is_full_day(&self) -> bool {
-        self.start == day_start(self.day()) && self.end == day_start(self.day()) + chrono::Duration::days(1)
+        self.start == day_start(self.day())
+            && self.end == day_start(self.day()) + chrono::Duration::days(1)
     }
 
     /// Parses [`ChunkId`]'s `Display` form.
     pub fn parse(s: &str) -> Option<Self> {
         let (head, rest) = s.split_once('-')?;
         let (kind, tag) = match head.split_once('.') {
-            Some((k, t)) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()) => (k, Some(t.to_string())),
+            Some((k, t)) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                (k, Some(t.to_string()))
+            }
             Some(_) => return None,
             None => (head, None),
         };
@@ -93,12 +103,22 @@ impl ChunkId {
         if rest.len() == 8 {
             let day = NaiveDate::parse_from_str(rest, "%Y%m%d").ok()?;
             let start = day_start(day);
-            return Some(Self { kind, start, end: start + chrono::Duration::days(1), tag });
+            return Some(Self {
+                kind,
+                start,
+                end: start + chrono::Duration::days(1),
+                tag,
+            });
         }
         let (a, b) = rest.split_once('-')?;
         let (start, end) = (parse_compact(a)?, parse_compact(b)?);
         // start == end: an incremental start-point marker (an empty window).
-        (start <= end).then_some(Self { kind, start, end, tag })
+        (start <= end).then_some(Self {
+            kind,
+            start,
+            end,
+            tag,
+        })
     }
 }
 
@@ -123,7 +143,10 @@ pub fn partition(day: NaiveDate) -> String {
 
 /// A data file of a chunk attempt.
 pub fn data_path(object: &str, chunk: &ChunkId, attempt: &str, n: usize) -> Path {
-    Path::from(format!("{object}/{}/{chunk}-{attempt}-{n}.parquet", partition(chunk.day())))
+    Path::from(format!(
+        "{object}/{}/{chunk}-{attempt}-{n}.parquet",
+        partition(chunk.day())
+    ))
 }
 
 /// The folder of an object's day partition.
@@ -133,7 +156,10 @@ pub fn day_dir(object: &str, day: NaiveDate) -> Path {
 
 /// The manifest of a chunk.
 pub fn manifest_path(object: &str, chunk: &ChunkId) -> Path {
-    Path::from(format!("_forcelake/manifests/{object}/{}/{chunk}.json", partition(chunk.day())))
+    Path::from(format!(
+        "_forcelake/manifests/{object}/{}/{chunk}.json",
+        partition(chunk.day())
+    ))
 }
 
 /// All manifests of an object.
@@ -152,7 +178,8 @@ pub fn parse_manifest_path(p: &Path) -> Option<(String, ChunkId)> {
     match parts.as_slice() {
         ["_forcelake", "manifests", object, date, file] => {
             let id = ChunkId::parse(file.strip_suffix(".json")?)?;
-            (date.strip_prefix("date=")? == id.day().format("%Y-%m-%d").to_string()).then(|| (object.to_string(), id))
+            (date.strip_prefix("date=")? == id.day().format("%Y-%m-%d").to_string())
+                .then(|| (object.to_string(), id))
         }
         _ => None,
     }
@@ -174,16 +201,36 @@ mod tests {
     #[test]
     fn full_day_ids_are_short() {
         let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
-        let id = ChunkId::new(ChunkKind::Historical, day_start(d), day_start(d) + chrono::Duration::days(1));
+        let id = ChunkId::new(
+            ChunkKind::Historical,
+            day_start(d),
+            day_start(d) + chrono::Duration::days(1),
+        );
         assert_eq!(id.to_string(), "historical-20240229");
         assert_eq!(ChunkId::parse("historical-20240229"), Some(id.clone()));
-        assert_eq!(data_path("Account", &id, "a1b2", 0).as_ref(), "Account/date=2024-02-29/historical-20240229-a1b2-0.parquet");
+        assert_eq!(
+            data_path("Account", &id, "a1b2", 0).as_ref(),
+            "Account/date=2024-02-29/historical-20240229-a1b2-0.parquet"
+        );
         let m = manifest_path("Account", &id);
-        assert_eq!(m.as_ref(), "_forcelake/manifests/Account/date=2024-02-29/historical-20240229.json");
-        assert_eq!(parse_manifest_path(&m), Some(("Account".to_string(), id.clone())));
-        assert_eq!(data_file_chunk("historical-20240229-a1b2-0.parquet"), Some("historical-20240229"));
+        assert_eq!(
+            m.as_ref(),
+            "_forcelake/manifests/Account/date=2024-02-29/historical-20240229.json"
+        );
+        assert_eq!(
+            parse_manifest_path(&m),
+            Some(("Account".to_string(), id.clone()))
+        );
+        assert_eq!(
+            data_file_chunk("historical-20240229-a1b2-0.parquet"),
+            Some("historical-20240229")
+        );
         let b = id.clone();
-        let bf = ChunkId { kind: ChunkKind::Backfill, tag: Some("20261127T101500Z".into()), ..b };
+        let bf = ChunkId {
+            kind: ChunkKind::Backfill,
+            tag: Some("20261127T101500Z".into()),
+            ..b
+        };
         assert_eq!(bf.to_string(), "backfill.20261127T101500Z-20240229");
         assert_eq!(ChunkId::parse(&bf.to_string()), Some(bf));
         assert_eq!(ChunkId::parse("backfill.-20240229"), None);

@@ -67,8 +67,10 @@ pub enum CommitOutcome {
 
 impl Manifest {
     pub fn path(&self) -> Result<Path, SinkError> {
-        let id = ChunkId::parse(&self.chunk_id)
-            .ok_or_else(|| SinkError::Manifest { path: self.chunk_id.clone(), message: "not a chunk id".into() })?;
+        let id = ChunkId::parse(&self.chunk_id).ok_or_else(|| SinkError::Manifest {
+            path: self.chunk_id.clone(),
+            message: "not a chunk id".into(),
+        })?;
         Ok(layout::manifest_path(&self.object, &id))
     }
 }
@@ -76,8 +78,14 @@ impl Manifest {
 /// Writes the manifest with `PutMode::Create`.
 pub async fn commit(store: &dyn ObjectStore, m: &Manifest) -> Result<CommitOutcome, SinkError> {
     let path = m.path()?;
-    let body = serde_json::to_vec_pretty(m).map_err(|e| SinkError::Manifest { path: path.to_string(), message: e.to_string() })?;
-    let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+    let body = serde_json::to_vec_pretty(m).map_err(|e| SinkError::Manifest {
+        path: path.to_string(),
+        message: e.to_string(),
+    })?;
+    let opts = PutOptions {
+        mode: PutMode::Create,
+        ..Default::default()
+    };
     match store.put_opts(&path, PutPayload::from(body), opts).await {
         Ok(_) => Ok(CommitOutcome::Committed),
         Err(object_store::Error::AlreadyExists { .. }) => Ok(CommitOutcome::AlreadyCommitted),
@@ -112,11 +120,17 @@ pub async fn load(store: &dyn ObjectStore, path: &Path) -> Result<Manifest, Sink
         .bytes()
         .await
         .map_err(|e| SinkError::store(format!("reading {path}"), e))?;
-    serde_json::from_slice(&bytes).map_err(|e| SinkError::Manifest { path: path.to_string(), message: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| SinkError::Manifest {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// Reads every manifest of an object (16 reads in flight), sorted by chunk id.
-pub async fn load_all(store: Arc<dyn ObjectStore>, object: &str) -> Result<Vec<Manifest>, SinkError> {
+pub async fn load_all(
+    store: Arc<dyn ObjectStore>,
+    object: &str,
+) -> Result<Vec<Manifest>, SinkError> {
     let ids = list_chunks(store.as_ref(), object).await?;
     let mut out: Vec<Manifest> = futures::stream::iter(ids.into_iter().map(|id| {
         let store = store.clone();
@@ -136,7 +150,11 @@ pub async fn list_objects(store: &dyn ObjectStore) -> Result<Vec<String>, SinkEr
     let r = store.list_with_delimiter(Some(&prefix)).await;
     match r {
         Ok(r) => {
-            let mut v: Vec<String> = r.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect();
+            let mut v: Vec<String> = r
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_string))
+                .collect();
             v.sort();
             Ok(v)
         }

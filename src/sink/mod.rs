@@ -10,17 +10,26 @@ pub mod writer;
 #[non_exhaustive]
 pub enum SinkError {
     #[error("destination {what}: {source}")]
-    Store { what: String, source: object_store::Error },
+    Store {
+        what: String,
+        source: object_store::Error,
+    },
     #[error("writing Parquet for {what}: {message}")]
     Parquet { what: String, message: String },
     #[error("local temporary file for {what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("manifest {path}: {message}")]
     Manifest { path: String, message: String },
 }
 
 impl SinkError {
     pub(crate) fn store(what: impl Into<String>, source: object_store::Error) -> Self {
-        SinkError::Store { what: what.into(), source }
+        SinkError::Store {
+            what: what.into(),
+            source,
+        }
     }
 }

@@ -24,16 +24,28 @@ use crate::sink::SinkError;
 pub enum Destination {
     /// A local folder (plain path or `file://`).
     Local(PathBuf),
-    S3 { bucket: String, prefix: String },
-    Gcs { bucket: String, prefix: String },
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+    Gcs {
+        bucket: String,
+        prefix: String,
+    },
     /// `az://container/prefix`, or `abfs[s]://container@account.dfs.core.windows.net/prefix`.
-    Azure { container: String, account: Option<String>, prefix: String },
+    Azure {
+        container: String,
+        account: Option<String>,
+        prefix: String,
+    },
 }
 
 fn split_bucket(rest: &str, scheme: &str) -> Result<(String, String), String> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err(format!("{scheme}:// needs a bucket or container name, e.g. {scheme}://my-bucket/salesforce"));
+        return Err(format!(
+            "{scheme}:// needs a bucket or container name, e.g. {scheme}://my-bucket/salesforce"
+        ));
     }
     let prefix = prefix.trim_matches('/').to_string();
     if prefix.split('/').any(|s| s == ".." || s == ".") {
@@ -71,29 +83,46 @@ pub fn parse_destination(url: &str) -> Result<Destination, String> {
 }
 
 fn bad_option(k: &str, store: &str, e: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid { key: format!("destination.options.{k}"), value: "…".into(), rule: format!("not an option of the {store} store ({e}); see the README's destination section") }
+    ConfigError::Invalid {
+        key: format!("destination.options.{k}"),
+        value: "…".into(),
+        rule: format!(
+            "not an option of the {store} store ({e}); see the README's destination section"
+        ),
+    }
 }
 
 /// Validates the URL and the `[destination.options]` keys for its store.
-pub fn check_url_and_options(url: &str, options: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-    let d = parse_destination(url).map_err(|rule| ConfigError::Invalid { key: "destination.url".into(), value: format!("{url:?}"), rule })?;
+pub fn check_url_and_options(
+    url: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    let d = parse_destination(url).map_err(|rule| ConfigError::Invalid {
+        key: "destination.url".into(),
+        value: format!("{url:?}"),
+        rule,
+    })?;
     for k in options.keys() {
         match &d {
             Destination::Local(_) => {
                 return Err(ConfigError::Invalid {
                     key: format!("destination.options.{k}"),
                     value: "…".into(),
-                    rule: "a local destination takes no options; remove [destination.options]".into(),
+                    rule: "a local destination takes no options; remove [destination.options]"
+                        .into(),
                 })
             }
             Destination::S3 { .. } => {
-                k.parse::<AmazonS3ConfigKey>().map_err(|e| bad_option(k, "S3", e))?;
+                k.parse::<AmazonS3ConfigKey>()
+                    .map_err(|e| bad_option(k, "S3", e))?;
             }
             Destination::Gcs { .. } => {
-                k.parse::<GoogleConfigKey>().map_err(|e| bad_option(k, "GCS", e))?;
+                k.parse::<GoogleConfigKey>()
+                    .map_err(|e| bad_option(k, "GCS", e))?;
             }
             Destination::Azure { .. } => {
-                k.parse::<AzureConfigKey>().map_err(|e| bad_option(k, "Azure", e))?;
+                k.parse::<AzureConfigKey>()
+                    .map_err(|e| bad_option(k, "Azure", e))?;
             }
         }
     }
@@ -103,7 +132,11 @@ pub fn check_url_and_options(url: &str, options: &BTreeMap<String, String>) -> R
 /// Option keys whose values are secrets (redacted in `Debug`).
 pub fn is_secret_option(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["secret", "key", "token", "password", "sas", "credential"].iter().any(|s| k.contains(s)) && !k.ends_with("_id") && !k.contains("key_id")
+    ["secret", "key", "token", "password", "sas", "credential"]
+        .iter()
+        .any(|s| k.contains(s))
+        && !k.ends_with("_id")
+        && !k.contains("key_id")
 }
 
 fn prefixed(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<dyn ObjectStore> {
@@ -115,12 +148,23 @@ fn prefixed(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<dyn ObjectStore> {
 }
 
 /// Opens the store rooted at the destination (a local folder is created if missing).
-pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn ObjectStore>, SinkError> {
-    let d = parse_destination(url).map_err(|m| SinkError::Manifest { path: url.into(), message: m })?;
-    let cfg_err = |store: &str, e: object_store::Error| SinkError::store(format!("configuring the {store} store for {url}"), e);
+pub fn open(
+    url: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<Arc<dyn ObjectStore>, SinkError> {
+    let d = parse_destination(url).map_err(|m| SinkError::Manifest {
+        path: url.into(),
+        message: m,
+    })?;
+    let cfg_err = |store: &str, e: object_store::Error| {
+        SinkError::store(format!("configuring the {store} store for {url}"), e)
+    };
     match d {
         Destination::Local(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|source| SinkError::Io { what: format!("creating {}", dir.display()), source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| SinkError::Io {
+                what: format!("creating {}", dir.display()),
+                source,
+            })?;
             let store = LocalFileSystem::new_with_prefix(&dir)
                 .map_err(|e| SinkError::store(format!("opening {}", dir.display()), e))?
                 .with_automatic_cleanup(true);
@@ -131,16 +175,26 @@ pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn Obj
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| cfg_err("S3", e))?, v);
             }
-            Ok(prefixed(Arc::new(b.build().map_err(|e| cfg_err("S3", e))?), &prefix))
+            Ok(prefixed(
+                Arc::new(b.build().map_err(|e| cfg_err("S3", e))?),
+                &prefix,
+            ))
         }
         Destination::Gcs { bucket, prefix } => {
             let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(&bucket);
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| cfg_err("GCS", e))?, v);
             }
-            Ok(prefixed(Arc::new(b.build().map_err(|e| cfg_err("GCS", e))?), &prefix))
+            Ok(prefixed(
+                Arc::new(b.build().map_err(|e| cfg_err("GCS", e))?),
+                &prefix,
+            ))
         }
-        Destination::Azure { container, account, prefix } => {
+        Destination::Azure {
+            container,
+            account,
+            prefix,
+        } => {
             let mut b = MicrosoftAzureBuilder::from_env().with_container_name(&container);
             if let Some(a) = account {
                 b = b.with_account(a);
@@ -148,7 +202,10 @@ pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn Obj
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| cfg_err("Azure", e))?, v);
             }
-            Ok(prefixed(Arc::new(b.build().map_err(|e| cfg_err("Azure", e))?), &prefix))
+            Ok(prefixed(
+                Arc::new(b.build().map_err(|e| cfg_err("Azure", e))?),
+                &prefix,
+            ))
         }
     }
 }
@@ -157,23 +214,42 @@ pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn Obj
 /// works and the credentials allow what a sync needs.
 pub async fn probe(store: &Arc<dyn ObjectStore>) -> Result<(), String> {
     use object_store::ObjectStoreExt;
-    let path = object_store::path::Path::from(format!("_forcelake/probe-{:08x}", rand::random::<u32>()));
+    let path =
+        object_store::path::Path::from(format!("_forcelake/probe-{:08x}", rand::random::<u32>()));
     let hint = |op: &str, e: &object_store::Error| -> String {
         let fix = match e {
-            object_store::Error::NotFound { .. } => "the bucket/container does not exist: create it, or fix destination.url",
-            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            object_store::Error::NotFound { .. } => {
+                "the bucket/container does not exist: create it, or fix destination.url"
+            }
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => {
                 "the credentials may not write here: grant put, get, list and delete on the prefix"
             }
             _ => "check the destination URL, the endpoint and the credentials",
         };
         format!("{op} failed: {e} — {fix}")
     };
-    store.put(&path, object_store::PutPayload::from_static(b"forcelake probe")).await.map_err(|e| hint("writing a probe object", &e))?;
-    let got = store.get(&path).await.map_err(|e| hint("reading the probe object", &e))?.bytes().await.map_err(|e| hint("reading the probe object", &e))?;
+    store
+        .put(
+            &path,
+            object_store::PutPayload::from_static(b"forcelake probe"),
+        )
+        .await
+        .map_err(|e| hint("writing a probe object", &e))?;
+    let got = store
+        .get(&path)
+        .await
+        .map_err(|e| hint("reading the probe object", &e))?
+        .bytes()
+        .await
+        .map_err(|e| hint("reading the probe object", &e))?;
     if got.as_ref() != b"forcelake probe" {
         return Err("the probe object read back differs from what was written".into());
     }
-    store.delete(&path).await.map_err(|e| hint("deleting the probe object", &e))?;
+    store
+        .delete(&path)
+        .await
+        .map_err(|e| hint("deleting the probe object", &e))?;
     Ok(())
 }
 
@@ -183,16 +259,45 @@ mod tests {
 
     #[test]
     fn destinations_parse() {
-        assert_eq!(parse_destination("/tmp/x"), Ok(Destination::Local("/tmp/x".into())));
-        assert_eq!(parse_destination("file:///tmp/x"), Ok(Destination::Local("/tmp/x".into())));
+        assert_eq!(
+            parse_destination("/tmp/x"),
+            Ok(Destination::Local("/tmp/x".into()))
+        );
+        assert_eq!(
+            parse_destination("file:///tmp/x"),
+            Ok(Destination::Local("/tmp/x".into()))
+        );
         assert!(parse_destination("file://tmp/x").is_err());
         assert!(parse_destination("ftp://x").is_err());
-        assert_eq!(parse_destination("s3://b/raw/sf/"), Ok(Destination::S3 { bucket: "b".into(), prefix: "raw/sf".into() }));
-        assert_eq!(parse_destination("gs://b"), Ok(Destination::Gcs { bucket: "b".into(), prefix: "".into() }));
-        assert_eq!(parse_destination("az://c/p"), Ok(Destination::Azure { container: "c".into(), account: None, prefix: "p".into() }));
+        assert_eq!(
+            parse_destination("s3://b/raw/sf/"),
+            Ok(Destination::S3 {
+                bucket: "b".into(),
+                prefix: "raw/sf".into()
+            })
+        );
+        assert_eq!(
+            parse_destination("gs://b"),
+            Ok(Destination::Gcs {
+                bucket: "b".into(),
+                prefix: "".into()
+            })
+        );
+        assert_eq!(
+            parse_destination("az://c/p"),
+            Ok(Destination::Azure {
+                container: "c".into(),
+                account: None,
+                prefix: "p".into()
+            })
+        );
         assert_eq!(
             parse_destination("abfss://c@acct.dfs.core.windows.net/lake"),
-            Ok(Destination::Azure { container: "c".into(), account: Some("acct".into()), prefix: "lake".into() })
+            Ok(Destination::Azure {
+                container: "c".into(),
+                account: Some("acct".into()),
+                prefix: "lake".into()
+            })
         );
         assert!(parse_destination("s3:///x").is_err());
         assert!(parse_destination("s3://b/../x").is_err());
@@ -201,16 +306,25 @@ mod tests {
     #[test]
     fn options_are_checked_against_the_store_keys() {
         let o = |k: &str| BTreeMap::from([(k.to_string(), "x".to_string())]);
-        assert!(check_url_and_options("/tmp/x", &o("aws_region")).unwrap_err().to_string().contains("local destination takes no options"));
+        assert!(check_url_and_options("/tmp/x", &o("aws_region"))
+            .unwrap_err()
+            .to_string()
+            .contains("local destination takes no options"));
         assert!(check_url_and_options("s3://b", &o("aws_region")).is_ok());
         assert!(check_url_and_options("s3://b", &o("aws_allow_http")).is_ok());
-        let e = check_url_and_options("s3://b", &o("aws_regoin")).unwrap_err().to_string();
+        let e = check_url_and_options("s3://b", &o("aws_regoin"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("aws_regoin") && e.contains("S3"), "{e}");
         assert!(check_url_and_options("gs://b", &o("google_service_account")).is_ok());
         assert!(check_url_and_options("gs://b", &o("aws_region")).is_err());
         assert!(check_url_and_options("az://c", &o("azure_storage_account_name")).is_ok());
         assert!(check_url_and_options("az://c", &o("azure_storage_acount_name")).is_err());
-        assert!(is_secret_option("aws_secret_access_key") && is_secret_option("azure_storage_account_key") && is_secret_option("google_bearer_token"));
+        assert!(
+            is_secret_option("aws_secret_access_key")
+                && is_secret_option("azure_storage_account_key")
+                && is_secret_option("google_bearer_token")
+        );
         assert!(!is_secret_option("aws_access_key_id") && !is_secret_option("aws_region"));
     }
 }

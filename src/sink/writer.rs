@@ -32,12 +32,19 @@ pub struct ParquetSettings {
 
 impl ParquetSettings {
     pub fn new(compression: Compression) -> Self {
-        Self { compression, max_row_group_rows: 1_000_000, max_row_group_bytes: 128 << 20, roll_bytes: 512 << 20 }
+        Self {
+            compression,
+            max_row_group_rows: 1_000_000,
+            max_row_group_bytes: 128 << 20,
+            roll_bytes: 512 << 20,
+        }
     }
 
     fn properties(&self, object: &str, chunk_id: &str, has_id: bool) -> WriterProperties {
         let compression = match self.compression {
-            Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")),
+            Compression::Zstd => {
+                PqCompression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid"))
+            }
             Compression::Snappy => PqCompression::SNAPPY,
             Compression::None => PqCompression::UNCOMPRESSED,
         };
@@ -78,7 +85,13 @@ pub struct ChunkFileWriter {
 }
 
 impl ChunkFileWriter {
-    pub fn new(schema: SchemaRef, settings: &ParquetSettings, object: &str, chunk_id: &str, tmp_dir: &FsPath) -> Self {
+    pub fn new(
+        schema: SchemaRef,
+        settings: &ParquetSettings,
+        object: &str,
+        chunk_id: &str,
+        tmp_dir: &FsPath,
+    ) -> Self {
         let has_id = schema.field_with_name("Id").is_ok();
         Self {
             props: settings.properties(object, chunk_id, has_id),
@@ -92,7 +105,10 @@ impl ChunkFileWriter {
     }
 
     fn pq_err(&self, e: impl std::fmt::Display) -> SinkError {
-        SinkError::Parquet { what: self.what.clone(), message: e.to_string() }
+        SinkError::Parquet {
+            what: self.what.clone(),
+            message: e.to_string(),
+        }
     }
 
     /// Appends a batch (empty batches are ignored).
@@ -105,13 +121,23 @@ impl ChunkFileWriter {
                 .prefix(".forcelake-")
                 .suffix(".parquet")
                 .tempfile_in(&self.tmp_dir)
-                .map_err(|source| SinkError::Io { what: self.what.clone(), source })?;
-            let f = tmp.reopen().map_err(|source| SinkError::Io { what: self.what.clone(), source })?;
-            let w = ArrowWriter::try_new(f, self.schema.clone(), Some(self.props.clone())).map_err(|e| self.pq_err(e))?;
+                .map_err(|source| SinkError::Io {
+                    what: self.what.clone(),
+                    source,
+                })?;
+            let f = tmp.reopen().map_err(|source| SinkError::Io {
+                what: self.what.clone(),
+                source,
+            })?;
+            let w = ArrowWriter::try_new(f, self.schema.clone(), Some(self.props.clone()))
+                .map_err(|e| self.pq_err(e))?;
             self.current = Some((w, tmp, 0));
         }
         let (w, _, rows) = self.current.as_mut().expect("just set");
-        w.write(batch).map_err(|e| SinkError::Parquet { what: self.what.clone(), message: e.to_string() })?;
+        w.write(batch).map_err(|e| SinkError::Parquet {
+            what: self.what.clone(),
+            message: e.to_string(),
+        })?;
         *rows += batch.num_rows() as u64;
         if w.bytes_written() as u64 + w.in_progress_size() as u64 >= self.roll_bytes {
             self.close_current()?;
@@ -122,8 +148,19 @@ impl ChunkFileWriter {
     fn close_current(&mut self) -> Result<(), SinkError> {
         if let Some((w, tmp, rows)) = self.current.take() {
             w.close().map_err(|e| self.pq_err(e))?;
-            let bytes = tmp.as_file().metadata().map_err(|source| SinkError::Io { what: self.what.clone(), source })?.len();
-            self.done.push(LocalPart { file: tmp, rows, bytes });
+            let bytes = tmp
+                .as_file()
+                .metadata()
+                .map_err(|source| SinkError::Io {
+                    what: self.what.clone(),
+                    source,
+                })?
+                .len();
+            self.done.push(LocalPart {
+                file: tmp,
+                rows,
+                bytes,
+            });
         }
         Ok(())
     }
@@ -138,17 +175,44 @@ impl ChunkFileWriter {
 const PART: usize = 8 << 20;
 
 /// Uploads a local file: one put when small, a streamed multipart upload (aborted on failure) when large.
-pub async fn upload(store: &Arc<dyn ObjectStore>, local: &FsPath, dest: &Path) -> Result<(), SinkError> {
+pub async fn upload(
+    store: &Arc<dyn ObjectStore>,
+    local: &FsPath,
+    dest: &Path,
+) -> Result<(), SinkError> {
     let what = || format!("uploading {dest}");
-    let mut f = tokio::fs::File::open(local).await.map_err(|source| SinkError::Io { what: what(), source })?;
-    let len = f.metadata().await.map_err(|source| SinkError::Io { what: what(), source })?.len();
+    let mut f = tokio::fs::File::open(local)
+        .await
+        .map_err(|source| SinkError::Io {
+            what: what(),
+            source,
+        })?;
+    let len = f
+        .metadata()
+        .await
+        .map_err(|source| SinkError::Io {
+            what: what(),
+            source,
+        })?
+        .len();
     if len as usize <= PART {
         let mut buf = Vec::with_capacity(len as usize);
-        f.read_to_end(&mut buf).await.map_err(|source| SinkError::Io { what: what(), source })?;
-        store.put(dest, PutPayload::from(buf)).await.map_err(|e| SinkError::store(what(), e))?;
+        f.read_to_end(&mut buf)
+            .await
+            .map_err(|source| SinkError::Io {
+                what: what(),
+                source,
+            })?;
+        store
+            .put(dest, PutPayload::from(buf))
+            .await
+            .map_err(|e| SinkError::store(what(), e))?;
         return Ok(());
     }
-    let up = store.put_multipart(dest).await.map_err(|e| SinkError::store(what(), e))?;
+    let up = store
+        .put_multipart(dest)
+        .await
+        .map_err(|e| SinkError::store(what(), e))?;
     let mut w = WriteMultipart::new_with_chunk_size(up, PART);
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -160,7 +224,10 @@ pub async fn upload(store: &Arc<dyn ObjectStore>, local: &FsPath, dest: &Path) -
             Ok(n) => n,
             Err(source) => {
                 let _ = w.abort().await;
-                return Err(SinkError::Io { what: what(), source });
+                return Err(SinkError::Io {
+                    what: what(),
+                    source,
+                });
             }
         };
         if n == 0 {

@@ -57,8 +57,17 @@ pub async fn list_plans(store: &dyn ObjectStore) -> Result<Vec<BackfillPlan>, Si
     };
     let mut out = Vec::new();
     for m in metas {
-        let bytes = store.get(&m.location).await.map_err(|e| SinkError::store(format!("reading {}", m.location), e))?.bytes().await.map_err(|e| SinkError::store(format!("reading {}", m.location), e))?;
-        let p: BackfillPlan = serde_json::from_slice(&bytes).map_err(|e| SinkError::Manifest { path: m.location.to_string(), message: e.to_string() })?;
+        let bytes = store
+            .get(&m.location)
+            .await
+            .map_err(|e| SinkError::store(format!("reading {}", m.location), e))?
+            .bytes()
+            .await
+            .map_err(|e| SinkError::store(format!("reading {}", m.location), e))?;
+        let p: BackfillPlan = serde_json::from_slice(&bytes).map_err(|e| SinkError::Manifest {
+            path: m.location.to_string(),
+            message: e.to_string(),
+        })?;
         out.push(p);
     }
     out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
@@ -66,12 +75,21 @@ pub async fn list_plans(store: &dyn ObjectStore) -> Result<Vec<BackfillPlan>, Si
 }
 
 /// The chunks of a backfill: one per object × UTC day of `[start, end)`.
-pub fn backfill_chunks(id: &str, objects: &[String], start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<PlannedChunk> {
+pub fn backfill_chunks(
+    id: &str,
+    objects: &[String],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<PlannedChunk> {
     let mut out = Vec::new();
     for o in objects {
         for (a, b) in plan::split_days(start, end) {
             let c = ChunkId::new(ChunkKind::Backfill, a, b).with_tag(id);
-            out.push(PlannedChunk { object: o.clone(), day: c.day().format("%Y-%m-%d").to_string(), chunk_id: c.to_string() });
+            out.push(PlannedChunk {
+                object: o.clone(),
+                day: c.day().format("%Y-%m-%d").to_string(),
+                chunk_id: c.to_string(),
+            });
         }
     }
     out
@@ -80,16 +98,30 @@ pub fn backfill_chunks(id: &str, objects: &[String], start: DateTime<Utc>, end: 
 /// The parts of a planned backfill chunk that no committed chunk of the same backfill covers
 /// (a chunk split on QUERY_TIMEOUT is committed as several smaller ones).
 pub fn uncovered(planned: &ChunkId, committed: &[ChunkId]) -> Vec<ChunkId> {
-    let same: Vec<_> = committed.iter().filter(|c| c.kind == planned.kind && c.tag == planned.tag).map(|c| (c.start, c.end)).collect();
+    let same: Vec<_> = committed
+        .iter()
+        .filter(|c| c.kind == planned.kind && c.tag == planned.tag)
+        .map(|c| (c.start, c.end))
+        .collect();
     plan::subtract(planned.start, planned.end, &same)
         .into_iter()
-        .map(|(a, b)| ChunkId { start: a, end: b, ..planned.clone() })
+        .map(|(a, b)| ChunkId {
+            start: a,
+            end: b,
+            ..planned.clone()
+        })
         .collect()
 }
 
 /// Resumes the unfinished backfill of the same objects and range, or records a new plan
 /// (always new with `force`). Returns the plan and whether it was resumed.
-pub async fn plan_backfill(store: &dyn ObjectStore, objects: &[String], start: DateTime<Utc>, end: DateTime<Utc>, force: bool) -> Result<(BackfillPlan, bool), SyncError> {
+pub async fn plan_backfill(
+    store: &dyn ObjectStore,
+    objects: &[String],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    force: bool,
+) -> Result<(BackfillPlan, bool), SyncError> {
     let mut sorted = objects.to_vec();
     sorted.sort();
     let (s, e) = (rfc3339(start), rfc3339(end));
@@ -103,7 +135,11 @@ pub async fn plan_backfill(store: &dyn ObjectStore, objects: &[String], start: D
         }
     }
     let now = Utc::now();
-    let id = format!("{}{:04x}", compact(now).replace('.', ""), rand::rng().random::<u16>());
+    let id = format!(
+        "{}{:04x}",
+        compact(now).replace('.', ""),
+        rand::rng().random::<u16>()
+    );
     let plan = BackfillPlan {
         format_version: 1,
         chunks: backfill_chunks(&id, &sorted, start, end),
@@ -116,14 +152,24 @@ pub async fn plan_backfill(store: &dyn ObjectStore, objects: &[String], start: D
     };
     let body = serde_json::to_vec_pretty(&plan).map_err(|e| SyncError::Internal(e.to_string()))?;
     store
-        .put_opts(&plan_path(&plan.id), PutPayload::from(body), PutOptions { mode: PutMode::Create, ..Default::default() })
+        .put_opts(
+            &plan_path(&plan.id),
+            PutPayload::from(body),
+            PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|e| SinkError::store(format!("writing the backfill plan {}", plan.id), e))?;
     Ok((plan, false))
 }
 
 /// A context restricted to some configured objects (error naming the configured ones otherwise).
-pub fn context_for(ctx_config: &crate::config::Config, objects: &[String]) -> Result<crate::config::Config, SyncError> {
+pub fn context_for(
+    ctx_config: &crate::config::Config,
+    objects: &[String],
+) -> Result<crate::config::Config, SyncError> {
     let mut cfg = ctx_config.clone();
     let mut selected = Vec::new();
     for o in objects {
@@ -133,42 +179,78 @@ pub fn context_for(ctx_config: &crate::config::Config, objects: &[String]) -> Re
                 return Err(ConfigError::Invalid {
                     key: "--object".into(),
                     value: format!("{o:?}"),
-                    rule: format!("must be one of the configured objects: {}", cfg.objects.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
+                    rule: format!(
+                        "must be one of the configured objects: {}",
+                        cfg.objects
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 }
                 .into())
             }
         }
     }
     if selected.is_empty() {
-        return Err(ConfigError::Missing { key: "--object".into(), hint: "name at least one object to backfill".into() }.into());
+        return Err(ConfigError::Missing {
+            key: "--object".into(),
+            hint: "name at least one object to backfill".into(),
+        }
+        .into());
     }
     cfg.objects = selected;
     Ok(cfg)
 }
 
 /// Runs (or resumes) a backfill.
-pub async fn run_backfill(ctx: Arc<Context>, start: DateTime<Utc>, end: DateTime<Utc>, force: bool, gate: Option<Gate>) -> Result<RunSummary, SyncError> {
+pub async fn run_backfill(
+    ctx: Arc<Context>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    force: bool,
+    gate: Option<Gate>,
+) -> Result<RunSummary, SyncError> {
     let started = Instant::now();
     if end <= start {
-        return Err(ConfigError::Invalid { key: "--end".into(), value: rfc3339(end), rule: format!("must be after --start ({})", rfc3339(start)) }.into());
+        return Err(ConfigError::Invalid {
+            key: "--end".into(),
+            value: rfc3339(end),
+            rule: format!("must be after --start ({})", rfc3339(start)),
+        }
+        .into());
     }
     let objects = prepare_objects(&ctx, true).await?;
     let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
     for n in &names {
         let n = finish_supersedes(&ctx.store, n).await?;
         if n > 0 {
-            tracing::info!(files = n, "removed files that an earlier backfill superseded");
+            tracing::info!(
+                files = n,
+                "removed files that an earlier backfill superseded"
+            );
         }
     }
     let (plan, resumed) = plan_backfill(ctx.store.as_ref(), &names, start, end, force).await?;
     tracing::info!(backfill = %plan.id, resumed, chunks = plan.chunks.len(), "backfill plan");
-    let mut summary = RunSummary { command: "backfill".into(), mode: "backfill".into(), destination: ctx.config.destination.url.clone(), backfill_id: Some(plan.id.clone()), ..Default::default() };
+    let mut summary = RunSummary {
+        command: "backfill".into(),
+        mode: "backfill".into(),
+        destination: ctx.config.destination.url.clone(),
+        backfill_id: Some(plan.id.clone()),
+        ..Default::default()
+    };
     let mut jobs = Vec::new();
     let mut budgets = HashMap::new();
     for o in &objects {
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
         let mut todo: Vec<(ChunkId, ChunkId)> = Vec::new();
-        for planned in plan.chunks.iter().filter(|c| c.object == o.schema.object).filter_map(|c| ChunkId::parse(&c.chunk_id)) {
+        for planned in plan
+            .chunks
+            .iter()
+            .filter(|c| c.object == o.schema.object)
+            .filter_map(|c| ChunkId::parse(&c.chunk_id))
+        {
             for part in uncovered(&planned, &committed) {
                 todo.push((part, planned.clone()));
             }
@@ -180,9 +262,15 @@ pub async fn run_backfill(ctx: Arc<Context>, start: DateTime<Utc>, end: DateTime
             ..Default::default()
         });
         for (c, planned) in todo {
-            jobs.push(ChunkJob { replaces: Some((planned.start, planned.end)), ..ChunkJob::new(o.schema.clone(), c, &ctx.config) });
+            jobs.push(ChunkJob {
+                replaces: Some((planned.start, planned.end)),
+                ..ChunkJob::new(o.schema.clone(), c, &ctx.config)
+            });
         }
-        budgets.insert(o.schema.object.clone(), Arc::new(Budget::new(ctx.config.sync.query_limit)));
+        budgets.insert(
+            o.schema.object.clone(),
+            Arc::new(Budget::new(ctx.config.sync.query_limit)),
+        );
     }
     execute_gated(ctx.clone(), jobs, &budgets, &mut summary, gate.as_ref()).await;
     Ok(summary.finish(&ctx, started))

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Utc;
-use object_store::{ObjectStore, ObjectStoreExt};
 use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use rand::Rng;
 
 use crate::decode::PageDecoder;
@@ -52,10 +52,17 @@ impl ChunkJob {
 /// How a chunk ended (errors are `Err`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkOutcome {
-    Committed { rows: u64, requests: u64 },
-    AlreadyCommitted { requests: u64 },
+    Committed {
+        rows: u64,
+        requests: u64,
+    },
+    AlreadyCommitted {
+        requests: u64,
+    },
     /// The object's query budget ran out before the chunk finished; nothing was committed.
-    BudgetSpent { requests: u64 },
+    BudgetSpent {
+        requests: u64,
+    },
 }
 
 /// A random token that makes this attempt's file names unique.
@@ -80,7 +87,13 @@ pub async fn run_chunk(
     let attempt = attempt_token();
     let started_at = Utc::now();
     // A backfill chunk supersedes the chunks of its day committed before it began.
-    let q = soql::chunk_query(&obj.object, &obj.select_list(), &obj.cursor_field, job.chunk.start, job.chunk.end);
+    let q = soql::chunk_query(
+        &obj.object,
+        &obj.select_list(),
+        &obj.cursor_field,
+        job.chunk.start,
+        job.chunk.end,
+    );
     let what = format!("{} {}", obj.object, chunk_id);
 
     // Decoder + encoder on a blocking thread, fed through a bounded channel.
@@ -89,32 +102,64 @@ pub async fn run_chunk(
     let enc_settings = job.settings.clone();
     let enc_tmp = tmp_dir.to_path_buf();
     let enc_chunk = chunk_id.clone();
-    let encoder = tokio::task::spawn_blocking(move || -> Result<(Vec<LocalPart>, u64), SyncError> {
-        let mut dec = PageDecoder::new(&enc_obj);
-        let mut w = ChunkFileWriter::new(enc_obj.arrow.clone(), &enc_settings, &enc_obj.object, &enc_chunk, &enc_tmp);
-        let mut rows = 0u64;
-        while let Some(page) = rx.blocking_recv() {
-            let info = dec.decode_page(&page)?;
-            rows += info.records as u64;
-            if dec.buffered_rows() >= BATCH_ROWS {
+    let encoder =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<LocalPart>, u64), SyncError> {
+            let mut dec = PageDecoder::new(&enc_obj);
+            let mut w = ChunkFileWriter::new(
+                enc_obj.arrow.clone(),
+                &enc_settings,
+                &enc_obj.object,
+                &enc_chunk,
+                &enc_tmp,
+            );
+            let mut rows = 0u64;
+            while let Some(page) = rx.blocking_recv() {
+                let info = dec.decode_page(&page)?;
+                rows += info.records as u64;
+                if dec.buffered_rows() >= BATCH_ROWS {
+                    w.write(&dec.finish_batch()?)?;
+                }
+            }
+            if dec.buffered_rows() > 0 {
                 w.write(&dec.finish_batch()?)?;
             }
-        }
-        if dec.buffered_rows() > 0 {
-            w.write(&dec.finish_batch()?)?;
-        }
-        Ok((w.finish()?, rows))
-    });
+            Ok((w.finish()?, rows))
+        });
 
-    let groups = crate::sync::fetch::field_groups(client, obj, job.chunk.start, job.chunk.end, job.include_deleted, crate::sync::fetch::MAX_URI);
-    let mut fetcher = crate::sync::fetch::Fetcher { client, budget, what: &what, object: &obj.object, all: job.include_deleted, requests: 0 };
+    let groups = crate::sync::fetch::field_groups(
+        client,
+        obj,
+        job.chunk.start,
+        job.chunk.end,
+        job.include_deleted,
+        crate::sync::fetch::MAX_URI,
+    );
+    let mut fetcher = crate::sync::fetch::Fetcher {
+        client,
+        budget,
+        what: &what,
+        object: &obj.object,
+        all: job.include_deleted,
+        requests: 0,
+    };
     let fetched = if groups.len() == 1 {
         fetcher.single(&q, &tx).await
     } else {
         tracing::debug!(object = %obj.object, groups = groups.len(), "field list too long for one request URI: split query joined by Id");
         let queries: Vec<(String, Vec<String>)> = groups
             .into_iter()
-            .map(|g| (soql::chunk_query(&obj.object, &g, &obj.cursor_field, job.chunk.start, job.chunk.end), g))
+            .map(|g| {
+                (
+                    soql::chunk_query(
+                        &obj.object,
+                        &g,
+                        &obj.cursor_field,
+                        job.chunk.start,
+                        job.chunk.end,
+                    ),
+                    g,
+                )
+            })
             .collect();
         fetcher.split(&queries, &tx).await
     };
@@ -126,7 +171,9 @@ pub async fn run_chunk(
         Err(e) => fetch_error = Some(e),
     }
     drop(tx);
-    let encoded = encoder.await.map_err(|e| SyncError::Internal(format!("{what}: encoder task failed: {e}")))?;
+    let encoded = encoder
+        .await
+        .map_err(|e| SyncError::Internal(format!("{what}: encoder task failed: {e}")))?;
     if let Some(e) = fetch_error {
         return Err(e);
     }
@@ -135,7 +182,12 @@ pub async fn run_chunk(
         return Ok(ChunkOutcome::BudgetSpent { requests });
     }
     if rows != total_size {
-        return Err(SyncError::CountMismatch { object: obj.object.clone(), chunk: chunk_id, received: rows, total: total_size });
+        return Err(SyncError::CountMismatch {
+            object: obj.object.clone(),
+            chunk: chunk_id,
+            received: rows,
+            total: total_size,
+        });
     }
 
     // Upload, then commit.
@@ -146,7 +198,11 @@ pub async fn run_chunk(
             delete_quietly(store, files.iter().map(|f: &FileEntry| f.path.clone())).await;
             return Err(e.into());
         }
-        files.push(FileEntry { path: dest.to_string(), rows: part.rows, bytes: part.bytes });
+        files.push(FileEntry {
+            path: dest.to_string(),
+            rows: part.rows,
+            bytes: part.bytes,
+        });
     }
     drop(parts);
     let superseded = if job.chunk.kind == layout::ChunkKind::Backfill {
@@ -179,7 +235,12 @@ pub async fn run_chunk(
         tool_version: crate::VERSION.to_string(),
         supersedes: superseded.iter().map(|m| m.chunk_id.clone()).collect(),
         attempt: attempt.clone(),
-        endpoint: if job.include_deleted { "queryAll" } else { "query" }.to_string(),
+        endpoint: if job.include_deleted {
+            "queryAll"
+        } else {
+            "query"
+        }
+        .to_string(),
         soql: q,
         total_size,
     };
@@ -215,13 +276,22 @@ async fn superseded_by(
     replaces: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
     started_at: chrono::DateTime<Utc>,
 ) -> Result<Vec<Manifest>, crate::sink::SinkError> {
-    let prefix = object_store::path::Path::from(format!("_forcelake/manifests/{object}/{}", layout::partition(chunk.day())));
-    let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.map_err(|e| crate::sink::SinkError::store(format!("listing {prefix}"), e))?;
+    let prefix = object_store::path::Path::from(format!(
+        "_forcelake/manifests/{object}/{}",
+        layout::partition(chunk.day())
+    ));
+    let metas: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| crate::sink::SinkError::store(format!("listing {prefix}"), e))?;
     let mut mine = vec![(chunk.start, chunk.end)];
     let mut began = started_at;
     let mut others = Vec::new();
     for meta in metas {
-        let Some((_, id)) = layout::parse_manifest_path(&meta.location) else { continue };
+        let Some((_, id)) = layout::parse_manifest_path(&meta.location) else {
+            continue;
+        };
         if id == *chunk || id.is_marker() || id.start < replaces.0 || id.end > replaces.1 {
             continue;
         }
@@ -240,20 +310,33 @@ async fn superseded_by(
     }
     Ok(others
         .into_iter()
-        .filter(|m| chrono::DateTime::parse_from_rfc3339(&m.committed_at).map(|t| t.with_timezone(&Utc) < began).unwrap_or(false))
+        .filter(|m| {
+            chrono::DateTime::parse_from_rfc3339(&m.committed_at)
+                .map(|t| t.with_timezone(&Utc) < began)
+                .unwrap_or(false)
+        })
         .collect())
 }
 
 /// Finishes deletions a crash may have interrupted: files of chunks that a committed backfill
 /// chunk superseded.
-pub async fn finish_supersedes(store: &Arc<dyn ObjectStore>, object: &str) -> Result<usize, crate::sink::SinkError> {
+pub async fn finish_supersedes(
+    store: &Arc<dyn ObjectStore>,
+    object: &str,
+) -> Result<usize, crate::sink::SinkError> {
     let ids = manifest::list_chunks(store.as_ref(), object).await?;
     let mut deleted = 0;
     for id in ids.iter().filter(|c| c.kind == layout::ChunkKind::Backfill) {
         let m = manifest::load(store.as_ref(), &layout::manifest_path(object, id)).await?;
         for old_id in &m.supersedes {
-            let Some(old) = ChunkId::parse(old_id) else { continue };
-            let Ok(old_m) = manifest::load(store.as_ref(), &layout::manifest_path(object, &old)).await else { continue };
+            let Some(old) = ChunkId::parse(old_id) else {
+                continue;
+            };
+            let Ok(old_m) =
+                manifest::load(store.as_ref(), &layout::manifest_path(object, &old)).await
+            else {
+                continue;
+            };
             for f in &old_m.files {
                 let p = object_store::path::Path::from(f.path.as_str());
                 if store.head(&p).await.is_ok() {
@@ -280,15 +363,24 @@ async fn delete_quietly(store: &Arc<dyn ObjectStore>, paths: impl Iterator<Item 
 /// Deletes files in the chunk's day partition that no manifest will ever name: other attempts
 /// of this chunk, and uncommitted chunks whose window lies inside this one (e.g. a crashed
 /// attempt of a partial day that this chunk has now covered).
-async fn remove_orphans(store: &Arc<dyn ObjectStore>, object: &str, chunk: &ChunkId, keep_attempt: &str) {
+async fn remove_orphans(
+    store: &Arc<dyn ObjectStore>,
+    object: &str,
+    chunk: &ChunkId,
+    keep_attempt: &str,
+) {
     let dir = layout::day_dir(object, chunk.day());
     let chunk_id = chunk.to_string();
     let listed: Result<Vec<_>, _> = store.list(Some(&dir)).try_collect().await;
     let Ok(listed) = listed else { return };
     let mut orphans = Vec::new();
     for m in listed {
-        let Some(name) = m.location.filename().map(str::to_string) else { continue };
-        let Some(owner) = layout::data_file_chunk(&name) else { continue };
+        let Some(name) = m.location.filename().map(str::to_string) else {
+            continue;
+        };
+        let Some(owner) = layout::data_file_chunk(&name) else {
+            continue;
+        };
         if owner == chunk_id {
             if !name.starts_with(&format!("{chunk_id}-{keep_attempt}-")) {
                 orphans.push(m.location.to_string());
@@ -298,16 +390,22 @@ async fn remove_orphans(store: &Arc<dyn ObjectStore>, object: &str, chunk: &Chun
         // An uncommitted chunk of the same kind inside this window, left long enough ago that
         // no live writer can still own it (a live writer of another kind, e.g. an incremental
         // run beside a backfill, must never lose its files before it commits).
-        let Some(other) = ChunkId::parse(owner) else { continue };
+        let Some(other) = ChunkId::parse(owner) else {
+            continue;
+        };
         // Same start too: an earlier attempt of this very window whose end moved on (a partial
         // "today" chunk of a crashed run) — no live writer of the same kind starts there.
-        let stale = Utc::now() - m.last_modified > chrono::Duration::minutes(15) || other.start == chunk.start;
+        let stale = Utc::now() - m.last_modified > chrono::Duration::minutes(15)
+            || other.start == chunk.start;
         if stale
             && other.kind == chunk.kind
             && other.tag == chunk.tag
             && other.start >= chunk.start
             && other.end <= chunk.end
-            && store.head(&layout::manifest_path(object, &other)).await.is_err()
+            && store
+                .head(&layout::manifest_path(object, &other))
+                .await
+                .is_err()
         {
             orphans.push(m.location.to_string());
         }

@@ -26,7 +26,14 @@ pub enum FetchEnd {
 }
 
 /// Splits the select list into groups whose query URI fits (each group also selects Id).
-pub fn field_groups(client: &Client, obj: &ObjectSchema, start: chrono::DateTime<chrono::Utc>, end: chrono::DateTime<chrono::Utc>, all: bool, max_uri: usize) -> Vec<Vec<String>> {
+pub fn field_groups(
+    client: &Client,
+    obj: &ObjectSchema,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    all: bool,
+    max_uri: usize,
+) -> Vec<Vec<String>> {
     let fields = obj.select_list();
     let full = soql::chunk_query(&obj.object, &fields, &obj.cursor_field, start, end);
     if client.query_uri_len(&full, all) <= max_uri {
@@ -56,7 +63,11 @@ pub struct Fetcher<'a> {
 }
 
 impl Fetcher<'_> {
-    async fn get(&mut self, first: Option<&str>, next: Option<&str>) -> Result<Option<Bytes>, SyncError> {
+    async fn get(
+        &mut self,
+        first: Option<&str>,
+        next: Option<&str>,
+    ) -> Result<Option<Bytes>, SyncError> {
         if !self.budget.try_take() {
             return Ok(None);
         }
@@ -70,11 +81,17 @@ impl Fetcher<'_> {
     }
 
     /// One query: pages go to `tx` as they arrive.
-    pub async fn single(&mut self, q: &str, tx: &tokio::sync::mpsc::Sender<Bytes>) -> Result<FetchEnd, SyncError> {
+    pub async fn single(
+        &mut self,
+        q: &str,
+        tx: &tokio::sync::mpsc::Sender<Bytes>,
+    ) -> Result<FetchEnd, SyncError> {
         let mut next: Option<String> = None;
         let mut total_size = 0;
         loop {
-            let Some(body) = self.get(Some(q), next.as_deref()).await? else { return Ok(FetchEnd::BudgetSpent) };
+            let Some(body) = self.get(Some(q), next.as_deref()).await? else {
+                return Ok(FetchEnd::BudgetSpent);
+            };
             let env = parse_envelope(self.object, &body)?;
             if next.is_none() {
                 total_size = env.total_size;
@@ -85,13 +102,22 @@ impl Fetcher<'_> {
             match (env.done, env.next_records_url) {
                 (true, _) => return Ok(FetchEnd::Done { total_size }),
                 (false, Some(u)) => next = Some(u),
-                (false, None) => return Err(SyncError::Internal(format!("{}: page says done=false but has no nextRecordsUrl", self.what))),
+                (false, None) => {
+                    return Err(SyncError::Internal(format!(
+                        "{}: page says done=false but has no nextRecordsUrl",
+                        self.what
+                    )))
+                }
             }
         }
     }
 
     /// Several queries over groups of fields, joined by Id in lockstep into synthetic pages.
-    pub async fn split(&mut self, queries: &[(String, Vec<String>)], tx: &tokio::sync::mpsc::Sender<Bytes>) -> Result<FetchEnd, SyncError> {
+    pub async fn split(
+        &mut self,
+        queries: &[(String, Vec<String>)],
+        tx: &tokio::sync::mpsc::Sender<Bytes>,
+    ) -> Result<FetchEnd, SyncError> {
         #[derive(Deserialize)]
         struct RawPage {
             #[serde(rename = "totalSize", default)]
@@ -113,15 +139,31 @@ impl Fetcher<'_> {
         }
         let mut groups: Vec<Group> = queries
             .iter()
-            .map(|(q, f)| Group { query: q.clone(), fields: f.clone(), next: None, started: false, done: false, total: 0, buf: VecDeque::new() })
+            .map(|(q, f)| Group {
+                query: q.clone(),
+                fields: f.clone(),
+                next: None,
+                started: false,
+                done: false,
+                total: 0,
+                buf: VecDeque::new(),
+            })
             .collect();
         let mut total_size = None;
         loop {
             for g in groups.iter_mut() {
                 if g.buf.is_empty() && !g.done {
                     let first = (!g.started).then_some(g.query.as_str());
-                    let Some(body) = self.get(first, g.next.as_deref()).await? else { return Ok(FetchEnd::BudgetSpent) };
-                    let page: RawPage = serde_json::from_slice(&body).map_err(|e| crate::decode::DecodeError::Malformed { object: self.object.to_string(), message: e.to_string(), truncated: e.is_eof() })?;
+                    let Some(body) = self.get(first, g.next.as_deref()).await? else {
+                        return Ok(FetchEnd::BudgetSpent);
+                    };
+                    let page: RawPage = serde_json::from_slice(&body).map_err(|e| {
+                        crate::decode::DecodeError::Malformed {
+                            object: self.object.to_string(),
+                            message: e.to_string(),
+                            truncated: e.is_eof(),
+                        }
+                    })?;
                     if !g.started {
                         g.total = page.total_size;
                         g.started = true;
@@ -129,34 +171,68 @@ impl Fetcher<'_> {
                     g.done = page.done;
                     g.next = page.next;
                     if !g.done && g.next.is_none() {
-                        return Err(SyncError::Internal(format!("{}: page says done=false but has no nextRecordsUrl", self.what)));
+                        return Err(SyncError::Internal(format!(
+                            "{}: page says done=false but has no nextRecordsUrl",
+                            self.what
+                        )));
                     }
                     g.buf.extend(page.records);
                 }
             }
             let totals: Vec<u64> = groups.iter().map(|g| g.total).collect();
             if totals.iter().any(|t| *t != totals[0]) {
-                return Err(SyncError::CountMismatch { object: self.object.to_string(), chunk: format!("{} (split query: field groups disagree)", self.what), received: totals[1..].iter().copied().max().unwrap_or(0), total: totals[0] });
+                return Err(SyncError::CountMismatch {
+                    object: self.object.to_string(),
+                    chunk: format!("{} (split query: field groups disagree)", self.what),
+                    received: totals[1..].iter().copied().max().unwrap_or(0),
+                    total: totals[0],
+                });
             }
             total_size.get_or_insert(totals[0]);
             let n = groups.iter().map(|g| g.buf.len()).min().unwrap_or(0);
             if n == 0 {
                 if groups.iter().all(|g| g.done && g.buf.is_empty()) {
-                    return Ok(FetchEnd::Done { total_size: total_size.unwrap_or(0) });
+                    return Ok(FetchEnd::Done {
+                        total_size: total_size.unwrap_or(0),
+                    });
                 }
                 if groups.iter().any(|g| g.done && g.buf.is_empty()) {
-                    return Err(SyncError::CountMismatch { object: self.object.to_string(), chunk: format!("{} (split query: a field group ended early)", self.what), received: 0, total: totals[0] });
+                    return Err(SyncError::CountMismatch {
+                        object: self.object.to_string(),
+                        chunk: format!("{} (split query: a field group ended early)", self.what),
+                        received: 0,
+                        total: totals[0],
+                    });
                 }
                 continue;
             }
             // Merge n records: every group must hold the same Id at the same position.
             let mut out = Vec::with_capacity(n * 512);
-            out.extend_from_slice(format!("{{\"totalSize\":{},\"done\":false,\"records\":[", totals[0]).as_bytes());
+            out.extend_from_slice(
+                format!("{{\"totalSize\":{},\"done\":false,\"records\":[", totals[0]).as_bytes(),
+            );
             for k in 0..n {
-                let recs: Vec<HashMap<String, Box<RawValue>>> = groups.iter_mut().map(|g| g.buf.pop_front().expect("n records buffered")).collect();
-                let id = recs[0].get("Id").map(|v| v.get().to_string()).unwrap_or_default();
-                if recs.iter().any(|r| r.get("Id").map(|v| v.get()) != Some(id.as_str())) {
-                    return Err(SyncError::CountMismatch { object: self.object.to_string(), chunk: format!("{} (split query: records changed between the field groups' queries)", self.what), received: 0, total: totals[0] });
+                let recs: Vec<HashMap<String, Box<RawValue>>> = groups
+                    .iter_mut()
+                    .map(|g| g.buf.pop_front().expect("n records buffered"))
+                    .collect();
+                let id = recs[0]
+                    .get("Id")
+                    .map(|v| v.get().to_string())
+                    .unwrap_or_default();
+                if recs
+                    .iter()
+                    .any(|r| r.get("Id").map(|v| v.get()) != Some(id.as_str()))
+                {
+                    return Err(SyncError::CountMismatch {
+                        object: self.object.to_string(),
+                        chunk: format!(
+                            "{} (split query: records changed between the field groups' queries)",
+                            self.what
+                        ),
+                        received: 0,
+                        total: totals[0],
+                    });
                 }
                 if k > 0 {
                     out.push(b',');
@@ -172,16 +248,24 @@ impl Fetcher<'_> {
                             out.push(b',');
                         }
                         first = false;
-                        serde_json::to_writer(&mut out, f).map_err(|e| SyncError::Internal(e.to_string()))?;
+                        serde_json::to_writer(&mut out, f)
+                            .map_err(|e| SyncError::Internal(e.to_string()))?;
                         out.push(b':');
-                        out.extend_from_slice(r.get(f.as_str()).map(|v| v.get()).unwrap_or("null").as_bytes());
+                        out.extend_from_slice(
+                            r.get(f.as_str())
+                                .map(|v| v.get())
+                                .unwrap_or("null")
+                                .as_bytes(),
+                        );
                     }
                 }
                 out.push(b'}');
             }
             out.extend_from_slice(b"]}");
             if tx.send(Bytes::from(out)).await.is_err() {
-                return Ok(FetchEnd::Done { total_size: totals[0] });
+                return Ok(FetchEnd::Done {
+                    total_size: totals[0],
+                });
             }
         }
     }

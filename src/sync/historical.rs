@@ -29,7 +29,10 @@ pub struct PreparedObject {
 
 /// Authenticates, describes every configured object, validates fields and cursor, and
 /// records each schema under `_forcelake/schemas/`.
-pub async fn prepare_objects(ctx: &Context, write_schemas: bool) -> Result<Vec<PreparedObject>, SyncError> {
+pub async fn prepare_objects(
+    ctx: &Context,
+    write_schemas: bool,
+) -> Result<Vec<PreparedObject>, SyncError> {
     ctx.client.authenticate().await?;
     let mut out = Vec::new();
     let mut global = None;
@@ -40,13 +43,27 @@ pub async fn prepare_objects(ctx: &Context, write_schemas: bool) -> Result<Vec<P
                 if global.is_none() {
                     global = Some(ctx.client.describe_global().await?);
                 }
-                let names = global.as_ref().map(|g| g.sobjects.iter().filter(|s| s.queryable).map(|s| s.name.as_str()).collect::<Vec<_>>()).unwrap_or_default();
-                return Err(SyncError::UnknownObject { name: o.name.clone(), suggestions: ident::closest(&o.name, names, 3) });
+                let names = global
+                    .as_ref()
+                    .map(|g| {
+                        g.sobjects
+                            .iter()
+                            .filter(|s| s.queryable)
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                return Err(SyncError::UnknownObject {
+                    name: o.name.clone(),
+                    suggestions: ident::closest(&o.name, names, 3),
+                });
             }
             Err(e) => return Err(e.into()),
         };
         if !describe.queryable {
-            return Err(SyncError::NotQueryable { name: o.name.clone() });
+            return Err(SyncError::NotQueryable {
+                name: o.name.clone(),
+            });
         }
         let schema = ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field)?;
         let mut warnings = Vec::new();
@@ -57,7 +74,11 @@ pub async fn prepare_objects(ctx: &Context, write_schemas: bool) -> Result<Vec<P
             }
             write_schema_record(ctx.store.as_ref(), &schema).await?;
         }
-        out.push(PreparedObject { config: o.clone(), schema: Arc::new(schema), warnings });
+        out.push(PreparedObject {
+            config: o.clone(),
+            schema: Arc::new(schema),
+            warnings,
+        });
     }
     Ok(out)
 }
@@ -67,22 +88,42 @@ pub async fn prepare_objects(ctx: &Context, write_schemas: bool) -> Result<Vec<P
 async fn schema_changes(store: &dyn ObjectStore, schema: &ObjectSchema) -> Vec<String> {
     use futures::TryStreamExt;
     let prefix = object_store::path::Path::from(format!("_forcelake/schemas/{}", schema.object));
-    let Ok(metas) = store.list(Some(&prefix)).try_collect::<Vec<_>>().await else { return vec![] };
+    let Ok(metas) = store.list(Some(&prefix)).try_collect::<Vec<_>>().await else {
+        return vec![];
+    };
     let mut newest: Option<(String, serde_json::Value)> = None;
     for m in metas {
         if m.location.filename() == Some(&format!("{}.json", schema.hash)) {
             return vec![]; // this exact schema was used before
         }
-        let Ok(r) = object_store::ObjectStoreExt::get(store, &m.location).await else { continue };
+        let Ok(r) = object_store::ObjectStoreExt::get(store, &m.location).await else {
+            continue;
+        };
         let Ok(bytes) = r.bytes().await else { continue };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
         let at = v["created_at"].as_str().unwrap_or("").to_string();
         if newest.as_ref().map(|(t, _)| at > *t).unwrap_or(true) {
             newest = Some((at, v));
         }
     }
-    let Some((_, old)) = newest else { return vec![] };
-    let old_fields: Vec<(String, String)> = old["fields"].as_array().map(|a| a.iter().map(|f| (f["name"].as_str().unwrap_or("").to_string(), f["arrow_type"].as_str().unwrap_or("").to_string())).collect()).unwrap_or_default();
+    let Some((_, old)) = newest else {
+        return vec![];
+    };
+    let old_fields: Vec<(String, String)> = old["fields"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| {
+                    (
+                        f["name"].as_str().unwrap_or("").to_string(),
+                        f["arrow_type"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut w = Vec::new();
     for f in schema.arrow.fields() {
         match old_fields.iter().find(|(n, _)| n == f.name()) {
@@ -96,32 +137,66 @@ async fn schema_changes(store: &dyn ObjectStore, schema: &ObjectSchema) -> Vec<S
     }
     for (n, _) in &old_fields {
         if schema.arrow.field_with_name(n).is_err() {
-            w.push(format!("{}.{} is no longer written (removed from describe or from the field list)", schema.object, n));
+            w.push(format!(
+                "{}.{} is no longer written (removed from describe or from the field list)",
+                schema.object, n
+            ));
         }
     }
     w
 }
 
-async fn write_schema_record(store: &dyn ObjectStore, schema: &ObjectSchema) -> Result<(), SyncError> {
+async fn write_schema_record(
+    store: &dyn ObjectStore,
+    schema: &ObjectSchema,
+) -> Result<(), SyncError> {
     let path = layout::schema_path(&schema.object, &schema.hash);
     let mut record = schema.to_json();
     record["created_at"] = serde_json::Value::String(crate::timefmt::rfc3339(Utc::now()));
-    let body = serde_json::to_vec_pretty(&record).map_err(|e| SyncError::Internal(e.to_string()))?;
-    match store.put_opts(&path, PutPayload::from(body), PutOptions { mode: PutMode::Create, ..Default::default() }).await {
+    let body =
+        serde_json::to_vec_pretty(&record).map_err(|e| SyncError::Internal(e.to_string()))?;
+    match store
+        .put_opts(
+            &path,
+            PutPayload::from(body),
+            PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            },
+        )
+        .await
+    {
         Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(crate::sink::SinkError::store(format!("writing {path}"), e).into()),
     }
 }
 
 /// The earliest cursor value of an object (`None` when it has no records).
-pub async fn earliest_cursor(ctx: &Context, obj: &ObjectSchema, budget: &Budget) -> Result<Option<DateTime<Utc>>, SyncError> {
+pub async fn earliest_cursor(
+    ctx: &Context,
+    obj: &ObjectSchema,
+    budget: &Budget,
+) -> Result<Option<DateTime<Utc>>, SyncError> {
     if !budget.try_take() {
         return Ok(None);
     }
     let q = soql::earliest_query(&obj.object, &obj.cursor_field);
-    let body = ctx.client.query_first(&q, ctx.config.sync.include_deleted, &format!("earliest {} of {}", obj.cursor_field, obj.object)).await?;
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| SyncError::Internal(format!("earliest-cursor query for {}: {e}", obj.object)))?;
-    let Some(text) = v.pointer("/records/0").and_then(|r| r.get(&obj.cursor_field)).and_then(|c| c.as_str()) else {
+    let body = ctx
+        .client
+        .query_first(
+            &q,
+            ctx.config.sync.include_deleted,
+            &format!("earliest {} of {}", obj.cursor_field, obj.object),
+        )
+        .await?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        SyncError::Internal(format!("earliest-cursor query for {}: {e}", obj.object))
+    })?;
+    let Some(text) = v
+        .pointer("/records/0")
+        .and_then(|r| r.get(&obj.cursor_field))
+        .and_then(|c| c.as_str())
+    else {
         return Ok(None);
     };
     if let Some(ms) = crate::decode::parse_datetime_ms(text) {
@@ -130,18 +205,34 @@ pub async fn earliest_cursor(ctx: &Context, obj: &ObjectSchema, budget: &Budget)
     if let Some(days) = crate::decode::parse_date_days(text) {
         return Ok(DateTime::from_timestamp(days as i64 * 86_400, 0));
     }
-    Err(SyncError::Internal(format!("{}: cannot read the earliest {} value {text:?}", obj.object, obj.cursor_field)))
+    Err(SyncError::Internal(format!(
+        "{}: cannot read the earliest {} value {text:?}",
+        obj.object, obj.cursor_field
+    )))
 }
 
 /// The chunks a historical sync of every configured object still needs.
-pub async fn plan_historical(ctx: &Context, objects: &[PreparedObject], budgets: &HashMap<String, Arc<Budget>>) -> Result<Vec<(PreparedObject, Vec<ChunkId>)>, SyncError> {
-    let end = ctx.config.sync.end.unwrap_or_else(crate::sync::incremental::now);
+pub async fn plan_historical(
+    ctx: &Context,
+    objects: &[PreparedObject],
+    budgets: &HashMap<String, Arc<Budget>>,
+) -> Result<Vec<(PreparedObject, Vec<ChunkId>)>, SyncError> {
+    let end = ctx
+        .config
+        .sync
+        .end
+        .unwrap_or_else(crate::sync::incremental::now);
     let mut out = Vec::new();
     for o in objects {
-        let budget = budgets.get(&o.schema.object).cloned().unwrap_or_else(|| Arc::new(Budget::new(ctx.config.sync.query_limit)));
+        let budget = budgets
+            .get(&o.schema.object)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Budget::new(ctx.config.sync.query_limit)));
         let start = match ctx.config.sync.start {
             Some(s) => Some(s),
-            None => earliest_cursor(ctx, &o.schema, &budget).await?.map(|t| day_start(t.date_naive())),
+            None => earliest_cursor(ctx, &o.schema, &budget)
+                .await?
+                .map(|t| day_start(t.date_naive())),
         };
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
         let chunks = match start {
@@ -158,10 +249,23 @@ pub async fn plan_historical(ctx: &Context, objects: &[PreparedObject], budgets:
 pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
     let started = Instant::now();
     let objects = prepare_objects(&ctx, true).await?;
-    let budgets: HashMap<String, Arc<Budget>> = objects.iter().map(|o| (o.schema.object.clone(), Arc::new(Budget::new(ctx.config.sync.query_limit)))).collect();
+    let budgets: HashMap<String, Arc<Budget>> = objects
+        .iter()
+        .map(|o| {
+            (
+                o.schema.object.clone(),
+                Arc::new(Budget::new(ctx.config.sync.query_limit)),
+            )
+        })
+        .collect();
     let planned = plan_historical(&ctx, &objects, &budgets).await?;
     let mut jobs = Vec::new();
-    let mut summary = RunSummary { command: "sync".into(), mode: "historical".into(), destination: ctx.config.destination.url.clone(), ..Default::default() };
+    let mut summary = RunSummary {
+        command: "sync".into(),
+        mode: "historical".into(),
+        destination: ctx.config.destination.url.clone(),
+        ..Default::default()
+    };
     for (o, chunks) in planned {
         summary.objects.push(ObjectSummary {
             object: o.schema.object.clone(),
@@ -190,12 +294,23 @@ fn failure_path(object: &str, chunk: &crate::sink::layout::ChunkId) -> object_st
 }
 
 /// Runs chunk jobs with `sync.concurrency` in flight; fills in the summary.
-pub async fn execute(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &HashMap<String, Arc<Budget>>, summary: &mut RunSummary) {
+pub async fn execute(
+    ctx: Arc<Context>,
+    jobs: Vec<ChunkJob>,
+    budgets: &HashMap<String, Arc<Budget>>,
+    summary: &mut RunSummary,
+) {
     execute_gated(ctx, jobs, budgets, summary, None).await
 }
 
 /// [`execute`], starting new chunks only while `gate`'s window is open.
-pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &HashMap<String, Arc<Budget>>, summary: &mut RunSummary, gate: Option<&Gate>) {
+pub async fn execute_gated(
+    ctx: Arc<Context>,
+    jobs: Vec<ChunkJob>,
+    budgets: &HashMap<String, Arc<Budget>>,
+    summary: &mut RunSummary,
+    gate: Option<&Gate>,
+) {
     let concurrency = ctx.config.sync.concurrency;
     let progress = crate::sync::status::Progress::new(jobs.len() as u64);
     let mut set: JoinSet<(String, Result<ChunkOutcome, SyncError>)> = JoinSet::new();
@@ -203,8 +318,15 @@ pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &Has
     let mut pending: HashMap<String, u64> = HashMap::new();
     let mut reasons: HashMap<String, String> = HashMap::new();
 
-    let record = |summary: &mut RunSummary, object: &str, r: Result<ChunkOutcome, SyncError>, stop: &mut Option<String>| {
-        let s = summary.objects.iter_mut().find(|s| s.object == object).expect("summary per object");
+    let record = |summary: &mut RunSummary,
+                  object: &str,
+                  r: Result<ChunkOutcome, SyncError>,
+                  stop: &mut Option<String>| {
+        let s = summary
+            .objects
+            .iter_mut()
+            .find(|s| s.object == object)
+            .expect("summary per object");
         match r {
             Ok(ChunkOutcome::Committed { rows, .. }) => {
                 s.rows += rows;
@@ -229,7 +351,9 @@ pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &Has
                     s.errors.push(e.to_string());
                 }
                 if e.exit_code() == 2 && stop.is_none() {
-                    *stop = Some(format!("stopped after an authentication or configuration error: {e}"));
+                    *stop = Some(format!(
+                        "stopped after an authentication or configuration error: {e}"
+                    ));
                 }
             }
         }
@@ -237,7 +361,10 @@ pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &Has
 
     for job in jobs {
         let object = job.object.object.clone();
-        let budget = budgets.get(&object).cloned().unwrap_or_else(|| Arc::new(Budget::new(u32::MAX)));
+        let budget = budgets
+            .get(&object)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Budget::new(u32::MAX)));
         if stop_reason.is_none() {
             if let Some(u) = ctx.client.api_usage() {
                 if u.max > 0 && u.used * 100 >= u.max * ctx.config.sync.api_budget_percent as u64 {
@@ -252,17 +379,27 @@ pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &Has
             loop {
                 match g.window.state(Utc::now()) {
                     crate::sync::window::WindowState::Open { closes_at } => {
-                        summary.window = Some(serde_json::json!({"open": true, "closes_at": crate::timefmt::rfc3339(closes_at)}));
+                        summary.window = Some(
+                            serde_json::json!({"open": true, "closes_at": crate::timefmt::rfc3339(closes_at)}),
+                        );
                         break;
                     }
                     crate::sync::window::WindowState::Closed { opens_at } => {
                         if g.wait {
-                            let wait = (opens_at - Utc::now()).to_std().unwrap_or_default().max(Duration::from_millis(200));
+                            let wait = (opens_at - Utc::now())
+                                .to_std()
+                                .unwrap_or_default()
+                                .max(Duration::from_millis(200));
                             tracing::info!(opens_at = %crate::timefmt::rfc3339(opens_at), "off-peak window closed; in-flight chunks finish, new ones wait for the next window");
                             tokio::time::sleep(wait).await;
                         } else {
-                            summary.window = Some(serde_json::json!({"open": false, "next_opens_at": crate::timefmt::rfc3339(opens_at)}));
-                            stop_reason = Some(format!("the off-peak window is closed; it opens next at {}", crate::timefmt::rfc3339(opens_at)));
+                            summary.window = Some(
+                                serde_json::json!({"open": false, "next_opens_at": crate::timefmt::rfc3339(opens_at)}),
+                            );
+                            stop_reason = Some(format!(
+                                "the off-peak window is closed; it opens next at {}",
+                                crate::timefmt::rfc3339(opens_at)
+                            ));
                             break;
                         }
                     }
@@ -271,7 +408,12 @@ pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &Has
         }
         if stop_reason.is_some() || budget.exhausted() {
             if budget.exhausted() {
-                reasons.entry(object.clone()).or_insert_with(|| format!("sync.query_limit = {} requests reached for this run", ctx.config.sync.query_limit));
+                reasons.entry(object.clone()).or_insert_with(|| {
+                    format!(
+                        "sync.query_limit = {} requests reached for this run",
+                        ctx.config.sync.query_limit
+                    )
+                });
             }
             *pending.entry(object).or_default() += 1;
             continue;
@@ -312,7 +454,16 @@ pub async fn execute_gated(ctx: Arc<Context>, jobs: Vec<ChunkJob>, budgets: &Has
             s.status = "failed".into();
         } else if s.chunks_pending > 0 {
             s.status = "paused".into();
-            s.paused_reason = reasons.get(&s.object).cloned().or_else(|| stop_reason.clone()).or_else(|| Some(format!("sync.query_limit = {} requests reached for this run", ctx.config.sync.query_limit)));
+            s.paused_reason = reasons
+                .get(&s.object)
+                .cloned()
+                .or_else(|| stop_reason.clone())
+                .or_else(|| {
+                    Some(format!(
+                        "sync.query_limit = {} requests reached for this run",
+                        ctx.config.sync.query_limit
+                    ))
+                });
         } else {
             s.status = "complete".into();
         }
@@ -334,28 +485,50 @@ pub fn is_query_timeout(e: &SyncError) -> bool {
 
 /// A chunk whose query hits `QUERY_TIMEOUT` is split in halves (while longer than an hour)
 /// and each half is run — and committed — as a chunk of its own.
-pub fn run_splitting<'a>(ctx: &'a Context, budget: &'a Budget, job: &'a ChunkJob) -> futures::future::BoxFuture<'a, Result<ChunkOutcome, SyncError>> {
+pub fn run_splitting<'a>(
+    ctx: &'a Context,
+    budget: &'a Budget,
+    job: &'a ChunkJob,
+) -> futures::future::BoxFuture<'a, Result<ChunkOutcome, SyncError>> {
     Box::pin(async move {
         match run_with_retries(ctx, budget, job).await {
-            Err(e) if is_query_timeout(&e) && job.chunk.end - job.chunk.start > chrono::Duration::hours(1) => {
+            Err(e)
+                if is_query_timeout(&e)
+                    && job.chunk.end - job.chunk.start > chrono::Duration::hours(1) =>
+            {
                 let half = (job.chunk.end - job.chunk.start).num_seconds() / 2;
                 let mid = job.chunk.start + chrono::Duration::seconds(half);
                 tracing::warn!(object = %job.object.object, chunk = %job.chunk, "QUERY_TIMEOUT: splitting the window in halves");
                 let (mut rows, mut requests, mut committed) = (0, 0, false);
                 for (a, b) in [(job.chunk.start, mid), (mid, job.chunk.end)] {
                     let mut part = job.clone();
-                    part.chunk = ChunkId { start: a, end: b, ..job.chunk.clone() };
+                    part.chunk = ChunkId {
+                        start: a,
+                        end: b,
+                        ..job.chunk.clone()
+                    };
                     match run_splitting(ctx, budget, &part).await? {
-                        ChunkOutcome::Committed { rows: r, requests: q } => {
+                        ChunkOutcome::Committed {
+                            rows: r,
+                            requests: q,
+                        } => {
                             rows += r;
                             requests += q;
                             committed = true;
                         }
                         ChunkOutcome::AlreadyCommitted { requests: q } => requests += q,
-                        ChunkOutcome::BudgetSpent { requests: q } => return Ok(ChunkOutcome::BudgetSpent { requests: requests + q }),
+                        ChunkOutcome::BudgetSpent { requests: q } => {
+                            return Ok(ChunkOutcome::BudgetSpent {
+                                requests: requests + q,
+                            })
+                        }
                     }
                 }
-                Ok(if committed { ChunkOutcome::Committed { rows, requests } } else { ChunkOutcome::AlreadyCommitted { requests } })
+                Ok(if committed {
+                    ChunkOutcome::Committed { rows, requests }
+                } else {
+                    ChunkOutcome::AlreadyCommitted { requests }
+                })
             }
             other => other,
         }
@@ -363,7 +536,11 @@ pub fn run_splitting<'a>(ctx: &'a Context, budget: &'a Budget, job: &'a ChunkJob
 }
 
 /// A chunk with up to 3 attempts on retryable errors, each from the chunk's start.
-pub async fn run_with_retries(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
+pub async fn run_with_retries(
+    ctx: &Context,
+    budget: &Budget,
+    job: &ChunkJob,
+) -> Result<ChunkOutcome, SyncError> {
     let mut attempt = 0;
     loop {
         attempt += 1;

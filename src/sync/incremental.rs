@@ -33,10 +33,17 @@ pub fn now() -> DateTime<Utc> {
 
 /// The incremental start point `P` and the position, from an object's committed chunks.
 pub fn incremental_state(chunks: &[ChunkId]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let start = chunks.iter().filter(|c| c.kind == ChunkKind::Incremental && c.is_marker()).map(|c| c.start).min()?;
+    let start = chunks
+        .iter()
+        .filter(|c| c.kind == ChunkKind::Incremental && c.is_marker())
+        .map(|c| c.start)
+        .min()?;
     // Only incremental windows move the position: a backfill never moves the cursor.
-    let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> =
-        chunks.iter().filter(|c| c.kind == ChunkKind::Incremental && !c.is_marker() && c.end > start).map(|c| (c.start, c.end)).collect();
+    let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = chunks
+        .iter()
+        .filter(|c| c.kind == ChunkKind::Incremental && !c.is_marker() && c.end > start)
+        .map(|c| (c.start, c.end))
+        .collect();
     windows.sort();
     let mut pos = start;
     for (a, b) in windows {
@@ -50,7 +57,11 @@ pub fn incremental_state(chunks: &[ChunkId]) -> Option<(DateTime<Utc>, DateTime<
     Some((start, pos))
 }
 
-fn marker_manifest(object: &crate::schema::ObjectSchema, at: DateTime<Utc>, endpoint: &str) -> Manifest {
+fn marker_manifest(
+    object: &crate::schema::ObjectSchema,
+    at: DateTime<Utc>,
+    endpoint: &str,
+) -> Manifest {
     let id = ChunkId::new(ChunkKind::Incremental, at, at);
     let now = rfc3339(Utc::now());
     Manifest {
@@ -79,14 +90,21 @@ fn marker_manifest(object: &crate::schema::ObjectSchema, at: DateTime<Utc>, endp
 
 /// The chunks the next incremental run would pull for objects that have a start point
 /// (objects without one are listed with no chunks: their first run records it).
-pub async fn plan_incremental(ctx: &Context, objects: &[crate::sync::historical::PreparedObject]) -> Result<Vec<(String, Vec<ChunkId>)>, SyncError> {
+pub async fn plan_incremental(
+    ctx: &Context,
+    objects: &[crate::sync::historical::PreparedObject],
+) -> Result<Vec<(String, Vec<ChunkId>)>, SyncError> {
     let end = now() - Duration::seconds(ctx.config.sync.lag_s as i64);
     let mut out = Vec::new();
     for o in objects {
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
         let chunks = match incremental_state(&committed) {
             Some((_, pos)) if pos < end => {
-                let own: Vec<ChunkId> = committed.iter().filter(|c| c.kind == ChunkKind::Incremental).cloned().collect();
+                let own: Vec<ChunkId> = committed
+                    .iter()
+                    .filter(|c| c.kind == ChunkKind::Incremental)
+                    .cloned()
+                    .collect();
                 plan::plan_range(ChunkKind::Incremental, pos, end, &own)
             }
             _ => vec![],
@@ -101,14 +119,28 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
     let started = Instant::now();
     let objects = prepare_objects(&ctx, true).await?;
     let end = now() - Duration::seconds(ctx.config.sync.lag_s as i64);
-    let endpoint = if ctx.config.sync.include_deleted { "queryAll" } else { "query" };
+    let endpoint = if ctx.config.sync.include_deleted {
+        "queryAll"
+    } else {
+        "query"
+    };
     let mut budgets = HashMap::new();
     let mut jobs = Vec::new();
-    let mut summary = RunSummary { command: "sync".into(), mode: "incremental".into(), destination: ctx.config.destination.url.clone(), ..Default::default() };
+    let mut summary = RunSummary {
+        command: "sync".into(),
+        mode: "incremental".into(),
+        destination: ctx.config.destination.url.clone(),
+        ..Default::default()
+    };
     for o in &objects {
         let name = o.schema.object.clone();
         let committed = manifest::list_chunks(ctx.store.as_ref(), &name).await?;
-        let mut s = ObjectSummary { object: name.clone(), warnings: o.warnings.clone(), window_end: Some(rfc3339(end)), ..Default::default() };
+        let mut s = ObjectSummary {
+            object: name.clone(),
+            warnings: o.warnings.clone(),
+            window_end: Some(rfc3339(end)),
+            ..Default::default()
+        };
         match incremental_state(&committed) {
             None => {
                 let m = marker_manifest(&o.schema, end, endpoint);
@@ -123,8 +155,16 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
                 ));
             }
             Some((start, pos)) => {
-                let own: Vec<ChunkId> = committed.iter().filter(|c| c.kind == ChunkKind::Incremental).cloned().collect();
-                let chunks = if pos < end { plan::plan_range(ChunkKind::Incremental, pos, end, &own) } else { vec![] };
+                let own: Vec<ChunkId> = committed
+                    .iter()
+                    .filter(|c| c.kind == ChunkKind::Incremental)
+                    .cloned()
+                    .collect();
+                let chunks = if pos < end {
+                    plan::plan_range(ChunkKind::Incremental, pos, end, &own)
+                } else {
+                    vec![]
+                };
                 tracing::info!(object = %name, position = %rfc3339(pos), window_end = %rfc3339(end), chunks = chunks.len(), "planned incremental window");
                 s.incremental_start = Some(rfc3339(start));
                 s.position_before = Some(rfc3339(pos));
@@ -163,14 +203,22 @@ mod tests {
 
     #[test]
     fn position_is_the_end_of_contiguous_coverage_from_the_start_point() {
-        let marker = c(ChunkKind::Incremental, "2025-03-01T10:00:00Z", "2025-03-01T10:00:00Z");
+        let marker = c(
+            ChunkKind::Incremental,
+            "2025-03-01T10:00:00Z",
+            "2025-03-01T10:00:00Z",
+        );
         assert_eq!(incremental_state(&[]), None);
-        assert_eq!(incremental_state(&[marker.clone()]), Some((marker.start, marker.start)));
+        assert_eq!(
+            incremental_state(&[marker.clone()]),
+            Some((marker.start, marker.start))
+        );
         let w1 = c(ChunkKind::Incremental, "2025-03-01T10:00:00Z", "2025-03-02");
         let w2 = c(ChunkKind::Incremental, "2025-03-02", "2025-03-02T08:00:00Z");
         let w3 = c(ChunkKind::Incremental, "2025-03-03", "2025-03-03T01:00:00Z"); // after a hole
         let hist = c(ChunkKind::Historical, "2025-02-01", "2025-02-02");
-        let (_, pos) = incremental_state(&[marker.clone(), w1.clone(), w2.clone(), w3.clone(), hist]).unwrap();
+        let (_, pos) =
+            incremental_state(&[marker.clone(), w1.clone(), w2.clone(), w3.clone(), hist]).unwrap();
         assert_eq!(pos, t("2025-03-02T08:00:00Z"));
         // a backfill never moves the position
         let bf = c(ChunkKind::Backfill, "2025-03-02", "2025-03-03");
@@ -180,8 +228,19 @@ mod tests {
         let (_, pos) = incremental_state(&[marker.clone(), w2.clone()]).unwrap();
         assert_eq!(pos, marker.start);
         // the rerun plans only the missing chunk, no overlap with committed ones
-        let plan = plan::plan_range(ChunkKind::Incremental, pos, t("2025-03-02T09:00:00Z"), &[marker, w2.clone()]);
-        assert_eq!(plan.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>(), vec![(t("2025-03-01T10:00:00Z"), t("2025-03-02")), (t("2025-03-02T08:00:00Z"), t("2025-03-02T09:00:00Z"))]);
+        let plan = plan::plan_range(
+            ChunkKind::Incremental,
+            pos,
+            t("2025-03-02T09:00:00Z"),
+            &[marker, w2.clone()],
+        );
+        assert_eq!(
+            plan.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>(),
+            vec![
+                (t("2025-03-01T10:00:00Z"), t("2025-03-02")),
+                (t("2025-03-02T08:00:00Z"), t("2025-03-02T09:00:00Z"))
+            ]
+        );
     }
 
     proptest! {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use object_store::ObjectStore;
 use serde::Serialize;
 
-use crate::config::{ConfigError, Config};
+use crate::config::{Config, ConfigError};
 use crate::decode::DecodeError;
 use crate::salesforce::{ApiUsage, Client, SfError};
 use crate::schema::SchemaError;
@@ -36,11 +36,21 @@ pub enum SyncError {
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error("object {name:?} does not exist or is not visible to the Run-As user{}", crate::sync::suggest(.suggestions))]
-    UnknownObject { name: String, suggestions: Vec<String> },
+    UnknownObject {
+        name: String,
+        suggestions: Vec<String>,
+    },
     #[error("object {name} cannot be queried (describe says queryable: false)")]
     NotQueryable { name: String },
-    #[error("{object} {chunk}: received {received} records but Salesforce reported totalSize {total}")]
-    CountMismatch { object: String, chunk: String, received: u64, total: u64 },
+    #[error(
+        "{object} {chunk}: received {received} records but Salesforce reported totalSize {total}"
+    )]
+    CountMismatch {
+        object: String,
+        chunk: String,
+        received: u64,
+        total: u64,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -57,7 +67,10 @@ impl SyncError {
     /// 2 for configuration, usage and authentication problems; 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            SyncError::Config(_) | SyncError::Schema(_) | SyncError::UnknownObject { .. } | SyncError::NotQueryable { .. } => 2,
+            SyncError::Config(_)
+            | SyncError::Schema(_)
+            | SyncError::UnknownObject { .. }
+            | SyncError::NotQueryable { .. } => 2,
             SyncError::Salesforce(e) if e.is_user_error() => 2,
             _ => 1,
         }
@@ -66,7 +79,10 @@ impl SyncError {
     /// Worth redoing the chunk from its start.
     pub fn is_retryable(&self) -> bool {
         match self {
-            SyncError::Salesforce(e) => e.is_retryable() || matches!(e, SfError::Api { code, .. } if code == "INVALID_QUERY_LOCATOR"),
+            SyncError::Salesforce(e) => {
+                e.is_retryable()
+                    || matches!(e, SfError::Api { code, .. } if code == "INVALID_QUERY_LOCATOR")
+            }
             SyncError::Decode(e) => e.is_retryable(),
             SyncError::CountMismatch { .. } => true,
             SyncError::Sink(SinkError::Store { .. }) => true,
@@ -84,12 +100,17 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(limit: u32) -> Self {
-        Self { limit: limit as u64, used: AtomicU64::new(0) }
+        Self {
+            limit: limit as u64,
+            used: AtomicU64::new(0),
+        }
     }
     /// Takes one request from the budget; false when it is spent.
     pub fn try_take(&self) -> bool {
         self.used
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u < self.limit).then_some(u + 1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| {
+                (u < self.limit).then_some(u + 1)
+            })
             .is_ok()
     }
     pub fn used(&self) -> u64 {
@@ -113,7 +134,12 @@ impl Context {
     pub fn new(config: Config) -> Result<Self, SyncError> {
         let client = Arc::new(Client::new(&config.salesforce, &config.sync)?);
         let store = crate::sink::store::open(&config.destination.url, &config.destination.options)?;
-        Ok(Self { config, client, store, tmp_dir: std::env::temp_dir() })
+        Ok(Self {
+            config,
+            client,
+            store,
+            tmp_dir: std::env::temp_dir(),
+        })
     }
 }
 
@@ -209,11 +235,22 @@ impl RunSummary {
                 s.push_str(&format!("    warning: {w}\n"));
             }
             if let Some(p) = &o.position_after {
-                s.push_str(&format!("    incremental position: {p}{}\n", o.incremental_start.as_ref().map(|st| format!(" (pipeline start point {st})")).unwrap_or_default()));
+                s.push_str(&format!(
+                    "    incremental position: {p}{}\n",
+                    o.incremental_start
+                        .as_ref()
+                        .map(|st| format!(" (pipeline start point {st})"))
+                        .unwrap_or_default()
+                ));
             }
         }
         if let Some(u) = self.api_usage {
-            s.push_str(&format!("org API usage: {}/{} ({:.1}%)\n", u.used, u.max, 100.0 * u.used as f64 / u.max.max(1) as f64));
+            s.push_str(&format!(
+                "org API usage: {}/{} ({:.1}%)\n",
+                u.used,
+                u.max,
+                100.0 * u.used as f64 / u.max.max(1) as f64
+            ));
         }
         if let Some(w) = &self.window {
             if w["open"] == false {
@@ -221,7 +258,10 @@ impl RunSummary {
                 s.push_str(&format!("off-peak window closed: {pending} chunks remain; the next window opens at {}\n", w["next_opens_at"].as_str().unwrap_or("?")));
             }
         }
-        s.push_str(&format!("{}: {} in {:.1}s, {} requests\n", self.command, self.status, self.elapsed_s, self.requests));
+        s.push_str(&format!(
+            "{}: {} in {:.1}s, {} requests\n",
+            self.command, self.status, self.elapsed_s, self.requests
+        ));
         s
     }
 }

@@ -19,8 +19,16 @@ pub fn split_days(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(DateTime<Utc
 }
 
 /// `[start, end)` minus the union of `covered`, as sorted disjoint intervals.
-pub fn subtract(start: DateTime<Utc>, end: DateTime<Utc>, covered: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let mut cov: Vec<_> = covered.iter().copied().filter(|(a, b)| a < b && *b > start && *a < end).collect();
+pub fn subtract(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    covered: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut cov: Vec<_> = covered
+        .iter()
+        .copied()
+        .filter(|(a, b)| a < b && *b > start && *a < end)
+        .collect();
     cov.sort();
     let mut out = Vec::new();
     let mut cur = start;
@@ -43,7 +51,12 @@ pub fn subtract(start: DateTime<Utc>, end: DateTime<Utc>, covered: &[(DateTime<U
 
 /// The chunks of kind `kind` that cover `[start, end)`, one or more per UTC day, skipping
 /// whatever committed chunks (of any kind) already cover.
-pub fn plan_range(kind: ChunkKind, start: DateTime<Utc>, end: DateTime<Utc>, committed: &[ChunkId]) -> Vec<ChunkId> {
+pub fn plan_range(
+    kind: ChunkKind,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    committed: &[ChunkId],
+) -> Vec<ChunkId> {
     let covered: Vec<_> = committed.iter().map(|c| (c.start, c.end)).collect();
     split_days(start, end)
         .into_iter()
@@ -53,7 +66,11 @@ pub fn plan_range(kind: ChunkKind, start: DateTime<Utc>, end: DateTime<Utc>, com
 }
 
 /// Merges intervals; returns the gaps between `from` and `to` that none covers.
-pub fn gaps(from: DateTime<Utc>, to: DateTime<Utc>, covered: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+pub fn gaps(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    covered: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     subtract(from, to, covered)
 }
 
@@ -70,22 +87,47 @@ mod tests {
     #[test]
     fn days_split_at_midnight() {
         let d = split_days(t("2024-01-01T12:00:00Z"), t("2024-01-03T06:00:00Z"));
-        assert_eq!(d, vec![
-            (t("2024-01-01T12:00:00Z"), t("2024-01-02")),
-            (t("2024-01-02"), t("2024-01-03")),
-            (t("2024-01-03"), t("2024-01-03T06:00:00Z")),
-        ]);
+        assert_eq!(
+            d,
+            vec![
+                (t("2024-01-01T12:00:00Z"), t("2024-01-02")),
+                (t("2024-01-02"), t("2024-01-03")),
+                (t("2024-01-03"), t("2024-01-03T06:00:00Z")),
+            ]
+        );
     }
 
     #[test]
     fn committed_chunks_are_skipped_and_partial_days_completed() {
-        let first = plan_range(ChunkKind::Historical, t("2024-01-01"), t("2024-01-02T12:00:00Z"), &[]);
+        let first = plan_range(
+            ChunkKind::Historical,
+            t("2024-01-01"),
+            t("2024-01-02T12:00:00Z"),
+            &[],
+        );
         assert_eq!(first.len(), 2);
-        assert_eq!(first[1].to_string(), "historical-20240102T000000Z-20240102T120000Z");
-        let second = plan_range(ChunkKind::Historical, t("2024-01-01"), t("2024-01-03"), &first);
+        assert_eq!(
+            first[1].to_string(),
+            "historical-20240102T000000Z-20240102T120000Z"
+        );
+        let second = plan_range(
+            ChunkKind::Historical,
+            t("2024-01-01"),
+            t("2024-01-03"),
+            &first,
+        );
         assert_eq!(second.len(), 1);
-        assert_eq!(second[0].to_string(), "historical-20240102T120000Z-20240103T000000Z");
-        assert!(plan_range(ChunkKind::Historical, t("2024-01-01"), t("2024-01-03"), &[first, second].concat()).is_empty());
+        assert_eq!(
+            second[0].to_string(),
+            "historical-20240102T120000Z-20240103T000000Z"
+        );
+        assert!(plan_range(
+            ChunkKind::Historical,
+            t("2024-01-01"),
+            t("2024-01-03"),
+            &[first, second].concat()
+        )
+        .is_empty());
     }
 
     proptest! {

@@ -75,8 +75,13 @@ pub struct Status {
 }
 
 /// Coverage gaps between the first and last covered instant.
-pub fn coverage_gaps(windows: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let (Some(from), Some(to)) = (windows.iter().map(|w| w.0).min(), windows.iter().map(|w| w.1).max()) else {
+pub fn coverage_gaps(
+    windows: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let (Some(from), Some(to)) = (
+        windows.iter().map(|w| w.0).min(),
+        windows.iter().map(|w| w.1).max(),
+    ) else {
         return vec![];
     };
     plan::gaps(from, to, windows)
@@ -100,12 +105,23 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
         let all = manifest::load_all(store.clone(), &name).await?;
         let failures = failed_chunks(store.as_ref(), &name).await;
         // Chunks a backfill superseded no longer hold data.
-        let superseded: std::collections::HashSet<String> = all.iter().flat_map(|m| m.supersedes.iter().cloned()).collect();
-        let rows_of: std::collections::HashMap<String, u64> = all.iter().map(|m| (m.chunk_id.clone(), m.rows)).collect();
-        let all_ids: Vec<ChunkId> = all.iter().filter_map(|m| ChunkId::parse(&m.chunk_id)).collect();
+        let superseded: std::collections::HashSet<String> = all
+            .iter()
+            .flat_map(|m| m.supersedes.iter().cloned())
+            .collect();
+        let rows_of: std::collections::HashMap<String, u64> =
+            all.iter().map(|m| (m.chunk_id.clone(), m.rows)).collect();
+        let all_ids: Vec<ChunkId> = all
+            .iter()
+            .filter_map(|m| ChunkId::parse(&m.chunk_id))
+            .collect();
         for p in plans.iter().filter(|p| p.objects.contains(&name)) {
-            let planned: Vec<(&crate::sync::backfill::PlannedChunk, ChunkId)> =
-                p.chunks.iter().filter(|c| c.object == name).filter_map(|c| ChunkId::parse(&c.chunk_id).map(|id| (c, id))).collect();
+            let planned: Vec<(&crate::sync::backfill::PlannedChunk, ChunkId)> = p
+                .chunks
+                .iter()
+                .filter(|c| c.object == name)
+                .filter_map(|c| ChunkId::parse(&c.chunk_id).map(|id| (c, id)))
+                .collect();
             let mut committed = 0u64;
             let mut failed = 0u64;
             let mut rows_per_day = BTreeMap::new();
@@ -115,11 +131,20 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
                     committed += 1;
                     let rows: u64 = all_ids
                         .iter()
-                        .filter(|x| x.kind == id.kind && x.tag == id.tag && x.start >= id.start && x.end <= id.end)
+                        .filter(|x| {
+                            x.kind == id.kind
+                                && x.tag == id.tag
+                                && x.start >= id.start
+                                && x.end <= id.end
+                        })
                         .filter_map(|x| rows_of.get(&x.to_string()))
                         .sum();
                     rows_per_day.insert(c.day.clone(), rows);
-                } else if failures.iter().any(|f| ChunkId::parse(f).map(|x| x.tag == id.tag && x.start >= id.start && x.end <= id.end).unwrap_or(false)) {
+                } else if failures.iter().any(|f| {
+                    ChunkId::parse(f)
+                        .map(|x| x.tag == id.tag && x.start >= id.start && x.end <= id.end)
+                        .unwrap_or(false)
+                }) {
                     failed += 1;
                 }
             }
@@ -128,18 +153,43 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
                 object: name.clone(),
                 start: p.start.clone(),
                 end: p.end.clone(),
-                chunks: ChunkCounts { committed, pending: planned.len() as u64 - committed - failed, failed },
+                chunks: ChunkCounts {
+                    committed,
+                    pending: planned.len() as u64 - committed - failed,
+                    failed,
+                },
                 rows: rows_per_day.values().sum(),
                 rows_per_day,
                 created_at: p.created_at.clone(),
-                progress: if planned.is_empty() { 1.0 } else { committed as f64 / planned.len() as f64 },
+                progress: if planned.is_empty() {
+                    1.0
+                } else {
+                    committed as f64 / planned.len() as f64
+                },
             });
         }
-        let pending_backfill: u64 = backfills.iter().filter(|b| b.object == name).map(|b| b.chunks.pending).sum();
-        let failed_count = failures.iter().filter(|c| !rows_of.contains_key(*c)).count() as u64;
-        let ms: Vec<_> = all.into_iter().filter(|m| !superseded.contains(&m.chunk_id)).collect();
-        let ids: Vec<ChunkId> = ms.iter().filter_map(|m| ChunkId::parse(&m.chunk_id)).collect();
-        let windows: Vec<_> = ids.iter().filter(|c| !c.is_marker()).map(|c| (c.start, c.end)).collect();
+        let pending_backfill: u64 = backfills
+            .iter()
+            .filter(|b| b.object == name)
+            .map(|b| b.chunks.pending)
+            .sum();
+        let failed_count = failures
+            .iter()
+            .filter(|c| !rows_of.contains_key(*c))
+            .count() as u64;
+        let ms: Vec<_> = all
+            .into_iter()
+            .filter(|m| !superseded.contains(&m.chunk_id))
+            .collect();
+        let ids: Vec<ChunkId> = ms
+            .iter()
+            .filter_map(|m| ChunkId::parse(&m.chunk_id))
+            .collect();
+        let windows: Vec<_> = ids
+            .iter()
+            .filter(|c| !c.is_marker())
+            .map(|c| (c.start, c.end))
+            .collect();
         let inc = crate::sync::incremental::incremental_state(&ids);
         let mut rows_by_kind = BTreeMap::new();
         let mut days = std::collections::BTreeSet::new();
@@ -157,7 +207,11 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
         out.push(ObjectStatus {
             object: name.clone(),
             rows: ms.iter().map(|m| m.rows).sum(),
-            chunks: ChunkCounts { committed: ids.iter().filter(|c| !c.is_marker()).count() as u64, pending: pending_backfill, failed: failed_count },
+            chunks: ChunkCounts {
+                committed: ids.iter().filter(|c| !c.is_marker()).count() as u64,
+                pending: pending_backfill,
+                failed: failed_count,
+            },
             rows_per_day: {
                 let mut m = BTreeMap::new();
                 for x in &ms {
@@ -169,11 +223,24 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             },
             incremental_position: inc.map(|(_, p)| rfc3339(p)),
             incremental_start: inc.map(|(s, _)| rfc3339(s)),
-            last_incremental_commit_at: ms.iter().filter(|m| m.kind == crate::sink::layout::ChunkKind::Incremental && m.window_start != m.window_end).map(|m| m.committed_at.clone()).max(),
+            last_incremental_commit_at: ms
+                .iter()
+                .filter(|m| {
+                    m.kind == crate::sink::layout::ChunkKind::Incremental
+                        && m.window_start != m.window_end
+                })
+                .map(|m| m.committed_at.clone())
+                .max(),
             last_committed_at: ms.iter().map(|m| m.committed_at.clone()).max(),
             // Markers (empty windows) count as covered points, so the stretch between a
             // historical sync and the incremental start point shows as a gap.
-            coverage_gaps: coverage_gaps(&ids.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>()).into_iter().map(|(a, b)| Gap { start: rfc3339(a), end: rfc3339(b) }).collect(),
+            coverage_gaps: coverage_gaps(&ids.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>())
+                .into_iter()
+                .map(|(a, b)| Gap {
+                    start: rfc3339(a),
+                    end: rfc3339(b),
+                })
+                .collect(),
             covered_from: windows.iter().map(|w| w.0).min().map(rfc3339),
             covered_to: windows.iter().map(|w| w.1).max().map(rfc3339),
             rows_by_kind,
@@ -181,15 +248,30 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             schema_hashes: hashes.into_iter().map(|(_, h)| h).collect(),
         });
     }
-    Ok(Status { objects: out, backfills })
+    Ok(Status {
+        objects: out,
+        backfills,
+    })
 }
 
 /// Chunk ids with a failure record (`_forcelake/failures/<Object>/<chunk>.json`).
 async fn failed_chunks(store: &dyn ObjectStore, object: &str) -> std::collections::HashSet<String> {
     use futures::TryStreamExt;
     let prefix = object_store::path::Path::from(format!("_forcelake/failures/{object}"));
-    let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap_or_default();
-    metas.iter().filter_map(|m| m.location.filename().and_then(|f| f.strip_suffix(".json")).map(str::to_string)).collect()
+    let metas: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .unwrap_or_default();
+    metas
+        .iter()
+        .filter_map(|m| {
+            m.location
+                .filename()
+                .and_then(|f| f.strip_suffix(".json"))
+                .map(str::to_string)
+        })
+        .collect()
 }
 
 impl Status {
@@ -197,7 +279,18 @@ impl Status {
         if self.objects.is_empty() {
             return "the lake has no committed chunks yet (run `forcelake sync`)\n".into();
         }
-        let mut s = format!("{:<20} {:>12} {:>10} {:>8} {:>7}  {:<24} {:<24} {:<24} {}\n", "OBJECT", "ROWS", "COMMITTED", "PENDING", "FAILED", "COVERED FROM", "COVERED TO", "INCREMENTAL POSITION", "GAPS");
+        let mut s = format!(
+            "{:<20} {:>12} {:>10} {:>8} {:>7}  {:<24} {:<24} {:<24} {}\n",
+            "OBJECT",
+            "ROWS",
+            "COMMITTED",
+            "PENDING",
+            "FAILED",
+            "COVERED FROM",
+            "COVERED TO",
+            "INCREMENTAL POSITION",
+            "GAPS"
+        );
         for o in &self.objects {
             s.push_str(&format!(
                 "{:<20} {:>12} {:>10} {:>8} {:>7}  {:<24} {:<24} {:<24} {}\n",
@@ -212,16 +305,39 @@ impl Status {
                 if o.coverage_gaps.is_empty() {
                     "none".to_string()
                 } else {
-                    o.coverage_gaps.iter().map(|g| format!("[{}, {})", g.start, g.end)).collect::<Vec<_>>().join(" ")
+                    o.coverage_gaps
+                        .iter()
+                        .map(|g| format!("[{}, {})", g.start, g.end))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 }
             ));
         }
         if !self.backfills.is_empty() {
-            s.push_str(&format!("\n{:<26} {:<14} {:<22} {:<22} {:>9} {:>8} {:>7} {:>10} {:>9}\n", "BACKFILL", "OBJECT", "START", "END", "COMMITTED", "PENDING", "FAILED", "ROWS", "PROGRESS"));
+            s.push_str(&format!(
+                "\n{:<26} {:<14} {:<22} {:<22} {:>9} {:>8} {:>7} {:>10} {:>9}\n",
+                "BACKFILL",
+                "OBJECT",
+                "START",
+                "END",
+                "COMMITTED",
+                "PENDING",
+                "FAILED",
+                "ROWS",
+                "PROGRESS"
+            ));
             for b in &self.backfills {
                 s.push_str(&format!(
                     "{:<26} {:<14} {:<22} {:<22} {:>9} {:>8} {:>7} {:>10} {:>8.0}%\n",
-                    b.id, b.object, b.start, b.end, b.chunks.committed, b.chunks.pending, b.chunks.failed, b.rows, b.progress * 100.0
+                    b.id,
+                    b.object,
+                    b.start,
+                    b.end,
+                    b.chunks.committed,
+                    b.chunks.pending,
+                    b.chunks.failed,
+                    b.rows,
+                    b.progress * 100.0
                 ));
             }
         }
@@ -244,13 +360,21 @@ impl Progress {
         let bar = (std::io::stderr().is_terminal() && total_chunks > 0).then(|| {
             let b = indicatif::ProgressBar::new(total_chunks);
             b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} chunks  {msg}  ETA {eta}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} chunks  {msg}  ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        Self { bar, rows: Arc::default(), chunks: Arc::default(), total: total_chunks, last_log: Arc::new(Mutex::new(Instant::now())) }
+        Self {
+            bar,
+            rows: Arc::default(),
+            chunks: Arc::default(),
+            total: total_chunks,
+            last_log: Arc::new(Mutex::new(Instant::now())),
+        }
     }
 
     pub fn chunk_done(&self, rows: u64) {
@@ -262,7 +386,12 @@ impl Progress {
         } else if let Ok(mut last) = self.last_log.lock() {
             if last.elapsed() >= Duration::from_secs(10) {
                 *last = Instant::now();
-                tracing::info!(chunks_done = c, chunks_total = self.total, rows = r, "progress");
+                tracing::info!(
+                    chunks_done = c,
+                    chunks_total = self.total,
+                    rows = r,
+                    "progress"
+                );
             }
         }
     }
@@ -282,8 +411,15 @@ mod tests {
     #[test]
     fn gaps_between_covered_windows_are_reported() {
         let t = |s: &str| DateOrTime::parse(s).unwrap().as_start();
-        let w = vec![(t("2024-01-01"), t("2024-01-02")), (t("2024-01-03"), t("2024-01-04")), (t("2024-01-02"), t("2024-01-02T06:00:00Z"))];
-        assert_eq!(coverage_gaps(&w), vec![(t("2024-01-02T06:00:00Z"), t("2024-01-03"))]);
+        let w = vec![
+            (t("2024-01-01"), t("2024-01-02")),
+            (t("2024-01-03"), t("2024-01-04")),
+            (t("2024-01-02"), t("2024-01-02T06:00:00Z")),
+        ];
+        assert_eq!(
+            coverage_gaps(&w),
+            vec![(t("2024-01-02T06:00:00Z"), t("2024-01-03"))]
+        );
         assert!(coverage_gaps(&[]).is_empty());
     }
 }

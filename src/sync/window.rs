@@ -24,13 +24,22 @@ pub enum WindowState {
 impl OffPeak {
     /// Parses `HH:MM-HH:MM` and an IANA zone name.
     pub fn parse(window: &str, tz: &str) -> Result<Self, String> {
-        let (a, b) = window.split_once('-').ok_or_else(|| format!("--window {window:?}: expected HH:MM-HH:MM, e.g. 22:00-06:00"))?;
-        let p = |s: &str| NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| format!("--window {window:?}: {s:?} is not HH:MM"));
+        let (a, b) = window.split_once('-').ok_or_else(|| {
+            format!("--window {window:?}: expected HH:MM-HH:MM, e.g. 22:00-06:00")
+        })?;
+        let p = |s: &str| {
+            NaiveTime::parse_from_str(s.trim(), "%H:%M")
+                .map_err(|_| format!("--window {window:?}: {s:?} is not HH:MM"))
+        };
         let (start, end) = (p(a)?, p(b)?);
         if start == end {
-            return Err(format!("--window {window:?}: start and end are equal; omit --window to run at any time"));
+            return Err(format!(
+                "--window {window:?}: start and end are equal; omit --window to run at any time"
+            ));
         }
-        let tz: Tz = tz.parse().map_err(|_| format!("--tz {tz:?}: not an IANA time zone such as America/New_York or Europe/Berlin"))?;
+        let tz: Tz = tz.parse().map_err(|_| {
+            format!("--tz {tz:?}: not an IANA time zone such as America/New_York or Europe/Berlin")
+        })?;
         Ok(Self { start, end, tz })
     }
 
@@ -40,7 +49,9 @@ impl OffPeak {
         for _ in 0..(3 * 60) {
             match self.tz.from_local_datetime(&naive) {
                 LocalResult::Single(x) => return x.with_timezone(&Utc),
-                LocalResult::Ambiguous(a, b) => return if earliest { a } else { b }.with_timezone(&Utc),
+                LocalResult::Ambiguous(a, b) => {
+                    return if earliest { a } else { b }.with_timezone(&Utc)
+                }
                 LocalResult::None => naive += Duration::minutes(1),
             }
         }
@@ -50,7 +61,11 @@ impl OffPeak {
     /// The window that opens on local day `day`, as `[open, close)` in UTC.
     pub fn occurrence(&self, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
         let open = self.instant(day, self.start, true);
-        let close_day = if self.end > self.start { day } else { day.succ_opt().unwrap_or(day) };
+        let close_day = if self.end > self.start {
+            day
+        } else {
+            day.succ_opt().unwrap_or(day)
+        };
         let close = self.instant(close_day, self.end, false);
         (open, close)
     }
@@ -69,7 +84,9 @@ impl OffPeak {
                 next_open = Some(open);
             }
         }
-        WindowState::Closed { opens_at: next_open.unwrap_or(now + Duration::days(1)) }
+        WindowState::Closed {
+            opens_at: next_open.unwrap_or(now + Duration::days(1)),
+        }
     }
 }
 
@@ -86,20 +103,45 @@ mod tests {
     fn same_day_window() {
         let w = OffPeak::parse("01:00-05:00", "Europe/Berlin").unwrap();
         // 2025-06-10 02:00 Berlin (CEST, UTC+2) = 00:00Z
-        assert_eq!(w.state(utc("2025-06-10T00:00:00Z")), WindowState::Open { closes_at: utc("2025-06-10T03:00:00Z") });
+        assert_eq!(
+            w.state(utc("2025-06-10T00:00:00Z")),
+            WindowState::Open {
+                closes_at: utc("2025-06-10T03:00:00Z")
+            }
+        );
         // already closed today: opens tomorrow 01:00 CEST
-        assert_eq!(w.state(utc("2025-06-10T10:00:00Z")), WindowState::Closed { opens_at: utc("2025-06-10T23:00:00Z") });
+        assert_eq!(
+            w.state(utc("2025-06-10T10:00:00Z")),
+            WindowState::Closed {
+                opens_at: utc("2025-06-10T23:00:00Z")
+            }
+        );
     }
 
     #[test]
     fn window_crossing_midnight() {
         let w = OffPeak::parse("22:00-06:00", "America/New_York").unwrap();
         // 23:30 EDT (UTC-4) on June 10 = 03:30Z June 11: open until 06:00 EDT = 10:00Z
-        assert_eq!(w.state(utc("2025-06-11T03:30:00Z")), WindowState::Open { closes_at: utc("2025-06-11T10:00:00Z") });
+        assert_eq!(
+            w.state(utc("2025-06-11T03:30:00Z")),
+            WindowState::Open {
+                closes_at: utc("2025-06-11T10:00:00Z")
+            }
+        );
         // 05:00 EDT June 11 (09:00Z): still the window that opened the evening before
-        assert_eq!(w.state(utc("2025-06-11T09:00:00Z")), WindowState::Open { closes_at: utc("2025-06-11T10:00:00Z") });
+        assert_eq!(
+            w.state(utc("2025-06-11T09:00:00Z")),
+            WindowState::Open {
+                closes_at: utc("2025-06-11T10:00:00Z")
+            }
+        );
         // 12:00 EDT: closed, opens 22:00 EDT = 02:00Z next day
-        assert_eq!(w.state(utc("2025-06-11T16:00:00Z")), WindowState::Closed { opens_at: utc("2025-06-12T02:00:00Z") });
+        assert_eq!(
+            w.state(utc("2025-06-11T16:00:00Z")),
+            WindowState::Closed {
+                opens_at: utc("2025-06-12T02:00:00Z")
+            }
+        );
     }
 
     #[test]
@@ -122,11 +164,14 @@ mod tests {
         let (open, close) = w.occurrence(NaiveDate::from_ymd_opt(2025, 10, 26).unwrap());
         assert_eq!(open, utc("2025-10-26T00:00:00Z")); // 02:00 CEST
         assert_eq!(close, utc("2025-10-26T02:00:00Z")); // 03:00 CET
-        // a night window over the change is one hour longer: 9 h
+                                                        // a night window over the change is one hour longer: 9 h
         let w = OffPeak::parse("22:00-06:00", "Europe/Berlin").unwrap();
         let (open, close) = w.occurrence(NaiveDate::from_ymd_opt(2025, 10, 25).unwrap());
         assert_eq!(close - open, Duration::hours(9));
-        assert!(matches!(w.state(utc("2025-10-26T01:30:00Z")), WindowState::Open { .. }));
+        assert!(matches!(
+            w.state(utc("2025-10-26T01:30:00Z")),
+            WindowState::Open { .. }
+        ));
     }
 
     #[test]
@@ -134,7 +179,9 @@ mod tests {
         assert!(OffPeak::parse("25:00-06:00", "UTC").is_err());
         assert!(OffPeak::parse("22:00", "UTC").is_err());
         assert!(OffPeak::parse("22:00-22:00", "UTC").is_err());
-        assert!(OffPeak::parse("22:00-06:00", "Mars/Olympus").unwrap_err().contains("IANA"));
+        assert!(OffPeak::parse("22:00-06:00", "Mars/Olympus")
+            .unwrap_err()
+            .contains("IANA"));
     }
 
     proptest! {

@@ -8,15 +8,32 @@ use crate::util::*;
 const OBJECTS: &str = "[[objects]]\nname = \"Account\"\n\n[[objects]]\nname = \"Invoice__c\"\n";
 
 fn count_manifests(p: &Pipeline) -> usize {
-    ["Account", "Invoice__c"].iter().map(|o| manifests(&p.lake, o).len()).sum()
+    ["Account", "Invoice__c"]
+        .iter()
+        .map(|o| manifests(&p.lake, o).len())
+        .sum()
 }
 
 fn sorted_rows(p: &Pipeline, object: &str) -> Vec<String> {
     let mut v = vec![];
     for (day, b) in read_object(&p.lake, object) {
-        let cols: Vec<_> = (0..b.num_columns()).map(|c| arrow::util::display::ArrayFormatter::try_new(b.column(c).as_ref(), &Default::default()).unwrap()).collect();
+        let cols: Vec<_> = (0..b.num_columns())
+            .map(|c| {
+                arrow::util::display::ArrayFormatter::try_new(
+                    b.column(c).as_ref(),
+                    &Default::default(),
+                )
+                .unwrap()
+            })
+            .collect();
         for r in 0..b.num_rows() {
-            v.push(format!("{day}|{}", cols.iter().map(|f| f.value(r).to_string()).collect::<Vec<_>>().join("|")));
+            v.push(format!(
+                "{day}|{}",
+                cols.iter()
+                    .map(|f| f.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|")
+            ));
         }
     }
     v.sort();
@@ -38,12 +55,23 @@ async fn killed_runs_resume_to_the_same_lake() {
 
     // Interrupted: kill -9 at several points, then finish.
     let p = pipeline(&emu.url, OBJECTS, "concurrency = 3");
-    for (i, at) in [total_chunks / 6, total_chunks / 3, total_chunks / 2, (total_chunks * 3) / 4].into_iter().enumerate() {
+    for (i, at) in [
+        total_chunks / 6,
+        total_chunks / 3,
+        total_chunks / 2,
+        (total_chunks * 3) / 4,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut child = tokio::process::Command::new(BIN)
             .arg("--config")
             .arg(&p.config)
             .arg("sync")
-            .env("FORCELAKE_CLIENT_SECRET", forcelake::emulator::DEMO_CLIENT_SECRET)
+            .env(
+                "FORCELAKE_CLIENT_SECRET",
+                forcelake::emulator::DEMO_CLIENT_SECRET,
+            )
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -67,7 +95,11 @@ async fn killed_runs_resume_to_the_same_lake() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(count_manifests(&p), total_chunks);
     for object in ["Account", "Invoice__c"] {
-        assert_eq!(sorted_rows(&p, object), sorted_rows(&reference, object), "{object}: lake differs from an uninterrupted run");
+        assert_eq!(
+            sorted_rows(&p, object),
+            sorted_rows(&reference, object),
+            "{object}: lake differs from an uninterrupted run"
+        );
         assert_files_match_manifests(&p.lake, object);
     }
     emu.stop().await;

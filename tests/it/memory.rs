@@ -11,7 +11,12 @@ async fn peak_rss_kib(mut child: tokio::process::Child) -> (u64, std::process::E
     let mut peak = 0;
     loop {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(v) = s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
+            if let Some(v) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+            {
                 peak = peak.max(v);
             }
         }
@@ -26,15 +31,30 @@ async fn sync_peak(rows: usize) -> u64 {
     let mut cfg = emulator_config(0);
     cfg.gen.rows.insert("Account".into(), rows);
     let emu = start(cfg).await;
-    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "concurrency = 4");
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "concurrency = 4",
+    );
     let child = tokio::process::Command::new(BIN)
-        .arg("--config").arg(&p.config).arg("sync")
-        .env("FORCELAKE_CLIENT_SECRET", forcelake::emulator::DEMO_CLIENT_SECRET)
-        .stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null())
-        .kill_on_drop(true).spawn().unwrap();
+        .arg("--config")
+        .arg(&p.config)
+        .arg("sync")
+        .env(
+            "FORCELAKE_CLIENT_SECRET",
+            forcelake::emulator::DEMO_CLIENT_SECRET,
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     let (peak, st) = peak_rss_kib(child).await;
     assert!(st.success());
-    let n: usize = read_object(&p.lake, "Account").iter().map(|(_, b)| b.num_rows()).sum();
+    let n: usize = read_object(&p.lake, "Account")
+        .iter()
+        .map(|(_, b)| b.num_rows())
+        .sum();
     assert_eq!(n, rows);
     emu.stop().await;
     peak
@@ -44,7 +64,16 @@ async fn sync_peak(rows: usize) -> u64 {
 async fn peak_memory_does_not_grow_with_the_object() {
     let small = sync_peak(15_000).await;
     let large = sync_peak(90_000).await;
-    eprintln!("peak RSS: 15,000 records {} MiB, 90,000 records {} MiB", small / 1024, large / 1024);
+    eprintln!(
+        "peak RSS: 15,000 records {} MiB, 90,000 records {} MiB",
+        small / 1024,
+        large / 1024
+    );
     assert!(large < 300 * 1024, "peak RSS {} MiB", large / 1024);
-    assert!(large as f64 <= small as f64 * 1.6 + 16_384.0, "peak RSS grew with the object: {} → {} MiB", small / 1024, large / 1024);
+    assert!(
+        large as f64 <= small as f64 * 1.6 + 16_384.0,
+        "peak RSS grew with the object: {} → {} MiB",
+        small / 1024,
+        large / 1024
+    );
 }

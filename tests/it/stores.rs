@@ -34,7 +34,10 @@ fn env(k: &str) -> Option<String> {
 
 fn backends() -> Vec<Backend> {
     let mut v = Vec::new();
-    if let (Some(ep), Some(b)) = (env("FORCELAKE_TEST_S3_ENDPOINT"), env("FORCELAKE_TEST_S3_BUCKET")) {
+    if let (Some(ep), Some(b)) = (
+        env("FORCELAKE_TEST_S3_ENDPOINT"),
+        env("FORCELAKE_TEST_S3_BUCKET"),
+    ) {
         v.push(Backend {
             name: "s3",
             base: format!("s3://{b}"),
@@ -47,10 +50,23 @@ fn backends() -> Vec<Backend> {
             ],
         });
     }
-    if let (Some(url), Some(b)) = (env("FORCELAKE_TEST_GCS_BASE_URL"), env("FORCELAKE_TEST_GCS_BUCKET")) {
-        v.push(Backend { name: "gcs", base: format!("gs://{b}"), options: vec![("google_base_url".into(), url), ("google_bearer_token".into(), "dummy".into())] });
+    if let (Some(url), Some(b)) = (
+        env("FORCELAKE_TEST_GCS_BASE_URL"),
+        env("FORCELAKE_TEST_GCS_BUCKET"),
+    ) {
+        v.push(Backend {
+            name: "gcs",
+            base: format!("gs://{b}"),
+            options: vec![
+                ("google_base_url".into(), url),
+                ("google_bearer_token".into(), "dummy".into()),
+            ],
+        });
     }
-    if let (Some(ep), Some(c)) = (env("FORCELAKE_TEST_AZURE_ENDPOINT"), env("FORCELAKE_TEST_AZURE_CONTAINER")) {
+    if let (Some(ep), Some(c)) = (
+        env("FORCELAKE_TEST_AZURE_ENDPOINT"),
+        env("FORCELAKE_TEST_AZURE_CONTAINER"),
+    ) {
         v.push(Backend {
             name: "azure",
             base: format!("az://{c}"),
@@ -64,8 +80,15 @@ fn backends() -> Vec<Backend> {
     }
     if v.len() < 3 {
         // scripts/test.sh starts all three; in CI a missing one is a failure, not a skip.
-        assert!(std::env::var("CI").is_err(), "storage emulators not configured (run scripts/test.sh); found {}", v.len());
-        eprintln!("storage suite: {} of 3 backends configured (scripts/test.sh starts all three)", v.len());
+        assert!(
+            std::env::var("CI").is_err(),
+            "storage emulators not configured (run scripts/test.sh); found {}",
+            v.len()
+        );
+        eprintln!(
+            "storage suite: {} of 3 backends configured (scripts/test.sh starts all three)",
+            v.len()
+        );
     }
     v
 }
@@ -77,20 +100,43 @@ fn open(url: &str, options: &[(String, String)]) -> Arc<dyn ObjectStore> {
 
 async fn list(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
     let p = object_store::path::Path::from(prefix);
-    let mut v: Vec<String> = store.list(Some(&p)).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
+    let mut v: Vec<String> = store
+        .list(Some(&p))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
     v.sort();
     v
 }
 
 async fn get(store: &Arc<dyn ObjectStore>, path: &str) -> Bytes {
-    store.get(&object_store::path::Path::from(path)).await.unwrap().bytes().await.unwrap()
+    store
+        .get(&object_store::path::Path::from(path))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
 }
 
 async fn read_remote(store: &Arc<dyn ObjectStore>, object: &str) -> Vec<(String, RecordBatch)> {
     let mut out = vec![];
-    for f in list(store, object).await.into_iter().filter(|f| f.ends_with(".parquet")) {
-        let day = f.split('/').nth(1).unwrap().trim_start_matches("date=").to_string();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(get(store, &f).await).unwrap().build().unwrap();
+    for f in list(store, object)
+        .await
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+    {
+        let day = f
+            .split('/')
+            .nth(1)
+            .unwrap()
+            .trim_start_matches("date=")
+            .to_string();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(get(store, &f).await)
+            .unwrap()
+            .build()
+            .unwrap();
         for b in reader {
             out.push((day.clone(), b.unwrap()));
         }
@@ -114,23 +160,72 @@ async fn every_backend_keeps_the_commit_protocol() {
     cfg.gen.default_rows = 150;
     cfg.gen.days = 15;
     let emu = start(cfg).await;
-    let day = |d: i64| (Utc::now() - chrono::Duration::days(d)).format("%Y-%m-%d").to_string();
+    let day = |d: i64| {
+        (Utc::now() - chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
     let objects = "[[objects]]\nname = \"Account\"\nfields = [\"Id\", \"Name\", \"AnnualRevenue\", \"BillingAddress\", \"Regions__c\", \"LastModifiedDate\", \"IsDeleted\"]\n";
     for b in backends() {
         let url = format!("{}/run-{}-{:08x}", b.base, b.name, rand::random::<u32>());
-        let p = pipeline_at(&emu.url, objects, "mode = \"incremental\"\nlag_s = 1\nconcurrency = 4", Some(&url), &b.options);
-        let ok = |o: &std::process::Output, what: &str| assert_eq!(o.status.code(), Some(0), "{} {what}: {}", b.name, text(o));
+        let p = pipeline_at(
+            &emu.url,
+            objects,
+            "mode = \"incremental\"\nlag_s = 1\nconcurrency = 4",
+            Some(&url),
+            &b.options,
+        );
+        let ok = |o: &std::process::Output, what: &str| {
+            assert_eq!(o.status.code(), Some(0), "{} {what}: {}", b.name, text(o))
+        };
 
         let o = run(&p, &["check"]).await;
         ok(&o, "check");
-        assert!(text(&o).contains("wrote, read and deleted a probe object"), "{}", text(&o));
-        let s = run_env(&p, &["sync", "--json"], &[("FORCELAKE_NOW", forcelake::timefmt::rfc3339(Utc::now() - chrono::Duration::days(3)))]).await;
+        assert!(
+            text(&o).contains("wrote, read and deleted a probe object"),
+            "{}",
+            text(&o)
+        );
+        let s = run_env(
+            &p,
+            &["sync", "--json"],
+            &[(
+                "FORCELAKE_NOW",
+                forcelake::timefmt::rfc3339(Utc::now() - chrono::Duration::days(3)),
+            )],
+        )
+        .await;
         ok(&s, "incremental start");
         let v: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
-        let sp = v["objects"][0]["incremental_start"].as_str().unwrap().to_string();
-        let o = run(&p, &["sync", "--set", "sync.mode=historical", "--set", &format!("sync.end_date={sp}")]).await;
+        let sp = v["objects"][0]["incremental_start"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let o = run(
+            &p,
+            &[
+                "sync",
+                "--set",
+                "sync.mode=historical",
+                "--set",
+                &format!("sync.end_date={sp}"),
+            ],
+        )
+        .await;
         ok(&o, "historical");
-        let o = run(&p, &["backfill", "--object", "Account", "--start", &day(8), "--end", &day(8)]).await;
+        let o = run(
+            &p,
+            &[
+                "backfill",
+                "--object",
+                "Account",
+                "--start",
+                &day(8),
+                "--end",
+                &day(8),
+            ],
+        )
+        .await;
         ok(&o, "backfill");
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let o = run(&p, &["sync"]).await;
@@ -140,36 +235,123 @@ async fn every_backend_keeps_the_commit_protocol() {
         let data = emu.dataset();
         let batches = read_remote(&store, "Account").await;
         let n = assert_matches_truth(&data, "Account", &batches, "LastModifiedDate");
-        let ids: HashSet<String> = batches.iter().flat_map(|(_, x)| x.column_by_name("Id").unwrap().as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect::<Vec<_>>()).collect();
+        let ids: HashSet<String> = batches
+            .iter()
+            .flat_map(|(_, x)| {
+                x.column_by_name("Id")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|s| s.unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         assert_eq!(ids.len(), n, "{}: duplicates", b.name);
-        assert_eq!(n, data.table("Account").unwrap().rows.len(), "{}: lost records", b.name);
+        assert_eq!(
+            n,
+            data.table("Account").unwrap().rows.len(),
+            "{}: lost records",
+            b.name
+        );
         // files on the store are exactly those named by current (not superseded) manifests
         let ms = remote_manifests(&store, "Account").await;
-        let superseded: HashSet<String> = ms.iter().flat_map(|m| m["supersedes"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string())).collect();
-        assert!(!superseded.is_empty(), "{}: the backfill superseded the day's chunk", b.name);
-        let named: HashSet<String> = ms.iter().filter(|m| !superseded.contains(m["chunk_id"].as_str().unwrap())).flat_map(|m| m["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string())).collect();
-        let on_store: HashSet<String> = list(&store, "Account").await.into_iter().filter(|f| f.ends_with(".parquet")).collect();
+        let superseded: HashSet<String> = ms
+            .iter()
+            .flat_map(|m| {
+                m["supersedes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+            })
+            .collect();
+        assert!(
+            !superseded.is_empty(),
+            "{}: the backfill superseded the day's chunk",
+            b.name
+        );
+        let named: HashSet<String> = ms
+            .iter()
+            .filter(|m| !superseded.contains(m["chunk_id"].as_str().unwrap()))
+            .flat_map(|m| {
+                m["files"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["path"].as_str().unwrap().to_string())
+            })
+            .collect();
+        let on_store: HashSet<String> = list(&store, "Account")
+            .await
+            .into_iter()
+            .filter(|f| f.ends_with(".parquet"))
+            .collect();
         assert_eq!(on_store, named, "{}: files differ from manifests", b.name);
         let st = run(&p, &["status", "--json"]).await;
         ok(&st, "status");
         let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-        assert_eq!(st["objects"][0]["rows"].as_u64(), Some(n as u64), "{}", b.name);
+        assert_eq!(
+            st["objects"][0]["rows"].as_u64(),
+            Some(n as u64),
+            "{}",
+            b.name
+        );
 
         // Eight workers race on one chunk: exactly one commits.
-        let plan = run(&p, &["plan", "backfill", "--object", "Account", "--start", &day(6), "--end", &day(6), "--json"]).await;
+        let plan = run(
+            &p,
+            &[
+                "plan",
+                "backfill",
+                "--object",
+                "Account",
+                "--start",
+                &day(6),
+                "--end",
+                &day(6),
+                "--json",
+            ],
+        )
+        .await;
         ok(&plan, "plan");
         let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
         let spec = plan["chunks"][0]["chunk"].as_str().unwrap().to_string();
         let args = ["run-chunk", spec.as_str(), "--json"];
         let outs = futures::future::join_all((0..8).map(|_| run(&p, &args))).await;
-        let outcomes: Vec<String> = outs.iter().map(|o| {
-            assert_eq!(o.status.code(), Some(0), "{}: {}", b.name, text(o));
-            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["outcome"].as_str().unwrap().to_string()
-        }).collect();
-        assert_eq!(outcomes.iter().filter(|o| *o == "committed").count(), 1, "{}: {outcomes:?}", b.name);
+        let outcomes: Vec<String> = outs
+            .iter()
+            .map(|o| {
+                assert_eq!(o.status.code(), Some(0), "{}: {}", b.name, text(o));
+                serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["outcome"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|o| *o == "committed").count(),
+            1,
+            "{}: {outcomes:?}",
+            b.name
+        );
         let batches = read_remote(&store, "Account").await;
-        let all: Vec<String> = batches.iter().flat_map(|(_, x)| x.column_by_name("Id").unwrap().as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect::<Vec<_>>()).collect();
-        assert_eq!(all.len(), all.iter().collect::<HashSet<_>>().len(), "{}: duplicates after the race", b.name);
+        let all: Vec<String> = batches
+            .iter()
+            .flat_map(|(_, x)| {
+                x.column_by_name("Id")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|s| s.unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(
+            all.len(),
+            all.iter().collect::<HashSet<_>>().len(),
+            "{}: duplicates after the race",
+            b.name
+        );
         eprintln!("storage suite: {} ok ({n} records)", b.name);
     }
     emu.stop().await;
@@ -181,20 +363,40 @@ async fn a_missing_bucket_is_reported_with_the_fix_and_options_are_checked() {
     let emu = start(emulator_config(30)).await;
     for b in backends() {
         let base = b.base.replace("://", "://no-such-bucket-");
-        let p = pipeline_at(&emu.url, "[[objects]]\nname = \"Account\"\n", "", Some(&format!("{base}/x")), &b.options);
+        let p = pipeline_at(
+            &emu.url,
+            "[[objects]]\nname = \"Account\"\n",
+            "",
+            Some(&format!("{base}/x")),
+            &b.options,
+        );
         let o = run(&p, &["check"]).await;
         assert_ne!(o.status.code(), Some(0), "{}: {}", b.name, text(&o));
         assert!(text(&o).contains("destination"), "{}: {}", b.name, text(&o));
         let o = run(&p, &["sync"]).await;
         assert_eq!(o.status.code(), Some(1), "{}: {}", b.name, text(&o));
         // secrets in options never show up
-        assert!(!text(&o).contains("Eby8vdM02xNOcq") && !text(&o).contains("aws_secret_access_key = "), "{}", text(&o));
+        assert!(
+            !text(&o).contains("Eby8vdM02xNOcq") && !text(&o).contains("aws_secret_access_key = "),
+            "{}",
+            text(&o)
+        );
     }
     // a misspelt option is an error naming it (no store needed)
-    let p = pipeline_at(&emu.url, "[[objects]]\nname = \"Account\"\n", "", Some("s3://bucket/x"), &[("aws_regoin".into(), "us-east-1".into())]);
+    let p = pipeline_at(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "",
+        Some("s3://bucket/x"),
+        &[("aws_regoin".into(), "us-east-1".into())],
+    );
     let o = run(&p, &["check"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("destination.options.aws_regoin"), "{}", text(&o));
+    assert!(
+        text(&o).contains("destination.options.aws_regoin"),
+        "{}",
+        text(&o)
+    );
     emu.stop().await;
 }
 
@@ -204,22 +406,48 @@ async fn large_files_go_up_in_multipart_parts_on_every_backend() {
     let mut cfg = emulator_config(0);
     cfg.gen.rows.insert("Account".into(), 0);
     let emu = start(cfg).await;
-    let at = forcelake::timefmt::DateOrTime::parse("2025-12-10T08:00:00Z").unwrap().as_start().timestamp_millis();
+    let at = forcelake::timefmt::DateOrTime::parse("2025-12-10T08:00:00Z")
+        .unwrap()
+        .as_start()
+        .timestamp_millis();
     emu.insert_records("Account", 80_000, at); // one chunk whose (uncompressed) Parquet file passes the 8 MiB part size
     let data = emu.dataset();
     for b in backends() {
         let url = format!("{}/big-{}-{:08x}", b.base, b.name, rand::random::<u32>());
-        let p = pipeline_at(&emu.url, "[[objects]]\nname = \"Account\"\n", "start_date = \"2025-12-10\"\nend_date = \"2025-12-10\"", Some(&url), &b.options);
-        let o = run(&p, &["sync", "--json", "--set", "destination.compression=none"]).await;
+        let p = pipeline_at(
+            &emu.url,
+            "[[objects]]\nname = \"Account\"\n",
+            "start_date = \"2025-12-10\"\nend_date = \"2025-12-10\"",
+            Some(&url),
+            &b.options,
+        );
+        let o = run(
+            &p,
+            &["sync", "--json", "--set", "destination.compression=none"],
+        )
+        .await;
         assert_eq!(o.status.code(), Some(0), "{}: {}", b.name, text(&o));
         let store = open(&url, &b.options);
         let ms = remote_manifests(&store, "Account").await;
         assert_eq!(ms.len(), 1);
         let bytes = ms[0]["files"][0]["bytes"].as_u64().unwrap();
-        assert!(bytes > 8 << 20, "{}: the file ({bytes} bytes) is too small to need multipart", b.name);
+        assert!(
+            bytes > 8 << 20,
+            "{}: the file ({bytes} bytes) is too small to need multipart",
+            b.name
+        );
         let batches = read_remote(&store, "Account").await;
-        assert_eq!(assert_matches_truth(&data, "Account", &batches, "LastModifiedDate"), 80_000, "{}", b.name);
-        eprintln!("storage suite: {} multipart ok ({:.1} MiB)", b.name, bytes as f64 / 1048576.0);
+        assert_eq!(
+            assert_matches_truth(&data, "Account", &batches, "LastModifiedDate"),
+            80_000,
+            "{}",
+            b.name
+        );
+        eprintln!(
+            "storage suite: {} multipart ok ({:.1} MiB)",
+            b.name,
+            bytes as f64 / 1048576.0
+        );
     }
     emu.stop().await;
 }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type, Time32MillisecondType, TimestampMillisecondType};
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type, Time32MillisecondType,
+    TimestampMillisecondType,
+};
 use forcelake::emulator::data::{Cell, Dataset, Table};
 use forcelake::emulator::{self, EmulatorConfig, RunningEmulator};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -25,7 +28,9 @@ pub fn emulator_config(rows: usize) -> EmulatorConfig {
 }
 
 pub async fn start(cfg: EmulatorConfig) -> RunningEmulator {
-    emulator::start(cfg, "127.0.0.1:0".parse().unwrap()).await.expect("emulator starts")
+    emulator::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("emulator starts")
 }
 
 /// A temp dir with a pipeline file pointing at `url`.
@@ -40,16 +45,28 @@ pub fn pipeline(url: &str, objects_toml: &str, sync_toml: &str) -> Pipeline {
 }
 
 /// A pipeline writing to `dest` (default: a local folder in the temp dir) with store options.
-pub fn pipeline_at(url: &str, objects_toml: &str, sync_toml: &str, dest: Option<&str>, options: &[(String, String)]) -> Pipeline {
+pub fn pipeline_at(
+    url: &str,
+    objects_toml: &str,
+    sync_toml: &str,
+    dest: Option<&str>,
+    options: &[(String, String)],
+) -> Pipeline {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let config = dir.path().join("forcelake.toml");
     // Bounded ranges keep runs deterministic (no partial "today" chunk) and small.
-    let mut sync_toml = if sync_toml.contains("end_date") || sync_toml.contains("incremental") { sync_toml.to_string() } else { format!("end_date = \"2025-12-31\"\n{sync_toml}") };
+    let mut sync_toml = if sync_toml.contains("end_date") || sync_toml.contains("incremental") {
+        sync_toml.to_string()
+    } else {
+        format!("end_date = \"2025-12-31\"\n{sync_toml}")
+    };
     if !sync_toml.contains("mode =") {
         sync_toml = format!("mode = \"historical\"\n{sync_toml}");
     }
-    let dest_url = dest.map(str::to_string).unwrap_or_else(|| lake.display().to_string());
+    let dest_url = dest
+        .map(str::to_string)
+        .unwrap_or_else(|| lake.display().to_string());
     let mut opts = String::new();
     if !options.is_empty() {
         opts.push_str("\n[destination.options]\n");
@@ -62,7 +79,11 @@ pub fn pipeline_at(url: &str, objects_toml: &str, sync_toml: &str, dest: Option<
         emulator::DEMO_CLIENT_ID,
     );
     std::fs::write(&config, text).unwrap();
-    Pipeline { _dir: dir, config, lake }
+    Pipeline {
+        _dir: dir,
+        config,
+        lake,
+    }
 }
 
 /// Runs the binary with the demo secret in the environment.
@@ -73,7 +94,12 @@ pub async fn run(p: &Pipeline, args: &[&str]) -> Output {
 /// Runs the binary with extra environment variables (e.g. `FORCELAKE_NOW`).
 pub async fn run_env(p: &Pipeline, args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = tokio::process::Command::new(BIN);
-    cmd.arg("--config").arg(&p.config).args(args).env("FORCELAKE_CLIENT_SECRET", emulator::DEMO_CLIENT_SECRET).env("RUST_LOG", "forcelake=info").kill_on_drop(true);
+    cmd.arg("--config")
+        .arg(&p.config)
+        .args(args)
+        .env("FORCELAKE_CLIENT_SECRET", emulator::DEMO_CLIENT_SECRET)
+        .env("RUST_LOG", "forcelake=info")
+        .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -82,13 +108,22 @@ pub async fn run_env(p: &Pipeline, args: &[&str], env: &[(&str, String)]) -> Out
 
 pub async fn run_with_secret(p: &Pipeline, args: &[&str], secret: &str) -> Output {
     let mut cmd = tokio::process::Command::new(BIN);
-    cmd.arg("--config").arg(&p.config).args(args).env("FORCELAKE_CLIENT_SECRET", secret).env("RUST_LOG", "forcelake=info").kill_on_drop(true);
+    cmd.arg("--config")
+        .arg(&p.config)
+        .args(args)
+        .env("FORCELAKE_CLIENT_SECRET", secret)
+        .env("RUST_LOG", "forcelake=info")
+        .kill_on_drop(true);
     let out = cmd.output().await.expect("binary runs");
     out
 }
 
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Every Parquet file under `<lake>/<object>/`.
@@ -98,7 +133,11 @@ pub fn parquet_files(lake: &Path, object: &str) -> Vec<PathBuf> {
     if let Ok(days) = std::fs::read_dir(&root) {
         for d in days.flatten() {
             for f in std::fs::read_dir(d.path()).unwrap().flatten() {
-                if f.path().extension().map(|e| e == "parquet").unwrap_or(false) {
+                if f.path()
+                    .extension()
+                    .map(|e| e == "parquet")
+                    .unwrap_or(false)
+                {
                     out.push(f.path());
                 }
             }
@@ -112,9 +151,20 @@ pub fn parquet_files(lake: &Path, object: &str) -> Vec<PathBuf> {
 pub fn read_object(lake: &Path, object: &str) -> Vec<(String, RecordBatch)> {
     let mut out = vec![];
     for f in parquet_files(lake, object) {
-        let day = f.parent().unwrap().file_name().unwrap().to_str().unwrap().trim_start_matches("date=").to_string();
+        let day = f
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_start_matches("date=")
+            .to_string();
         let file = std::fs::File::open(&f).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
         for b in reader {
             out.push((day.clone(), b.unwrap()));
         }
@@ -125,7 +175,11 @@ pub fn read_object(lake: &Path, object: &str) -> Vec<(String, RecordBatch)> {
 /// Rows of the truth table in `[from, to)` of `cursor`, as queryAll returns them.
 pub fn truth_rows<'a>(t: &'a Table, cursor: &str, from_ms: i64, to_ms: i64) -> Vec<&'a Vec<Cell>> {
     let ci = t.def.field_index(cursor).unwrap();
-    t.rows.iter().filter(|r| matches!(r[ci], Cell::DateTime(ms) if ms >= from_ms && ms < to_ms)).map(|r| &**r).collect()
+    t.rows
+        .iter()
+        .filter(|r| matches!(r[ci], Cell::DateTime(ms) if ms >= from_ms && ms < to_ms))
+        .map(|r| &**r)
+        .collect()
 }
 
 /// Count of truth rows per UTC day.
@@ -134,7 +188,10 @@ pub fn truth_per_day(t: &Table, cursor: &str) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for r in &t.rows {
         if let Cell::DateTime(ms) = r[ci] {
-            let d = chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%d").to_string();
+            let d = chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .format("%Y-%m-%d")
+                .to_string();
             *m.entry(d).or_insert(0) += 1;
         }
     }
@@ -142,25 +199,56 @@ pub fn truth_per_day(t: &Table, cursor: &str) -> BTreeMap<String, usize> {
 }
 
 /// Compares every value of every batch with the truth (by Id). Returns rows checked.
-pub fn assert_matches_truth(data: &Dataset, object: &str, batches: &[(String, RecordBatch)], cursor: &str) -> usize {
+pub fn assert_matches_truth(
+    data: &Dataset,
+    object: &str,
+    batches: &[(String, RecordBatch)],
+    cursor: &str,
+) -> usize {
     let t = data.table(object).unwrap();
     let id_i = t.def.field_index("Id").unwrap();
-    let by_id: HashMap<&str, &Vec<Cell>> = t.rows.iter().map(|r| (match &r[id_i] { Cell::Str(s) => s.as_str(), _ => "" }, &**r)).collect();
+    let by_id: HashMap<&str, &Vec<Cell>> = t
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                match &r[id_i] {
+                    Cell::Str(s) => s.as_str(),
+                    _ => "",
+                },
+                &**r,
+            )
+        })
+        .collect();
     let cur_i = t.def.field_index(cursor).unwrap();
     let mut n = 0;
     for (day, b) in batches {
-        let ids = b.column_by_name("Id").expect("Id column").as_string::<i32>();
+        let ids = b
+            .column_by_name("Id")
+            .expect("Id column")
+            .as_string::<i32>();
         for row in 0..b.num_rows() {
             let id = ids.value(row);
-            let truth = by_id.get(id).unwrap_or_else(|| panic!("{object} {id} is not in the emulator's data"));
+            let truth = by_id
+                .get(id)
+                .unwrap_or_else(|| panic!("{object} {id} is not in the emulator's data"));
             if let Cell::DateTime(ms) = truth[cur_i] {
-                let d = chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%d").to_string();
+                let d = chrono::DateTime::from_timestamp_millis(ms)
+                    .unwrap()
+                    .format("%Y-%m-%d")
+                    .to_string();
                 assert_eq!(&d, day, "{object} {id} is in the wrong day partition");
             }
             for (ci, field) in b.schema().fields().iter().enumerate() {
                 let fi = t.def.field_index(field.name()).unwrap();
                 let scale = t.def.fields[fi].scale;
-                check_value(b.column(ci).as_ref(), row, &truth[fi], scale, &format!("{object} {id} {}", field.name()));
+                check_value(
+                    b.column(ci).as_ref(),
+                    row,
+                    &truth[fi],
+                    scale,
+                    &format!("{object} {id} {}", field.name()),
+                );
             }
             n += 1;
         }
@@ -177,16 +265,38 @@ fn check_value(col: &dyn Array, row: usize, cell: &Cell, scale: i32, ctx: &str) 
     match (col.data_type(), cell) {
         (DataType::Utf8, Cell::Str(s)) => assert_eq!(col.as_string::<i32>().value(row), s, "{ctx}"),
         (DataType::Boolean, Cell::Bool(v)) => assert_eq!(col.as_boolean().value(row), *v, "{ctx}"),
-        (DataType::Int32, Cell::Int(v)) => assert_eq!(col.as_primitive::<Int32Type>().value(row) as i64, *v, "{ctx}"),
-        (DataType::Int64, Cell::Int(v)) => assert_eq!(col.as_primitive::<Int64Type>().value(row), *v, "{ctx}"),
-        (DataType::Float64, Cell::Num(v)) => assert_eq!(col.as_primitive::<Float64Type>().value(row), *v, "{ctx}"),
+        (DataType::Int32, Cell::Int(v)) => assert_eq!(
+            col.as_primitive::<Int32Type>().value(row) as i64,
+            *v,
+            "{ctx}"
+        ),
+        (DataType::Int64, Cell::Int(v)) => {
+            assert_eq!(col.as_primitive::<Int64Type>().value(row), *v, "{ctx}")
+        }
+        (DataType::Float64, Cell::Num(v)) => {
+            assert_eq!(col.as_primitive::<Float64Type>().value(row), *v, "{ctx}")
+        }
         (DataType::Decimal128(_, s), Cell::Cents(units)) => {
             assert_eq!(*s as i32, scale, "{ctx}: scale");
-            assert_eq!(col.as_primitive::<Decimal128Type>().value(row), *units as i128, "{ctx}");
+            assert_eq!(
+                col.as_primitive::<Decimal128Type>().value(row),
+                *units as i128,
+                "{ctx}"
+            );
         }
-        (DataType::Date32, Cell::Date(d)) => assert_eq!(col.as_primitive::<Date32Type>().value(row), *d, "{ctx}"),
-        (DataType::Timestamp(_, _), Cell::DateTime(ms)) => assert_eq!(col.as_primitive::<TimestampMillisecondType>().value(row), *ms, "{ctx}"),
-        (DataType::Time32(_), Cell::Time(ms)) => assert_eq!(col.as_primitive::<Time32MillisecondType>().value(row), *ms, "{ctx}"),
+        (DataType::Date32, Cell::Date(d)) => {
+            assert_eq!(col.as_primitive::<Date32Type>().value(row), *d, "{ctx}")
+        }
+        (DataType::Timestamp(_, _), Cell::DateTime(ms)) => assert_eq!(
+            col.as_primitive::<TimestampMillisecondType>().value(row),
+            *ms,
+            "{ctx}"
+        ),
+        (DataType::Time32(_), Cell::Time(ms)) => assert_eq!(
+            col.as_primitive::<Time32MillisecondType>().value(row),
+            *ms,
+            "{ctx}"
+        ),
         (DataType::List(_), Cell::Str(s)) => {
             let v = col.as_list::<i32>().value(row);
             let got: Vec<&str> = v.as_string::<i32>().iter().map(|x| x.unwrap()).collect();
@@ -203,12 +313,30 @@ fn check_value(col: &dyn Array, row: usize, cell: &Cell, scale: i32, ctx: &str) 
             assert_eq!(get("postalCode"), a.postal_code, "{ctx}.postalCode");
             assert_eq!(get("country"), a.country, "{ctx}.country");
             let lat = s.column_by_name("latitude").unwrap();
-            assert_eq!((!lat.is_null(row)).then(|| lat.as_primitive::<Float64Type>().value(row)), a.latitude, "{ctx}.latitude");
+            assert_eq!(
+                (!lat.is_null(row)).then(|| lat.as_primitive::<Float64Type>().value(row)),
+                a.latitude,
+                "{ctx}.latitude"
+            );
         }
         (DataType::Struct(_), Cell::Location(lat, lon)) => {
             let s = col.as_struct();
-            assert_eq!(s.column_by_name("latitude").unwrap().as_primitive::<Float64Type>().value(row), *lat, "{ctx}");
-            assert_eq!(s.column_by_name("longitude").unwrap().as_primitive::<Float64Type>().value(row), *lon, "{ctx}");
+            assert_eq!(
+                s.column_by_name("latitude")
+                    .unwrap()
+                    .as_primitive::<Float64Type>()
+                    .value(row),
+                *lat,
+                "{ctx}"
+            );
+            assert_eq!(
+                s.column_by_name("longitude")
+                    .unwrap()
+                    .as_primitive::<Float64Type>()
+                    .value(row),
+                *lon,
+                "{ctx}"
+            );
         }
         (t, c) => panic!("{ctx}: Arrow type {t} does not fit truth {c:?}"),
     }
@@ -221,7 +349,11 @@ pub fn manifests(lake: &Path, object: &str) -> Vec<serde_json::Value> {
     if let Ok(days) = std::fs::read_dir(&root) {
         for d in days.flatten() {
             // skip the store's staging files (`<name>.json#<n>`) of a write in progress
-            for f in std::fs::read_dir(d.path()).unwrap().flatten().filter(|f| f.path().extension().map(|e| e == "json").unwrap_or(false)) {
+            for f in std::fs::read_dir(d.path())
+                .unwrap()
+                .flatten()
+                .filter(|f| f.path().extension().map(|e| e == "json").unwrap_or(false))
+            {
                 out.push(serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap());
             }
         }
@@ -234,11 +366,27 @@ pub fn manifests(lake: &Path, object: &str) -> Vec<serde_json::Value> {
 pub fn assert_files_match_manifests(lake: &Path, object: &str) {
     let mut named = std::collections::BTreeSet::new();
     let all = manifests(lake, object);
-    let superseded: std::collections::HashSet<String> = all.iter().flat_map(|m| m["supersedes"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string())).collect();
-    for m in all.into_iter().filter(|m| !superseded.contains(m["chunk_id"].as_str().unwrap())) {
+    let superseded: std::collections::HashSet<String> = all
+        .iter()
+        .flat_map(|m| {
+            m["supersedes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+        })
+        .collect();
+    for m in all
+        .into_iter()
+        .filter(|m| !superseded.contains(m["chunk_id"].as_str().unwrap()))
+    {
         for f in m["files"].as_array().unwrap() {
             let p = f["path"].as_str().unwrap().to_string();
-            assert!(lake.join(&p).is_file(), "manifest {} names missing file {p}", m["chunk_id"]);
+            assert!(
+                lake.join(&p).is_file(),
+                "manifest {} names missing file {p}",
+                m["chunk_id"]
+            );
             assert!(named.insert(p), "a file is named twice");
         }
     }
@@ -246,5 +394,8 @@ pub fn assert_files_match_manifests(lake: &Path, object: &str) {
         .iter()
         .map(|p| p.strip_prefix(lake).unwrap().to_str().unwrap().to_string())
         .collect();
-    assert_eq!(on_disk, named, "{object}: files on disk differ from files named by manifests (orphans or losses)");
+    assert_eq!(
+        on_disk, named,
+        "{object}: files on disk differ from files named by manifests (orphans or losses)"
+    );
 }
