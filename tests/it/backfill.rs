@@ -244,19 +244,7 @@ async fn killed_backfills_resume_to_the_lake_of_an_uninterrupted_one() {
             .count()
     };
     for (i, at) in [2usize, 5, 8, 11].into_iter().enumerate() {
-        let mut child = tokio::process::Command::new(BIN)
-            .arg("--config")
-            .arg(&p.config)
-            .args(&args)
-            .env(
-                "FORCELAKE_CLIENT_SECRET",
-                forcelake::emulator::DEMO_CLIENT_SECRET,
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = spawn(&p, &args);
         let deadline = Instant::now() + Duration::from_secs(60);
         while count(&p) < at && Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
             tokio::time::sleep(Duration::from_millis(3 + 4 * i as u64)).await;
@@ -448,10 +436,9 @@ async fn status_during_and_after_a_backfill_and_a_closed_window_leaves_chunks_pe
         (now - chrono::Duration::hours(1)).format("%H:%M"),
         (now + chrono::Duration::hours(1)).format("%H:%M")
     );
-    let mut child = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&p.config)
-        .args([
+    let mut child = spawn(
+        &p,
+        [
             "backfill",
             "--object",
             "Account",
@@ -463,16 +450,8 @@ async fn status_during_and_after_a_backfill_and_a_closed_window_leaves_chunks_pe
             &open,
             "--tz",
             "UTC",
-        ])
-        .env(
-            "FORCELAKE_CLIENT_SECRET",
-            forcelake::emulator::DEMO_CLIENT_SECRET,
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        ],
+    );
     let mut seen_partial = false;
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {

@@ -64,19 +64,7 @@ async fn killed_runs_resume_to_the_same_lake() {
     .into_iter()
     .enumerate()
     {
-        let mut child = tokio::process::Command::new(BIN)
-            .arg("--config")
-            .arg(&p.config)
-            .arg("sync")
-            .env(
-                "FORCELAKE_CLIENT_SECRET",
-                forcelake::emulator::DEMO_CLIENT_SECRET,
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = spawn(&p, ["sync"]);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if count_manifests(&p) >= at || Instant::now() > deadline {

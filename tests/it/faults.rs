@@ -313,16 +313,7 @@ async fn kill_9_at_random_moments_across_historical_incremental_and_backfill() {
     let mut kills = 0;
     for args in &runs {
         for _ in 0..8 {
-            let mut child = tokio::process::Command::new(BIN)
-                .arg("--config")
-                .arg(&p.config)
-                .args(args)
-                .env("FORCELAKE_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap();
+            let mut child = spawn(&p, args);
             let wait = Duration::from_millis(rng.random_range(5..150));
             let t = Instant::now();
             while t.elapsed() < wait && matches!(child.try_wait(), Ok(None)) {

@@ -305,19 +305,7 @@ async fn killed_incremental_windows_resume_without_loss_or_duplicates() {
             .sum::<usize>()
     };
     for (i, at) in [8usize, 20, 33, 45].into_iter().enumerate() {
-        let mut child = tokio::process::Command::new(BIN)
-            .arg("--config")
-            .arg(&p.config)
-            .arg("sync")
-            .env(
-                "FORCELAKE_CLIENT_SECRET",
-                forcelake::emulator::DEMO_CLIENT_SECRET,
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = spawn(&p, ["sync"]);
         let deadline = Instant::now() + Duration::from_secs(60);
         while count(&p) < at && Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
             tokio::time::sleep(Duration::from_millis(2 + 5 * i as u64)).await;

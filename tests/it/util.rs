@@ -106,6 +106,24 @@ pub async fn run_env(p: &Pipeline, args: &[&str], env: &[(&str, String)]) -> Out
     cmd.output().await.expect("binary runs")
 }
 
+/// Starts the binary in the background (output discarded): for kill and progress tests.
+pub fn spawn<I, S>(p: &Pipeline, args: I) -> tokio::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&p.config)
+        .args(args)
+        .env("FORCELAKE_CLIENT_SECRET", emulator::DEMO_CLIENT_SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts")
+}
+
 pub async fn run_with_secret(p: &Pipeline, args: &[&str], secret: &str) -> Output {
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.arg("--config")
