@@ -187,7 +187,7 @@ impl Builder {
     fn finish(&mut self) -> Result<ArrayRef, arrow::error::ArrowError> {
         use arrow::array::ArrayBuilder;
         Ok(match self {
-            Builder::Utf8(b) | Builder::Json(b) => b.finish_cloned_or_finish(),
+            Builder::Utf8(b) | Builder::Json(b) => Arc::new(b.finish()),
             Builder::Bool(b) => Arc::new(b.finish()),
             Builder::Int32(b) => Arc::new(b.finish()),
             Builder::Int64(b) => Arc::new(b.finish()),
@@ -207,16 +207,6 @@ impl Builder {
                 Arc::new(StructArray::try_new(s.fields.clone(), children, nulls)?)
             }
         })
-    }
-}
-
-trait FinishString {
-    fn finish_cloned_or_finish(&mut self) -> ArrayRef;
-}
-
-impl FinishString for StringBuilder {
-    fn finish_cloned_or_finish(&mut self) -> ArrayRef {
-        Arc::new(self.finish())
     }
 }
 
@@ -744,8 +734,6 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             ));
         };
         let row = s.validity.len();
-        let names: Vec<Box<str>> = Vec::new();
-        let _ = names;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match s.keys.iter().position(|(k, _)| *k == &*key) {
                 Some(i) if s.children[i].len() == row => {

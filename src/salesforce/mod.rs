@@ -197,11 +197,6 @@ pub fn parse_limit_info(h: &str) -> Option<ApiUsage> {
     None
 }
 
-/// One page of query results: the raw body (decoded elsewhere) plus the envelope.
-pub struct PageBody {
-    pub body: Bytes,
-}
-
 /// A Salesforce REST client, cheap to share behind an `Arc`.
 pub struct Client {
     http: reqwest::Client,
@@ -532,44 +527,28 @@ impl Client {
     }
 }
 
+/// A transport error, described without the request URL.
 fn transport(what: &str, e: &reqwest::Error) -> SfError {
-    // Never include the URL: it may carry a query but never a secret; still keep messages short.
-    let e2 = e.without_url_ref();
+    let mut message = String::from(if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response body was cut or malformed"
+    } else {
+        "request error"
+    });
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        src = inner.source();
+    }
     SfError::Transport {
         what: what.to_string(),
-        message: error_chain(&e2),
+        message,
         retryable: true,
     }
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut s = String::new();
-        if self.is_timeout() {
-            s.push_str("timed out");
-        } else if self.is_connect() {
-            s.push_str("could not connect");
-        } else if self.is_body() || self.is_decode() {
-            s.push_str("the response body was cut or malformed");
-        } else {
-            s.push_str("request error");
-        }
-        let mut src = std::error::Error::source(self);
-        while let Some(e) = src {
-            s.push_str(": ");
-            s.push_str(&e.to_string());
-            src = e.source();
-        }
-        s
-    }
-}
-
-fn error_chain(s: &str) -> String {
-    s.to_string()
 }
 
 fn snippet(body: &[u8]) -> String {

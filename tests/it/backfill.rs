@@ -15,22 +15,7 @@ use crate::util::*;
 const ACCOUNT: &str = "[[objects]]\nname = \"Account\"\nfields = [\"Id\", \"Name\", \"IsDeleted\", \"NumberOfEmployees\", \"LastModifiedDate\"]\n";
 
 fn recent(rows: usize) -> EmulatorConfig {
-    let mut cfg = EmulatorConfig::default();
-    cfg.gen.seed = 5;
-    cfg.gen.default_rows = rows;
-    cfg.gen.days = 20;
-    cfg
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    assert_eq!(out.status.code(), Some(0), "{}", text(out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
-}
-
-fn day(d: i64) -> String {
-    (Utc::now() - chrono::Duration::days(d))
-        .format("%Y-%m-%d")
-        .to_string()
+    crate::util::recent(5, rows, 20)
 }
 
 /// (day partition, Id, cursor ms) of every row.

@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use arrow::array::AsArray;
 use forcelake::emulator::data::Dataset;
 use forcelake::emulator::{EmulatorConfig, DEMO_CLIENT_SECRET};
 use rand::{Rng, SeedableRng};
@@ -17,18 +16,8 @@ const OBJECTS: &str = "[[objects]]\nname = \"Account\"\n\n[[objects]]\nname = \"
 fn assert_exact(p: &Pipeline, data: &Dataset, object: &str) {
     let batches = read_object(&p.lake, object);
     let n = assert_matches_truth(data, object, &batches, "LastModifiedDate");
-    let ids: HashSet<String> = batches
-        .iter()
-        .flat_map(|(_, b)| {
-            b.column_by_name("Id")
-                .unwrap()
-                .as_string::<i32>()
-                .iter()
-                .map(|s| s.unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    assert_eq!(ids.len(), n, "{object}: duplicated records");
+    let unique: HashSet<String> = ids(&batches).into_iter().collect();
+    assert_eq!(unique.len(), n, "{object}: duplicated records");
     assert_eq!(
         n,
         data.table(object).unwrap().rows.len(),
@@ -286,11 +275,6 @@ async fn kill_9_at_random_moments_across_historical_incremental_and_backfill() {
         .as_str()
         .unwrap()
         .to_string();
-    let day = |d: i64| {
-        (chrono::Utc::now() - chrono::Duration::days(d))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
     let runs: Vec<Vec<String>> = vec![
         vec![
             "sync".into(),
@@ -347,17 +331,7 @@ async fn kill_9_at_random_moments_across_historical_incremental_and_backfill() {
         })
         .collect();
     let batches = read_object(&p.lake, "Account");
-    let ids: Vec<String> = batches
-        .iter()
-        .flat_map(|(_, b)| {
-            b.column_by_name("Id")
-                .unwrap()
-                .as_string::<i32>()
-                .iter()
-                .map(|s| s.unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let ids: Vec<String> = ids(&batches).into_iter().collect();
     let got: HashSet<String> = ids.iter().cloned().collect();
     assert_eq!(ids.len(), got.len(), "duplicates after {kills} kills");
     assert_eq!(got, want, "lost or extra records after {kills} kills");

@@ -14,20 +14,7 @@ use crate::util::*;
 
 /// Data over the 30 days before today (real time), so incremental windows see it.
 fn recent(rows: usize) -> EmulatorConfig {
-    let mut cfg = EmulatorConfig::default();
-    cfg.gen.seed = 3;
-    cfg.gen.default_rows = rows;
-    cfg.gen.days = 30;
-    cfg
-}
-
-fn ago(d: chrono::Duration) -> String {
-    forcelake::timefmt::rfc3339(Utc::now() - d)
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    assert_eq!(out.status.code(), Some(0), "{}", text(out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+    crate::util::recent(3, rows, 30)
 }
 
 /// (Id, cursor ms, IsDeleted, Name) of every row in the lake.
@@ -363,11 +350,6 @@ async fn status_reports_position_and_a_coverage_gap() {
         .unwrap()
         .to_string();
     // historical that stops short of the start point: a gap between them
-    let day = |d: i64| {
-        (Utc::now() - chrono::Duration::days(d))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
     let (a, b) = (
         format!("sync.start_date={}", day(20)),
         format!("sync.end_date={}", day(10)),

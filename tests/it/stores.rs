@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::RecordBatch;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::TryStreamExt;
@@ -160,11 +160,6 @@ async fn every_backend_keeps_the_commit_protocol() {
     cfg.gen.default_rows = 150;
     cfg.gen.days = 15;
     let emu = start(cfg).await;
-    let day = |d: i64| {
-        (Utc::now() - chrono::Duration::days(d))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
     let objects = "[[objects]]\nname = \"Account\"\nfields = [\"Id\", \"Name\", \"AnnualRevenue\", \"BillingAddress\", \"Regions__c\", \"LastModifiedDate\", \"IsDeleted\"]\n";
     for b in backends() {
         let url = format!("{}/run-{}-{:08x}", b.base, b.name, rand::random::<u32>());
@@ -235,18 +230,8 @@ async fn every_backend_keeps_the_commit_protocol() {
         let data = emu.dataset();
         let batches = read_remote(&store, "Account").await;
         let n = assert_matches_truth(&data, "Account", &batches, "LastModifiedDate");
-        let ids: HashSet<String> = batches
-            .iter()
-            .flat_map(|(_, x)| {
-                x.column_by_name("Id")
-                    .unwrap()
-                    .as_string::<i32>()
-                    .iter()
-                    .map(|s| s.unwrap().to_string())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        assert_eq!(ids.len(), n, "{}: duplicates", b.name);
+        let unique: HashSet<String> = ids(&batches).into_iter().collect();
+        assert_eq!(unique.len(), n, "{}: duplicates", b.name);
         assert_eq!(
             n,
             data.table("Account").unwrap().rows.len(),
@@ -335,17 +320,7 @@ async fn every_backend_keeps_the_commit_protocol() {
             b.name
         );
         let batches = read_remote(&store, "Account").await;
-        let all: Vec<String> = batches
-            .iter()
-            .flat_map(|(_, x)| {
-                x.column_by_name("Id")
-                    .unwrap()
-                    .as_string::<i32>()
-                    .iter()
-                    .map(|s| s.unwrap().to_string())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let all: Vec<String> = ids(&batches).into_iter().collect();
         assert_eq!(
             all.len(),
             all.iter().collect::<HashSet<_>>().len(),

@@ -144,6 +144,48 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// A run that must exit 0; its JSON summary from stdout.
+pub fn json(out: &Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+/// Emulator data over the `days` before today (real time), so incremental windows see it.
+pub fn recent(seed: u64, rows: usize, days: i64) -> EmulatorConfig {
+    let mut cfg = EmulatorConfig::default();
+    cfg.gen.seed = seed;
+    cfg.gen.default_rows = rows;
+    cfg.gen.days = days;
+    cfg
+}
+
+/// The UTC day `d` days ago, `YYYY-MM-DD`.
+pub fn day(d: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(d))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// RFC 3339 of now minus `d` (for `FORCELAKE_NOW`).
+pub fn ago(d: chrono::Duration) -> String {
+    forcelake::timefmt::rfc3339(chrono::Utc::now() - d)
+}
+
+/// Every Id of the batches, in order.
+pub fn ids(batches: &[(String, RecordBatch)]) -> Vec<String> {
+    batches
+        .iter()
+        .flat_map(|(_, b)| {
+            b.column_by_name("Id")
+                .expect("Id column")
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Every Parquet file under `<lake>/<object>/`.
 pub fn parquet_files(lake: &Path, object: &str) -> Vec<PathBuf> {
     let mut out = vec![];
