@@ -132,16 +132,7 @@ async fn backfill_beside_incremental_with_mutations_replaces_days_and_loses_noth
     // Backfilled days before today: only backfill rows remain, each version once, and every
     // record whose final cursor is in the day is there.
     let ms = manifests(&p.lake, "Account");
-    let superseded: HashSet<String> = ms
-        .iter()
-        .flat_map(|m| {
-            m["supersedes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_str().unwrap().to_string())
-        })
-        .collect();
+    let superseded: HashSet<String> = superseded(&ms);
     for d in 1..=8 {
         let dd = day(d);
         let in_day: Vec<&(String, String, i64)> = lake.iter().filter(|r| r.0 == dd).collect();

@@ -240,16 +240,7 @@ async fn every_backend_keeps_the_commit_protocol() {
         );
         // files on the store are exactly those named by current (not superseded) manifests
         let ms = remote_manifests(&store, "Account").await;
-        let superseded: HashSet<String> = ms
-            .iter()
-            .flat_map(|m| {
-                m["supersedes"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_str().unwrap().to_string())
-            })
-            .collect();
+        let superseded: HashSet<String> = superseded(&ms);
         assert!(
             !superseded.is_empty(),
             "{}: the backfill superseded the day's chunk",

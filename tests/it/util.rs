@@ -422,20 +422,25 @@ pub fn manifests(lake: &Path, object: &str) -> Vec<serde_json::Value> {
     out
 }
 
-/// Every Parquet file is named by exactly one manifest, and every manifest's files exist.
-pub fn assert_files_match_manifests(lake: &Path, object: &str) {
-    let mut named = std::collections::BTreeSet::new();
-    let all = manifests(lake, object);
-    let superseded: std::collections::HashSet<String> = all
+/// Chunk ids that some manifest supersedes (their data was replaced by a backfill).
+pub fn superseded(manifests: &[serde_json::Value]) -> std::collections::HashSet<String> {
+    manifests
         .iter()
         .flat_map(|m| {
             m["supersedes"]
                 .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_str().unwrap().to_string())
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(str::to_string))
         })
-        .collect();
+        .collect()
+}
+
+/// Every Parquet file is named by exactly one manifest, and every manifest's files exist.
+pub fn assert_files_match_manifests(lake: &Path, object: &str) {
+    let mut named = std::collections::BTreeSet::new();
+    let all = manifests(lake, object);
+    let superseded: std::collections::HashSet<String> = superseded(&all);
     for m in all
         .into_iter()
         .filter(|m| !superseded.contains(m["chunk_id"].as_str().unwrap()))
