@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
-"""End-to-end benchmark: `forcelake sync` against the emulator for N Account records with
-~40 mixed fields, and the obvious Python extractor (benches/python_baseline.py) on the same
-emulator in the same run. Reports records/s, input MB/s, CPU seconds per million records and
-peak RSS of each, and the ratio.
+"""End-to-end benchmark, all in one run against emulators on this machine (synthetic
+Account tables: records generated on demand, so the emulator's memory does not grow with N):
 
-usage: benches/e2e.py [--records 1000000] [--concurrency 8]   (run by benches/run.sh)
+1. `forcelake sync` of N records (default 1,000,000; 39 mixed fields), without and with gzip;
+2. the obvious Python extractors on the same emulator: simple-salesforce + pyarrow
+   (benches/python_simple_salesforce.py) and a leaner urllib + json + pyarrow script
+   (benches/python_baseline.py);
+3. `forcelake sync` of a 10× larger object (default 10,000,000) with the same configuration,
+   to show peak RSS follows `sync.memory_limit_mb`, not the object's size.
+
+Reports records/s, JSON MB/s, CPU seconds per million records and peak RSS of each, and the
+ratios. usage: benches/e2e.py [--records N] [--large N] [--concurrency C] [--memory-limit-mb M]
+(run by benches/run.sh)
 """
 import argparse
 import json
@@ -39,16 +46,25 @@ def measured(cmd, env=None):
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, out
 
 
+def emulator(records):
+    """Starts an emulator serving `records` synthetic Accounts over 2025; returns (process, base URL)."""
+    emu = subprocess.Popen([BIN, "emulator", "--listen", "127.0.0.1:0", "--rows", "0", "--synthetic", f"Account={records}",
+                            "--anchor-date", "2026-01-01", "--days", "365", "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return emu, re.search(r"(http://127\.0\.0\.1:\d+)", emu.stdout.readline()).group(1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--large", type=int, default=10_000_000, help="records of the bounded-memory run (0: skip)")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--memory-limit-mb", type=int, default=96)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="forcelake-bench-")
-    emu = subprocess.Popen([BIN, "emulator", "--listen", "127.0.0.1:0", "--rows", f"Account={a.records},Contact=0,Opportunity=0,Case=0,Invoice__c=0",
-                            "--anchor-date", "2026-01-01", "--days", "365", "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    emus = []
     try:
-        base = re.search(r"(http://127\.0\.0\.1:\d+)", emu.stdout.readline()).group(1)
+        emu, base = emulator(a.records)
+        emus.append(emu)
         cfg = os.path.join(tmp, "bench.toml")
         with open(cfg, "w") as f:
             f.write(f"""[salesforce]
@@ -64,34 +80,58 @@ end_date = "2025-12-31"
 query_limit = 1000000
 rate_limit = 100000
 concurrency = {a.concurrency}
+memory_limit_mb = {a.memory_limit_mb}
 [destination]
 url = "{tmp}/lake"
 """)
         env = dict(os.environ, FORCELAKE_CLIENT_SECRET="forcelake-demo-secret", RUST_LOG="forcelake=warn")
-        # Warm-up (untimed): the emulator renders each record to JSON once and then serves
-        # pages from memory, so the timed runs measure the extractors, not the renderer.
-        measured([BIN, "--config", cfg, "--set", f"destination.url={tmp}/warmup", "sync", "--json"], env)
-        shutil.rmtree(os.path.join(tmp, "warmup"), ignore_errors=True)
-        wall, cpu, rss, out = measured([BIN, "--config", cfg, "sync", "--json"], env)
-        s = json.loads(out)
-        rows = s["objects"][0]["rows"]
-        # JSON bytes: the Python run counts the bytes it read; forcelake read the same pages.
-        lake_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(os.path.join(tmp, "lake", "Account")) for f in fs)
-        py_out = os.path.join(tmp, "py.parquet")
+        results = []
+
+        def forcelake(label, base_url, lake, *sets):
+            args = [BIN, "--config", cfg, "--set", f"salesforce.instance_url={base_url}", "--set", f"destination.url={lake}"]
+            for kv in sets:
+                args += ["--set", kv]
+            wall, cpu, rss, out = measured(args + ["sync", "--json"], env)
+            rows = json.loads(out)["objects"][0]["rows"]
+            results.append((label, rows, wall, cpu, rss))
+            shutil.rmtree(lake, ignore_errors=True)
+            return rows
+
+        rows = forcelake(f"forcelake sync (c={a.concurrency}, no gzip)", base, f"{tmp}/lake", "salesforce.gzip=false")
+        forcelake(f"forcelake sync (c={a.concurrency}, gzip)", base, f"{tmp}/lake-gz")
         fields = ",".join(FIELDS)
-        py_cmd = [os.environ.get("BENCH_PYTHON", sys.executable), os.path.join(ROOT, "benches", "python_baseline.py"), base, "Account", fields, py_out]
-        pwall, pcpu, prss, pout = measured(py_cmd)
-        pj = json.loads(pout)
-        mb = pj["bytes"] / 1e6 * (rows / max(pj["records"], 1))
-        print()
-        print(f"records: {rows:,} Account, {len(FIELDS)} fields; lake {lake_bytes / 1e6:.1f} MB ZSTD Parquet; JSON served ≈ {mb:.0f} MB")
-        print(f"{'tool':<34} {'wall s':>8} {'records/s':>11} {'JSON MB/s':>10} {'CPU s / 1M':>11} {'peak RSS MiB':>13}")
-        print(f"{'forcelake sync (c=' + str(a.concurrency) + ')':<34} {wall:>8.1f} {rows / wall:>11,.0f} {mb / wall:>10.1f} {cpu / rows * 1e6:>11.1f} {rss:>13.0f}")
-        print(f"{'python urllib+json+pyarrow':<34} {pwall:>8.1f} {pj['records'] / pwall:>11,.0f} {pj['bytes'] / 1e6 / pwall:>10.1f} {pcpu / pj['records'] * 1e6:>11.1f} {prss:>13.0f}")
-        print(f"ratio (records/s): {(rows / wall) / (pj['records'] / pwall):.1f}x")
-    finally:
+        py = os.environ.get("BENCH_PYTHON", sys.executable)
+        pj = None
+        for label, script in [("python simple-salesforce+pyarrow", "python_simple_salesforce.py"),
+                              ("python urllib+json+pyarrow", "python_baseline.py")]:
+            pwall, pcpu, prss, pout = measured([py, os.path.join(ROOT, "benches", script), base, "Account", fields, os.path.join(tmp, "py.parquet")])
+            pj = json.loads(pout)
+            results.append((label, pj["records"], pwall, pcpu, prss))
+        mb_per_record = pj["bytes"] / max(pj["records"], 1) / 1e6
         emu.terminate()
         emu.wait()
+        if a.large:
+            emu, big = emulator(a.large)
+            emus.append(emu)
+            forcelake(f"forcelake sync {a.large:,} (c={a.concurrency}, no gzip)", big, f"{tmp}/lake-big", "salesforce.gzip=false")
+        print()
+        print(f"Account, {len(FIELDS)} fields, {mb_per_record * 1e6:.0f} bytes of JSON per record; "
+              f"sync.memory_limit_mb = {a.memory_limit_mb}, concurrency = {a.concurrency}")
+        print(f"| {'tool':<40} | {'records':>10} | {'wall s':>7} | {'records/s':>10} | {'JSON MB/s':>9} | {'CPU s / 1M':>10} | {'peak RSS MiB':>12} |")
+        print(f"|{'-' * 42}|{'-' * 12}|{'-' * 9}|{'-' * 12}|{'-' * 11}|{'-' * 12}|{'-' * 14}|")
+        for label, n, wall, cpu, rss in results:
+            print(f"| {label:<40} | {n:>10,} | {wall:>7.1f} | {n / wall:>10,.0f} | {n * mb_per_record / wall:>9.1f} | {cpu / n * 1e6:>10.1f} | {rss:>12.0f} |")
+        rate = {label: n / wall for label, n, wall, _, _ in results}
+        fl = results[0][1] / results[0][2]
+        print()
+        for label in ("python simple-salesforce+pyarrow", "python urllib+json+pyarrow"):
+            print(f"forcelake (no gzip) vs {label}: {fl / rate[label]:.1f}x records/s")
+        if a.large:
+            print(f"peak RSS {a.large:,} vs {rows:,} records: {results[-1][4] / results[0][4]:.2f}x")
+    finally:
+        for e in emus:
+            e.terminate()
+            e.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

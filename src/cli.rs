@@ -186,6 +186,10 @@ pub struct EmulatorArgs {
     /// Mutation mode: every N ms, update, soft-delete, create and late-commit records of every object.
     #[arg(long)]
     pub mutate_every_ms: Option<u64>,
+    /// Serve these objects as large read-only tables generated on demand in constant memory,
+    /// e.g. `Account=10000000` (LastModifiedDate/SystemModstamp increase with the record).
+    #[arg(long, value_name = "OBJECT=N,...")]
+    pub synthetic: Option<String>,
 }
 
 impl EmulatorArgs {
@@ -225,6 +229,12 @@ impl EmulatorArgs {
             slow_first_queries: None,
             expire_locator_at: None,
         };
+        if let Some(spec) = &self.synthetic {
+            cfg.gen.synthetic = emulator::parse_synthetic(spec, cfg.gen.days)?;
+            if self.mutate_every_ms.is_some() {
+                return Err("--synthetic tables are read-only: drop --mutate-every-ms".into());
+            }
+        }
         Ok(cfg)
     }
 }
@@ -742,7 +752,7 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, json: bool) -> Result<ExitCode, 
         object: o.schema.clone(),
         chunk: chunk.clone(),
         include_deleted: ctx.config.sync.include_deleted,
-        settings: crate::sink::writer::ParquetSettings::new(ctx.config.destination.compression),
+        settings: sync::chunk::parquet_settings(&ctx.config),
         replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
             .then_some((chunk.start, chunk.end)),
     };

@@ -72,6 +72,7 @@ pub struct RawSalesforce {
     pub client_secret: Option<String>,
     pub api_version: Option<String>,
     pub ca_file: Option<PathBuf>,
+    pub gzip: Option<bool>,
 }
 
 impl fmt::Debug for RawSalesforce {
@@ -85,6 +86,7 @@ impl fmt::Debug for RawSalesforce {
             )
             .field("api_version", &self.api_version)
             .field("ca_file", &self.ca_file)
+            .field("gzip", &self.gzip)
             .finish()
     }
 }
@@ -112,6 +114,7 @@ pub struct RawSync {
     pub request_timeout_s: Option<i64>,
     pub include_deleted: Option<bool>,
     pub concurrency: Option<i64>,
+    pub memory_limit_mb: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +188,8 @@ pub struct SalesforceConfig {
     pub client_secret: Secret,
     pub api_version: String,
     pub ca_file: Option<PathBuf>,
+    /// Ask for gzip-compressed responses (`Accept-Encoding: gzip`).
+    pub gzip: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +214,8 @@ pub struct SyncConfig {
     pub request_timeout_s: u64,
     pub include_deleted: bool,
     pub concurrency: usize,
+    /// Budget for the data a run holds (pages in flight, batches, row groups being built).
+    pub memory_limit_mb: usize,
 }
 
 #[derive(Clone)]
@@ -556,6 +563,14 @@ impl RawConfig {
             "must be between 1 and 10 (Salesforce allows 10 open query cursors per user)",
         )? as usize;
         let include_deleted = s.include_deleted.unwrap_or(true);
+        let memory_limit_mb = range_i64(
+            "sync.memory_limit_mb",
+            s.memory_limit_mb,
+            256,
+            1,
+            1 << 20,
+            "must be at least 1 (MiB)",
+        )? as usize;
 
         // [[objects]]
         if self.objects.is_empty() {
@@ -634,6 +649,7 @@ impl RawConfig {
                 client_secret: Secret::new(client_secret),
                 api_version,
                 ca_file: sf.ca_file,
+                gzip: sf.gzip.unwrap_or(true),
             },
             objects,
             sync: SyncConfig {
@@ -649,6 +665,7 @@ impl RawConfig {
                 request_timeout_s,
                 include_deleted,
                 concurrency,
+                memory_limit_mb,
             },
             destination: DestinationConfig {
                 url,
@@ -844,9 +861,9 @@ mod readme_tests {
         let obj = props("/properties/objects/items/properties");
         // A file that sets every key the schema knows must be accepted (no unknown keys)…
         let text = format!(
-            "[salesforce]\ninstance_url = \"https://a.my.salesforce.com\"\nclient_id = \"k\"\nclient_secret = \"s\"\napi_version = \"62.0\"\n\
+            "[salesforce]\ninstance_url = \"https://a.my.salesforce.com\"\nclient_id = \"k\"\nclient_secret = \"s\"\napi_version = \"62.0\"\ngzip = false\n\
              [[objects]]\nname = \"Account\"\nfields = [\"Id\"]\ncursor_field = \"SystemModstamp\"\n\
-             [sync]\nmode = \"historical\"\ncursor_field = \"LastModifiedDate\"\nstart_date = \"2024-01-01\"\nend_date = \"2024-02-01\"\nquery_limit = 5\napi_budget_percent = 50\nlag_s = 10\nrate_limit = 3\nrate_limit_timeout_ms = 500\nrequest_timeout_s = 30\ninclude_deleted = false\nconcurrency = 2\n\
+             [sync]\nmode = \"historical\"\ncursor_field = \"LastModifiedDate\"\nstart_date = \"2024-01-01\"\nend_date = \"2024-02-01\"\nquery_limit = 5\napi_budget_percent = 50\nlag_s = 10\nrate_limit = 3\nrate_limit_timeout_ms = 500\nrequest_timeout_s = 30\ninclude_deleted = false\nconcurrency = 2\nmemory_limit_mb = 64\n\
              [destination]\nurl = \"/tmp/x\"\ncompression = \"snappy\"\n"
         );
         Config::from_toml_str(&text, "t", &[], None).unwrap();

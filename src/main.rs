@@ -5,7 +5,24 @@ use clap::Parser;
 use forcelake::cli::{self, Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// glibc's allocator, tuned for a streaming process with a few worker threads: a fixed mmap
+/// threshold (by default it rises after the first large free, and multi-MB page buffers then
+/// fragment the heap), and two arenas rather than eight per core. Peak RSS then follows the
+/// data in flight rather than the history of allocations (see README, Performance).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let default = match cli.verbose {
         0 => "forcelake=info",

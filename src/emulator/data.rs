@@ -405,14 +405,159 @@ pub struct Table {
     pub created: u64,
     /// Bumped on every change (caches key on it).
     pub version: u64,
+    /// Set for a large read-only table whose records are generated on demand (`rows` is empty).
+    pub synthetic: Option<Arc<Synthetic>>,
 }
 
 impl Table {
-    pub fn cell(&self, row: usize, field: &str) -> &Cell {
-        match self.def.field_index(field) {
-            Some(i) => &self.rows[row][i],
-            None => &Cell::Null,
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        match &self.synthetic {
+            Some(s) => s.n as usize,
+            None => self.rows.len(),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Record `i` (shared for stored tables, generated for synthetic ones).
+    pub fn row(&self, i: usize) -> Row {
+        match &self.synthetic {
+            Some(s) => Arc::new(s.row(i as u64)),
+            None => self.rows[i].clone(),
+        }
+    }
+
+    /// True when records are already in ascending, distinct order of this field, so a range
+    /// on it is an index range and an ORDER BY on it needs no sort.
+    pub fn is_monotone(&self, field: usize) -> bool {
+        self.synthetic
+            .as_ref()
+            .is_some_and(|s| s.monotone.contains(&field))
+    }
+
+    fn assert_stored(&self) {
+        assert!(
+            self.synthetic.is_none(),
+            "{} is a synthetic (read-only) emulator table",
+            self.def.name
+        );
+    }
+}
+
+/// A read-only table of any size in constant memory: record `i` is the pool row `i % pool.len()`
+/// with its own Id, `IsDeleted = false`, and `LastModifiedDate = SystemModstamp` increasing
+/// strictly with `i` across `[from_ms, from_ms + span_ms)` (so date ranges are index ranges);
+/// `CreatedDate` lies 0–29 days before that.
+#[derive(Debug)]
+pub struct Synthetic {
+    pub n: u64,
+    pub from_ms: i64,
+    pub span_ms: i64,
+    pool: Vec<Vec<Cell>>,
+    key_prefix: &'static str,
+    id: Option<usize>,
+    created: Option<usize>,
+    /// LastModifiedDate and SystemModstamp.
+    monotone: Vec<usize>,
+}
+
+/// Rows generated once per synthetic table; record `i` reuses row `i % SYNTHETIC_POOL`.
+pub const SYNTHETIC_POOL: u64 = 65_536;
+
+impl Synthetic {
+    pub fn new(def: &ObjectDef, seed: u64, n: u64, from_ms: i64, span_ms: i64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let deleted = def.field_index("IsDeleted");
+        let pool = (0..n.min(SYNTHETIC_POOL))
+            .map(|i| {
+                let mut r = gen_row(def, i, &mut rng, from_ms, span_ms);
+                if let Some(d) = deleted {
+                    r[d] = Cell::Bool(false);
+                }
+                r
+            })
+            .collect();
+        let monotone = ["LastModifiedDate", "SystemModstamp"]
+            .iter()
+            .filter_map(|f| def.field_index(f))
+            .collect();
+        Self {
+            n,
+            from_ms,
+            span_ms,
+            pool,
+            key_prefix: def.key_prefix,
+            id: def.field_index("Id"),
+            created: def.field_index("CreatedDate"),
+            monotone,
+        }
+    }
+
+    /// The cursor value of record `i` (strictly increasing while `n <= span_ms`).
+    pub fn stamp(&self, i: u64) -> i64 {
+        self.from_ms + (i as i128 * self.span_ms as i128 / self.n.max(1) as i128) as i64
+    }
+
+    /// The first record whose stamp is `>= t`.
+    pub fn first_at_or_after(&self, t: i64) -> u64 {
+        let (mut lo, mut hi) = (0u64, self.n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.stamp(mid) < t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Fields whose values increase strictly with the record number.
+    pub fn monotone_fields(&self) -> &[usize] {
+        &self.monotone
+    }
+
+    /// Whether field `fi` differs per record (rather than coming from the pool row).
+    pub fn is_dynamic(&self, fi: usize) -> bool {
+        Some(fi) == self.id || Some(fi) == self.created || self.monotone.contains(&fi)
+    }
+
+    /// The value of a dynamic field `fi` for record `i`.
+    pub fn dynamic_cell(&self, i: u64, fi: usize) -> Cell {
+        if Some(fi) == self.id {
+            Cell::Str(record_id(self.key_prefix, i + 1))
+        } else if Some(fi) == self.created {
+            Cell::DateTime(self.stamp(i) - (i % 30) as i64 * 86_400_000)
+        } else {
+            Cell::DateTime(self.stamp(i))
+        }
+    }
+
+    /// The pool row behind record `i`.
+    pub fn pool_index(&self, i: u64) -> usize {
+        (i % self.pool.len().max(1) as u64) as usize
+    }
+
+    pub fn pool_row(&self, p: usize) -> &[Cell] {
+        &self.pool[p]
+    }
+
+    pub fn pool_len(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Record `i`, generated.
+    pub fn row(&self, i: u64) -> Vec<Cell> {
+        let mut r = self.pool[self.pool_index(i)].clone();
+        for (fi, c) in r.iter_mut().enumerate() {
+            if self.is_dynamic(fi) {
+                *c = self.dynamic_cell(i, fi);
+            }
+        }
+        r
     }
 }
 
@@ -455,6 +600,7 @@ impl Dataset {
 impl Table {
     /// Appends a new generated record whose Created/LastModified/SystemModstamp are `ts_ms`.
     pub fn insert(&mut self, rng: &mut StdRng, ts_ms: i64) -> usize {
+        self.assert_stored();
         self.created += 1;
         let mut row = gen_row(&self.def, self.created - 1, rng, ts_ms - 1, 1);
         for name in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
@@ -471,6 +617,7 @@ impl Table {
 
     /// Updates a record as a user edit would: new Name, new modification stamps.
     pub fn update(&mut self, idx: usize, ts_ms: i64, rng: &mut StdRng) {
+        self.assert_stored();
         let def = &self.def;
         let row = Arc::make_mut(&mut self.rows[idx]);
         for name in ["LastModifiedDate", "SystemModstamp"] {
@@ -496,6 +643,7 @@ impl Table {
 
     /// Soft-deletes a record (it stays visible to queryAll with IsDeleted = true).
     pub fn soft_delete(&mut self, idx: usize, ts_ms: i64) {
+        self.assert_stored();
         let def = &self.def;
         let row = Arc::make_mut(&mut self.rows[idx]);
         for name in ["LastModifiedDate", "SystemModstamp"] {
@@ -510,6 +658,7 @@ impl Table {
 
     /// Adds a field to the describe; existing records get a value for it.
     pub fn add_field(&mut self, name: &str, ftype: &'static str, custom: bool) {
+        self.assert_stored();
         let mut f = FieldDef::new(name, ftype);
         f.custom = custom;
         self.def.fields.push(f);
@@ -532,6 +681,7 @@ impl Table {
 
     /// Changes a field's describe type (values are converted where that is meaningful).
     pub fn change_field_type(&mut self, name: &str, ftype: &'static str) {
+        self.assert_stored();
         let Some(i) = self.def.field_index(name) else {
             return;
         };
@@ -629,6 +779,8 @@ pub struct GenConfig {
     /// Cursor values fall in `[anchor − days, anchor)` (epoch ms).
     pub anchor_ms: i64,
     pub days: i64,
+    /// Objects served as synthetic tables of this many records (see [`Synthetic`]).
+    pub synthetic: HashMap<String, u64>,
 }
 
 /// Generates every table deterministically from the seed.
@@ -650,6 +802,22 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
         let mut rng =
             StdRng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(oi as u64));
         let span = cfg.days * 86_400_000;
+        if let Some((_, &n)) = cfg
+            .synthetic
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&def.name))
+        {
+            let seed = cfg.seed.wrapping_mul(1_000_003).wrapping_add(oi as u64);
+            let synthetic = Synthetic::new(&def, seed, n, cfg.anchor_ms - span, span);
+            tables.push(Arc::new(Table {
+                def,
+                rows: Vec::new(),
+                created: n,
+                version: 0,
+                synthetic: Some(Arc::new(synthetic)),
+            }));
+            continue;
+        }
         let mut rows = Vec::with_capacity(n);
         for i in 0..n {
             rows.push(Arc::new(gen_row(
@@ -665,6 +833,7 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
             rows,
             created: n as u64,
             version: 0,
+            synthetic: None,
         }));
     }
     Dataset { tables }
@@ -998,6 +1167,7 @@ mod tests {
             default_rows: 50,
             anchor_ms: 1_767_225_600_000,
             days: 730,
+            synthetic: HashMap::new(),
         };
         let a = generate(&cfg);
         let b = generate(&cfg);
@@ -1019,5 +1189,42 @@ mod tests {
             .map(|i| record_id("a01", i).to_lowercase())
             .collect();
         assert_eq!(all.len(), 5000);
+    }
+
+    #[test]
+    fn synthetic_records_are_deterministic_and_ordered_by_cursor() {
+        let mut synthetic = HashMap::new();
+        synthetic.insert("Account".to_string(), 200_000u64);
+        let cfg = GenConfig {
+            seed: 7,
+            rows: HashMap::new(),
+            default_rows: 0,
+            anchor_ms: 1_767_225_600_000,
+            days: 10,
+            synthetic,
+        };
+        let t = generate(&cfg).table_arc("Account").unwrap();
+        let s = t.synthetic.clone().unwrap();
+        assert_eq!(t.len(), 200_000);
+        assert_eq!(s.pool_len() as u64, SYNTHETIC_POOL);
+        let lm = t.def.field_index("LastModifiedDate").unwrap();
+        let id = t.def.field_index("Id").unwrap();
+        assert!(t.is_monotone(lm));
+        assert!(!t.is_monotone(id));
+        let (a, b) = (t.row(70_000), t.row(70_001));
+        assert_eq!(*a, s.row(70_000));
+        assert_ne!(a[id], t.row(70_000 + SYNTHETIC_POOL as usize)[id]);
+        match (&a[lm], &b[lm]) {
+            (Cell::DateTime(x), Cell::DateTime(y)) => assert!(x < y),
+            other => panic!("{other:?}"),
+        }
+        // every stamp falls inside the window and the search finds range bounds
+        assert!(s.stamp(0) >= cfg.anchor_ms - 10 * 86_400_000);
+        assert!(s.stamp(199_999) < cfg.anchor_ms);
+        let t0 = s.stamp(123_456);
+        assert_eq!(s.first_at_or_after(t0), 123_456);
+        assert_eq!(s.first_at_or_after(t0 + 1), 123_457);
+        assert_eq!(s.first_at_or_after(i64::MIN), 0);
+        assert_eq!(s.first_at_or_after(i64::MAX), 200_000);
     }
 }

@@ -1,7 +1,8 @@
 //! A local Salesforce emulator: OAuth 2.0 client credentials, versions, limits, global and
 //! object describe, query/queryAll with `nextRecordsUrl` paging and `batchSize`, Salesforce's
 //! error bodies and status codes, `Sforce-Limit-Info` on every REST response, and fault
-//! injection. It serves the demo and every end-to-end test, and users can point their own
+//! injection; JSON answers are gzip-compressed when the client asks (`Accept-Encoding: gzip`),
+//! as Salesforce does. It serves the demo and every end-to-end test, and users can point their own
 //! pipelines at it.
 
 pub mod data;
@@ -78,6 +79,7 @@ impl Default for EmulatorConfig {
                 default_rows: 1000,
                 anchor_ms: crate::timefmt::day_start(today).timestamp_millis(),
                 days: 730,
+                synthetic: HashMap::new(),
             },
             client_id: DEMO_CLIENT_ID.into(),
             client_secret: DEMO_CLIENT_SECRET.into(),
@@ -114,6 +116,8 @@ struct Inner {
     rendered: Mutex<HashMap<(String, Vec<usize>), (u64, Arc<Vec<std::sync::OnceLock<Box<[u8]>>>>)>>,
     /// Row indexes sorted by a datetime field, per table version: range queries use them.
     indexes: Mutex<HashMap<(String, usize), (usize, Arc<Vec<(i64, u32)>>)>>,
+    /// Pre-rendered pool records of synthetic tables per (table, select list).
+    templates: Mutex<HashMap<(String, Vec<usize>), Templates>>,
     seq: AtomicU64,
     base_url: Mutex<String>,
 }
@@ -249,6 +253,9 @@ fn start_mutator(
             let now = chrono::Utc::now().timestamp_millis();
             let mut g = inner.data.write().expect("dataset lock");
             for o in &objects {
+                if g.table(o).is_none_or(|t| t.synthetic.is_some()) {
+                    continue; // synthetic tables are read-only
+                }
                 let Some(t) = g.table_mut(o) else { continue };
                 let len = t.rows.len();
                 if len > 0 {
@@ -286,6 +293,7 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
         daily_limit: AtomicU64::new(daily),
         indexes: Mutex::new(HashMap::new()),
         rendered: Mutex::new(HashMap::new()),
+        templates: Mutex::new(HashMap::new()),
         cfg,
         data,
         tokens: Mutex::new(HashMap::new()),
@@ -303,6 +311,7 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
         .route("/services/data/", get(versions))
         .route("/services/data/{*rest}", get(rest))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(gzip_when_asked))
         .with_state(inner.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -319,6 +328,53 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
         shutdown: Some(tx),
         task: Some(task),
     })
+}
+
+/// Compresses a response body with gzip (fast level) when the request accepts it. Streamed
+/// bodies (the dropped-connection fault) are left as they are.
+async fn gzip_when_asked(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let wants = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.split(';').next().map(str::trim) == Some("gzip"))
+        });
+    let resp = next.run(req).await;
+    let size = axum::body::HttpBody::size_hint(resp.body()).exact();
+    if !wants
+        || resp.headers().contains_key(header::CONTENT_ENCODING)
+        || size.is_none_or(|n| n < 1024)
+    {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(raw) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let gz = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(
+            Vec::with_capacity(raw.len() / 4),
+            flate2::Compression::fast(),
+        );
+        e.write_all(&raw).and_then(|_| e.finish())
+    })
+    .await;
+    match gz {
+        Ok(Ok(z)) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts
+                .headers
+                .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            Response::from_parts(parts, Body::from(z))
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 // -----------------------------------------------------------------------------------------
@@ -663,35 +719,58 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
         }
     }
     let deleted_col = table.def.field_index("IsDeleted");
+    // A synthetic table answers a bare range on its cursor exactly by index arithmetic (its
+    // records are never deleted); everything else goes through the row-by-row filter.
+    let exact = match (&table.synthetic, &query.cond) {
+        (Some(s), None) => Some(0..s.n as u32),
+        (Some(s), Some(c)) => s.monotone_fields().iter().find_map(|&f| {
+            let (lo, hi) = c.exact_range_on(f)?;
+            Some(
+                s.first_at_or_after(lo) as u32
+                    ..s.first_at_or_after(hi).max(s.first_at_or_after(lo)) as u32,
+            )
+        }),
+        _ => None,
+    };
+    let answered = exact.is_some();
     // Candidates: a datetime range answered from a sorted index, else every row.
-    let candidates: Vec<u32> = match query.cond.as_ref().and_then(|c| c.datetime_range()) {
-        Some((field, lo, hi)) => {
+    let candidates: Vec<u32> = match (exact, query.cond.as_ref().and_then(|c| c.datetime_range())) {
+        (Some(r), _) => r.collect(),
+        (None, Some((field, lo, hi))) => {
             let idx = datetime_index(st, &table, field);
             let a = idx.partition_point(|(v, _)| *v < lo);
             let b = idx.partition_point(|(v, _)| *v < hi);
             idx[a..b].iter().map(|(_, r)| *r).collect()
         }
-        None => (0..table.rows.len() as u32).collect(),
+        (None, None) => (0..table.len() as u32).collect(),
     };
-    let mut rows: Vec<u32> = candidates
-        .into_iter()
-        .filter(|&i| {
-            let r = &table.rows[i as usize];
-            if !all {
-                if let Some(d) = deleted_col {
-                    if r[d] == Cell::Bool(true) {
-                        return false;
+    let mut rows: Vec<u32> = if answered {
+        candidates
+    } else {
+        candidates
+            .into_iter()
+            .filter(|&i| {
+                let r = table.row(i as usize);
+                if !all {
+                    if let Some(d) = deleted_col {
+                        if r[d] == Cell::Bool(true) {
+                            return false;
+                        }
                     }
                 }
-            }
-            query.cond.as_ref().map(|c| c.eval(r)).unwrap_or(true)
-        })
-        .collect();
-    if !query.order.is_empty() {
+                query.cond.as_ref().map(|c| c.eval(&r)).unwrap_or(true)
+            })
+            .collect()
+    };
+    let presorted = query
+        .order
+        .first()
+        .is_some_and(|k| !k.desc && table.is_monotone(k.field));
+    if !query.order.is_empty() && !presorted {
         rows.sort_by(|a, b| {
             soql::order_rows(
-                &table.rows[*a as usize],
-                &table.rows[*b as usize],
+                &table.row(*a as usize),
+                &table.row(*b as usize),
                 &query.order,
             )
         });
@@ -732,10 +811,10 @@ fn render_cache(
     let key = (table.def.name.clone(), fields.to_vec());
     let mut g = st.rendered.lock().expect("render cache");
     match g.get(&key) {
-        Some((v, cache)) if *v == table.version && cache.len() == table.rows.len() => cache.clone(),
+        Some((v, cache)) if *v == table.version && cache.len() == table.len() => cache.clone(),
         _ => {
             let cache: Arc<Vec<std::sync::OnceLock<Box<[u8]>>>> = Arc::new(
-                (0..table.rows.len())
+                (0..table.len())
                     .map(|_| std::sync::OnceLock::new())
                     .collect(),
             );
@@ -754,11 +833,8 @@ fn datetime_index(st: &Inner, table: &Arc<Table>, field: usize) -> Arc<Vec<(i64,
             return idx.clone();
         }
     }
-    let mut v: Vec<(i64, u32)> = table
-        .rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| match r[field] {
+    let mut v: Vec<(i64, u32)> = (0..table.len())
+        .filter_map(|i| match table.row(i)[field] {
             Cell::DateTime(ms) => Some((ms, i as u32)),
             _ => None,
         })
@@ -843,14 +919,23 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
         .as_ref()
         .filter(|(o, _)| o.eq_ignore_ascii_case(&table.def.name))
         .and_then(|(_, f)| table.def.field_index(f));
-    let cache = if bad.is_none() && version == "62.0" {
+    let fast = bad.is_none() && version == "62.0";
+    let cache = if fast && table.synthetic.is_none() {
         Some(render_cache(st, &table, &c.fields))
     } else {
         None
     };
+    let templates = match &table.synthetic {
+        Some(s) if fast => Some((s, templates(st, &table, &c.fields))),
+        _ => None,
+    };
     for (k, &ri) in c.rows[c.pos..end].iter().enumerate() {
         if k > 0 {
             out.push(b',');
+        }
+        if let Some((s, t)) = &templates {
+            render_synthetic(&mut out, &table.def, s, t, ri as u64, &c.fields);
+            continue;
         }
         match &cache {
             Some(cache) => {
@@ -863,6 +948,7 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
                         &c.fields,
                         version,
                         None,
+                        None,
                     );
                     one.into_boxed_slice()
                 });
@@ -871,10 +957,11 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
             None => render_record(
                 &mut out,
                 &table.def,
-                &table.rows[ri as usize],
+                &table.row(ri as usize),
                 &c.fields,
                 version,
                 bad,
+                None,
             ),
         }
     }
@@ -927,6 +1014,75 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
+/// Where a pre-rendered synthetic record needs a per-record value: (byte offset, field).
+type Slots = Vec<(usize, usize)>;
+/// The slot field that stands for the raw Id inside `attributes.url`.
+const URL_ID: usize = usize::MAX;
+
+/// One pool record rendered without its per-record values, and where they go.
+struct Template {
+    bytes: Box<[u8]>,
+    slots: Box<[(usize, usize)]>,
+}
+
+type Templates = Arc<Vec<std::sync::OnceLock<Template>>>;
+
+fn templates(st: &Inner, table: &Table, fields: &[usize]) -> Templates {
+    let key = (table.def.name.clone(), fields.to_vec());
+    let n = table.synthetic.as_ref().map_or(0, |s| s.pool_len());
+    st.templates
+        .lock()
+        .expect("template cache")
+        .entry(key)
+        .or_insert_with(|| Arc::new((0..n).map(|_| std::sync::OnceLock::new()).collect()))
+        .clone()
+}
+
+/// Renders synthetic record `i`: its pool record's bytes with Id and dates filled in.
+fn render_synthetic(
+    out: &mut Vec<u8>,
+    def: &ObjectDef,
+    s: &data::Synthetic,
+    t: &[std::sync::OnceLock<Template>],
+    i: u64,
+    fields: &[usize],
+) {
+    let p = s.pool_index(i);
+    let tpl = t[p].get_or_init(|| {
+        let mut bytes = Vec::with_capacity(1024);
+        let mut slots = Vec::new();
+        let dynamic = (s, &mut slots);
+        render_record(
+            &mut bytes,
+            def,
+            s.pool_row(p),
+            fields,
+            "62.0",
+            None,
+            Some(dynamic),
+        );
+        Template {
+            bytes: bytes.into_boxed_slice(),
+            slots: slots.into_boxed_slice(),
+        }
+    });
+    let mut at = 0;
+    for &(off, fi) in tpl.slots.iter() {
+        out.extend_from_slice(&tpl.bytes[at..off]);
+        at = off;
+        if fi == URL_ID {
+            if let Some(Cell::Str(id)) = def.field_index("Id").map(|f| s.dynamic_cell(i, f)) {
+                out.extend_from_slice(id.as_bytes());
+            }
+        } else {
+            render_cell(out, &def.fields[fi], &s.dynamic_cell(i, fi));
+        }
+    }
+    out.extend_from_slice(&tpl.bytes[at..]);
+}
+
+/// Renders one record; with `dynamic`, per-record fields of a synthetic table are left out
+/// and their offsets recorded instead (see [`render_synthetic`]).
 fn render_record(
     out: &mut Vec<u8>,
     def: &ObjectDef,
@@ -934,6 +1090,7 @@ fn render_record(
     fields: &[usize],
     version: &str,
     bad: Option<usize>,
+    mut dynamic: Option<(&data::Synthetic, &mut Slots)>,
 ) {
     out.extend_from_slice(b"{\"attributes\":{\"type\":\"");
     out.extend_from_slice(def.name.as_bytes());
@@ -942,8 +1099,13 @@ fn render_record(
     out.extend_from_slice(b"/sobjects/");
     out.extend_from_slice(def.name.as_bytes());
     out.push(b'/');
-    if let Some(Cell::Str(id)) = def.field_index("Id").map(|i| &row[i]) {
-        out.extend_from_slice(id.as_bytes());
+    match (&mut dynamic, def.field_index("Id")) {
+        (Some((s, slots)), Some(i)) if s.is_dynamic(i) => slots.push((out.len(), URL_ID)),
+        _ => {
+            if let Some(Cell::Str(id)) = def.field_index("Id").map(|i| &row[i]) {
+                out.extend_from_slice(id.as_bytes());
+            }
+        }
     }
     out.extend_from_slice(b"\"}");
     for &fi in fields {
@@ -951,6 +1113,12 @@ fn render_record(
         out.push(b',');
         push_json_str(out, &f.name);
         out.push(b':');
+        if let Some((s, slots)) = &mut dynamic {
+            if s.is_dynamic(fi) {
+                slots.push((out.len(), fi));
+                continue;
+            }
+        }
         if Some(fi) == bad && row[fi] != Cell::Null {
             if matches!(
                 f.ftype,
@@ -1153,6 +1321,39 @@ pub fn parse_rows(spec: &str) -> Result<(Option<usize>, HashMap<String, usize>),
     Ok((default, map))
 }
 
+/// Parses `--synthetic Account=10000000,...`: known objects, and at most one record per
+/// millisecond of the `days` window (so cursor values stay distinct).
+pub fn parse_synthetic(spec: &str, days: i64) -> Result<HashMap<String, u64>, String> {
+    let names: Vec<String> = data::object_defs().into_iter().map(|d| d.name).collect();
+    let mut map = HashMap::new();
+    for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("--synthetic {part}: expected OBJECT=N"))?;
+        let name = names
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(k.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "--synthetic {part}: unknown object (one of {})",
+                    names.join(", ")
+                )
+            })?;
+        let n: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("--synthetic {part}: not a number"))?;
+        let max = (days.max(1) as u64 * 86_400_000).min(u32::MAX as u64);
+        if n > max {
+            return Err(format!(
+                "--synthetic {part}: at most {max} records over {days} days"
+            ));
+        }
+        map.insert(name.clone(), n);
+    }
+    Ok(map)
+}
+
 /// Renders one REST query page exactly as the emulator serves it (for benchmarks and tests).
 pub fn render_page(
     table: &data::Table,
@@ -1181,9 +1382,10 @@ pub fn render_page(
         render_record(
             &mut out,
             &table.def,
-            &table.rows[ri as usize],
+            &table.row(ri as usize),
             fields,
             "62.0",
+            None,
             None,
         );
     }

@@ -607,6 +607,29 @@ impl Cond {
         }
     }
 
+    /// The exact half-open bounds `[lo, hi)` in ms when the condition is nothing but
+    /// `>`/`>=`/`<`/`<=` datetime comparisons on `field` joined by AND.
+    pub fn exact_range_on(&self, field: usize) -> Option<(i64, i64)> {
+        match self {
+            Cond::Cmp {
+                field: f,
+                op,
+                lit: Literal::DateTime(t),
+            } if *f == field => match *op {
+                ">=" => Some((*t, i64::MAX)),
+                ">" => Some((t.saturating_add(1), i64::MAX)),
+                "<" => Some((i64::MIN, *t)),
+                "<=" => Some((i64::MIN, t.saturating_add(1))),
+                _ => None,
+            },
+            Cond::And(a, b) => {
+                let (x, y) = (a.exact_range_on(field)?, b.exact_range_on(field)?);
+                Some((x.0.max(y.0), x.1.min(y.1)))
+            }
+            _ => None,
+        }
+    }
+
     /// The span `[lo, hi)` in ms that the condition restricts a datetime field to, if bounded.
     pub fn datetime_span(&self) -> Option<(i64, i64)> {
         match self {

@@ -183,6 +183,17 @@ pub struct ApiUsage {
     pub max: u64,
 }
 
+/// The whole body in one buffer sized from Content-Length when known (no collect-then-copy,
+/// so a page costs its own size once).
+async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, reqwest::Error> {
+    let hint = resp.content_length().unwrap_or(0).min(64 << 20) as usize;
+    let mut buf = bytes::BytesMut::with_capacity(hint);
+    while let Some(c) = resp.chunk().await? {
+        buf.extend_from_slice(&c);
+    }
+    Ok(buf.freeze())
+}
+
 /// Parses `api-usage=18/15000`.
 pub fn parse_limit_info(h: &str) -> Option<ApiUsage> {
     for part in h.split(',') {
@@ -228,6 +239,7 @@ impl Client {
             .timeout(Duration::from_secs(sync.request_timeout_s))
             .connect_timeout(Duration::from_secs(sync.request_timeout_s.min(30)))
             .pool_idle_timeout(Duration::from_secs(90))
+            .gzip(sf.gzip)
             .user_agent(concat!("forcelake/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &sf.ca_file {
             let pem = std::fs::read(ca).map_err(|e| SfError::Protocol {
@@ -390,7 +402,7 @@ impl Client {
                 self.usage_used.store(u.used, Ordering::Relaxed);
                 self.usage_max.store(u.max, Ordering::Relaxed);
             }
-            let body = resp.bytes().await.map_err(|e| transport(what, &e))?;
+            let body = read_body(resp).await.map_err(|e| transport(what, &e))?;
             if status.is_success() {
                 return Ok(body);
             }

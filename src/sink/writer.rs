@@ -21,21 +21,25 @@ use tokio::io::AsyncReadExt;
 use crate::config::Compression;
 use crate::sink::SinkError;
 
-/// Row groups of about 128 MiB or 1,000,000 rows; files rolled at about 512 MiB (SPEC §3).
+/// Row groups of about 128 MiB or 1,000,000 rows, or smaller when the memory a row group
+/// holds while it is built reaches `row_group_memory`; files rolled at about 512 MiB (SPEC §3).
 #[derive(Debug, Clone)]
 pub struct ParquetSettings {
     pub compression: Compression,
     pub max_row_group_rows: usize,
     pub max_row_group_bytes: usize,
+    /// A row group is flushed once the writer holds this many bytes for it.
+    pub row_group_memory: usize,
     pub roll_bytes: u64,
 }
 
 impl ParquetSettings {
-    pub fn new(compression: Compression) -> Self {
+    pub fn new(compression: Compression, row_group_memory: usize) -> Self {
         Self {
             compression,
             max_row_group_rows: 1_000_000,
             max_row_group_bytes: 128 << 20,
+            row_group_memory: row_group_memory.clamp(1 << 20, 256 << 20),
             roll_bytes: 512 << 20,
         }
     }
@@ -59,7 +63,12 @@ impl ParquetSettings {
                 KeyValue::new("forcelake.chunk_id".to_string(), chunk_id.to_string()),
             ]));
         if has_id {
-            b = b.set_column_bloom_filter_enabled(ColumnPath::from("Id"), true);
+            // Sized for the rows a row group can hold within its memory share (≥ 100 bytes a
+            // row), not for a million: the filter is allocated whole while the group is built.
+            let ndv = (self.row_group_memory / 100).clamp(10_000, self.max_row_group_rows) as u64;
+            b = b
+                .set_column_bloom_filter_enabled(ColumnPath::from("Id"), true)
+                .set_column_bloom_filter_max_ndv(ColumnPath::from("Id"), ndv);
         }
         b.build()
     }
@@ -78,6 +87,7 @@ pub struct ChunkFileWriter {
     schema: SchemaRef,
     props: WriterProperties,
     roll_bytes: u64,
+    row_group_memory: usize,
     tmp_dir: std::path::PathBuf,
     current: Option<(ArrowWriter<File>, NamedTempFile, u64)>,
     done: Vec<LocalPart>,
@@ -97,6 +107,7 @@ impl ChunkFileWriter {
             props: settings.properties(object, chunk_id, has_id),
             schema,
             roll_bytes: settings.roll_bytes,
+            row_group_memory: settings.row_group_memory,
             tmp_dir: tmp_dir.to_path_buf(),
             current: None,
             done: Vec::new(),
@@ -139,6 +150,12 @@ impl ChunkFileWriter {
             message: e.to_string(),
         })?;
         *rows += batch.num_rows() as u64;
+        if w.memory_size() >= self.row_group_memory {
+            w.flush().map_err(|e| SinkError::Parquet {
+                what: self.what.clone(),
+                message: e.to_string(),
+            })?;
+        }
         if w.bytes_written() as u64 + w.in_progress_size() as u64 >= self.roll_bytes {
             self.close_current()?;
         }

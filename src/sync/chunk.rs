@@ -23,7 +23,16 @@ use crate::sync::{Budget, SyncError};
 use crate::timefmt::rfc3339;
 
 /// Rows per Arrow batch handed to the Parquet writer.
-const BATCH_ROWS: usize = 8192;
+const BATCH_ROWS: usize = 2048;
+
+/// Parquet settings of a run: each chunk in flight gets an equal share of
+/// `sync.memory_limit_mb`; a quarter of it is for the row group being built, the rest for
+/// its two pages (the one decoding, the one arriving), the decoded batch and the encoder's
+/// working buffers.
+pub fn parquet_settings(config: &crate::config::Config) -> ParquetSettings {
+    let share = (config.sync.memory_limit_mb << 20) / config.sync.concurrency.max(1);
+    ParquetSettings::new(config.destination.compression, share / 4)
+}
 
 /// What one chunk needs to run.
 #[derive(Clone)]
@@ -43,7 +52,7 @@ impl ChunkJob {
             object,
             chunk,
             include_deleted: config.sync.include_deleted,
-            settings: ParquetSettings::new(config.destination.compression),
+            settings: parquet_settings(config),
             replaces: None,
         }
     }
@@ -97,7 +106,7 @@ pub async fn run_chunk(
     let what = format!("{} {}", obj.object, chunk_id);
 
     // Decoder + encoder on a blocking thread, fed through a bounded channel.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(3);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     let enc_obj = obj.clone();
     let enc_settings = job.settings.clone();
     let enc_tmp = tmp_dir.to_path_buf();

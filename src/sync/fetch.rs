@@ -89,6 +89,11 @@ impl Fetcher<'_> {
         let mut next: Option<String> = None;
         let mut total_size = 0;
         loop {
+            // A page is fetched only once the decoder has room for it: with a channel of one,
+            // a chunk holds at most two pages (the one decoding, the one arriving).
+            let Ok(permit) = tx.reserve().await else {
+                return Ok(FetchEnd::Done { total_size }); // the encoder stopped: its error is reported by the caller
+            };
             let Some(body) = self.get(Some(q), next.as_deref()).await? else {
                 return Ok(FetchEnd::BudgetSpent);
             };
@@ -96,9 +101,7 @@ impl Fetcher<'_> {
             if next.is_none() {
                 total_size = env.total_size;
             }
-            if tx.send(body).await.is_err() {
-                return Ok(FetchEnd::Done { total_size }); // the encoder stopped: its error is reported by the caller
-            }
+            permit.send(body);
             match (env.done, env.next_records_url) {
                 (true, _) => return Ok(FetchEnd::Done { total_size }),
                 (false, Some(u)) => next = Some(u),

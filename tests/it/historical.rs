@@ -310,3 +310,83 @@ async fn include_deleted_false_uses_query_and_skips_soft_deleted_rows() {
         .all(|m| m["endpoint"] == "query" && m["cursor_field"] == "SystemModstamp"));
     emu.stop().await;
 }
+
+/// The benchmark's emulator mode: a synthetic table (records generated on demand, constant
+/// memory) served with gzip when asked; forcelake asks for gzip by default and the lake must
+/// equal the generated truth either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_table_synced_with_and_without_gzip() {
+    let mut cfg = emulator_config(0);
+    cfg.gen.days = 20;
+    cfg.gen.synthetic.insert("Account".into(), 30_000);
+    let emu = start(cfg).await;
+    let data = emu.dataset();
+
+    // The emulator compresses a query page when the request accepts gzip, and only then.
+    let http = reqwest::Client::builder().gzip(false).build().unwrap();
+    let tok: serde_json::Value = http
+        .post(format!("{}/services/oauth2/token", emu.url))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", forcelake::emulator::DEMO_CLIENT_ID),
+            ("client_secret", forcelake::emulator::DEMO_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tok["access_token"].as_str().unwrap();
+    let url = format!(
+        "{}/services/data/v62.0/query?q=SELECT+Id,Name+FROM+Account",
+        emu.url
+    );
+    let page = |enc: &'static str| {
+        http.get(&url)
+            .bearer_auth(token)
+            .header("Accept-Encoding", enc)
+            .send()
+    };
+    let gz = page("gzip").await.unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let gz = gz.bytes().await.unwrap();
+    let plain = page("identity").await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    let mut inflated = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut inflated).unwrap();
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(&inflated).unwrap(),
+        serde_json::from_slice(&plain).unwrap(),
+    );
+    assert_eq!(a["totalSize"], 30_000);
+    assert_eq!(a["records"], b["records"]);
+    assert!(
+        gz.len() * 3 < plain.len(),
+        "{} vs {} bytes",
+        gz.len(),
+        plain.len()
+    );
+
+    for gzip in ["true", "false"] {
+        let p = pipeline(
+            &emu.url,
+            "[[objects]]\nname = \"Account\"\n",
+            "end_date = \"2099-01-01\"\nconcurrency = 3\nmemory_limit_mb = 16",
+        );
+        let out = run(&p, &["--set", &format!("salesforce.gzip={gzip}"), "sync"]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let batches = read_object(&p.lake, "Account");
+        let checked = assert_matches_truth(&data, "Account", &batches, "LastModifiedDate");
+        assert_eq!(checked, 30_000, "gzip = {gzip}");
+        let days: std::collections::HashSet<&str> =
+            batches.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(
+            days.len(),
+            20,
+            "one partition per day of the synthetic window"
+        );
+    }
+    emu.stop().await;
+}

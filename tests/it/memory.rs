@@ -1,7 +1,5 @@
-//! Memory is bounded by configuration (pages in flight, the row group each in-flight chunk
-//! builds), not by the whole object: an object 6× larger, spread over 6× more days, stays well
-//! under the 300 MiB bound. (Peak RSS still rises from about 55 to 100–125 MiB between the two;
-//! that drift is open work in issue 7.)
+//! Memory is bounded by configuration (`sync.memory_limit_mb`: pages in flight, the row group
+//! each in-flight chunk builds), not by the object: a 10× larger object needs the same.
 
 use std::time::Duration;
 
@@ -29,15 +27,16 @@ async fn peak_rss_kib(mut child: tokio::process::Child) -> (u64, std::process::E
     }
 }
 
-async fn sync_peak(rows: usize, days: i64) -> u64 {
+/// Peak RSS of a `sync` of `records` synthetic Accounts over 10 days with a memory limit.
+async fn sync_peak(records: u64, memory_limit_mb: u32) -> u64 {
     let mut cfg = emulator_config(0);
-    cfg.gen.rows.insert("Account".into(), rows);
-    cfg.gen.days = days;
+    cfg.gen.days = 10;
+    cfg.gen.synthetic.insert("Account".into(), records);
     let emu = start(cfg).await;
     let p = pipeline(
         &emu.url,
         "[[objects]]\nname = \"Account\"\n",
-        "concurrency = 4",
+        &format!("end_date = \"2099-01-01\"\nconcurrency = 4\nmemory_limit_mb = {memory_limit_mb}"),
     );
     let child = spawn(&p, ["sync"]);
     let (peak, st) = peak_rss_kib(child).await;
@@ -46,20 +45,24 @@ async fn sync_peak(rows: usize, days: i64) -> u64 {
         .iter()
         .map(|(_, b)| b.num_rows())
         .sum();
-    assert_eq!(n, rows);
+    assert_eq!(n as u64, records);
     emu.stop().await;
     peak
 }
 
+/// A large object under a small `memory_limit_mb` stays under the limit plus the process's
+/// fixed part (code, runtime, HTTP client); a 10× larger one too. (How close the two peaks
+/// are is measured by `benches/run.sh`, not asserted here.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn peak_memory_stays_under_the_bound() {
-    let small = sync_peak(15_000, 10).await;
-    let large = sync_peak(90_000, 60).await;
+async fn peak_memory_follows_the_limit_not_the_object_size() {
+    let small = sync_peak(60_000, 48).await;
+    let large = sync_peak(600_000, 48).await;
     eprintln!(
-        "peak RSS: 15,000 records {} MiB, 90,000 records {} MiB",
+        "peak RSS at memory_limit_mb = 48: 60,000 records {} MiB, 600,000 records {} MiB",
         small / 1024,
         large / 1024
     );
-    assert!(small < 200 * 1024, "peak RSS {} MiB", small / 1024);
-    assert!(large < 200 * 1024, "peak RSS {} MiB", large / 1024);
+    let fixed = 60 * 1024;
+    assert!(small < 48 * 1024 + fixed, "peak RSS {} MiB", small / 1024);
+    assert!(large < 48 * 1024 + fixed, "peak RSS {} MiB", large / 1024);
 }

@@ -267,8 +267,9 @@ pub fn assert_matches_truth(
 ) -> usize {
     let t = data.table(object).unwrap();
     let id_i = t.def.field_index("Id").unwrap();
-    let by_id: HashMap<&str, &Vec<Cell>> = t
-        .rows
+    // Stored tables are read in place; synthetic ones are generated record by record.
+    let rows: Vec<std::sync::Arc<Vec<Cell>>> = (0..t.len()).map(|i| t.row(i)).collect();
+    let by_id: HashMap<&str, &Vec<Cell>> = rows
         .iter()
         .map(|r| {
             (
