@@ -11,10 +11,16 @@ use tracing_subscriber::EnvFilter;
 /// data in flight rather than the history of allocations (see README, Performance).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
+    // glibc's own variables, when set, win (glibc reads them itself).
+    let set = |k: &str| std::env::var_os(k).is_some();
     // SAFETY: mallopt only sets allocator parameters; called before any other thread starts.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        if !set("MALLOC_MMAP_THRESHOLD_") {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        }
+        if !set("MALLOC_ARENA_MAX") {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }
 

@@ -91,9 +91,63 @@ pub fn sf_datetime(ms: i64) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
 }
 
+/// Appends [`sf_datetime`]'s text without allocating (the emulator's hot path), for years
+/// 0–9999.
+pub fn push_sf_datetime(out: &mut Vec<u8>, ms: i64) {
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // days since 1970-01-01 → civil date (H. Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let mut b = *b"0000-00-00T00:00:00.000+0000";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y.clamp(0, 9999));
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, ms_of_day / 3_600_000);
+    put(14, 2, ms_of_day / 60_000 % 60);
+    put(17, 2, ms_of_day / 1000 % 60);
+    put(20, 3, ms_of_day % 1000);
+    out.extend_from_slice(&b);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_sf_datetime_matches_chrono() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut cases = vec![
+            0i64,
+            -1,
+            951_782_400_000,
+            4_102_444_799_999,
+            -62_135_596_800_000,
+        ];
+        for _ in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            cases.push((rng % 7_000_000_000_000) as i64 - 2_000_000_000_000);
+        }
+        for ms in cases {
+            let mut out = Vec::new();
+            push_sf_datetime(&mut out, ms);
+            assert_eq!(String::from_utf8(out).unwrap(), sf_datetime(ms), "{ms}");
+        }
+    }
 
     #[test]
     fn date_end_is_inclusive_and_time_end_exclusive() {

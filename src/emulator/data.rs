@@ -525,6 +525,35 @@ impl Synthetic {
         Some(fi) == self.id || Some(fi) == self.created || self.monotone.contains(&fi)
     }
 
+    /// Appends the JSON text of dynamic field `fi` of record `i` (`URL_ID`: the bare Id),
+    /// equal to rendering [`Synthetic::dynamic_cell`], without allocating.
+    pub fn push_dynamic(&self, out: &mut Vec<u8>, i: u64, fi: usize, bare_id: bool) {
+        if bare_id || Some(fi) == self.id {
+            if !bare_id {
+                out.push(b'"');
+            }
+            push_record_id(out, self.key_prefix, i + 1);
+            if !bare_id {
+                out.push(b'"');
+            }
+            return;
+        }
+        let ms = match self.dynamic_cell_ms(i, fi) {
+            Some(ms) => ms,
+            None => return out.extend_from_slice(b"null"),
+        };
+        out.push(b'"');
+        crate::timefmt::push_sf_datetime(out, ms);
+        out.push(b'"');
+    }
+
+    fn dynamic_cell_ms(&self, i: u64, fi: usize) -> Option<i64> {
+        match self.dynamic_cell(i, fi) {
+            Cell::DateTime(ms) => Some(ms),
+            _ => None,
+        }
+    }
+
     /// The value of a dynamic field `fi` for record `i`.
     pub fn dynamic_cell(&self, i: u64, fi: usize) -> Cell {
         if Some(fi) == self.id {
@@ -700,29 +729,36 @@ impl Table {
 /// An 18-character, case-safe record id: key prefix, pod, a base-62 serial, and the
 /// 3-character suffix that encodes the case of the first 15 characters (as Salesforce does).
 pub fn record_id(prefix: &str, n: u64) -> String {
+    let mut out = Vec::with_capacity(18);
+    push_record_id(&mut out, prefix, n);
+    String::from_utf8(out).expect("ids are ASCII")
+}
+
+/// Appends [`record_id`]'s text without allocating (the emulator's hot path).
+pub fn push_record_id(out: &mut Vec<u8>, prefix: &str, n: u64) {
     const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     const S: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
-    let mut s = String::with_capacity(18);
-    s.push_str(prefix);
-    s.push_str("5g0000");
+    let start = out.len();
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(b"5g0000");
     let mut digits = [b'0'; 6];
     let mut v = n;
     for d in digits.iter_mut().rev() {
         *d = A[(v % 62) as usize];
         v /= 62;
     }
-    s.push_str(std::str::from_utf8(&digits).expect("ascii"));
-    let b15: Vec<u8> = s.bytes().take(15).collect();
-    for chunk in b15.chunks(5) {
+    out.extend_from_slice(&digits);
+    let mut suffix = [0u8; 3];
+    for (k, chunk) in out[start..start + 15].chunks(5).enumerate() {
         let mut bits = 0usize;
         for (i, c) in chunk.iter().enumerate() {
             if c.is_ascii_uppercase() {
                 bits |= 1 << i;
             }
         }
-        s.push(S[bits] as char);
+        suffix[k] = S[bits];
     }
-    s
+    out.extend_from_slice(&suffix);
 }
 
 const CITIES: [(&str, &str, &str, &str, f64, f64); 6] = [
