@@ -26,6 +26,7 @@ fn main() {
         default_rows: 0,
         anchor_ms: 1_767_225_600_000,
         days: 365,
+        synthetic: Default::default(),
     };
     let data = generate(&gen);
     let table = data.table("Account").expect("Account");

@@ -6,11 +6,11 @@ Account tables: records generated on demand, so the emulator's memory does not g
 2. the obvious Python extractors on the same emulator: simple-salesforce + pyarrow
    (benches/python_simple_salesforce.py) and a leaner urllib + json + pyarrow script
    (benches/python_baseline.py);
-3. `forcelake sync` of a 10× larger object (default 10,000,000) with the same configuration,
-   to show peak RSS follows `sync.memory_limit_mb`, not the object's size.
+3. `forcelake sync` of larger objects (default 3,000,000 and 10,000,000) with the same
+   configuration, to show peak RSS follows `sync.memory_limit_mb`, not the object's size.
 
 Reports records/s, JSON MB/s, CPU seconds per million records and peak RSS of each, and the
-ratios. usage: benches/e2e.py [--records N] [--large N] [--concurrency C] [--memory-limit-mb M]
+ratios. usage: benches/e2e.py [--records N] [--large N,N] [--concurrency C] [--memory-limit-mb M]
 (run by benches/run.sh)
 """
 import argparse
@@ -56,7 +56,7 @@ def emulator(records):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--large", type=int, default=10_000_000, help="records of the bounded-memory run (0: skip)")
+    ap.add_argument("--large", default="3000000,10000000", help="records of the bounded-memory runs, comma-separated ('' skips)")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--memory-limit-mb", type=int, default=96)
     a = ap.parse_args()
@@ -110,10 +110,13 @@ url = "{tmp}/lake"
         mb_per_record = pj["bytes"] / max(pj["records"], 1) / 1e6
         emu.terminate()
         emu.wait()
-        if a.large:
-            emu, big = emulator(a.large)
+        large = [int(x) for x in a.large.split(",") if x.strip()]
+        for n in large:
+            emu, big = emulator(n)
             emus.append(emu)
-            forcelake(f"forcelake sync {a.large:,} (c={a.concurrency}, no gzip)", big, f"{tmp}/lake-big", "salesforce.gzip=false")
+            forcelake(f"forcelake sync {n:,} (c={a.concurrency}, no gzip)", big, f"{tmp}/lake-big", "salesforce.gzip=false")
+            emu.terminate()
+            emu.wait()
         print()
         print(f"Account, {len(FIELDS)} fields, {mb_per_record * 1e6:.0f} bytes of JSON per record; "
               f"sync.memory_limit_mb = {a.memory_limit_mb}, concurrency = {a.concurrency}")
@@ -126,8 +129,11 @@ url = "{tmp}/lake"
         print()
         for label in ("python simple-salesforce+pyarrow", "python urllib+json+pyarrow"):
             print(f"forcelake (no gzip) vs {label}: {fl / rate[label]:.1f}x records/s")
-        if a.large:
-            print(f"peak RSS {a.large:,} vs {rows:,} records: {results[-1][4] / results[0][4]:.2f}x")
+        for k, n in enumerate(large):
+            r = results[len(results) - len(large) + k]
+            print(f"peak RSS {n:,} vs {rows:,} records: {r[4] / results[0][4]:.2f}x")
+        if len(large) > 1:
+            print(f"peak RSS {large[-1]:,} vs {large[0]:,} records: {results[-1][4] / results[-len(large)][4]:.2f}x")
     finally:
         for e in emus:
             e.terminate()

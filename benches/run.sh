@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the README's performance table: the decode/encode micro-benchmark, then the
 # end-to-end benchmark (forcelake vs the obvious Python extractor on the same emulator).
-# usage: benches/run.sh [RECORDS [LARGE]]   (defaults 1000000 and 10000000)
+# usage: benches/run.sh [RECORDS [LARGE,...]]   (defaults 1000000 and 3000000,10000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=target/bench-venv
@@ -13,4 +13,4 @@ cargo build --release --locked
 echo "== decode / encode micro-benchmark"
 cargo bench --locked --bench decode_encode
 echo "== end to end"
-BENCH_PYTHON="$PWD/$VENV/bin/python" "$VENV/bin/python" benches/e2e.py --records "${1:-1000000}" --large "${2:-10000000}"
+BENCH_PYTHON="$PWD/$VENV/bin/python" "$VENV/bin/python" benches/e2e.py --records "${1:-1000000}" --large "${2:-3000000,10000000}"

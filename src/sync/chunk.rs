@@ -22,8 +22,9 @@ use crate::sink::writer::{self, ChunkFileWriter, LocalPart, ParquetSettings};
 use crate::sync::{Budget, SyncError};
 use crate::timefmt::rfc3339;
 
-/// Rows per Arrow batch handed to the Parquet writer.
-const BATCH_ROWS: usize = 2048;
+/// Rows per Arrow batch handed to the Parquet writer: in practice one page (Salesforce pages
+/// hold at most 2,000 records), so a chunk never holds more than a page's worth of Arrow data.
+const BATCH_ROWS: usize = 1000;
 
 /// Parquet settings of a run: each chunk in flight gets an equal share of
 /// `sync.memory_limit_mb`; a quarter of it is for the row group being built, the rest for
