@@ -753,6 +753,7 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, json: bool) -> Result<ExitCode, 
         chunk: chunk.clone(),
         include_deleted: ctx.config.sync.include_deleted,
         settings: sync::chunk::parquet_settings(&ctx.config),
+        pages_ahead: sync::chunk::pages_ahead(1),
         replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
             .then_some((chunk.start, chunk.end)),
     };

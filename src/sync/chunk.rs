@@ -35,6 +35,15 @@ pub fn parquet_settings(config: &crate::config::Config) -> ParquetSettings {
     ParquetSettings::new(config.destination.compression, share / 4)
 }
 
+/// Pages a chunk fetches ahead of its decoder (see [`ChunkJob::pages_ahead`]).
+pub fn pages_ahead(concurrency: usize) -> usize {
+    if concurrency > 1 {
+        1
+    } else {
+        2
+    }
+}
+
 /// What one chunk needs to run.
 #[derive(Clone)]
 pub struct ChunkJob {
@@ -42,6 +51,9 @@ pub struct ChunkJob {
     pub chunk: ChunkId,
     pub include_deleted: bool,
     pub settings: ParquetSettings,
+    /// Pages fetched ahead of the decoder: 1 when other chunks run beside this one (they keep
+    /// the cores busy while it waits for its next page), 2 when it runs alone.
+    pub pages_ahead: usize,
     /// Backfill: the planned window this chunk (or its QUERY_TIMEOUT halves) replaces.
     pub replaces: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
 }
@@ -54,6 +66,7 @@ impl ChunkJob {
             chunk,
             include_deleted: config.sync.include_deleted,
             settings: parquet_settings(config),
+            pages_ahead: pages_ahead(config.sync.concurrency),
             replaces: None,
         }
     }
@@ -108,12 +121,23 @@ pub async fn run_chunk(
 
     // Decoder + encoder on a blocking thread, fed through a bounded channel.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    // A page is requested only while fewer than `pages_ahead` pages wait or are being decoded.
+    let ahead = Arc::new(tokio::sync::Semaphore::new(job.pages_ahead.max(1)));
+    let decoded = ahead.clone();
     let enc_obj = obj.clone();
     let enc_settings = job.settings.clone();
     let enc_tmp = tmp_dir.to_path_buf();
     let enc_chunk = chunk_id.clone();
     let encoder =
         tokio::task::spawn_blocking(move || -> Result<(Vec<LocalPart>, u64), SyncError> {
+            // However this ends (done, or a bad value), the fetcher stops waiting for room.
+            struct CloseOnDrop(Arc<tokio::sync::Semaphore>);
+            impl Drop for CloseOnDrop {
+                fn drop(&mut self) {
+                    self.0.close();
+                }
+            }
+            let decoded = CloseOnDrop(decoded);
             let mut dec = PageDecoder::new(&enc_obj);
             let mut w = ChunkFileWriter::new(
                 enc_obj.arrow.clone(),
@@ -125,6 +149,8 @@ pub async fn run_chunk(
             let mut rows = 0u64;
             while let Some(page) = rx.blocking_recv() {
                 let info = dec.decode_page(&page)?;
+                drop(page);
+                decoded.0.add_permits(1);
                 rows += info.records as u64;
                 if dec.buffered_rows() >= BATCH_ROWS {
                     w.write(&dec.finish_batch()?)?;
@@ -151,6 +177,7 @@ pub async fn run_chunk(
         object: &obj.object,
         all: job.include_deleted,
         requests: 0,
+        ahead: Some(ahead),
     };
     let fetched = if groups.len() == 1 {
         fetcher.single(&q, &tx).await

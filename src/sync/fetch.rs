@@ -60,6 +60,8 @@ pub struct Fetcher<'a> {
     pub object: &'a str,
     pub all: bool,
     pub requests: u64,
+    /// Permits for pages not yet decoded (single queries); the decoder returns one per page.
+    pub ahead: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Fetcher<'_> {
@@ -91,6 +93,12 @@ impl Fetcher<'_> {
         loop {
             // A page is fetched only once the decoder has room for it: with a channel of one,
             // a chunk holds at most two pages (the one decoding, the one arriving).
+            if let Some(ahead) = &self.ahead {
+                match ahead.acquire().await {
+                    Ok(p) => p.forget(),
+                    Err(_) => return Ok(FetchEnd::Done { total_size }),
+                }
+            }
             let Ok(permit) = tx.reserve().await else {
                 return Ok(FetchEnd::Done { total_size }); // the encoder stopped: its error is reported by the caller
             };
