@@ -538,30 +538,27 @@ impl Synthetic {
             }
             return;
         }
-        let ms = match self.dynamic_cell_ms(i, fi) {
-            Some(ms) => ms,
-            None => return out.extend_from_slice(b"null"),
-        };
         out.push(b'"');
-        crate::timefmt::push_sf_datetime(out, ms);
+        crate::timefmt::push_sf_datetime(out, self.dynamic_ms(i, fi));
         out.push(b'"');
-    }
-
-    fn dynamic_cell_ms(&self, i: u64, fi: usize) -> Option<i64> {
-        match self.dynamic_cell(i, fi) {
-            Cell::DateTime(ms) => Some(ms),
-            _ => None,
-        }
     }
 
     /// The value of a dynamic field `fi` for record `i`.
     pub fn dynamic_cell(&self, i: u64, fi: usize) -> Cell {
         if Some(fi) == self.id {
             Cell::Str(record_id(self.key_prefix, i + 1))
-        } else if Some(fi) == self.created {
-            Cell::DateTime(self.stamp(i) - (i % 30) as i64 * 86_400_000)
         } else {
-            Cell::DateTime(self.stamp(i))
+            Cell::DateTime(self.dynamic_ms(i, fi))
+        }
+    }
+
+    /// A dynamic datetime field of record `i`: CreatedDate 0–29 days before its stamp, the
+    /// others the stamp itself.
+    fn dynamic_ms(&self, i: u64, fi: usize) -> i64 {
+        if Some(fi) == self.created {
+            self.stamp(i) - (i % 30) as i64 * 86_400_000
+        } else {
+            self.stamp(i)
         }
     }
 

@@ -725,10 +725,8 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
         (Some(s), None) => Some(0..s.n as u32),
         (Some(s), Some(c)) => s.monotone_fields().iter().find_map(|&f| {
             let (lo, hi) = c.exact_range_on(f)?;
-            Some(
-                s.first_at_or_after(lo) as u32
-                    ..s.first_at_or_after(hi).max(s.first_at_or_after(lo)) as u32,
-            )
+            let a = s.first_at_or_after(lo);
+            Some(a as u32..s.first_at_or_after(hi).max(a) as u32)
         }),
         _ => None,
     };
@@ -1294,55 +1292,61 @@ fn object_describe(def: &ObjectDef, version: &str) -> serde_json::Value {
 
 /// Parses `Account=1000,Contact=500` (or a bare number for every object).
 pub fn parse_rows(spec: &str) -> Result<(Option<usize>, HashMap<String, usize>), String> {
-    let mut map = HashMap::new();
+    let (default, pairs) = object_counts("--rows", spec)?;
+    Ok((default, pairs.into_iter().collect()))
+}
+
+/// `OBJECT=N` pairs of a comma-separated flag value, and a bare `N` if one is given.
+fn object_counts<N: std::str::FromStr>(
+    flag: &str,
+    spec: &str,
+) -> Result<(Option<N>, Vec<(String, N)>), String> {
+    let mut pairs = Vec::new();
     let mut default = None;
     for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match part.split_once('=') {
-            Some((k, v)) => {
-                map.insert(
-                    k.trim().to_string(),
-                    v.trim()
-                        .parse()
-                        .map_err(|_| format!("--rows {part}: not a number"))?,
-                );
-            }
+            Some((k, v)) => pairs.push((
+                k.trim().to_string(),
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("{flag} {part}: not a number"))?,
+            )),
             None => {
                 default = Some(
                     part.parse()
-                        .map_err(|_| format!("--rows {part}: expected OBJECT=N or N"))?,
+                        .map_err(|_| format!("{flag} {part}: expected OBJECT=N or N"))?,
                 )
             }
         }
     }
-    Ok((default, map))
+    Ok((default, pairs))
 }
 
 /// Parses `--synthetic Account=10000000,...`: known objects, and at most one record per
 /// millisecond of the `days` window (so cursor values stay distinct).
 pub fn parse_synthetic(spec: &str, days: i64) -> Result<HashMap<String, u64>, String> {
+    let (default, pairs) = object_counts::<u64>("--synthetic", spec)?;
+    if default.is_some() {
+        return Err(format!(
+            "--synthetic {spec}: name the object, e.g. Account=10000000"
+        ));
+    }
     let names: Vec<String> = data::object_defs().into_iter().map(|d| d.name).collect();
+    let max = (days.max(1) as u64 * 86_400_000).min(u32::MAX as u64);
     let mut map = HashMap::new();
-    for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| format!("--synthetic {part}: expected OBJECT=N"))?;
+    for (k, n) in pairs {
         let name = names
             .iter()
-            .find(|n| n.eq_ignore_ascii_case(k.trim()))
+            .find(|n| n.eq_ignore_ascii_case(&k))
             .ok_or_else(|| {
                 format!(
-                    "--synthetic {part}: unknown object (one of {})",
+                    "--synthetic {k}: unknown object (one of {})",
                     names.join(", ")
                 )
             })?;
-        let n: u64 = v
-            .trim()
-            .parse()
-            .map_err(|_| format!("--synthetic {part}: not a number"))?;
-        let max = (days.max(1) as u64 * 86_400_000).min(u32::MAX as u64);
         if n > max {
             return Err(format!(
-                "--synthetic {part}: at most {max} records over {days} days"
+                "--synthetic {k}={n}: at most {max} records over {days} days"
             ));
         }
         map.insert(name.clone(), n);

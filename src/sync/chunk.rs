@@ -28,8 +28,7 @@ const BATCH_ROWS: usize = 1000;
 
 /// Parquet settings of a run: each chunk in flight gets an equal share of
 /// `sync.memory_limit_mb`; a quarter of it is for the row group being built, the rest for
-/// its two pages (the one decoding, the one arriving), the decoded batch and the encoder's
-/// working buffers.
+/// its pages in flight, the decoded batch and the encoder's working buffers.
 pub fn parquet_settings(config: &crate::config::Config) -> ParquetSettings {
     let share = (config.sync.memory_limit_mb << 20) / config.sync.concurrency.max(1);
     ParquetSettings::new(config.destination.compression, share / 4)

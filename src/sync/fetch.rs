@@ -91,8 +91,8 @@ impl Fetcher<'_> {
         let mut next: Option<String> = None;
         let mut total_size = 0;
         loop {
-            // A page is fetched only once the decoder has room for it: with a channel of one,
-            // a chunk holds at most two pages (the one decoding, the one arriving).
+            // A page is fetched only once the decoder has room for it (`ahead` permits, see
+            // `ChunkJob::pages_ahead`), so a chunk holds a bounded number of pages.
             if let Some(ahead) = &self.ahead {
                 match ahead.acquire().await {
                     Ok(p) => p.forget(),
