@@ -9,12 +9,23 @@ use tracing_subscriber::EnvFilter;
 /// threshold (by default it rises after the first large free, and multi-MB page buffers then
 /// fragment the heap), and two arenas rather than eight per core. Peak RSS then follows the
 /// data in flight rather than the history of allocations (see README, Performance).
+/// The emulator is tuned the other way: it builds a multi-MB answer per request, and mapping
+/// fresh pages for each one costs it a quarter of its CPU; its memory is not the one measured.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
+fn tune_allocator(emulator: bool) {
     // glibc's own variables, when set, win (glibc reads them itself).
     let set = |k: &str| std::env::var_os(k).is_some();
     // SAFETY: mallopt only sets allocator parameters; called before any other thread starts.
     unsafe {
+        if emulator {
+            if !set("MALLOC_MMAP_THRESHOLD_") {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+            }
+            if !set("MALLOC_TRIM_THRESHOLD_") {
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+            }
+            return;
+        }
         if !set("MALLOC_MMAP_THRESHOLD_") {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
         }
@@ -25,11 +36,11 @@ fn tune_allocator() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
+fn tune_allocator(_emulator: bool) {}
 
 fn main() -> std::process::ExitCode {
-    tune_allocator();
     let cli = Cli::parse();
+    tune_allocator(matches!(cli.command, cli::Command::Emulator(_)));
     let default = match cli.verbose {
         0 => "forcelake=info",
         1 => "forcelake=debug",

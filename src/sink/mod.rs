@@ -21,6 +21,12 @@ pub enum SinkError {
         what: String,
         source: std::io::Error,
     },
+    /// A local destination folder refused a file (moved into place by rename).
+    #[error("destination folder: {what}: {source}")]
+    Folder {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("manifest {path}: {message}")]
     Manifest { path: String, message: String },
 }

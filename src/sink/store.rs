@@ -210,6 +210,15 @@ pub fn open(
     }
 }
 
+/// The local folder a destination URL names, as a store that maps paths to files (`None` for
+/// object stores): files finished on the same file system are renamed into it.
+pub fn local_folder(url: &str) -> Option<Arc<LocalFileSystem>> {
+    match parse_destination(url) {
+        Ok(Destination::Local(dir)) => LocalFileSystem::new_with_prefix(dir).ok().map(Arc::new),
+        _ => None,
+    }
+}
+
 /// Writes, reads back and deletes a small probe object under `_forcelake/`: the destination
 /// works and the credentials allow what a sync needs.
 pub async fn probe(store: &Arc<dyn ObjectStore>) -> Result<(), String> {

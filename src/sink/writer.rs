@@ -7,7 +7,8 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use parquet::arrow::ArrowWriter;
@@ -44,7 +45,7 @@ impl ParquetSettings {
         }
     }
 
-    fn properties(&self, object: &str, chunk_id: &str, has_id: bool) -> WriterProperties {
+    fn properties(&self, object: &str, chunk_id: &str, schema: &Schema) -> WriterProperties {
         let compression = match self.compression {
             Compression::Zstd => {
                 PqCompression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid"))
@@ -62,7 +63,15 @@ impl ParquetSettings {
                 KeyValue::new("forcelake.object".to_string(), object.to_string()),
                 KeyValue::new("forcelake.chunk_id".to_string(), chunk_id.to_string()),
             ]));
-        if has_id {
+        // Dictionaries pay only where values repeat: not for record Ids (unique) nor for text
+        // areas (descriptions, streets), where hashing every value costs time for nothing.
+        for f in schema.fields() {
+            let sf_type = f.metadata().get("salesforce.type").map(String::as_str);
+            if matches!(sf_type, Some("id" | "textarea")) {
+                b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+            }
+        }
+        if schema.field_with_name("Id").is_ok() {
             // Sized for the rows a row group can hold within its memory share (≥ 100 bytes a
             // row), not for a million: the filter is allocated whole while the group is built.
             let ndv = (self.row_group_memory / 100).clamp(10_000, self.max_row_group_rows) as u64;
@@ -102,9 +111,8 @@ impl ChunkFileWriter {
         chunk_id: &str,
         tmp_dir: &FsPath,
     ) -> Self {
-        let has_id = schema.field_with_name("Id").is_ok();
         Self {
-            props: settings.properties(object, chunk_id, has_id),
+            props: settings.properties(object, chunk_id, &schema),
             schema,
             roll_bytes: settings.roll_bytes,
             row_group_memory: settings.row_group_memory,
@@ -191,6 +199,57 @@ impl ChunkFileWriter {
 
 const PART: usize = 8 << 20;
 
+/// Puts a finished part at `dest`. A local destination on the temp folder's file system takes
+/// the file by rename (atomic, and no second copy of the data); otherwise it is uploaded.
+pub async fn place(
+    store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
+    part: LocalPart,
+    dest: &Path,
+) -> Result<(), SinkError> {
+    let Some(fs) = local else {
+        return upload(store, part.file.path(), dest).await;
+    };
+    let target = fs
+        .path_to_filesystem(dest)
+        .map_err(|e| SinkError::store(format!("placing {dest}"), e))?;
+    let moved = tokio::task::spawn_blocking(move || rename_into(part.file, &target))
+        .await
+        .map_err(|e| SinkError::Folder {
+            what: format!("placing {dest}"),
+            source: std::io::Error::other(e),
+        })?;
+    match moved? {
+        None => Ok(()),
+        Some(file) => upload(store, file.path(), dest).await,
+    }
+}
+
+/// Renames a temp file to `target`, creating its folder; gives the file back when the two
+/// lie on different file systems (the caller copies it instead).
+fn rename_into(file: NamedTempFile, target: &FsPath) -> Result<Option<NamedTempFile>, SinkError> {
+    let err = |what: String| move |source| SinkError::Folder { what, source };
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(err(format!("creating {}", parent.display())))?;
+    }
+    // Temp files are private (0600); a lake file gets the mode the store gives new files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(err(format!("making {} readable", file.path().display())))?;
+    }
+    match file.persist(target) {
+        Ok(_) => Ok(None),
+        Err(e) if e.error.kind() == std::io::ErrorKind::CrossesDevices => Ok(Some(e.file)),
+        Err(e) => Err(err(format!(
+            "moving a finished file to {}",
+            target.display()
+        ))(e.error)),
+    }
+}
+
 /// Uploads a local file: one put when small, a streamed multipart upload (aborted on failure) when large.
 pub async fn upload(
     store: &Arc<dyn ObjectStore>,
@@ -254,4 +313,66 @@ pub async fn upload(
     }
     w.finish().await.map_err(|e| SinkError::store(what(), e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn part(dir: &FsPath, body: &[u8]) -> LocalPart {
+        let mut file = NamedTempFile::new_in(dir).unwrap();
+        file.write_all(body).unwrap();
+        LocalPart {
+            file,
+            rows: 1,
+            bytes: body.len() as u64,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_local_destination_takes_finished_files_by_rename_or_by_copy() {
+        let lake = tempfile::tempdir().unwrap();
+        let fs = LocalFileSystem::new_with_prefix(lake.path()).unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(lake.path()).unwrap());
+
+        // Same file system: renamed into a new partition folder, readable like any store file.
+        let p = part(lake.path(), b"same");
+        let tmp_path = p.file.path().to_path_buf();
+        let dest = Path::from("Account/date=2025-01-01/a-0.parquet");
+        place(&store, Some(&fs), p, &dest).await.unwrap();
+        let on_disk = lake.path().join("Account/date=2025-01-01/a-0.parquet");
+        assert_eq!(std::fs::read(&on_disk).unwrap(), b"same");
+        assert!(!tmp_path.exists(), "moved, not copied");
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        assert_eq!(
+            std::fs::metadata(&on_disk).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+
+        // Another file system (tmpfs, where there is one): copied through the store instead.
+        let shm = FsPath::new("/dev/shm");
+        if shm.is_dir()
+            && std::fs::metadata(shm).unwrap().dev()
+                != std::fs::metadata(lake.path()).unwrap().dev()
+        {
+            let dest = Path::from("Account/date=2025-01-02/b-0.parquet");
+            place(&store, Some(&fs), part(shm, b"other"), &dest)
+                .await
+                .unwrap();
+            let got = store.get(&dest).await.unwrap().bytes().await.unwrap();
+            assert_eq!(&got[..], b"other");
+        }
+
+        // A file where the partition folder must go: an error naming the folder.
+        std::fs::write(lake.path().join("Account/date=2025-01-03"), b"x").unwrap();
+        let dest = Path::from("Account/date=2025-01-03/c-0.parquet");
+        let e = place(&store, Some(&fs), part(lake.path(), b"c"), &dest)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("destination folder: creating "), "{e}");
+        assert!(e.contains("date=2025-01-03"), "{e}");
+    }
 }

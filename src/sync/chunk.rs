@@ -19,7 +19,7 @@ use crate::schema::ObjectSchema;
 use crate::sink::layout::{self, ChunkId};
 use crate::sink::manifest::{self, CommitOutcome, FileEntry, Manifest};
 use crate::sink::writer::{self, ChunkFileWriter, LocalPart, ParquetSettings};
-use crate::sync::{Budget, SyncError};
+use crate::sync::{Budget, Scratch, SyncError};
 use crate::timefmt::rfc3339;
 
 /// Rows per Arrow batch handed to the Parquet writer: in practice one page (Salesforce pages
@@ -97,7 +97,7 @@ pub async fn run_chunk(
     client: &Arc<Client>,
     store: &Arc<dyn ObjectStore>,
     budget: &Budget,
-    tmp_dir: &std::path::Path,
+    scratch: &Scratch,
     job: &ChunkJob,
 ) -> Result<ChunkOutcome, SyncError> {
     let obj = &job.object;
@@ -125,7 +125,7 @@ pub async fn run_chunk(
     let decoded = ahead.clone();
     let enc_obj = obj.clone();
     let enc_settings = job.settings.clone();
-    let enc_tmp = tmp_dir.to_path_buf();
+    let enc_tmp = scratch.dir.clone();
     let enc_chunk = chunk_id.clone();
     let encoder =
         tokio::task::spawn_blocking(move || -> Result<(Vec<LocalPart>, u64), SyncError> {
@@ -228,19 +228,19 @@ pub async fn run_chunk(
 
     // Upload, then commit.
     let mut files = Vec::with_capacity(parts.len());
-    for (n, part) in parts.iter().enumerate() {
+    for (n, part) in parts.into_iter().enumerate() {
         let dest = layout::data_path(&obj.object, &job.chunk, &attempt, n);
-        if let Err(e) = writer::upload(store, part.file.path(), &dest).await {
-            delete_quietly(store, files.iter().map(|f: &FileEntry| f.path.clone())).await;
-            return Err(e.into());
-        }
-        files.push(FileEntry {
+        let entry = FileEntry {
             path: dest.to_string(),
             rows: part.rows,
             bytes: part.bytes,
-        });
+        };
+        if let Err(e) = writer::place(store, scratch.local.as_deref(), part, &dest).await {
+            delete_quietly(store, files.iter().map(|f: &FileEntry| f.path.clone())).await;
+            return Err(e.into());
+        }
+        files.push(entry);
     }
-    drop(parts);
     let superseded = if job.chunk.kind == layout::ChunkKind::Backfill {
         let replaces = job.replaces.unwrap_or((job.chunk.start, job.chunk.end));
         match superseded_by(store, &obj.object, &job.chunk, replaces, started_at).await {

@@ -544,7 +544,7 @@ pub async fn run_with_retries(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match run_chunk(&ctx.client, &ctx.store, budget, &ctx.tmp_dir, job).await {
+        match run_chunk(&ctx.client, &ctx.store, budget, &ctx.scratch, job).await {
             Err(e) if e.is_retryable() && attempt < 3 && !budget.exhausted() => {
                 tracing::warn!(object = %job.object.object, chunk = %job.chunk, attempt, error = %e, "chunk attempt failed; redoing the chunk from its start");
                 tokio::time::sleep(Duration::from_millis(500 * attempt)).await;

@@ -126,7 +126,15 @@ pub struct Context {
     pub config: Config,
     pub client: Arc<Client>,
     pub store: Arc<dyn ObjectStore>,
-    pub tmp_dir: std::path::PathBuf,
+    pub scratch: Scratch,
+}
+
+/// Where a chunk's Parquet files are written before they are placed in the store.
+pub struct Scratch {
+    /// The folder of the temp files.
+    pub dir: std::path::PathBuf,
+    /// The destination itself when it is a local folder: finished files are renamed into it.
+    pub local: Option<Arc<object_store::local::LocalFileSystem>>,
 }
 
 impl Context {
@@ -135,10 +143,13 @@ impl Context {
         let client = Arc::new(Client::new(&config.salesforce, &config.sync)?);
         let store = crate::sink::store::open(&config.destination.url, &config.destination.options)?;
         Ok(Self {
-            config,
             client,
             store,
-            tmp_dir: std::env::temp_dir(),
+            scratch: Scratch {
+                dir: std::env::temp_dir(),
+                local: crate::sink::store::local_folder(&config.destination.url),
+            },
+            config,
         })
     }
 }
