@@ -7,13 +7,17 @@ Account tables: records generated on demand, so the emulator's memory does not g
    (benches/python_simple_salesforce.py) and a leaner urllib + json + pyarrow script
    (benches/python_baseline.py);
 3. `forcelake sync` of larger objects (default 3,000,000 and 10,000,000) with the same
-   configuration, to show peak RSS follows `sync.memory_limit_mb`, not the object's size.
+   configuration and the same records per day (an older org: more days, each as full as the
+   1M object's), to show peak RSS does not grow with the object's size; then the largest
+   object again with all its records in one year (days 10x as full), to show what denser
+   days cost, up to `sync.memory_limit_mb`.
 
 Reports records/s, JSON MB/s, CPU seconds per million records and peak RSS of each, and the
 ratios. usage: benches/e2e.py [--records N] [--large N,N] [--concurrency C] [--memory-limit-mb M]
 (run by benches/run.sh)
 """
 import argparse
+import datetime
 import json
 import os
 import re
@@ -46,11 +50,15 @@ def measured(cmd, env=None):
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, out
 
 
-def emulator(records):
-    """Starts an emulator serving `records` synthetic Accounts over 2025; returns (process, base URL)."""
+ANCHOR = datetime.date(2026, 1, 1)
+
+
+def emulator(records, days):
+    """Starts an emulator serving `records` synthetic Accounts over the `days` days before
+    2026-01-01; returns (process, base URL, first day)."""
     emu = subprocess.Popen([BIN, "emulator", "--listen", "127.0.0.1:0", "--rows", "0", "--synthetic", f"Account={records}",
-                            "--anchor-date", "2026-01-01", "--days", "365", "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    return emu, re.search(r"(http://127\.0\.0\.1:\d+)", emu.stdout.readline()).group(1)
+                            "--anchor-date", ANCHOR.isoformat(), "--days", str(days), "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return emu, re.search(r"(http://127\.0\.0\.1:\d+)", emu.stdout.readline()).group(1), ANCHOR - datetime.timedelta(days=days)
 
 
 def main():
@@ -63,7 +71,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="forcelake-bench-")
     emus = []
     try:
-        emu, base = emulator(a.records)
+        emu, base, _ = emulator(a.records, 365)
         emus.append(emu)
         cfg = os.path.join(tmp, "bench.toml")
         with open(cfg, "w") as f:
@@ -111,10 +119,15 @@ url = "{tmp}/lake"
         emu.terminate()
         emu.wait()
         large = [int(x) for x in a.large.split(",") if x.strip()]
-        for n in large:
-            emu, big = emulator(n)
+        # The same records per day as the 1M object (more days), then the largest in one year.
+        runs = [(n, max(1, round(365 * n / a.records)), "") for n in large]
+        if large:
+            runs.append((large[-1], 365, ", dense days"))
+        for n, days, note in runs:
+            emu, big, first = emulator(n, days)
             emus.append(emu)
-            forcelake(f"forcelake sync {n:,} (c={a.concurrency}, no gzip)", big, f"{tmp}/lake-big", "salesforce.gzip=false")
+            forcelake(f"forcelake sync {n:,} over {days:,} days{note}", big, f"{tmp}/lake-big", "salesforce.gzip=false",
+                      f"sync.start_date={first.isoformat()}")
             emu.terminate()
             emu.wait()
         print()
@@ -129,11 +142,8 @@ url = "{tmp}/lake"
         print()
         for label in ("python simple-salesforce+pyarrow", "python urllib+json+pyarrow"):
             print(f"forcelake (no gzip) vs {label}: {fl / rate[label]:.1f}x records/s")
-        for k, n in enumerate(large):
-            r = results[len(results) - len(large) + k]
-            print(f"peak RSS {n:,} vs {rows:,} records: {r[4] / results[0][4]:.2f}x")
-        if len(large) > 1:
-            print(f"peak RSS {large[-1]:,} vs {large[0]:,} records: {results[-1][4] / results[-len(large)][4]:.2f}x")
+        for (n, days, note), r in zip(runs, results[len(results) - len(runs):]):
+            print(f"peak RSS {n:,} records over {days:,} days vs {rows:,} over 365: {r[4] / results[0][4]:.2f}x")
     finally:
         for e in emus:
             e.terminate()

@@ -63,11 +63,9 @@ impl ParquetSettings {
                 KeyValue::new("forcelake.object".to_string(), object.to_string()),
                 KeyValue::new("forcelake.chunk_id".to_string(), chunk_id.to_string()),
             ]));
-        // Dictionaries pay only where values repeat: not for record Ids (unique) nor for text
-        // areas (descriptions, streets), where hashing every value costs time for nothing.
         for f in schema.fields() {
             let sf_type = f.metadata().get("salesforce.type").map(String::as_str);
-            if matches!(sf_type, Some("id" | "textarea")) {
+            if sf_type.is_some_and(|t| !dictionary_pays(t)) {
                 b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
             }
         }
@@ -81,6 +79,18 @@ impl ParquetSettings {
         }
         b.build()
     }
+}
+
+/// Whether values of a Salesforce type repeat enough for dictionary encoding to pay. Record
+/// Ids, datetimes, coordinates, phone numbers, URLs, e-mail addresses and text areas are
+/// (nearly) unique within a day: hashing every value into a dictionary then costs encode time
+/// and yields a larger file than plain encoding. Picklists, references, booleans, numbers and
+/// short text keep Parquet's default (dictionary, falling back to plain when it grows large).
+fn dictionary_pays(sf_type: &str) -> bool {
+    !matches!(
+        sf_type,
+        "id" | "datetime" | "double" | "phone" | "url" | "email" | "textarea" | "encryptedstring"
+    )
 }
 
 /// A finished local part, ready to upload.
@@ -328,6 +338,33 @@ mod tests {
             rows: 1,
             bytes: body.len() as u64,
         }
+    }
+
+    #[test]
+    fn dictionaries_only_where_values_repeat() {
+        use arrow::datatypes::{DataType, Field};
+        let f = |name: &str, sf: &str| {
+            Field::new(name, DataType::Utf8, true).with_metadata(std::collections::HashMap::from([
+                ("salesforce.type".to_string(), sf.to_string()),
+            ]))
+        };
+        let schema = Schema::new(vec![
+            f("Id", "id"),
+            f("Industry", "picklist"),
+            f("OwnerId", "reference"),
+            f("Description", "textarea"),
+            f("SystemModstamp", "datetime"),
+            f("Phone", "phone"),
+            Field::new("NoMetadata", DataType::Utf8, true),
+        ]);
+        let props =
+            ParquetSettings::new(Compression::Zstd, 4 << 20).properties("Account", "c", &schema);
+        let dict = |c: &str| props.dictionary_enabled(&ColumnPath::from(c));
+        assert!(dict("Industry") && dict("OwnerId") && dict("NoMetadata"));
+        assert!(!dict("Id") && !dict("Description") && !dict("SystemModstamp") && !dict("Phone"));
+        assert!(props
+            .bloom_filter_properties(&ColumnPath::from("Id"))
+            .is_some());
     }
 
     #[tokio::test]
