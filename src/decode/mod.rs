@@ -6,6 +6,9 @@
 //! error, never a silent truncation. A value that does not fit its column is an error naming
 //! the object, the record Id, the field and the value.
 //!
+//! Pages are read first by a hand-written reader for the usual shape ([`fast`]); a page it
+//! declines is read again by the visitor, which has the final word (result or error).
+//!
 //! After an error the decoder's builders hold a partial row: drop the decoder (the chunk that
 //! owned it is retried from its start).
 
@@ -25,6 +28,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 
 use crate::schema::{arrow_type, ColumnKind, ObjectSchema, ADDRESS_KEYS, LOCATION_KEYS};
+
+mod fast;
 
 /// Why a page could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +168,35 @@ impl Builder {
         }
     }
 
+    /// The most values any part of the column holds (a struct's children may be ahead of it
+    /// while a record is read).
+    fn deep_len(&self) -> usize {
+        match self {
+            Builder::Struct(s) => s
+                .children
+                .iter()
+                .map(Builder::deep_len)
+                .fold(s.validity.len(), usize::max),
+            b => b.len(),
+        }
+    }
+
+    /// Appends nulls until the column (and every child of a struct) holds `n` values.
+    fn pad_to(&mut self, n: usize) {
+        if let Builder::Struct(s) = self {
+            for c in &mut s.children {
+                c.pad_to(n);
+            }
+            while s.validity.len() < n {
+                s.validity.append_null();
+            }
+        } else {
+            while self.len() < n {
+                self.append_null();
+            }
+        }
+    }
+
     fn append_null(&mut self) {
         match self {
             Builder::Utf8(b) | Builder::Json(b) => b.append_null(),
@@ -215,11 +249,18 @@ pub struct PageDecoder {
     object: String,
     names: Vec<Box<str>>,
     index: HashMap<Box<str>, usize>,
+    /// Each column name as its JSON key, quotes included (the fast reader's key match).
+    quoted: Vec<Box<[u8]>>,
     builders: Vec<Builder>,
     id_col: Option<usize>,
     written: usize,
     schema: SchemaRef,
+    /// Complete records in the builders.
     rows: usize,
+    /// Rows kept aside when a page had to be read again (see [`PageDecoder::rewind`]).
+    carry: Option<RecordBatch>,
+    /// Off only in tests, to compare the fast reader with the visitor.
+    fast: bool,
 }
 
 impl fmt::Debug for PageDecoder {
@@ -247,6 +288,12 @@ impl PageDecoder {
         Self {
             object: schema.object.clone(),
             id_col: names.iter().position(|n| &**n == "Id"),
+            quoted: names
+                .iter()
+                .map(|n| format!("\"{n}\"").into_bytes().into_boxed_slice())
+                .collect(),
+            carry: None,
+            fast: true,
             names,
             index,
             builders: schema
@@ -262,13 +309,71 @@ impl PageDecoder {
 
     /// Rows buffered since the last [`PageDecoder::finish_batch`].
     pub fn buffered_rows(&self) -> usize {
-        self.rows
+        self.rows + self.carry.as_ref().map_or(0, |c| c.num_rows())
+    }
+
+    /// Whether record `row` got a non-null Id (always true for objects without one).
+    fn id_present(&self, row: usize) -> bool {
+        let Some(i) = self.id_col else { return true };
+        let Builder::Utf8(b) = &self.builders[i] else {
+            return true;
+        };
+        use arrow::array::ArrayBuilder;
+        let valid = b
+            .validity_slice()
+            .map(|s| (s[row / 8] >> (row % 8)) & 1 == 1)
+            .unwrap_or(true);
+        valid && b.len() == row + 1
+    }
+
+    /// Drops whatever the builders hold past the first `keep` rows (part of a page, maybe part
+    /// of a record): the kept rows go aside as a batch, joined again by `finish_batch`.
+    fn rewind(&mut self, keep: usize) -> Result<(), DecodeError> {
+        let n = self
+            .builders
+            .iter()
+            .map(Builder::deep_len)
+            .max()
+            .unwrap_or(0);
+        let mut arrays = Vec::with_capacity(self.written);
+        for (i, b) in self.builders.iter_mut().enumerate() {
+            b.pad_to(n); // a struct's children must match before it can be finished
+            let a = b.finish().map_err(|e| DecodeError::Arrow {
+                object: self.object.clone(),
+                message: e.to_string(),
+            })?;
+            if i < self.written {
+                arrays.push(a.slice(0, keep));
+            }
+        }
+        self.rows = 0;
+        if keep > 0 {
+            let kept = RecordBatch::try_new(self.schema.clone(), arrays);
+            self.carry = Some(self.joined(kept)?);
+        }
+        Ok(())
+    }
+
+    /// `batch` after the rows set aside by [`PageDecoder::rewind`], if any.
+    fn joined(
+        &mut self,
+        batch: Result<RecordBatch, arrow::error::ArrowError>,
+    ) -> Result<RecordBatch, DecodeError> {
+        let arrow_err = |e: arrow::error::ArrowError| DecodeError::Arrow {
+            object: self.object.clone(),
+            message: e.to_string(),
+        };
+        let batch = batch.map_err(arrow_err)?;
+        match self.carry.take() {
+            Some(kept) => {
+                arrow::compute::concat_batches(&self.schema, [&kept, &batch]).map_err(arrow_err)
+            }
+            None => Ok(batch),
+        }
     }
 
     /// Appends one page's records; returns its envelope.
     pub fn decode_page(&mut self, page: &[u8]) -> Result<PageInfo, DecodeError> {
-        let mut problem = None;
-        let start_rows = self.rows;
         // One bulk UTF-8 check of the page (SIMD-fast on ASCII) instead of one per string.
         let text = std::str::from_utf8(page).map_err(|e| DecodeError::Malformed {
             object: self.object.clone(),
@@ -276,6 +381,21 @@ impl PageDecoder {
             // a multi-byte character cut at the end: the body was truncated
             truncated: e.error_len().is_none(),
         })?;
+        let start_rows = self.rows;
+        if self.fast {
+            match fast::decode_page(self, text) {
+                Ok(mut info) => {
+                    info.records = self.rows - start_rows;
+                    return Ok(info);
+                }
+                Err(fast::Declined) => {
+                    tracing::trace!(object = %self.object, "page left to the full JSON visitor");
+                    self.rewind(start_rows)?
+                }
+            }
+        }
+        let mut problem = None;
+        let start_rows = self.rows;
         let mut de = serde_json::Deserializer::from_str(text);
         let result = PageSeed {
             dec: self,
@@ -323,10 +443,8 @@ impl PageDecoder {
             }
         }
         self.rows = 0;
-        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| DecodeError::Arrow {
-            object: self.object.clone(),
-            message: e.to_string(),
-        })
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays);
+        self.joined(batch)
     }
 }
 
@@ -471,23 +589,14 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                 b.append_null();
             }
         }
-        if let Some(i) = dec.id_col {
-            if let Builder::Utf8(b) = &dec.builders[i] {
-                use arrow::array::ArrayBuilder;
-                let valid = b
-                    .validity_slice()
-                    .map(|s| (s[row / 8] >> (row % 8)) & 1 == 1)
-                    .unwrap_or(true);
-                if !valid || b.len() != row + 1 {
-                    *self.problem = Some(Problem {
-                        field: "Id".into(),
-                        value: "null".into(),
-                        expected: "record Id",
-                        reason: "every record must carry its Id".into(),
-                    });
-                    return Err(de::Error::custom("record without Id"));
-                }
-            }
+        if !dec.id_present(row) {
+            *self.problem = Some(Problem {
+                field: "Id".into(),
+                value: "null".into(),
+                expected: "record Id",
+                reason: "every record must carry its Id".into(),
+            });
+            return Err(de::Error::custom("record without Id"));
         }
         dec.rows += 1;
         Ok(())
@@ -1322,5 +1431,366 @@ pub fn parse_envelope_full(object: &str, page: &[u8]) -> Result<PageInfo, Decode
             message: e.to_string(),
             truncated: e.is_eof(),
         }),
+    }
+}
+
+/// The fast reader against the visitor on generated pages: clean ones, and ones with every
+/// kind of oddity (escapes, surrogates, control characters, wrong types, bad numbers, unknown,
+/// missing, duplicate and reordered keys, whitespace, compound values, truncation).
+#[cfg(test)]
+mod fast_path_agrees_with_the_visitor {
+    use super::*;
+    use crate::salesforce::describe::ObjectDescribe;
+    use proptest::prelude::*;
+
+    const FIELDS: &[(&str, &str)] = &[
+        ("Id", "id"),
+        ("Name", "string"),
+        ("AnnualRevenue", "currency"),
+        ("N", "int"),
+        ("Big", "long"),
+        ("G", "double"),
+        ("LastModifiedDate", "datetime"),
+        ("D", "date"),
+        ("T", "time"),
+        ("M", "multipicklist"),
+        ("B", "boolean"),
+        ("A", "address"),
+        ("L", "location"),
+        ("J", "anyType"),
+    ];
+
+    fn schema() -> ObjectSchema {
+        let d: ObjectDescribe = serde_json::from_value(serde_json::json!({
+            "name": "Account",
+            "fields": FIELDS.iter().map(|(n, t)| serde_json::json!({"name": n, "type": t, "label": n, "precision": 18, "scale": 2})).collect::<Vec<_>>(),
+        }))
+        .unwrap();
+        let list: Vec<String> = FIELDS.iter().map(|(n, _)| n.to_string()).collect();
+        ObjectSchema::resolve(&d, Some(&list), "LastModifiedDate").unwrap()
+    }
+
+    struct Gen {
+        x: u64,
+        /// Probability (per mille) of each oddity.
+        odd: u64,
+    }
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.x ^= self.x << 13;
+            self.x ^= self.x >> 7;
+            self.x ^= self.x << 17;
+            self.x
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn odd(&mut self) -> bool {
+            self.below(1000) < self.odd
+        }
+        fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+            v[self.below(v.len() as u64) as usize]
+        }
+        fn ws(&mut self, out: &mut String) {
+            if self.odd() {
+                out.push_str(self.pick(&[" ", "\n", "\t ", "\r\n  "]));
+            }
+        }
+        fn string(&mut self, out: &mut String) {
+            out.push('"');
+            for _ in 0..self.below(12) {
+                let piece = if self.odd() {
+                    self.pick(&[
+                        "\\n",
+                        "\\\"",
+                        "\\\\",
+                        "\\/",
+                        "\\u00e9",
+                        "\\ud83d\\ude00",
+                        "\\u20ac",
+                        "\\t",
+                        "\\ud800",
+                        "\\udc00x",
+                        "\\x",
+                        "\u{1}",
+                        "\\u12",
+                        "\\b\\f\\r",
+                    ])
+                } else {
+                    self.pick(&[
+                        "a", "Z", "Acme ", "é", "€", "😀", "1", ";", " ", "/", "München",
+                    ])
+                };
+                out.push_str(piece);
+            }
+            out.push('"');
+        }
+        fn number(&mut self, kind: &str, out: &mut String) {
+            let n = if self.odd() {
+                self.pick(&[
+                    "01",
+                    "1.",
+                    "-",
+                    "1e",
+                    ".5",
+                    "1E+2",
+                    "-0",
+                    "2147483648",
+                    "1e400",
+                    "12345678901234567890123",
+                    "7.51181093E8",
+                    "0.005",
+                    "12.5",
+                    "-3.5E-2",
+                ])
+            } else {
+                match kind {
+                    "int" => self.pick(&["0", "42", "-7", "2147483647"]),
+                    "long" => self.pick(&["0", "42", "-7", "212009.0", "9007199254740993"]),
+                    "currency" => self.pick(&[
+                        "0",
+                        "42",
+                        "-7",
+                        "12.5",
+                        "1.2345678E7",
+                        "99.99",
+                        "7.51181093E8",
+                    ]),
+                    _ => self.pick(&[
+                        "0",
+                        "42",
+                        "-7",
+                        "12.5",
+                        "1.2345678E7",
+                        "212009.0",
+                        "99.99",
+                        "-3.5E-2",
+                        "1e-300",
+                    ]),
+                }
+            };
+            out.push_str(n);
+        }
+        fn value(&mut self, kind: &str, out: &mut String) {
+            if self.below(10) < 2 {
+                out.push_str("null");
+                return;
+            }
+            let kind = if self.odd() {
+                self.pick(&["string", "number", "bool", "object", "array", "datetime"])
+            } else {
+                kind
+            };
+            match kind {
+                "string" | "id" => self.string(out),
+                "number" | "currency" | "int" | "long" | "double" => self.number(kind, out),
+                "bool" | "boolean" => out.push_str(self.pick(&["true", "false"])),
+                "datetime" => {
+                    let v = if self.odd() {
+                        self.pick(&[
+                            "2024-13-01T00:00:00.000+0000",
+                            "yesterday",
+                            "2024-03-01T12:34:56Z",
+                        ])
+                    } else {
+                        self.pick(&[
+                            "2024-03-01T12:34:56.789+0000",
+                            "2025-12-31T23:59:59.000+0000",
+                        ])
+                    };
+                    out.push_str(&format!("\"{v}\""));
+                }
+                "date" => {
+                    let v = if self.odd() {
+                        "2023-02-29"
+                    } else {
+                        self.pick(&["2024-02-29", "1999-12-31"])
+                    };
+                    out.push_str(&format!("\"{v}\""));
+                }
+                "time" => {
+                    let v = if self.odd() { "25:00" } else { "10:30:00.000Z" };
+                    out.push_str(&format!("\"{v}\""));
+                }
+                "multipicklist" => out.push_str(self.pick(&["\"A;B;C\"", "\"One\"", "\"\""])),
+                "address" | "location" | "object" => {
+                    out.push('{');
+                    let keys = [
+                        "street",
+                        "city",
+                        "latitude",
+                        "longitude",
+                        "geocodeAccuracy",
+                        "other",
+                        "city",
+                    ];
+                    for k in 0..self.below(5) {
+                        if k > 0 {
+                            out.push(',');
+                        }
+                        let key = self.pick(&keys);
+                        out.push_str(&format!("\"{key}\":"));
+                        self.ws(out);
+                        let kind = if key.starts_with('l') {
+                            "double"
+                        } else {
+                            "string"
+                        };
+                        self.value(kind, out);
+                    }
+                    out.push('}');
+                }
+                "array" => {
+                    out.push('[');
+                    self.number("double", out);
+                    out.push_str(",{\"x\":[]}]");
+                }
+                _ => self.string(out),
+            }
+        }
+        fn record(&mut self, out: &mut String, id: usize) {
+            out.push('{');
+            self.ws(out);
+            let mut first = true;
+            let mut sep = |out: &mut String, g: &mut Gen| {
+                if !first {
+                    out.push(',');
+                    g.ws(out);
+                }
+                first = false;
+            };
+            if self.below(4) != 0 {
+                sep(out, self);
+                out.push_str("\"attributes\":{\"type\":\"Account\",\"url\":\"/services/data/v62.0/sobjects/Account/x\"}");
+            }
+            let mut order: Vec<usize> = (0..FIELDS.len()).collect();
+            if self.odd() {
+                let (a, b) = (
+                    self.below(order.len() as u64) as usize,
+                    self.below(order.len() as u64) as usize,
+                );
+                order.swap(a, b);
+            }
+            for &f in &order {
+                let (name, kind) = FIELDS[f];
+                if self.odd() && name != "Id" {
+                    continue; // missing key
+                }
+                sep(out, self);
+                out.push_str(&format!("\"{name}\""));
+                self.ws(out);
+                out.push(':');
+                self.ws(out);
+                if name == "Id" && !self.odd() {
+                    out.push_str(&format!("\"001{id:015}\""));
+                } else {
+                    self.value(kind, out);
+                }
+                if self.odd() {
+                    sep(out, self);
+                    let extra = self.pick(&[
+                        "\"Owner\":{\"Name\":\"n\",\"a\":[1,2,{}]}",
+                        "\"N\":7",
+                        "\"Unknown__c\":-1.5e3",
+                        "\"Name\":\"dup\"",
+                    ]);
+                    out.push_str(extra);
+                }
+            }
+            out.push('}');
+        }
+        fn page(&mut self, records: usize) -> String {
+            let mut out = String::from("{");
+            let mut head = vec![
+                format!("\"totalSize\":{}", records),
+                "\"done\":false".to_string(),
+                "\"nextRecordsUrl\":\"/services/data/v62.0/query/01gx-2000\"".to_string(),
+            ];
+            if self.odd() {
+                head.swap(0, 2);
+                head.push("\"extra\":[{\"a\":null}]".into());
+            }
+            for h in head {
+                out.push_str(&h);
+                out.push(',');
+                self.ws(&mut out);
+            }
+            out.push_str("\"records\":[");
+            for r in 0..records {
+                if r > 0 {
+                    out.push(',');
+                }
+                self.ws(&mut out);
+                self.record(&mut out, r);
+            }
+            out.push_str("]}");
+            self.ws(&mut out);
+            if self.below(1000) < self.odd / 4 {
+                let cut = self.below(out.len() as u64) as usize;
+                let cut = (0..=cut)
+                    .rev()
+                    .find(|&c| out.is_char_boundary(c))
+                    .unwrap_or(0);
+                out.truncate(cut);
+            }
+            out
+        }
+    }
+
+    fn equal_outcomes(page: &str) -> Result<bool, TestCaseError> {
+        let s = schema();
+        let (mut fast, mut visitor) = (PageDecoder::new(&s), PageDecoder::new(&s));
+        visitor.fast = false;
+        // Rows before the page: a declined page must keep them (rewind).
+        let warm = Gen { x: 7, odd: 0 }.page(3);
+        fast.decode_page(warm.as_bytes()).unwrap();
+        visitor.decode_page(warm.as_bytes()).unwrap();
+        let accepted = fast::decode_page(&mut PageDecoder::new(&s), page).is_ok();
+        match (
+            fast.decode_page(page.as_bytes()),
+            visitor.decode_page(page.as_bytes()),
+        ) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(a, b);
+                // Twice: a second declined page rewinds over rows already set aside.
+                let (a, b) = (
+                    fast.decode_page(page.as_bytes()).unwrap(),
+                    visitor.decode_page(page.as_bytes()).unwrap(),
+                );
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(fast.buffered_rows(), visitor.buffered_rows());
+                let (a, b) = (
+                    fast.finish_batch().unwrap(),
+                    visitor.finish_batch().unwrap(),
+                );
+                prop_assert_eq!(a, b);
+            }
+            (Err(a), Err(b)) => {
+                prop_assert!(
+                    !accepted,
+                    "the fast reader accepted a page the visitor rejects: {b}"
+                );
+                prop_assert_eq!(a.to_string(), b.to_string());
+                prop_assert_eq!(a.is_retryable(), b.is_retryable());
+            }
+            (a, b) => prop_assert!(false, "fast {a:?} vs visitor {b:?} on {page}"),
+        }
+        Ok(accepted)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn on_odd_pages(seed in 1u64.., odd in 0u64..300, records in 0usize..6) {
+            let page = Gen { x: seed, odd }.page(records);
+            equal_outcomes(&page)?;
+        }
+
+        #[test]
+        fn on_clean_pages_and_takes_them(seed in 1u64.., records in 0usize..20) {
+            let page = Gen { x: seed, odd: 0 }.page(records);
+            prop_assert!(equal_outcomes(&page)?, "declined a clean page: {}", page);
+        }
     }
 }
