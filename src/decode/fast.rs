@@ -333,6 +333,9 @@ impl<'a> Reader<'a> {
         self.expect(b'{')?;
         let row = dec.rows;
         let mut expected = 0usize;
+        // Columns given a value in this record, one bit each.
+        let seen = &mut dec.seen;
+        seen.fill(0);
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
@@ -341,7 +344,7 @@ impl<'a> Reader<'a> {
                 self.ws();
                 // The key Salesforce writes next, quotes included, in one comparison.
                 let col = match dec.quoted.get(expected) {
-                    Some(q) if self.b[self.i..].starts_with(q) => {
+                    Some(q) if has_prefix(&self.b[self.i..], q) => {
                         self.i += q.len();
                         Some(expected)
                     }
@@ -354,8 +357,9 @@ impl<'a> Reader<'a> {
                 self.expect(b':')?;
                 self.ws();
                 match col {
-                    Some(c) if dec.builders[c].len() == row => {
+                    Some(c) if seen[c / 64] & (1 << (c % 64)) == 0 => {
                         expected = c + 1;
+                        seen[c / 64] |= 1 << (c % 64);
                         self.value(&mut dec.builders[c], scratch)?;
                     }
                     Some(c) => {
@@ -373,9 +377,15 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        for b in dec.builders.iter_mut() {
-            if b.len() == row {
-                b.append_null();
+        for (w, &bits) in seen.iter().enumerate() {
+            let mut missing = !bits;
+            while missing != 0 {
+                let c = w * 64 + missing.trailing_zeros() as usize;
+                if c >= dec.builders.len() {
+                    break;
+                }
+                dec.builders[c].append_null();
+                missing &= missing - 1;
             }
         }
         if !dec.id_present(row) {
@@ -493,6 +503,27 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `hay` starts with `p` (short keys: compared 8 bytes at a time, inline).
+#[inline]
+fn has_prefix(hay: &[u8], p: &[u8]) -> bool {
+    if hay.len() < p.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let n = p.len();
+    if n < 8 {
+        return hay[..n].iter().zip(p).all(|(a, b)| a == b);
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if word(hay, at) != word(p, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(hay, n - 8) == word(p, n - 8)
+}
+
 fn hex4(b: &[u8], at: usize) -> R<u32> {
     let h = b.get(at..at + 4).ok_or(Declined)?;
     let mut v = 0u32;
@@ -542,6 +573,20 @@ fn scan(b: &[u8], mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn has_prefix_is_starts_with() {
+        let hay = b"\"LastModifiedById\":\"005xx\"";
+        for n in 0..hay.len() {
+            assert!(has_prefix(hay, &hay[..n]));
+            for i in 0..n {
+                let mut p = hay[..n].to_vec();
+                p[i] ^= 1;
+                assert!(!has_prefix(hay, &p), "{n} {i}");
+            }
+        }
+        assert!(!has_prefix(b"\"Id", b"\"Id\""));
+    }
 
     #[test]
     fn scan_finds_the_first_special_byte_at_every_offset() {

@@ -261,6 +261,8 @@ pub struct PageDecoder {
     carry: Option<RecordBatch>,
     /// Off only in tests, to compare the fast reader with the visitor.
     fast: bool,
+    /// The fast reader's per-record set of columns given a value (one bit each).
+    seen: Vec<u64>,
 }
 
 impl fmt::Debug for PageDecoder {
@@ -294,6 +296,7 @@ impl PageDecoder {
                 .collect(),
             carry: None,
             fast: true,
+            seen: vec![0; names.len().div_ceil(64)],
             names,
             index,
             builders: schema
