@@ -61,11 +61,8 @@ pub(super) fn decode_page(dec: &mut PageDecoder, text: &str) -> R<PageInfo> {
             }
             _ => r.skip_value(0, &mut scratch)?,
         }
-        r.ws();
-        match r.next()? {
-            b',' => continue,
-            b'}' => break,
-            _ => return Err(Declined),
+        if !r.more(b'}')? {
+            break;
         }
     }
     r.ws();
@@ -120,6 +117,17 @@ impl<'a> Reader<'a> {
             Ok(())
         } else {
             Err(Declined)
+        }
+    }
+
+    /// After a member or element: `true` on a comma (another follows), `false` on `close`.
+    #[inline]
+    fn more(&mut self, close: u8) -> R<bool> {
+        self.ws();
+        match self.next()? {
+            b',' => Ok(true),
+            c if c == close => Ok(false),
+            _ => Err(Declined),
         }
     }
 
@@ -298,11 +306,8 @@ impl<'a> Reader<'a> {
                         self.ws();
                     }
                     self.skip_value(depth + 1, scratch)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => continue,
-                        c if c == close => return Ok(()),
-                        _ => return Err(Declined),
+                    if !self.more(close)? {
+                        return Ok(());
                     }
                 }
             }
@@ -320,11 +325,8 @@ impl<'a> Reader<'a> {
         loop {
             self.ws();
             self.record(dec, scratch)?;
-            self.ws();
-            match self.next()? {
-                b',' => continue,
-                b']' => return Ok(()),
-                _ => return Err(Declined),
+            if !self.more(b']')? {
+                return Ok(());
             }
         }
     }
@@ -369,11 +371,8 @@ impl<'a> Reader<'a> {
                     }
                     None => self.skip_value(0, scratch)?,
                 }
-                self.ws();
-                match self.next()? {
-                    b',' => continue,
-                    b'}' => break,
-                    _ => return Err(Declined),
+                if !self.more(b'}')? {
+                    break;
                 }
             }
         }
@@ -485,11 +484,8 @@ impl<'a> Reader<'a> {
                     }
                     _ => self.skip_value(0, scratch)?,
                 }
-                self.ws();
-                match self.next()? {
-                    b',' => continue,
-                    b'}' => break,
-                    _ => return Err(Declined),
+                if !self.more(b'}')? {
+                    break;
                 }
             }
         }

@@ -785,30 +785,15 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        let expected = self.expected_name();
-        Err(self.fail(
-            v.to_string(),
-            expected,
-            "a JSON number where this type was expected",
-        ))
+        Err(self.unexpected_number(v))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        let expected = self.expected_name();
-        Err(self.fail(
-            v.to_string(),
-            expected,
-            "a JSON number where this type was expected",
-        ))
+        Err(self.unexpected_number(v))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        let expected = self.expected_name();
-        Err(self.fail(
-            v.to_string(),
-            expected,
-            "a JSON number where this type was expected",
-        ))
+        Err(self.unexpected_number(v))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
@@ -896,6 +881,15 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 }
 
 impl ValueSeed<'_> {
+    fn unexpected_number<E: de::Error>(self, v: impl ToString) -> E {
+        let expected = self.expected_name();
+        self.fail(
+            v.to_string(),
+            expected,
+            "a JSON number where this type was expected",
+        )
+    }
+
     fn expected_name(&self) -> &'static str {
         match self.b {
             Builder::Utf8(_) => "text",
