@@ -465,3 +465,65 @@ async fn status_during_and_after_a_backfill_and_a_closed_window_leaves_chunks_pe
     assert_eq!(rows(&p, "Account").len() as u64, per_day);
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_sleeps_until_the_window_opens_then_runs_every_chunk() {
+    use chrono::DurationRound;
+    let emu = start(recent(120)).await;
+    let p = pipeline(&emu.url, ACCOUNT, "concurrency = 2");
+    // A window opening at a minute boundary at least 5 s away (windows are HH:MM).
+    let now = Utc::now();
+    let minute = chrono::Duration::minutes(1);
+    let mut opens = (now + minute).duration_trunc(minute).unwrap();
+    if opens - now < chrono::Duration::seconds(5) {
+        opens += minute;
+    }
+    let window = format!(
+        "{}-{}",
+        opens.format("%H:%M"),
+        (opens + chrono::Duration::hours(1)).format("%H:%M")
+    );
+    let s = json(
+        &run(
+            &p,
+            &[
+                "backfill",
+                "--json",
+                "--object",
+                "Account",
+                "--start",
+                &day(3),
+                "--end",
+                &day(1),
+                "--window",
+                &window,
+                "--tz",
+                "UTC",
+                "--wait",
+            ],
+        )
+        .await,
+    );
+    assert!(
+        Utc::now() >= opens,
+        "returned before the window opened: {s}"
+    );
+    assert_eq!(s["status"], "complete", "{s}");
+    assert_eq!(s["objects"][0]["chunks_committed"], 3, "{s}");
+    assert_eq!(s["window"]["open"], true, "{s}");
+    let backfilled: Vec<_> = manifests(&p.lake, "Account")
+        .into_iter()
+        .filter(|m| m["kind"] == "backfill")
+        .collect();
+    assert_eq!(backfilled.len(), 3);
+    for m in &backfilled {
+        let started =
+            chrono::DateTime::parse_from_rfc3339(m["started_at"].as_str().unwrap()).unwrap();
+        assert!(
+            started >= opens,
+            "chunk {} started at {started}, before the window opened at {opens}",
+            m["chunk_id"]
+        );
+    }
+    emu.stop().await;
+}
