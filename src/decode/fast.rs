@@ -120,6 +120,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// After an opening bracket: `true` (and the closing one consumed) when it is empty.
+    #[inline]
+    fn closes(&mut self, close: u8) -> R<bool> {
+        self.ws();
+        if self.peek()? == close {
+            self.i += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// After a member or element: `true` on a comma (another follows), `false` on `close`.
     #[inline]
     fn more(&mut self, close: u8) -> R<bool> {
@@ -292,9 +303,7 @@ impl<'a> Reader<'a> {
                 }
                 let close = if open == b'{' { b'}' } else { b']' };
                 self.i += 1;
-                self.ws();
-                if self.peek()? == close {
-                    self.i += 1;
+                if self.closes(close)? {
                     return Ok(());
                 }
                 loop {
@@ -317,9 +326,7 @@ impl<'a> Reader<'a> {
 
     fn records(&mut self, dec: &mut PageDecoder, scratch: &mut String) -> R<()> {
         self.expect(b'[')?;
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
+        if self.closes(b']')? {
             return Ok(());
         }
         loop {
@@ -338,10 +345,7 @@ impl<'a> Reader<'a> {
         // Columns given a value in this record, one bit each.
         let seen = &mut dec.seen;
         seen.fill(0);
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
-        } else {
+        if !self.closes(b'}')? {
             loop {
                 self.ws();
                 // The key Salesforce writes next, quotes included, in one comparison.
@@ -466,10 +470,7 @@ impl<'a> Reader<'a> {
     fn compound(&mut self, s: &mut StructColumn, scratch: &mut String) -> R<()> {
         self.expect(b'{')?;
         let row = s.validity.len();
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
-        } else {
+        if !self.closes(b'}')? {
             loop {
                 self.ws();
                 let key = self.string(scratch)?;
