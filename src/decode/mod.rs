@@ -345,39 +345,50 @@ impl PageDecoder {
             .map(Builder::deep_len)
             .max()
             .unwrap_or(0);
-        let mut arrays = Vec::with_capacity(self.written);
-        for (i, b) in self.builders.iter_mut().enumerate() {
+        for b in &mut self.builders {
             b.pad_to(n); // a struct's children must match before it can be finished
-            let a = b.finish().map_err(|e| DecodeError::Arrow {
-                object: self.object.clone(),
-                message: e.to_string(),
-            })?;
-            if i < self.written {
-                arrays.push(a.slice(0, keep));
-            }
         }
-        self.rows = 0;
+        let arrays: Vec<ArrayRef> = self
+            .finish_columns()?
+            .iter()
+            .map(|a| a.slice(0, keep))
+            .collect();
         if keep > 0 {
-            let kept = RecordBatch::try_new(self.schema.clone(), arrays);
+            let kept =
+                RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| self.arrow_err(e))?;
             self.carry = Some(self.joined(kept)?);
         }
         Ok(())
     }
 
-    /// `batch` after the rows set aside by [`PageDecoder::rewind`], if any.
-    fn joined(
-        &mut self,
-        batch: Result<RecordBatch, arrow::error::ArrowError>,
-    ) -> Result<RecordBatch, DecodeError> {
-        let arrow_err = |e: arrow::error::ArrowError| DecodeError::Arrow {
+    /// Finishes every builder (the decoder then holds no rows); the written columns' arrays.
+    fn finish_columns(&mut self) -> Result<Vec<ArrayRef>, DecodeError> {
+        let mut arrays = Vec::with_capacity(self.written);
+        for (i, b) in self.builders.iter_mut().enumerate() {
+            let a = b.finish().map_err(|e| DecodeError::Arrow {
+                object: self.object.clone(),
+                message: e.to_string(),
+            })?;
+            if i < self.written {
+                arrays.push(a);
+            }
+        }
+        self.rows = 0;
+        Ok(arrays)
+    }
+
+    fn arrow_err(&self, e: arrow::error::ArrowError) -> DecodeError {
+        DecodeError::Arrow {
             object: self.object.clone(),
             message: e.to_string(),
-        };
-        let batch = batch.map_err(arrow_err)?;
+        }
+    }
+
+    /// `batch` after the rows set aside by [`PageDecoder::rewind`], if any.
+    fn joined(&mut self, batch: RecordBatch) -> Result<RecordBatch, DecodeError> {
         match self.carry.take() {
-            Some(kept) => {
-                arrow::compute::concat_batches(&self.schema, [&kept, &batch]).map_err(arrow_err)
-            }
+            Some(kept) => arrow::compute::concat_batches(&self.schema, [&kept, &batch])
+                .map_err(|e| self.arrow_err(e)),
             None => Ok(batch),
         }
     }
@@ -405,7 +416,7 @@ impl PageDecoder {
             }
         }
         let mut problem = None;
-        let start_rows = self.rows;
+        let start_rows = self.rows; // 0 after a rewind: the kept rows are set aside
         let mut de = serde_json::Deserializer::from_str(text);
         let result = PageSeed {
             dec: self,
@@ -442,18 +453,9 @@ impl PageDecoder {
 
     /// Takes the buffered rows as a batch of the written columns.
     pub fn finish_batch(&mut self) -> Result<RecordBatch, DecodeError> {
-        let mut arrays = Vec::with_capacity(self.written);
-        for (i, b) in self.builders.iter_mut().enumerate() {
-            let a = b.finish().map_err(|e| DecodeError::Arrow {
-                object: self.object.clone(),
-                message: e.to_string(),
-            })?;
-            if i < self.written {
-                arrays.push(a);
-            }
-        }
-        self.rows = 0;
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays);
+        let arrays = self.finish_columns()?;
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| self.arrow_err(e))?;
         self.joined(batch)
     }
 }

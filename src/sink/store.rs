@@ -152,6 +152,15 @@ pub fn open(
     url: &str,
     options: &BTreeMap<String, String>,
 ) -> Result<Arc<dyn ObjectStore>, SinkError> {
+    open_with_folder(url, options).map(|(store, _)| store)
+}
+
+/// [`open`], and the same store as a local folder when the destination is one (finished files
+/// on its file system are then renamed into it, see `writer::place`).
+pub fn open_with_folder(
+    url: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<(Arc<dyn ObjectStore>, Option<Arc<LocalFileSystem>>), SinkError> {
     let d = parse_destination(url).map_err(|m| SinkError::Manifest {
         path: url.into(),
         message: m,
@@ -165,19 +174,21 @@ pub fn open(
                 what: format!("creating {}", dir.display()),
                 source,
             })?;
-            let store = LocalFileSystem::new_with_prefix(&dir)
-                .map_err(|e| SinkError::store(format!("opening {}", dir.display()), e))?
-                .with_automatic_cleanup(true);
-            Ok(Arc::new(store))
+            let folder = Arc::new(
+                LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| SinkError::store(format!("opening {}", dir.display()), e))?
+                    .with_automatic_cleanup(true),
+            );
+            Ok((folder.clone(), Some(folder)))
         }
         Destination::S3 { bucket, prefix } => {
             let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| cfg_err("S3", e))?, v);
             }
-            Ok(prefixed(
-                Arc::new(b.build().map_err(|e| cfg_err("S3", e))?),
-                &prefix,
+            Ok((
+                prefixed(Arc::new(b.build().map_err(|e| cfg_err("S3", e))?), &prefix),
+                None,
             ))
         }
         Destination::Gcs { bucket, prefix } => {
@@ -185,9 +196,9 @@ pub fn open(
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| cfg_err("GCS", e))?, v);
             }
-            Ok(prefixed(
-                Arc::new(b.build().map_err(|e| cfg_err("GCS", e))?),
-                &prefix,
+            Ok((
+                prefixed(Arc::new(b.build().map_err(|e| cfg_err("GCS", e))?), &prefix),
+                None,
             ))
         }
         Destination::Azure {
@@ -202,20 +213,14 @@ pub fn open(
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| cfg_err("Azure", e))?, v);
             }
-            Ok(prefixed(
-                Arc::new(b.build().map_err(|e| cfg_err("Azure", e))?),
-                &prefix,
+            Ok((
+                prefixed(
+                    Arc::new(b.build().map_err(|e| cfg_err("Azure", e))?),
+                    &prefix,
+                ),
+                None,
             ))
         }
-    }
-}
-
-/// The local folder a destination URL names, as a store that maps paths to files (`None` for
-/// object stores): files finished on the same file system are renamed into it.
-pub fn local_folder(url: &str) -> Option<Arc<LocalFileSystem>> {
-    match parse_destination(url) {
-        Ok(Destination::Local(dir)) => LocalFileSystem::new_with_prefix(dir).ok().map(Arc::new),
-        _ => None,
     }
 }
 

@@ -141,13 +141,16 @@ impl Context {
     /// Connects nothing yet: builds the client and opens the store.
     pub fn new(config: Config) -> Result<Self, SyncError> {
         let client = Arc::new(Client::new(&config.salesforce, &config.sync)?);
-        let store = crate::sink::store::open(&config.destination.url, &config.destination.options)?;
+        let (store, local) = crate::sink::store::open_with_folder(
+            &config.destination.url,
+            &config.destination.options,
+        )?;
         Ok(Self {
             client,
             store,
             scratch: Scratch {
                 dir: std::env::temp_dir(),
-                local: crate::sink::store::local_folder(&config.destination.url),
+                local,
             },
             config,
         })

@@ -379,26 +379,7 @@ async fn status_during_and_after_a_backfill_and_a_closed_window_leaves_chunks_pe
         now + chrono::Duration::hours(3),
     );
     let window = format!("{}-{}", a.format("%H:%M"), b.format("%H:%M"));
-    let s = json(
-        &run(
-            &p,
-            &[
-                "backfill",
-                "--json",
-                "--object",
-                "Account",
-                "--start",
-                &day(10),
-                "--end",
-                &day(1),
-                "--window",
-                &window,
-                "--tz",
-                "UTC",
-            ],
-        )
-        .await,
-    );
+    let s = backfill_in_window(&p, 10, 1, &window, &[]).await;
     assert_eq!(s["status"], "paused", "{s}");
     assert_eq!(s["objects"][0]["chunks_pending"], 10);
     assert_eq!(s["window"]["open"], false);
@@ -466,6 +447,23 @@ async fn status_during_and_after_a_backfill_and_a_closed_window_leaves_chunks_pe
     emu.stop().await;
 }
 
+/// `backfill --json` of Account from `from` to `to` days ago, inside a UTC off-peak `window`.
+async fn backfill_in_window(
+    p: &Pipeline,
+    from: i64,
+    to: i64,
+    window: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let (start, end) = (day(from), day(to));
+    let mut args = vec![
+        "backfill", "--json", "--object", "Account", "--start", &start, "--end", &end, "--window",
+        window, "--tz", "UTC",
+    ];
+    args.extend_from_slice(extra);
+    json(&run(p, &args).await)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_sleeps_until_the_window_opens_then_runs_every_chunk() {
     use chrono::DurationRound;
@@ -483,27 +481,7 @@ async fn wait_sleeps_until_the_window_opens_then_runs_every_chunk() {
         opens.format("%H:%M"),
         (opens + chrono::Duration::hours(1)).format("%H:%M")
     );
-    let s = json(
-        &run(
-            &p,
-            &[
-                "backfill",
-                "--json",
-                "--object",
-                "Account",
-                "--start",
-                &day(3),
-                "--end",
-                &day(1),
-                "--window",
-                &window,
-                "--tz",
-                "UTC",
-                "--wait",
-            ],
-        )
-        .await,
-    );
+    let s = backfill_in_window(&p, 3, 1, &window, &["--wait"]).await;
     assert!(
         Utc::now() >= opens,
         "returned before the window opened: {s}"
@@ -517,8 +495,7 @@ async fn wait_sleeps_until_the_window_opens_then_runs_every_chunk() {
         .collect();
     assert_eq!(backfilled.len(), 3);
     for m in &backfilled {
-        let started =
-            chrono::DateTime::parse_from_rfc3339(m["started_at"].as_str().unwrap()).unwrap();
+        let started = time_at(&m["started_at"]);
         assert!(
             started >= opens,
             "chunk {} started at {started}, before the window opened at {opens}",

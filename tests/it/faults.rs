@@ -176,8 +176,7 @@ async fn query_timeouts_split_the_window_and_the_manifests_record_the_halves() {
     assert_exact(&p, &data, "Account");
     assert_exact(&p, &data, "Invoice__c");
     for m in manifests(&p.lake, "Account") {
-        let a = chrono::DateTime::parse_from_rfc3339(m["window_start"].as_str().unwrap()).unwrap();
-        let b = chrono::DateTime::parse_from_rfc3339(m["window_end"].as_str().unwrap()).unwrap();
+        let (a, b) = (time_at(&m["window_start"]), time_at(&m["window_end"]));
         assert!(b - a <= chrono::Duration::hours(6), "{m}");
     }
     // a backfill of the same days splits the same way and replaces every historical chunk
@@ -317,10 +316,7 @@ async fn kill_9_at_random_moments_across_historical_incremental_and_backfill() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let s: serde_json::Value =
         serde_json::from_slice(&run(&p, &["sync", "--json"]).await.stdout).unwrap();
-    let pos =
-        chrono::DateTime::parse_from_rfc3339(s["objects"][0]["position_after"].as_str().unwrap())
-            .unwrap()
-            .timestamp_millis();
+    let pos = time_at(&s["objects"][0]["position_after"]).timestamp_millis();
     let data = emu.dataset();
     let t = data.table("Account").unwrap();
     let want: HashSet<String> = truth_rows(t, "LastModifiedDate", 0, pos)

@@ -280,11 +280,7 @@ async fn killed_incremental_windows_resume_without_loss_or_duplicates() {
         )
         .await,
     );
-    let start_point = chrono::DateTime::parse_from_rfc3339(
-        s["objects"][0]["incremental_start"].as_str().unwrap(),
-    )
-    .unwrap()
-    .timestamp_millis();
+    let start_point = time_at(&s["objects"][0]["incremental_start"]).timestamp_millis();
     let count = |p: &Pipeline| {
         ["Account", "Contact"]
             .iter()
@@ -303,11 +299,7 @@ async fn killed_incremental_windows_resume_without_loss_or_duplicates() {
     let s = json(&run(&p, &["sync", "--json"]).await);
     let truth = emu.dataset();
     for (k, object) in ["Account", "Contact"].iter().enumerate() {
-        let pos = chrono::DateTime::parse_from_rfc3339(
-            s["objects"][k]["position_after"].as_str().unwrap(),
-        )
-        .unwrap()
-        .timestamp_millis();
+        let pos = time_at(&s["objects"][k]["position_after"]).timestamp_millis();
         let want: HashSet<String> = truth_rows(
             truth.table(object).unwrap(),
             "LastModifiedDate",

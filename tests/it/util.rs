@@ -159,6 +159,12 @@ pub fn recent(seed: u64, rows: usize, days: i64) -> EmulatorConfig {
     cfg
 }
 
+/// An RFC 3339 timestamp in a JSON summary or manifest.
+pub fn time_at(v: &serde_json::Value) -> chrono::DateTime<chrono::FixedOffset> {
+    let text = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));
+    chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
 /// The UTC day `d` days ago, `YYYY-MM-DD`.
 pub fn day(d: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(d))
