@@ -242,47 +242,97 @@ impl EmulatorArgs {
 /// What a command produced: the exit code (the error, if any, was already reported).
 pub type ExitCode = u8;
 
-fn print_json(v: &impl serde::Serialize) {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("error: cannot serialise the summary: {e}"),
+/// Where a command's results go: `--json` puts one JSON object on one line of stdout;
+/// `--log-format json` keeps every stderr line a JSON object.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    pub json: bool,
+    pub log_json: bool,
+}
+
+impl Out {
+    /// A run summary: the JSON line on stdout with `--json`, and the human lines on stderr (as
+    /// one JSON log record with `--log-format json`).
+    fn summary(&self, summary: &sync::RunSummary) {
+        if self.json {
+            print_json(summary);
+        } else if self.log_json {
+            tracing::info!(summary = %serde_json::to_string(summary).unwrap_or_default(), "run summary");
+        } else {
+            eprint!("{}", summary.to_text());
+        }
     }
+
+    /// A line for a person on stderr (a JSON log record with `--log-format json`).
+    fn note(&self, line: &str) {
+        if self.log_json {
+            tracing::info!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    match serde_json::to_string(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => tracing::error!("cannot serialise the summary: {e}"),
+    }
+}
+
+/// Checks the destination before any work: a local folder that is a file, lies under a file or
+/// cannot be created, a missing bucket, credentials that cannot write — a configuration error
+/// (exit 2) naming `destination.url`, found by writing, reading and deleting a probe object.
+pub async fn ensure_destination(ctx: &Context) -> Result<(), SyncError> {
+    crate::sink::store::probe(&ctx.store)
+        .await
+        .map_err(|message| SyncError::Destination {
+            url: ctx.config.destination.url.clone(),
+            message,
+        })
 }
 
 /// Runs a parsed command.
 pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
+    let out = Out {
+        json: cli.json,
+        log_json: cli.log_format == LogFormat::Json,
+    };
+    let load = || Config::load(&cli.config, &cli.overrides);
     match &cli.command {
         Command::Emulator(args) => run_emulator(args).await,
         Command::Demo { dir, rows } => crate::demo::run(dir, *rows, cli.json).await,
-        Command::Check => {
-            let cfg = Config::load(&cli.config, &cli.overrides)?;
-            check(cfg, cli.json).await
-        }
-        Command::Discover { object } => {
-            let cfg = Config::load(&cli.config, &cli.overrides)?;
-            discover(cfg, object.as_deref(), cli.json).await
-        }
-        Command::Sync => {
-            let cfg = Config::load(&cli.config, &cli.overrides)?;
-            run_sync(cfg, cli.json).await
-        }
-        Command::Backfill(args) => {
-            let cfg = Config::load(&cli.config, &cli.overrides)?;
-            run_backfill_cmd(cfg, args, cli.json).await
-        }
-        Command::Plan { what } => {
-            let cfg = Config::load(&cli.config, &cli.overrides)?;
-            plan_cmd(cfg, what, cli.json).await
-        }
-        Command::RunChunk { chunk } => {
-            let cfg = Config::load(&cli.config, &cli.overrides)?;
-            run_chunk_cmd(cfg, chunk, cli.json).await
-        }
+        Command::Check => check(load()?, out).await,
+        Command::Discover { object } => discover(load()?, object.as_deref(), out).await,
+        Command::Sync => run_sync(load()?, out).await,
+        Command::Backfill(args) => run_backfill_cmd(load()?, args, out).await,
+        Command::Plan { what } => plan_cmd(load()?, what, out).await,
+        Command::RunChunk { chunk } => run_chunk_cmd(load()?, chunk, out).await,
         Command::Status { object } => {
-            let cfg = Config::load(&cli.config, &cli.overrides)?;
-            let store = crate::sink::store::open(&cfg.destination.url, &cfg.destination.options)?;
+            let cfg = load()?;
+            for o in object {
+                if !cfg.objects.iter().any(|c| c.name.eq_ignore_ascii_case(o)) {
+                    let names: Vec<&str> = cfg.objects.iter().map(|c| c.name.as_str()).collect();
+                    let close = crate::salesforce::ident::closest(o, names.iter().copied(), 3);
+                    return Err(crate::config::ConfigError::Invalid {
+                        key: "--object".into(),
+                        value: format!("{o:?}"),
+                        rule: format!(
+                            "is not a configured object{}; configured: {}",
+                            sync::suggest(&close),
+                            names.join(", ")
+                        ),
+                    }
+                    .into());
+                }
+            }
+            let store = crate::sink::store::open(&cfg.destination.url, &cfg.destination.options)
+                .map_err(|e| SyncError::Destination {
+                    url: cfg.destination.url.clone(),
+                    message: e.to_string(),
+                })?;
             let st = sync::status::status(store, object).await?;
-            if cli.json {
+            if out.json {
                 print_json(&st);
             } else {
                 print!("{}", st.to_text());
@@ -293,24 +343,24 @@ pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
 }
 
 /// `sync`: the configured mode.
-pub async fn run_sync(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
+pub async fn run_sync(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
     let mode = cfg.sync.mode;
     let ctx = Arc::new(Context::new(cfg)?);
+    ensure_destination(&ctx).await?;
     let summary = match mode {
         Mode::Historical => sync::historical::run_historical(ctx).await?,
         Mode::Incremental => sync::incremental::run_incremental(ctx).await?,
     };
     tracing::info!(status = %summary.status, requests = summary.requests, "sync finished");
-    if json {
-        print_json(&summary);
-    } else {
-        eprint!("{}", summary.to_text());
-    }
+    out.summary(&summary);
     Ok(summary.exit_code())
 }
 
-async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
+async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
+    let json = out.json;
     let ctx = Context::new(cfg)?;
+    // The destination first: an unusable one is a configuration error before any other work.
+    ensure_destination(&ctx).await?;
     let objects = sync::historical::prepare_objects(&ctx, false).await?;
     let limits = ctx.client.limits().await.ok();
     let mut lines = Vec::new();
@@ -321,22 +371,44 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
                 &crate::salesforce::soql::count_query(
                     &o.schema.object,
                     &o.schema.cursor_field,
+                    o.schema.cursor_is_date,
                     None,
                 ),
                 ctx.config.sync.include_deleted,
                 &format!("count of {}", o.schema.object),
             )
             .await?;
-        let mut warnings = Vec::new();
+        let mut warnings = o.warnings.clone();
+        if o.schema.cursor_is_date {
+            warnings.push(format!(
+                "{}.{} is a date cursor: days are synced once they have passed (UTC), and an edit does not move a date, so incremental runs do not see later changes to a record; LastModifiedDate follows every edit",
+                o.schema.object, o.schema.cursor_field
+            ));
+        }
         let mut estimate = serde_json::Value::Null;
         if ctx.config.sync.mode == Mode::Historical {
             let budget = sync::Budget::new(u32::MAX);
-            let end = ctx.config.sync.end.unwrap_or_else(sync::incremental::now);
+            let now = sync::incremental::now();
+            let cut = sync::plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+            if let Some(s) = ctx.config.sync.start.filter(|s| *s >= cut) {
+                warnings.push(sync::historical::future_start_warning(s));
+            }
+            if let Some(n) = sync::historical::cut_note(
+                ctx.config.sync.end,
+                cut,
+                ctx.config.sync.lag_s,
+                o.schema.cursor_is_date,
+            ) {
+                warnings.push(n);
+            }
+            let end = ctx.config.sync.end.unwrap_or(now);
             let start = match ctx.config.sync.start {
                 Some(s) => Some(s),
                 None => sync::historical::earliest_cursor(&ctx, &o.schema, &budget).await?,
             };
-            if let Some(start) = start.filter(|s| *s < end) {
+            let range =
+                start.and_then(|s| sync::plan::fetch_range(s, end, cut, o.schema.cursor_is_date));
+            if let Some((start, end)) = range {
                 let days = sync::plan::split_days(start, end).len() as u64;
                 let records = ctx
                     .client
@@ -344,6 +416,7 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
                         &crate::salesforce::soql::count_query(
                             &o.schema.object,
                             &o.schema.cursor_field,
+                            o.schema.cursor_is_date,
                             Some((start, end)),
                         ),
                         ctx.config.sync.include_deleted,
@@ -384,17 +457,17 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
             "object": o.schema.object,
             "columns": o.schema.written,
             "cursor_field": o.schema.cursor_field,
+            "cursor_type": if o.schema.cursor_is_date { "date" } else { "datetime" },
             "records": count,
+            "null_cursor_records": o.null_cursor,
             "schema_hash": o.schema.hash,
             "estimate": estimate,
             "warnings": warnings,
         }));
     }
-    let store_check = crate::sink::store::probe(&ctx.store).await;
-    let store_ok = store_check.is_ok();
     if json {
         print_json(
-            &serde_json::json!({"ok": store_ok, "objects": lines, "api_usage": ctx.client.api_usage(), "limits": limits, "destination_ok": store_ok, "destination_error": store_check.as_ref().err()}),
+            &serde_json::json!({"ok": true, "objects": lines, "api_usage": ctx.client.api_usage(), "limits": limits, "destination_ok": true}),
         );
     } else {
         for l in &lines {
@@ -420,24 +493,16 @@ async fn check(cfg: Config, json: bool) -> Result<ExitCode, SyncError> {
         if let Some(u) = ctx.client.api_usage() {
             println!("org API usage: {}/{}", u.used, u.max);
         }
-        match &store_check {
-            Ok(()) => println!(
-                "destination {}: ok (wrote, read and deleted a probe object)",
-                ctx.config.destination.url
-            ),
-            Err(e) => println!("destination {}: {e}", ctx.config.destination.url),
-        }
-    }
-    if let Err(e) = store_check {
-        return Err(SyncError::Internal(format!(
-            "destination {}: {e}",
+        println!(
+            "destination {}: ok (wrote, read and deleted a probe object)",
             ctx.config.destination.url
-        )));
+        );
     }
     Ok(0)
 }
 
-async fn discover(cfg: Config, object: Option<&str>, json: bool) -> Result<ExitCode, SyncError> {
+async fn discover(cfg: Config, object: Option<&str>, out: Out) -> Result<ExitCode, SyncError> {
+    let json = out.json;
     let ctx = Context::new(cfg)?;
     ctx.client.authenticate().await?;
     match object {
@@ -459,15 +524,12 @@ async fn discover(cfg: Config, object: Option<&str>, json: bool) -> Result<ExitC
                     suggestions: vec![],
                 });
             }
-            let mut cfg_obj = ctx
-                .config
-                .objects
-                .iter()
-                .find(|o| o.name.eq_ignore_ascii_case(name))
-                .cloned();
+            // Only this object is read: no cursor, no other configured object is needed.
             let describe = match ctx.client.describe(name).await {
                 Ok(d) => d,
-                Err(crate::salesforce::SfError::Api { code, .. }) if code == "NOT_FOUND" => {
+                Err(crate::salesforce::SfError::Api { code, .. })
+                    if code == "NOT_FOUND" || code == "INVALID_TYPE" =>
+                {
                     let g = ctx.client.describe_global().await?;
                     return Err(SyncError::UnknownObject {
                         name: name.into(),
@@ -480,33 +542,92 @@ async fn discover(cfg: Config, object: Option<&str>, json: bool) -> Result<ExitC
                 }
                 Err(e) => return Err(e.into()),
             };
-            let fields = cfg_obj.as_mut().and_then(|o| o.fields.take());
-            let cursor = cfg_obj
-                .map(|o| o.cursor_field)
-                .unwrap_or_else(|| ctx.config.sync.cursor_field.clone());
-            let schema =
-                crate::schema::ObjectSchema::resolve(&describe, fields.as_deref(), &cursor)?;
+            let fields = discover_fields(&describe);
+            let cursors = crate::schema::cursor_candidates(&describe, "LastModifiedDate");
             if json {
-                print_json(&schema.to_json());
+                print_json(&serde_json::json!({
+                    "object": describe.name,
+                    "label": describe.label,
+                    "custom": describe.custom,
+                    "queryable": describe.queryable,
+                    "cursor_candidates": cursors,
+                    "fields": fields,
+                }));
             } else {
                 println!(
-                    "{} (schema {}; cursor {})",
-                    schema.object, schema.hash, schema.cursor_field
+                    "{} ({} fields; * = in the default field set; cursor: {})",
+                    describe.name,
+                    fields.len(),
+                    if cursors.is_empty() {
+                        "none (no datetime or date field)".to_string()
+                    } else {
+                        cursors.join(" or ")
+                    }
                 );
-                for (c, f) in schema.columns.iter().zip(schema.arrow.fields()) {
+                for f in &fields {
+                    let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+                    let rel = match f["relationship_name"].as_str() {
+                        Some(r) => format!(
+                            " -> {r} ({})",
+                            f["reference_to"]
+                                .as_array()
+                                .map(|a| a
+                                    .iter()
+                                    .filter_map(|x| x.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", "))
+                                .unwrap_or_default()
+                        ),
+                        None => String::new(),
+                    };
                     println!(
-                        "  {:<36} {:<28} {:<14}{}{}",
-                        f.name(),
-                        f.data_type().to_string(),
-                        c.sf_type,
-                        if f.is_nullable() { "" } else { " NOT NULL" },
-                        if c.calculated { " (formula)" } else { "" }
+                        "{} {:<36} {:<14} {:<28}{}{}",
+                        if f["default"] == true { "*" } else { " " },
+                        s("name"),
+                        s("type"),
+                        s("arrow_type"),
+                        if f["calculated"] == true {
+                            " formula"
+                        } else {
+                            ""
+                        },
+                        rel
                     );
                 }
             }
         }
     }
     Ok(0)
+}
+
+/// Every field of a describe as `discover` shows it: API name, Salesforce type, the Arrow type
+/// written, whether it is in the default field set, whether it is a formula, and for lookups
+/// the relationship name and the objects it points to.
+pub fn discover_fields(d: &crate::salesforce::describe::ObjectDescribe) -> Vec<serde_json::Value> {
+    d.fields
+        .iter()
+        .map(|f| {
+            let arrow = crate::schema::arrow_field(&crate::schema::column(f));
+            let mut v = serde_json::json!({
+                "name": f.name,
+                "label": f.label,
+                "type": f.field_type,
+                "arrow_type": arrow.data_type().to_string(),
+                "default": crate::schema::is_default_field(f),
+                "calculated": f.calculated,
+                "nillable": f.nillable,
+                "custom": f.custom,
+            });
+            if let Some(c) = &f.compound_field_name {
+                v["compound_field"] = c.clone().into();
+            }
+            if let Some(r) = &f.relationship_name {
+                v["relationship_name"] = r.clone().into();
+                v["reference_to"] = f.reference_to.clone().into();
+            }
+            v
+        })
+        .collect()
 }
 
 async fn run_emulator(args: &EmulatorArgs) -> Result<ExitCode, SyncError> {
@@ -575,7 +696,7 @@ fn parse_range(
 async fn run_backfill_cmd(
     cfg: Config,
     args: &BackfillArgs,
-    json: bool,
+    out: Out,
 ) -> Result<ExitCode, SyncError> {
     let (start, end) = parse_range(&args.range)?;
     let gate = match &args.window {
@@ -593,12 +714,9 @@ async fn run_backfill_cmd(
     };
     let cfg = sync::backfill::context_for(&cfg, &args.range.objects)?;
     let ctx = Arc::new(Context::new(cfg)?);
+    ensure_destination(&ctx).await?;
     let summary = sync::backfill::run_backfill(ctx, start, end, args.range.force, gate).await?;
-    if json {
-        print_json(&summary);
-    } else {
-        eprint!("{}", summary.to_text());
-    }
+    out.summary(&summary);
     Ok(summary.exit_code())
 }
 
@@ -610,39 +728,52 @@ struct PlannedOut {
     kind: String,
 }
 
-async fn plan_cmd(cfg: Config, what: &PlanWhat, json: bool) -> Result<ExitCode, SyncError> {
+async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, SyncError> {
     let mut chunks: Vec<PlannedOut> = Vec::new();
     let mut extra = serde_json::Map::new();
     match what {
         PlanWhat::Sync => {
             let ctx = Context::new(cfg)?;
-            let objects = sync::historical::prepare_objects(&ctx, true).await?;
-            let planned: Vec<(String, Vec<crate::sink::layout::ChunkId>)> =
-                match ctx.config.sync.mode {
-                    Mode::Historical => {
-                        let budgets = Default::default();
-                        sync::historical::plan_historical(&ctx, &objects, &budgets)
-                            .await?
+            // `plan` reads and writes nothing: no schema record, no start point.
+            let objects = sync::historical::prepare_objects(&ctx, false).await?;
+            let planned: Vec<(String, Vec<crate::sink::layout::ChunkId>)> = match ctx
+                .config
+                .sync
+                .mode
+            {
+                Mode::Historical => {
+                    let budgets = Default::default();
+                    let mut notes = Vec::new();
+                    let p = sync::historical::plan_historical(&ctx, &objects, &budgets).await?;
+                    let v = p
                             .into_iter()
-                            .map(|(o, c)| (o.schema.object.clone(), c))
-                            .collect()
+                            .map(|h| {
+                                if let Some(n) = h.note {
+                                    notes.push(serde_json::json!({"object": h.object.schema.object, "note": n}));
+                                }
+                                (h.object.schema.object.clone(), h.chunks)
+                            })
+                            .collect();
+                    if !notes.is_empty() {
+                        extra.insert("notes".into(), notes.into());
                     }
-                    // Objects without a start point plan nothing: their first `sync` records it.
-                    Mode::Incremental => {
-                        sync::incremental::plan_incremental(&ctx, &objects).await?
-                    }
-                };
+                    v
+                }
+                // Objects without a start point plan nothing: their first `sync` records it.
+                Mode::Incremental => sync::incremental::plan_incremental(&ctx, &objects).await?,
+            };
             let mut estimates = Vec::new();
             for (o, cs) in &planned {
+                let date = objects
+                    .iter()
+                    .find(|x| &x.schema.object == o)
+                    .map(|x| (x.schema.cursor_field.clone(), x.schema.cursor_is_date))
+                    .unwrap_or_default();
                 if let (Some(first), Some(last)) = (cs.first(), cs.last()) {
                     let q = crate::salesforce::soql::count_query(
                         o,
-                        &ctx.config
-                            .objects
-                            .iter()
-                            .find(|x| &x.name == o)
-                            .map(|x| x.cursor_field.clone())
-                            .unwrap_or_default(),
+                        &date.0,
+                        date.1,
                         Some((first.start, last.end)),
                     );
                     let records = ctx
@@ -675,36 +806,56 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, json: bool) -> Result<ExitCode, 
             let (start, end) = parse_range(r)?;
             let cfg = sync::backfill::context_for(&cfg, &r.objects)?;
             let ctx = Context::new(cfg)?;
-            let objects = sync::historical::prepare_objects(&ctx, true).await?;
+            let objects = sync::historical::prepare_objects(&ctx, false).await?;
             let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
+            // The backfill's plan record is what `status` counts pending chunks from, and
+            // what `run-chunk` workers and a later `backfill` of the same range resume.
             let (plan, resumed) =
                 sync::backfill::plan_backfill(ctx.store.as_ref(), &names, start, end, r.force)
                     .await?;
             extra.insert("backfill_id".into(), plan.id.clone().into());
             extra.insert("resumed".into(), resumed.into());
-            for o in &names {
-                let committed: std::collections::HashSet<String> =
-                    crate::sink::manifest::list_chunks(ctx.store.as_ref(), o)
-                        .await?
-                        .iter()
-                        .map(|c| c.to_string())
-                        .collect();
-                for c in plan
-                    .chunks
-                    .iter()
-                    .filter(|c| &c.object == o && !committed.contains(&c.chunk_id))
-                {
+            let now = sync::incremental::now();
+            let mut waiting = 0;
+            for o in &objects {
+                let name = &o.schema.object;
+                let committed =
+                    crate::sink::manifest::list_chunks(ctx.store.as_ref(), name).await?;
+                let cut = sync::plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+                let (todo, later) = sync::backfill::runnable_parts(
+                    &plan,
+                    name,
+                    &committed,
+                    cut,
+                    o.schema.cursor_is_date,
+                );
+                waiting += later;
+                for (part, planned) in todo {
+                    // A planned day that is wholly to do is listed as planned (its id in the
+                    // plan record); a day cut at now − lag as the part that can run now.
+                    let id = if part.start == planned.start && part.end == planned.end {
+                        planned
+                    } else {
+                        part
+                    };
                     chunks.push(PlannedOut {
-                        chunk: format!("{}/{}", c.object, c.chunk_id),
-                        object: c.object.clone(),
-                        day: c.day.clone(),
+                        chunk: format!("{name}/{id}"),
+                        object: name.clone(),
+                        day: id.day().format("%Y-%m-%d").to_string(),
                         kind: "backfill".into(),
                     });
                 }
             }
+            if waiting > 0 {
+                extra.insert("waiting".into(), waiting.into());
+                extra.insert(
+                    "note".into(),
+                    format!("{waiting} chunks lie (partly) after now − sync.lag_s: the range ends in the future; plan again later for them").into(),
+                );
+            }
         }
     }
-    if json {
+    if out.json {
         let mut v = serde_json::Map::new();
         v.insert(
             "chunks".into(),
@@ -716,12 +867,16 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, json: bool) -> Result<ExitCode, 
         for c in &chunks {
             println!("{}", c.chunk);
         }
-        eprintln!("{} chunks", chunks.len());
+        out.note(&format!("{} chunks", chunks.len()));
     }
     Ok(0)
 }
 
-async fn run_chunk_cmd(cfg: Config, spec: &str, json: bool) -> Result<ExitCode, SyncError> {
+/// Exit code of `run-chunk` for a chunk it could not finish yet (a budget stopped it, or its
+/// window reaches past now − sync.lag_s): retry later.
+pub const EXIT_RETRY_LATER: ExitCode = 3;
+
+async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, SyncError> {
     use crate::config::ConfigError;
     let bad = |rule: &str| -> SyncError {
         ConfigError::Invalid {
@@ -743,39 +898,106 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, json: bool) -> Result<ExitCode, 
     }
     let cfg = sync::backfill::context_for(&cfg, &[object.to_string()])?;
     let ctx = Arc::new(Context::new(cfg)?);
+    ensure_destination(&ctx).await?;
     let objects = sync::historical::prepare_objects(&ctx, true).await?;
     let o = objects
         .into_iter()
         .next()
         .ok_or_else(|| bad("unknown object"))?;
-    let job = sync::chunk::ChunkJob {
-        object: o.schema.clone(),
-        chunk: chunk.clone(),
-        include_deleted: ctx.config.sync.include_deleted,
-        settings: sync::chunk::parquet_settings(&ctx.config),
-        pages_ahead: sync::chunk::pages_ahead(1),
-        replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
-            .then_some((chunk.start, chunk.end)),
-    };
     let budget = sync::Budget::new(ctx.config.sync.query_limit);
-    let r = sync::historical::run_splitting(&ctx, &budget, &job).await;
-    let (outcome, rows, code) = match r {
-        Ok(sync::chunk::ChunkOutcome::Committed { rows, .. }) => ("committed", rows, 0),
-        Ok(sync::chunk::ChunkOutcome::AlreadyCommitted { .. }) => ("already_committed", 0, 0),
-        Ok(sync::chunk::ChunkOutcome::BudgetSpent { .. }) => ("paused_query_limit", 0, 0),
-        Err(e) => return Err(e),
+    let cut = sync::plan::cut(
+        sync::incremental::now(),
+        ctx.config.sync.lag_s,
+        o.schema.cursor_is_date,
+    );
+    // What of this chunk is still to do (an earlier run may have committed a part of it, cut
+    // at now − lag), and what of that can be fetched now.
+    let committed =
+        crate::sink::manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
+    let parts = sync::backfill::uncovered(&chunk, &committed);
+    let mut later = parts.iter().any(|p| p.end > cut);
+    let mut stop: Option<String> = None;
+    if let Some(u) = ctx.client.api_usage() {
+        if u.max > 0 && u.used * 100 >= u.max * ctx.config.sync.api_budget_percent as u64 {
+            stop = Some(format!(
+                "the org's API usage {}/{} passed sync.api_budget_percent = {}%",
+                u.used, u.max, ctx.config.sync.api_budget_percent
+            ));
+        }
+    }
+    let (mut rows, mut committed_parts) = (0u64, 0u64);
+    for part in &parts {
+        if stop.is_some() {
+            break;
+        }
+        let Some((a, b)) =
+            sync::plan::fetch_range(part.start, part.end, cut, o.schema.cursor_is_date)
+        else {
+            continue;
+        };
+        let job = sync::chunk::ChunkJob {
+            object: o.schema.clone(),
+            chunk: crate::sink::layout::ChunkId {
+                start: a,
+                end: b,
+                ..part.clone()
+            },
+            include_deleted: ctx.config.sync.include_deleted,
+            settings: sync::chunk::parquet_settings(&ctx.config),
+            pages_ahead: sync::chunk::pages_ahead(1),
+            replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
+                .then_some((chunk.start, chunk.end)),
+        };
+        match sync::historical::run_splitting(&ctx, &budget, &job).await {
+            Ok(sync::chunk::ChunkOutcome::Committed { rows: r, .. }) => {
+                rows += r;
+                committed_parts += 1;
+            }
+            Ok(sync::chunk::ChunkOutcome::AlreadyCommitted { .. }) => {}
+            Ok(sync::chunk::ChunkOutcome::BudgetSpent { .. }) => {
+                stop = Some(format!(
+                    "sync.query_limit = {} requests reached for this run",
+                    ctx.config.sync.query_limit
+                ));
+            }
+            Err(SyncError::Salesforce(crate::salesforce::SfError::DailyLimit { message })) => {
+                stop = Some(format!("the org's daily API limit is reached ({message})"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if stop.is_some() {
+        later = true;
+    }
+    let (outcome, code) = match (&stop, later, committed_parts) {
+        (Some(_), _, _) => ("paused", EXIT_RETRY_LATER),
+        (None, true, _) => ("waiting", EXIT_RETRY_LATER),
+        (None, false, 0) => ("already_committed", 0),
+        (None, false, _) => ("committed", 0),
     };
-    let v = serde_json::json!({"chunk": spec, "object": o.schema.object, "outcome": outcome, "rows": rows, "requests": budget.used()});
-    if json {
+    let reason = stop.clone().or_else(|| {
+        later.then(|| {
+            format!(
+                "the chunk ends at {}, after now − sync.lag_s ({}): what has happened is committed, retry after {} for the rest",
+                crate::timefmt::rfc3339(chunk.end),
+                crate::timefmt::rfc3339(cut),
+                crate::timefmt::rfc3339(
+                    chunk.end + chrono::Duration::seconds(ctx.config.sync.lag_s as i64)
+                )
+            )
+        })
+    });
+    let v = serde_json::json!({"chunk": spec, "object": o.schema.object, "outcome": outcome, "rows": rows, "requests": budget.used(), "exit_code": code, "reason": reason});
+    if out.json {
         print_json(&v);
     } else {
         println!(
-            "{spec}: {}",
-            if outcome == "committed" {
-                format!("committed ({rows} rows)")
-            } else {
-                outcome.replace('_', " ")
-            }
+            "{spec}: {}{}",
+            match outcome {
+                "committed" => format!("committed ({rows} rows)"),
+                other => other.replace('_', " "),
+            },
+            reason.map(|r| format!(" — {r}")).unwrap_or_default()
         );
     }
     Ok(code)

@@ -40,6 +40,13 @@ pub enum ConfigError {
     Missing { key: String, hint: String },
     #[error("--set {0}: expected KEY=VALUE, e.g. --set sync.concurrency=8")]
     BadOverride(String),
+    /// A value of the wrong type (or an unknown key), with where it came from.
+    #[error("`{key}` ({origin}): {message}")]
+    Type {
+        key: String,
+        origin: String,
+        message: String,
+    },
 }
 
 fn invalid(key: &str, value: impl fmt::Display, rule: impl Into<String>) -> ConfigError {
@@ -270,30 +277,110 @@ impl Config {
     }
 
     /// Parses and validates configuration text (pure: the environment is passed in).
+    ///
+    /// Precedence: file < environment (`FORCELAKE_CLIENT_SECRET`) < `--set`.
     pub fn from_toml_str(
         text: &str,
         origin: &str,
         overrides: &[String],
         secret_env: Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let file: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
+        let mut value = file.clone();
+        let mut set: Vec<(String, String)> = Vec::new();
         for o in overrides {
-            apply_override(&mut value, o)?;
+            set.push(apply_override(&mut value, o)?);
         }
-        let raw: RawConfig = RawConfig::deserialize(value).map_err(|e| ConfigError::Parse {
-            path: origin.to_string(),
-            message: format!("{}", e.message().trim()),
+        let raw = typed(value, &set, |key| {
+            // A key wrong in the file alone: name its line.
+            match serde_path_to_error::deserialize::<_, RawConfig>(toml::Value::Table(file.clone()))
+            {
+                Err(e) if e.path().to_string() == key => file_line(text)
+                    .map(|n| format!("{origin} line {n}"))
+                    .unwrap_or_else(|| origin.to_string()),
+                _ => origin.to_string(),
+            }
         })?;
-        raw.validate(secret_env)
+        let secret_set = set.iter().any(|(k, _)| k == SECRET_KEY);
+        raw.validate(secret_env, secret_set)
     }
 }
 
+const SECRET_KEY: &str = "salesforce.client_secret";
+
+/// Deserializes the merged table; a `--set` value read as TOML that does not fit its key's type
+/// is taken again as a string (`--set salesforce.api_version=61.0`). Errors name the key and
+/// where its value came from (`--set`, or what `file_origin` says for the key).
+fn typed(
+    mut value: toml::Table,
+    set: &[(String, String)],
+    file_origin: impl Fn(&str) -> String,
+) -> Result<RawConfig, ConfigError> {
+    let mut retried: Vec<String> = Vec::new();
+    loop {
+        match serde_path_to_error::deserialize::<_, RawConfig>(toml::Value::Table(value.clone())) {
+            Ok(raw) => return Ok(raw),
+            Err(e) => {
+                let key = e.path().to_string();
+                let message = if key == SECRET_KEY {
+                    "must be a string (value not shown)".to_string()
+                } else {
+                    e.inner().message().trim().to_string()
+                };
+                let from_set = set.iter().rev().find(|(k, _)| *k == key);
+                match from_set {
+                    Some((k, raw)) if !retried.contains(k) => {
+                        retried.push(k.clone());
+                        insert(&mut value, k, toml::Value::String(raw.clone()));
+                    }
+                    Some(_) => {
+                        return Err(ConfigError::Type {
+                            key,
+                            origin: "from --set".into(),
+                            message,
+                        })
+                    }
+                    None => {
+                        return Err(ConfigError::Type {
+                            origin: file_origin(&key),
+                            key,
+                            message,
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The line (1-based) of the first value in `text` that does not fit the configuration's types.
+fn file_line(text: &str) -> Option<usize> {
+    let e = toml::from_str::<RawConfig>(text).err()?;
+    let span = e.span()?;
+    Some(text.get(..span.start)?.matches('\n').count() + 1)
+}
+
+fn insert(table: &mut toml::Table, key: &str, value: toml::Value) {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        match cur.get_mut(*p).and_then(|v| v.as_table_mut()) {
+            Some(t) => cur = t,
+            None => return,
+        }
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+}
+
 /// Applies `a.b.c=value` to a TOML table. The value is parsed as TOML (number, bool, array,
-/// quoted string) and taken as a plain string otherwise.
-pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), ConfigError> {
+/// quoted string) and taken as a plain string otherwise. Returns the key and the raw value.
+pub fn apply_override(
+    table: &mut toml::Table,
+    assignment: &str,
+) -> Result<(String, String), ConfigError> {
     let (key, raw_value) = assignment
         .split_once('=')
         .ok_or_else(|| ConfigError::BadOverride(assignment.to_string()))?;
@@ -318,7 +405,7 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), C
         })?;
     }
     cur.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
+    Ok((key.to_string(), raw_value.to_string()))
 }
 
 /// Checks `instance_url`: https (http only on loopback) and not a login host.
@@ -384,7 +471,11 @@ fn range_i64(
 
 impl RawConfig {
     /// Validates every key, collecting the first error with its key, value and rule.
-    pub fn validate(self, secret_env: Option<String>) -> Result<Config, ConfigError> {
+    pub fn validate(
+        self,
+        secret_env: Option<String>,
+        secret_from_command_line: bool,
+    ) -> Result<Config, ConfigError> {
         // [salesforce]
         let sf = self.salesforce;
         let instance_url = validate_instance_url(sf.instance_url.as_deref().ok_or_else(|| {
@@ -397,15 +488,17 @@ impl RawConfig {
             key: "salesforce.client_id".into(),
             hint: "the External Client App's Consumer Key (Settings > OAuth Settings > Consumer Key and Secret)".into(),
         })?;
-        let client_secret = secret_env
-            .or(sf.client_secret)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ConfigError::Missing {
-                key: "salesforce.client_secret".into(),
-                hint: format!(
-                    "set the environment variable {SECRET_ENV} to the app's Consumer Secret"
-                ),
-            })?;
+        // file < environment < --set
+        let client_secret = if secret_from_command_line {
+            sf.client_secret.or(secret_env)
+        } else {
+            secret_env.or(sf.client_secret)
+        }
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ConfigError::Missing {
+            key: "salesforce.client_secret".into(),
+            hint: format!("set the environment variable {SECRET_ENV} to the app's Consumer Secret"),
+        })?;
         let api_version = sf
             .api_version
             .unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
@@ -421,11 +514,18 @@ impl RawConfig {
             ));
         }
         if let Some(ca) = &sf.ca_file {
-            if !ca.is_file() {
+            let pem = std::fs::read(ca).map_err(|e| {
+                invalid(
+                    "salesforce.ca_file",
+                    ca.display(),
+                    format!("must be a readable PEM file ({e})"),
+                )
+            })?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
                 return Err(invalid(
                     "salesforce.ca_file",
                     ca.display(),
-                    "must be a readable PEM file",
+                    "holds no certificate: give the PEM file of the issuing CA (one or more -----BEGIN CERTIFICATE----- blocks)",
                 ));
             }
         }

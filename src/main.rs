@@ -65,11 +65,24 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
+    let (json, log_json) = (cli.json, cli.log_format == LogFormat::Json);
     match rt.block_on(cli::run(cli)) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::from(e.exit_code())
+            let code = e.exit_code();
+            if log_json {
+                tracing::error!(exit_code = code, "{e}");
+            } else {
+                eprintln!("error: {e}");
+            }
+            if json {
+                // A scheduler that keeps stdout's last line gets the failure, not nothing.
+                println!(
+                    "{}",
+                    serde_json::json!({"error": e.to_string(), "exit_code": code})
+                );
+            }
+            std::process::ExitCode::from(code)
         }
     }
 }

@@ -57,6 +57,10 @@ pub struct ObjectSchema {
     /// How many leading columns are written (the cursor may be appended to the query only).
     pub written: usize,
     pub cursor_field: String,
+    /// The cursor is a `date` field: queried with date literals, windows are whole days.
+    pub cursor_is_date: bool,
+    /// describe marks the cursor `nillable`: records with no value belong to no day.
+    pub cursor_nillable: bool,
     /// The Arrow schema of written columns.
     pub arrow: SchemaRef,
     /// Short, stable hash of `arrow`.
@@ -79,7 +83,7 @@ pub enum SchemaError {
         field: String,
         found: String,
     },
-    #[error("cursor field {object}.{field} does not exist{}; set sync.cursor_field or the object's cursor_field (LastModifiedDate, SystemModstamp, CreatedDate)", suggest(.suggestions))]
+    #[error("cursor field {object}.{field} does not exist{}", cursor_fix(.object, .suggestions))]
     MissingCursor {
         object: String,
         field: String,
@@ -87,6 +91,36 @@ pub enum SchemaError {
     },
     #[error("object {object} has no field that can be written (every field is compound or binary); list fields explicitly")]
     NoColumns { object: String },
+}
+
+/// The way out of a missing cursor: the object's own cursor-capable fields, as the line to add.
+fn cursor_fix(object: &str, s: &[String]) -> String {
+    match s.first() {
+        None => format!("; {object} has no datetime or date field, so it cannot be synced by day"),
+        Some(best) => format!(
+            "; {object} can use {}: add cursor_field = \"{best}\" to its [[objects]] table (name = \"{object}\")",
+            s.join(" or ")
+        ),
+    }
+}
+
+/// Cursor-capable fields of an object, best first: the modification stamps Salesforce keeps
+/// on most objects, then CreatedDate, then the closest other datetime or date names.
+pub fn cursor_candidates(describe: &ObjectDescribe, wanted: &str) -> Vec<String> {
+    let capable: Vec<&FieldDescribe> = describe
+        .fields
+        .iter()
+        .filter(|f| matches!(f.field_type.as_str(), "datetime" | "date"))
+        .collect();
+    let mut out: Vec<String> = ["SystemModstamp", "LastModifiedDate", "CreatedDate"]
+        .iter()
+        .filter_map(|n| capable.iter().find(|f| f.name == *n && !f.nillable))
+        .map(|f| f.name.clone())
+        .collect();
+    if out.is_empty() {
+        out = ident::closest(wanted, capable.iter().map(|f| f.name.as_str()), 3);
+    }
+    out
 }
 
 fn suggest(s: &[String]) -> String {
@@ -188,7 +222,7 @@ fn location_fields() -> Fields {
         .collect()
 }
 
-fn column(f: &FieldDescribe) -> Column {
+pub fn column(f: &FieldDescribe) -> Column {
     Column {
         name: f.name.clone(),
         sf_type: f.field_type.clone(),
@@ -248,15 +282,7 @@ impl ObjectSchema {
             .ok_or_else(|| SchemaError::MissingCursor {
                 object: object.clone(),
                 field: cursor.to_string(),
-                suggestions: ident::closest(
-                    cursor,
-                    describe
-                        .fields
-                        .iter()
-                        .filter(|f| matches!(f.field_type.as_str(), "datetime" | "date"))
-                        .map(|f| f.name.as_str()),
-                    3,
-                ),
+                suggestions: cursor_candidates(describe, cursor),
             })?;
         if !matches!(cursor_desc.field_type.as_str(), "datetime" | "date") {
             return Err(SchemaError::BadCursor {
@@ -281,6 +307,8 @@ impl ObjectSchema {
             columns,
             written,
             cursor_field: cursor_desc.name.clone(),
+            cursor_is_date: cursor_desc.field_type == "date",
+            cursor_nillable: cursor_desc.nillable,
             arrow,
             hash,
         })

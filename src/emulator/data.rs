@@ -329,6 +329,19 @@ pub fn object_defs() -> Vec<ObjectDef> {
     ]);
     location(&mut invoice, "Ship_To");
 
+    // A field-history object: no LastModifiedDate or SystemModstamp, only CreatedDate.
+    let account_history = vec![
+        FieldDef::new("Id", "id"),
+        FieldDef::new("IsDeleted", "boolean"),
+        FieldDef::new("AccountId", "reference").refs("Account"),
+        FieldDef::new("CreatedById", "reference").refs("User"),
+        FieldDef::new("CreatedDate", "datetime"),
+        FieldDef::new("Field", "picklist").pick(&["Name", "Industry", "Rating", "created"]),
+        FieldDef::new("DataType", "picklist").pick(&["Text", "Picklist", "EntityId"]),
+        FieldDef::new("OldValue", "anyType"),
+        FieldDef::new("NewValue", "anyType"),
+    ];
+
     // A wide custom object (600 custom fields): its full field list does not fit one request URI.
     let mut wide = vec![
         FieldDef::new("Id", "id"),
@@ -382,6 +395,13 @@ pub fn object_defs() -> Vec<ObjectDef> {
             key_prefix: "a01",
             custom: true,
             fields: invoice,
+        },
+        ObjectDef {
+            name: "AccountHistory".into(),
+            label: "Account History".into(),
+            key_prefix: "017",
+            custom: false,
+            fields: account_history,
         },
         ObjectDef {
             name: "Wide__c".into(),
@@ -820,8 +840,9 @@ pub struct GenConfig {
 pub fn generate(cfg: &GenConfig) -> Dataset {
     let mut tables = Vec::new();
     for (oi, def) in object_defs().into_iter().enumerate() {
-        // Wide__c is opt-in (name it in `rows`): 600 columns are costly for tests that ignore it.
-        let default = if def.name == "Wide__c" {
+        // Wide__c and AccountHistory are opt-in (name them in `rows`): 600 columns are costly
+        // for tests that ignore them, and history rows are only wanted where tested.
+        let default = if def.name == "Wide__c" || def.name == "AccountHistory" {
             0
         } else {
             cfg.default_rows
@@ -1205,7 +1226,8 @@ mod tests {
         let a = generate(&cfg);
         let b = generate(&cfg);
         assert_eq!(a.tables[0].rows, b.tables[0].rows);
-        assert_eq!(a.tables.len(), 6);
+        assert_eq!(a.tables.len(), 7);
+        assert_eq!(a.table("AccountHistory").unwrap().rows.len(), 0);
         assert_eq!(a.table("Wide__c").unwrap().rows.len(), 0);
         let ids: std::collections::HashSet<_> = a.tables[0]
             .rows

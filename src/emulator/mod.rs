@@ -120,6 +120,43 @@ struct Inner {
     templates: Mutex<HashMap<(String, Vec<usize>), Templates>>,
     seq: AtomicU64,
     base_url: Mutex<String>,
+    hold: Hold,
+}
+
+/// Holding query answers open (tests kill the client while it provably waits mid-run).
+struct Hold {
+    /// Query requests (first pages and `nextRecordsUrl` pages) seen so far.
+    seen: AtomicU64,
+    /// Requests numbered at or past this are held (`u64::MAX`: none).
+    from: AtomicU64,
+    /// How many requests have been held, ever.
+    held: tokio::sync::watch::Sender<u64>,
+    /// Bumped to let held requests go.
+    released: tokio::sync::watch::Sender<u64>,
+}
+
+impl Hold {
+    fn new() -> Self {
+        Self {
+            seen: AtomicU64::new(0),
+            from: AtomicU64::new(u64::MAX),
+            held: tokio::sync::watch::channel(0).0,
+            released: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    /// Waits, for a held request, until [`RunningEmulator::release_held`].
+    async fn point(&self) {
+        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if n < self.from.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut rx = self.released.subscribe();
+        let generation = *rx.borrow_and_update();
+        self.held.send_modify(|h| *h += 1);
+        let _ =
+            tokio::time::timeout(Duration::from_secs(300), rx.wait_for(|g| *g != generation)).await;
+    }
 }
 
 /// A running emulator; dropping it (or [`RunningEmulator::stop`]) shuts it down.
@@ -189,6 +226,36 @@ impl RunningEmulator {
     /// REST requests answered so far.
     pub fn requests(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// From the `k`-th query request after this call on (1 = the next one), every query
+    /// request (first page or `nextRecordsUrl`) is held open, unanswered, until
+    /// [`Self::release_held`]: a client killed while one is held is provably mid-run, and the
+    /// requests answered before it bound how far the run got.
+    pub fn hold_queries_from(&self, k: u64) {
+        let seen = self.inner.hold.seen.load(Ordering::SeqCst);
+        self.inner
+            .hold
+            .from
+            .store(seen + k.max(1), Ordering::SeqCst);
+    }
+
+    /// Waits until a request is held after [`Self::hold_queries_from`] (returns at once if
+    /// one is held already since `since` = the value of [`Self::held_count`] before).
+    pub async fn wait_held(&self, since: u64) {
+        let mut rx = self.inner.hold.held.subscribe();
+        let _ = rx.wait_for(|h| *h > since).await;
+    }
+
+    /// How many requests have been held so far.
+    pub fn held_count(&self) -> u64 {
+        *self.inner.hold.held.borrow()
+    }
+
+    /// Stops holding and answers every held request.
+    pub fn release_held(&self) {
+        self.inner.hold.from.store(u64::MAX, Ordering::SeqCst);
+        self.inner.hold.released.send_modify(|g| *g += 1);
     }
 
     /// Changes `DailyApiRequests.Max` (e.g. to lift an exhausted limit).
@@ -304,6 +371,7 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
         next_requests: AtomicU64::new(0),
         seq: AtomicU64::new(0),
         base_url: Mutex::new(url.clone()),
+        hold: Hold::new(),
     });
     let app = Router::new()
         .route("/services/oauth2/token", post(token))
@@ -637,6 +705,9 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
         })
         .unwrap_or(2000)
         .clamp(200, 2000);
+    if matches!(parts.get(1), Some(&"query") | Some(&"queryAll")) {
+        st.hold.point().await;
+    }
     let query_param = || {
         uri.query().and_then(|q| {
             url::form_urlencoded::parse(q.as_bytes())
@@ -1256,7 +1327,7 @@ fn field_describe(f: &FieldDef) -> serde_json::Value {
         "polymorphicForeignKey": false,
         "precision": if matches!(f.ftype, "currency" | "double" | "percent") { f.precision } else { 0 },
         "queryByDistance": false, "referenceTargetField": null, "referenceTo": f.reference_to,
-        "relationshipName": if f.ftype == "reference" { serde_json::json!(f.name.trim_end_matches("Id").trim_end_matches("__c")) } else { serde_json::Value::Null },
+        "relationshipName": if f.ftype == "reference" { serde_json::json!(match f.name.strip_suffix("__c") { Some(base) => format!("{base}__r"), None => f.name.trim_end_matches("Id").to_string() }) } else { serde_json::Value::Null },
         "relationshipOrder": null, "restrictedDelete": false, "restrictedPicklist": false,
         "scale": if matches!(f.ftype, "currency" | "double" | "percent") { f.scale } else { 0 },
         "searchPrefilterable": false, "soapType": soap_type(f.ftype), "sortable": !compound && f.ftype != "textarea",

@@ -47,6 +47,11 @@ pub struct FieldDescribe {
     pub compound_field_name: Option<String>,
     #[serde(default)]
     pub soap_type: String,
+    /// Lookups: the relationship name (`Owner` for `OwnerId`) and the objects it can point to.
+    #[serde(default)]
+    pub relationship_name: Option<String>,
+    #[serde(default)]
+    pub reference_to: Vec<String>,
 }
 
 impl ObjectDescribe {

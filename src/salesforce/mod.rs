@@ -51,6 +51,9 @@ pub enum SfError {
     /// A body that is not what the API documents.
     #[error("unexpected response for {what}: {message}")]
     Protocol { what: String, message: String },
+    /// The server's TLS certificate is not trusted (or not for this host). Exit code 2.
+    #[error("the TLS certificate of {host} is not trusted ({message}): if a corporate proxy or a private CA issues it, set salesforce.ca_file to the PEM file of the issuing CA; certificate checks are never switched off")]
+    Certificate { host: String, message: String },
 }
 
 impl SfError {
@@ -71,7 +74,7 @@ impl SfError {
     /// Errors that mean configuration or credentials are wrong (exit 2).
     pub fn is_user_error(&self) -> bool {
         match self {
-            SfError::Auth { .. } => true,
+            SfError::Auth { .. } | SfError::Certificate { .. } => true,
             SfError::Api { code, .. } => matches!(
                 code.as_str(),
                 "INVALID_TYPE"
@@ -298,8 +301,19 @@ impl Client {
         format!("/services/data/v{}/{}", self.api_version, rest)
     }
 
-    /// Requests a new access token with the client credentials flow.
+    /// Requests a new access token with the client credentials flow; a refused or reset
+    /// connection, a timeout or a 5xx is retried with the same backoff as every other request.
     pub async fn authenticate(&self) -> Result<(), SfError> {
+        (|| self.authenticate_once())
+            .retry(self.retry)
+            .when(|e: &SfError| e.is_retryable())
+            .notify(|e, d| {
+                tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "token request failed; retrying")
+            })
+            .await
+    }
+
+    async fn authenticate_once(&self) -> Result<(), SfError> {
         let url = self
             .base
             .join("/services/oauth2/token")
@@ -320,7 +334,7 @@ impl Client {
             .form(&form)
             .send()
             .await
-            .map_err(|e| transport("the token request", &e))?;
+            .map_err(|e| self.transport("the token request", &e))?;
         let status = resp.status();
         let body = resp
             .bytes()
@@ -391,7 +405,7 @@ impl Client {
             if let Some(n) = batch_size {
                 req = req.header("Sforce-Query-Options", format!("batchSize={n}"));
             }
-            let resp = req.send().await.map_err(|e| transport(what, &e))?;
+            let resp = req.send().await.map_err(|e| self.transport(what, &e))?;
             let status = resp.status();
             if let Some(u) = resp
                 .headers()
@@ -537,6 +551,33 @@ impl Client {
             message: e.to_string(),
         })
     }
+}
+
+impl Client {
+    /// A transport error; an untrusted certificate is told apart (not retried, exit 2).
+    fn transport(&self, what: &str, e: &reqwest::Error) -> SfError {
+        let err = transport(what, e);
+        match err {
+            SfError::Transport { message, .. } if is_certificate_problem(&message) => {
+                SfError::Certificate {
+                    host: self.base.host_str().unwrap_or("the server").to_string(),
+                    message: message
+                        .rsplit(": ")
+                        .find(|m| m.contains("certificate") || m.contains("Issuer"))
+                        .unwrap_or(&message)
+                        .to_string(),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// rustls' certificate verification failures (`invalid peer certificate: UnknownIssuer`, …).
+fn is_certificate_problem(message: &str) -> bool {
+    message.contains("invalid peer certificate")
+        || message.contains("UnknownIssuer")
+        || message.contains("certificate verify failed")
 }
 
 /// A transport error, described without the request URL.

@@ -4,6 +4,17 @@ use chrono::{DateTime, Utc};
 
 use crate::timefmt::soql_datetime;
 
+/// A cursor bound as SOQL wants it for the field's type: a datetime literal
+/// (`2026-07-01T00:00:00Z`) for a datetime cursor, a date literal (`2026-07-01`) for a date one
+/// (date-cursor windows are whole UTC days, so the bound is a midnight).
+pub fn bound(t: DateTime<Utc>, date: bool) -> String {
+    if date {
+        t.format("%Y-%m-%d").to_string()
+    } else {
+        soql_datetime(t)
+    }
+}
+
 /// `SELECT <fields> FROM <object> WHERE <cursor> >= start AND <cursor> < end ORDER BY <cursor>, Id`.
 ///
 /// Names must already be validated identifiers (see [`super::ident`]).
@@ -11,6 +22,7 @@ pub fn chunk_query(
     object: &str,
     fields: &[String],
     cursor: &str,
+    date: bool,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> String {
@@ -21,9 +33,9 @@ pub fn chunk_query(
         fields.join(", "),
         object,
         cursor,
-        soql_datetime(start),
+        bound(start, date),
         cursor,
-        soql_datetime(end),
+        bound(end, date),
         order
     )
 }
@@ -37,16 +49,22 @@ pub fn earliest_query(object: &str, cursor: &str) -> String {
 pub fn count_query(
     object: &str,
     cursor: &str,
+    date: bool,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> String {
     match window {
         None => format!("SELECT COUNT() FROM {object}"),
         Some((a, b)) => format!(
             "SELECT COUNT() FROM {object} WHERE {cursor} >= {} AND {cursor} < {}",
-            soql_datetime(a),
-            soql_datetime(b)
+            bound(a, date),
+            bound(b, date)
         ),
     }
+}
+
+/// Records whose cursor is null: they belong to no day, so no window ever fetches them.
+pub fn null_cursor_count_query(object: &str, cursor: &str) -> String {
+    format!("SELECT COUNT() FROM {object} WHERE {cursor} = null")
 }
 
 #[cfg(test)]
@@ -62,12 +80,28 @@ mod tests {
             "Account",
             &["Id".into(), "Name".into()],
             "LastModifiedDate",
+            false,
             a,
             b,
         );
         assert_eq!(
             q,
             "SELECT Id, Name FROM Account WHERE LastModifiedDate >= 2024-01-01T00:00:00Z AND LastModifiedDate < 2024-01-02T00:00:00Z ORDER BY LastModifiedDate, Id"
+        );
+    }
+
+    #[test]
+    fn a_date_cursor_is_bounded_with_date_literals() {
+        let a = DateOrTime::parse("2026-07-01").unwrap().as_start();
+        let b = DateOrTime::parse("2026-07-31").unwrap().as_end();
+        let q = chunk_query("Opportunity", &["Id".into()], "CloseDate", true, a, b);
+        assert_eq!(
+            q,
+            "SELECT Id FROM Opportunity WHERE CloseDate >= 2026-07-01 AND CloseDate < 2026-08-01 ORDER BY CloseDate, Id"
+        );
+        assert_eq!(
+            count_query("Opportunity", "CloseDate", true, Some((a, b))),
+            "SELECT COUNT() FROM Opportunity WHERE CloseDate >= 2026-07-01 AND CloseDate < 2026-08-01"
         );
     }
 }

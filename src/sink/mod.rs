@@ -27,6 +27,9 @@ pub enum SinkError {
         what: String,
         source: std::io::Error,
     },
+    /// The destination cannot be used as configured (the message says why and what to do).
+    #[error("{0}")]
+    Unusable(String),
     #[error("manifest {path}: {message}")]
     Manifest { path: String, message: String },
 }

@@ -161,19 +161,13 @@ pub fn open_with_folder(
     url: &str,
     options: &BTreeMap<String, String>,
 ) -> Result<(Arc<dyn ObjectStore>, Option<Arc<LocalFileSystem>>), SinkError> {
-    let d = parse_destination(url).map_err(|m| SinkError::Manifest {
-        path: url.into(),
-        message: m,
-    })?;
+    let d = parse_destination(url).map_err(SinkError::Unusable)?;
     let cfg_err = |store: &str, e: object_store::Error| {
         SinkError::store(format!("configuring the {store} store for {url}"), e)
     };
     match d {
         Destination::Local(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|source| SinkError::Io {
-                what: format!("creating {}", dir.display()),
-                source,
-            })?;
+            local_folder(&dir).map_err(SinkError::Unusable)?;
             let folder = Arc::new(
                 LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|e| SinkError::store(format!("opening {}", dir.display()), e))?
@@ -222,6 +216,39 @@ pub fn open_with_folder(
             ))
         }
     }
+}
+
+/// Makes sure a local destination is (or can become) a folder, with a message that says what
+/// is in the way: a file where the folder should be, a file among its parents, or a place the
+/// user may not create folders in.
+pub fn local_folder(dir: &std::path::Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(
+            "is a file, not a folder: point destination.url at a folder (it is created if missing)"
+                .into(),
+        );
+    }
+    for a in dir.ancestors().skip(1) {
+        if a.exists() {
+            if !a.is_dir() {
+                return Err(format!(
+                    "lies under {}, which is a file, not a folder: point destination.url at a folder",
+                    a.display()
+                ));
+            }
+            break;
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        let fix = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                "the user running forcelake may not create it: choose a writable folder or fix its permissions"
+            }
+            std::io::ErrorKind::ReadOnlyFilesystem => "the file system is read-only: choose another folder",
+            _ => "choose a folder forcelake can create and write",
+        };
+        format!("cannot create the folder ({e}): {fix}")
+    })
 }
 
 /// Writes, reads back and deletes a small probe object under `_forcelake/`: the destination

@@ -242,23 +242,26 @@ pub async fn run_backfill(
     };
     let mut jobs = Vec::new();
     let mut budgets = HashMap::new();
+    let now = crate::sync::incremental::now();
+    let mut waiting: HashMap<String, (u64, DateTime<Utc>)> = HashMap::new();
     for o in &objects {
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
-        let mut todo: Vec<(ChunkId, ChunkId)> = Vec::new();
-        for planned in plan
-            .chunks
-            .iter()
-            .filter(|c| c.object == o.schema.object)
-            .filter_map(|c| ChunkId::parse(&c.chunk_id))
-        {
-            for part in uncovered(&planned, &committed) {
-                todo.push((part, planned.clone()));
-            }
+        let cut = plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+        let (todo, later) = runnable_parts(
+            &plan,
+            &o.schema.object,
+            &committed,
+            cut,
+            o.schema.cursor_is_date,
+        );
+        if later > 0 {
+            waiting.insert(o.schema.object.clone(), (later, cut));
         }
         summary.objects.push(ObjectSummary {
             object: o.schema.object.clone(),
             chunks_planned: todo.len() as u64,
             warnings: o.warnings.clone(),
+            null_cursor_records: o.null_cursor,
             ..Default::default()
         });
         for (c, planned) in todo {
@@ -273,7 +276,64 @@ pub async fn run_backfill(
         );
     }
     execute_gated(ctx.clone(), jobs, &budgets, &mut summary, gate.as_ref()).await;
+    for s in summary.objects.iter_mut() {
+        let Some((later, cut)) = waiting.get(&s.object) else {
+            continue;
+        };
+        s.chunks_pending += later;
+        s.range_end = Some(rfc3339(*cut));
+        let why = format!(
+            "the range ends in the future: {later} chunks lie (partly) after {} (now − sync.lag_s) and wait for a later run with the same range",
+            rfc3339(*cut)
+        );
+        s.notes.push(why.clone());
+        if s.status == "complete" {
+            s.status = "paused".into();
+            s.paused_reason = Some(why);
+        }
+    }
+    if summary.status == "complete" && summary.objects.iter().any(|o| o.status == "paused") {
+        summary.status = "paused".into();
+    }
     Ok(summary.finish(&ctx, started))
+}
+
+/// The parts of an object's planned backfill chunks that still need fetching and can be
+/// fetched now (cut at `cut`; whole days for a date cursor), each with the planned chunk it
+/// belongs to, and how many planned chunks keep time after the cut (they wait for a later run).
+pub fn runnable_parts(
+    plan: &BackfillPlan,
+    object: &str,
+    committed: &[ChunkId],
+    cut: DateTime<Utc>,
+    date_cursor: bool,
+) -> (Vec<(ChunkId, ChunkId)>, u64) {
+    let mut todo = Vec::new();
+    let mut later = 0;
+    for planned in plan
+        .chunks
+        .iter()
+        .filter(|c| c.object == object)
+        .filter_map(|c| ChunkId::parse(&c.chunk_id))
+    {
+        let parts = uncovered(&planned, committed);
+        if parts.iter().any(|p| p.end > cut) {
+            later += 1;
+        }
+        for part in parts {
+            if let Some((a, b)) = plan::fetch_range(part.start, part.end, cut, date_cursor) {
+                todo.push((
+                    ChunkId {
+                        start: a,
+                        end: b,
+                        ..part
+                    },
+                    planned.clone(),
+                ));
+            }
+        }
+    }
+    (todo, later)
 }
 
 #[cfg(test)]

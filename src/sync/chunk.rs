@@ -113,6 +113,7 @@ pub async fn run_chunk(
         &obj.object,
         &obj.select_list(),
         &obj.cursor_field,
+        obj.cursor_is_date,
         job.chunk.start,
         job.chunk.end,
     );
@@ -190,6 +191,7 @@ pub async fn run_chunk(
                         &obj.object,
                         &g,
                         &obj.cursor_field,
+                        obj.cursor_is_date,
                         job.chunk.start,
                         job.chunk.end,
                     ),

@@ -35,7 +35,14 @@ pub fn field_groups(
     max_uri: usize,
 ) -> Vec<Vec<String>> {
     let fields = obj.select_list();
-    let full = soql::chunk_query(&obj.object, &fields, &obj.cursor_field, start, end);
+    let full = soql::chunk_query(
+        &obj.object,
+        &fields,
+        &obj.cursor_field,
+        obj.cursor_is_date,
+        start,
+        end,
+    );
     if client.query_uri_len(&full, all) <= max_uri {
         return vec![fields];
     }
@@ -43,7 +50,14 @@ pub fn field_groups(
     let mut cur: Vec<String> = vec!["Id".to_string()];
     for f in fields.into_iter().filter(|f| f != "Id") {
         cur.push(f);
-        let q = soql::chunk_query(&obj.object, &cur, &obj.cursor_field, start, end);
+        let q = soql::chunk_query(
+            &obj.object,
+            &cur,
+            &obj.cursor_field,
+            obj.cursor_is_date,
+            start,
+            end,
+        );
         if client.query_uri_len(&q, all) > max_uri && cur.len() > 2 {
             let last = cur.pop().expect("pushed above");
             groups.push(std::mem::replace(&mut cur, vec!["Id".to_string(), last]));

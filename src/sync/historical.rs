@@ -23,12 +23,17 @@ use crate::timefmt::day_start;
 pub struct PreparedObject {
     pub config: ObjectConfig,
     pub schema: Arc<ObjectSchema>,
-    /// Schema changes since the last recorded schema.
+    /// Schema changes since the last recorded schema, and a nillable cursor.
     pub warnings: Vec<String>,
+    /// Records whose cursor is null (counted only when describe marks the cursor nillable).
+    pub null_cursor: Option<u64>,
 }
 
-/// Authenticates, describes every configured object, validates fields and cursor, and
-/// records each schema under `_forcelake/schemas/`.
+/// Authenticates, describes every configured object, validates fields and cursor (against
+/// describe and against the cursor the lake was written with), counts records with a null
+/// cursor, and — only once every object is valid, and only when `write_schemas` — records
+/// each schema under `_forcelake/schemas/`. Nothing is written before the whole
+/// configuration has been checked.
 pub async fn prepare_objects(
     ctx: &Context,
     write_schemas: bool,
@@ -66,21 +71,83 @@ pub async fn prepare_objects(
             });
         }
         let schema = ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field)?;
+        check_lake_cursor(ctx, &schema).await?;
         let mut warnings = Vec::new();
-        if write_schemas {
-            warnings = schema_changes(ctx.store.as_ref(), &schema).await;
-            for w in &warnings {
-                tracing::warn!(object = %schema.object, "{w}");
-            }
-            write_schema_record(ctx.store.as_ref(), &schema).await?;
+        let mut null_cursor = None;
+        if schema.cursor_nillable {
+            let n = ctx
+                .client
+                .count(
+                    &soql::null_cursor_count_query(&schema.object, &schema.cursor_field),
+                    ctx.config.sync.include_deleted,
+                    &format!(
+                        "count of {} records without {}",
+                        schema.object, schema.cursor_field
+                    ),
+                )
+                .await?;
+            null_cursor = Some(n);
+            let better = crate::schema::cursor_candidates(&describe, "LastModifiedDate");
+            let w = format!(
+                "the cursor {}.{} can be null: {n} records have no {} — they belong to no day and are never synced{}",
+                schema.object,
+                schema.cursor_field,
+                schema.cursor_field,
+                if better.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; to sync every record use {} (cursor_field = \"{}\" in the [[objects]] table of {})",
+                        better.join(", "),
+                        better[0],
+                        schema.object
+                    )
+                }
+            );
+            tracing::warn!(object = %schema.object, records = n, "{w}");
+            warnings.push(w);
         }
         out.push(PreparedObject {
             config: o.clone(),
             schema: Arc::new(schema),
             warnings,
+            null_cursor,
         });
     }
+    if write_schemas {
+        for o in &mut out {
+            let changes = schema_changes(ctx.store.as_ref(), &o.schema).await;
+            for w in &changes {
+                tracing::warn!(object = %o.schema.object, "{w}");
+            }
+            o.warnings.extend(changes);
+            write_schema_record(ctx.store.as_ref(), &o.schema).await?;
+        }
+    }
     Ok(out)
+}
+
+/// The cursor of an object is fixed once its first manifest exists (its day partitions follow
+/// that cursor): another configured cursor is refused, naming both.
+async fn check_lake_cursor(ctx: &Context, schema: &ObjectSchema) -> Result<(), SyncError> {
+    let committed = manifest::list_chunks(ctx.store.as_ref(), &schema.object).await?;
+    let Some(first) = committed.first() else {
+        return Ok(());
+    };
+    let m = manifest::load(
+        ctx.store.as_ref(),
+        &layout::manifest_path(&schema.object, first),
+    )
+    .await?;
+    if m.cursor_field.eq_ignore_ascii_case(&schema.cursor_field) {
+        return Ok(());
+    }
+    Err(SyncError::CursorChanged {
+        object: schema.object.clone(),
+        lake: m.cursor_field,
+        configured: schema.cursor_field.clone(),
+        destination: ctx.config.destination.url.clone(),
+    })
 }
 
 /// Compares the schema with the newest one recorded for the object: new, dropped and retyped
@@ -211,19 +278,61 @@ pub async fn earliest_cursor(
     )))
 }
 
+/// One object's part of a historical sync.
+pub struct HistoricalPlan {
+    pub object: PreparedObject,
+    pub chunks: Vec<ChunkId>,
+    /// Where the fetched range ends (cut at now − sync.lag_s), when there is one.
+    pub range_end: Option<DateTime<Utc>>,
+    /// Said in the summary when the configured end lies past the cut.
+    pub note: Option<String>,
+    /// A start date that has not happened yet.
+    pub warning: Option<String>,
+}
+
+/// The end of a historical range, and a note when it had to be cut at now − lag: no chunk
+/// may cover time that has not happened yet (the next run with the same end pulls the rest).
+pub fn cut_note(
+    wanted: Option<DateTime<Utc>>,
+    cut: DateTime<Utc>,
+    lag_s: u64,
+    date_cursor: bool,
+) -> Option<String> {
+    let wanted = wanted?;
+    (wanted > cut).then(|| {
+        format!(
+            "the range ends at {} (in the future): cut at {} ({}); a later run with the same end pulls the rest",
+            crate::timefmt::rfc3339(wanted),
+            crate::timefmt::rfc3339(cut),
+            if date_cursor {
+                "a date cursor's days are fetched once they have passed".to_string()
+            } else {
+                format!("now − sync.lag_s = {lag_s} s")
+            }
+        )
+    })
+}
+
+/// The warning for a `sync.start_date` that has not happened yet.
+pub fn future_start_warning(start: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "sync.start_date {} is in the future: a historical sync has nothing to fetch until then",
+        crate::timefmt::rfc3339(start)
+    )
+}
+
 /// The chunks a historical sync of every configured object still needs.
 pub async fn plan_historical(
     ctx: &Context,
     objects: &[PreparedObject],
     budgets: &HashMap<String, Arc<Budget>>,
-) -> Result<Vec<(PreparedObject, Vec<ChunkId>)>, SyncError> {
-    let end = ctx
-        .config
-        .sync
-        .end
-        .unwrap_or_else(crate::sync::incremental::now);
+) -> Result<Vec<HistoricalPlan>, SyncError> {
+    let now = crate::sync::incremental::now();
     let mut out = Vec::new();
     for o in objects {
+        let date = o.schema.cursor_is_date;
+        let cut = plan::cut(now, ctx.config.sync.lag_s, date);
+        let end = ctx.config.sync.end.unwrap_or(now);
         let budget = budgets
             .get(&o.schema.object)
             .cloned()
@@ -235,12 +344,24 @@ pub async fn plan_historical(
                 .map(|t| day_start(t.date_naive())),
         };
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
-        let chunks = match start {
-            Some(s) if s < end => plan::plan_range(ChunkKind::Historical, s, end, &committed),
-            _ => vec![],
+        let range = start.and_then(|s| plan::fetch_range(s, end, cut, date));
+        let chunks = match range {
+            Some((s, e)) => plan::plan_range(ChunkKind::Historical, s, e, &committed),
+            None => vec![],
         };
         tracing::info!(object = %o.schema.object, chunks = chunks.len(), already_committed = committed.len(), "planned historical sync");
-        out.push((o.clone(), chunks));
+        out.push(HistoricalPlan {
+            object: o.clone(),
+            chunks,
+            range_end: range.map(|(_, e)| e),
+            note: cut_note(ctx.config.sync.end, cut, ctx.config.sync.lag_s, date),
+            warning: ctx
+                .config
+                .sync
+                .start
+                .filter(|s| *s >= cut)
+                .map(future_start_warning),
+        });
     }
     Ok(out)
 }
@@ -266,11 +387,24 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
         destination: ctx.config.destination.url.clone(),
         ..Default::default()
     };
-    for (o, chunks) in planned {
+    for HistoricalPlan {
+        object: o,
+        chunks,
+        range_end,
+        note,
+        warning,
+    } in planned
+    {
+        if let Some(n) = &note {
+            tracing::info!(object = %o.schema.object, "{n}");
+        }
         summary.objects.push(ObjectSummary {
             object: o.schema.object.clone(),
             chunks_planned: chunks.len() as u64,
-            warnings: o.warnings.clone(),
+            warnings: o.warnings.iter().cloned().chain(warning).collect(),
+            null_cursor_records: o.null_cursor,
+            notes: note.into_iter().collect(),
+            range_end: range_end.map(crate::timefmt::rfc3339),
             ..Default::default()
         });
         for c in chunks {

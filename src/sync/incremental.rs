@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest::{self, Manifest};
@@ -94,9 +94,10 @@ pub async fn plan_incremental(
     ctx: &Context,
     objects: &[crate::sync::historical::PreparedObject],
 ) -> Result<Vec<(String, Vec<ChunkId>)>, SyncError> {
-    let end = now() - Duration::seconds(ctx.config.sync.lag_s as i64);
+    let now = now();
     let mut out = Vec::new();
     for o in objects {
+        let end = plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
         let chunks = match incremental_state(&committed) {
             Some((_, pos)) if pos < end => {
@@ -118,7 +119,7 @@ pub async fn plan_incremental(
 pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
     let started = Instant::now();
     let objects = prepare_objects(&ctx, true).await?;
-    let end = now() - Duration::seconds(ctx.config.sync.lag_s as i64);
+    let now = now();
     let endpoint = if ctx.config.sync.include_deleted {
         "queryAll"
     } else {
@@ -133,11 +134,14 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
         ..Default::default()
     };
     for o in &objects {
+        // windows end at now − lag (for a date cursor: at the last midnight before it)
+        let end = plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
         let name = o.schema.object.clone();
         let committed = manifest::list_chunks(ctx.store.as_ref(), &name).await?;
         let mut s = ObjectSummary {
             object: name.clone(),
             warnings: o.warnings.clone(),
+            null_cursor_records: o.null_cursor,
             window_end: Some(rfc3339(end)),
             ..Default::default()
         };
@@ -191,6 +195,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
 mod tests {
     use super::*;
     use crate::timefmt::DateOrTime;
+    use chrono::Duration;
     use proptest::prelude::*;
 
     fn t(s: &str) -> DateTime<Utc> {

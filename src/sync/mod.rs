@@ -51,6 +51,15 @@ pub enum SyncError {
         received: u64,
         total: u64,
     },
+    #[error("{object}: the lake at {destination} was written with cursor {lake}, but the configuration says {configured}; its day partitions follow {lake}, so mixing cursors would misfile records. Keep cursor_field = \"{lake}\" for {object} on this destination, or write the new cursor to a new destination.url")]
+    CursorChanged {
+        object: String,
+        lake: String,
+        configured: String,
+        destination: String,
+    },
+    #[error("destination.url {url}: {message}")]
+    Destination { url: String, message: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -70,7 +79,9 @@ impl SyncError {
             SyncError::Config(_)
             | SyncError::Schema(_)
             | SyncError::UnknownObject { .. }
-            | SyncError::NotQueryable { .. } => 2,
+            | SyncError::NotQueryable { .. }
+            | SyncError::CursorChanged { .. }
+            | SyncError::Destination { .. } => 2,
             SyncError::Salesforce(e) if e.is_user_error() => 2,
             _ => 1,
         }
@@ -144,7 +155,11 @@ impl Context {
         let (store, local) = crate::sink::store::open_with_folder(
             &config.destination.url,
             &config.destination.options,
-        )?;
+        )
+        .map_err(|e| SyncError::Destination {
+            url: config.destination.url.clone(),
+            message: e.to_string(),
+        })?;
         Ok(Self {
             client,
             store,
@@ -179,6 +194,15 @@ pub struct ObjectSummary {
     /// Schema changes and other things worth a look.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the run did that the user should know (e.g. an end in the future was cut).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Historical and backfill: where the fetched range ends (cut at now − sync.lag_s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range_end: Option<String>,
+    /// Records whose (nillable) cursor is null: they belong to no day and are never synced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub null_cursor_records: Option<u64>,
     /// Incremental: the pipeline's start point.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incremental_start: Option<String>,
@@ -247,6 +271,9 @@ impl RunSummary {
             }
             for w in &o.warnings {
                 s.push_str(&format!("    warning: {w}\n"));
+            }
+            for n in &o.notes {
+                s.push_str(&format!("    note: {n}\n"));
             }
             if let Some(p) = &o.position_after {
                 s.push_str(&format!(

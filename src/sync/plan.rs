@@ -5,6 +5,45 @@ use chrono::{DateTime, Duration, Utc};
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::timefmt::day_start;
 
+/// The latest instant a window may end at: `now − lag_s`, so no chunk covers time that has not
+/// happened (or whose late-committed records may still appear). For a `date` cursor, the last
+/// midnight at or before that: a day is fetched once it has wholly passed.
+pub fn cut(now: DateTime<Utc>, lag_s: u64, date_cursor: bool) -> DateTime<Utc> {
+    let t = now - Duration::seconds(lag_s.min(i64::MAX as u64 / 1000) as i64);
+    if date_cursor {
+        day_start(t.date_naive())
+    } else {
+        t
+    }
+}
+
+/// The next midnight at or after `t`.
+pub fn ceil_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    let d = day_start(t.date_naive());
+    if d == t {
+        d
+    } else {
+        d + Duration::days(1)
+    }
+}
+
+/// What to fetch of the range `[start, end)`: cut at `cut`, and for a `date` cursor widened to
+/// whole days (a date `d` sits at d's midnight, so it is inside `[start, end)` exactly when
+/// `ceil_day(start) <= d < ceil_day(end)`). `None` when nothing of it can be fetched yet.
+pub fn fetch_range(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    cut: DateTime<Utc>,
+    date_cursor: bool,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let (s, e) = if date_cursor {
+        (ceil_day(start), ceil_day(end).min(cut))
+    } else {
+        (start, end.min(cut))
+    };
+    (s < e).then_some((s, e))
+}
+
 /// Splits `[start, end)` at UTC midnights.
 pub fn split_days(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let mut out = Vec::new();
@@ -130,7 +169,55 @@ mod tests {
         .is_empty());
     }
 
+    #[test]
+    fn the_cut_keeps_windows_in_the_past() {
+        let now = t("2026-12-01T11:45:10Z");
+        assert_eq!(cut(now, 300, false), t("2026-12-01T11:40:10Z"));
+        assert_eq!(cut(now, 300, true), t("2026-12-01"));
+        // an end three days ahead is cut; a date cursor stops at the last whole day
+        let end = t("2026-12-04");
+        assert_eq!(
+            fetch_range(t("2026-11-28"), end, cut(now, 300, false), false),
+            Some((t("2026-11-28"), t("2026-12-01T11:40:10Z")))
+        );
+        assert_eq!(
+            fetch_range(t("2026-11-28T06:00:00Z"), end, cut(now, 300, true), true),
+            Some((t("2026-11-29"), t("2026-12-01")))
+        );
+        assert_eq!(
+            fetch_range(t("2026-12-02"), end, cut(now, 300, false), false),
+            None
+        );
+    }
+
     proptest! {
+        #[test]
+        fn fetched_ranges_never_pass_the_cut_and_date_ranges_are_whole_days(
+            start in 0i64..(20 * 86_400), len in 1i64..(10 * 86_400), now in 0i64..(40 * 86_400),
+            lag in 0u64..(2 * 86_400), date in any::<bool>()
+        ) {
+            let base = t("2026-03-01");
+            let (s, e) = (base + Duration::seconds(start), base + Duration::seconds(start + len));
+            let c = cut(base + Duration::seconds(now), lag, date);
+            if let Some((a, b)) = fetch_range(s, e, c, date) {
+                prop_assert!(a < b && b <= c);
+                let e2 = if date { ceil_day(e) } else { e };
+                prop_assert!(b <= e2);
+                if date {
+                    prop_assert_eq!(a, day_start(a.date_naive()));
+                    prop_assert_eq!(b, day_start(b.date_naive()));
+                    prop_assert!(a >= s && a < s + Duration::days(1));
+                } else {
+                    prop_assert_eq!(a, s);
+                }
+            } else {
+                // nothing fetchable: the (day-widened) range starts at or after the cut
+                let a = if date { ceil_day(s) } else { s };
+                let e2 = if date { ceil_day(e) } else { e };
+                prop_assert!(a >= c.min(e2));
+            }
+        }
+
         #[test]
         fn plan_covers_exactly_the_uncovered_time(
             start in 0i64..(10 * 86_400), len in 1i64..(5 * 86_400),

@@ -85,7 +85,7 @@ async fn backfill_beside_incremental_with_mutations_replaces_days_and_loses_noth
         Duration::from_millis(30),
         Duration::from_millis(300),
     );
-    let (first, last) = (day(8), day(0));
+    let (first, last) = (day(8), day(1));
     let bf_args = [
         "backfill",
         "--json",
@@ -184,7 +184,7 @@ async fn backfill_beside_incremental_with_mutations_replaces_days_and_loses_noth
     let st = json(&run(&p, &["status", "--json"]).await);
     let b = &st["backfills"][0];
     assert_eq!(b["chunks"]["pending"], 0, "{b}");
-    assert_eq!(b["chunks"]["committed"], 9);
+    assert_eq!(b["chunks"]["committed"], 8);
     emu.stop().await;
 }
 
@@ -219,14 +219,9 @@ async fn killed_backfills_resume_to_the_lake_of_an_uninterrupted_one() {
             .filter(|m| m["kind"] == "backfill")
             .count()
     };
-    for (i, at) in [2usize, 5, 8, 11].into_iter().enumerate() {
-        let mut child = spawn(&p, &args);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while count(&p) < at && Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-            tokio::time::sleep(Duration::from_millis(3 + 4 * i as u64)).await;
-        }
-        let _ = child.start_kill();
-        let _ = child.wait().await;
+    // killed while a query answer is held (at most k − 1 answered each time: 11 of 14 chunks)
+    for (i, k) in [2u64, 4, 3, 5].into_iter().enumerate() {
+        kill_while_held(&emu, &p, &args, k, Duration::from_millis(3 + 9 * i as u64)).await;
     }
     let s = json(&run(&p, &[&args[..], &["--json"]].concat()).await);
     assert_eq!(s["status"], "complete", "{s}");
@@ -393,6 +388,9 @@ async fn status_during_and_after_a_backfill_and_a_closed_window_leaves_chunks_pe
         (now - chrono::Duration::hours(1)).format("%H:%M"),
         (now + chrono::Duration::hours(1)).format("%H:%M")
     );
+    let held_before = emu.held_count();
+    emu.hold_queries_from(4);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut child = spawn(
         &p,
         [
@@ -409,9 +407,13 @@ async fn status_during_and_after_a_backfill_and_a_closed_window_leaves_chunks_pe
             "UTC",
         ],
     );
-    let mut seen_partial = false;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+    tokio::select! {
+        _ = emu.wait_held(held_before) => {}
+        s = child.wait() => panic!("the backfill ended ({s:?}) before its 4th query"),
+    }
+    // Status while it runs: the emulator holds the 4th query answer, so the backfill is
+    // provably unfinished; the three answered chunks commit meanwhile.
+    loop {
         let st = json(&run(&p, &["status", "--json"]).await);
         let b = &st["backfills"][0];
         let (c, pnd) = (
@@ -419,14 +421,22 @@ async fn status_during_and_after_a_backfill_and_a_closed_window_leaves_chunks_pe
             b["chunks"]["pending"].as_u64().unwrap(),
         );
         assert_eq!(c + pnd + b["chunks"]["failed"].as_u64().unwrap(), 10);
+        assert!(
+            matches!(child.try_wait(), Ok(None)),
+            "the backfill ended while a request was held"
+        );
         if c > 0 && pnd > 0 {
-            seen_partial = true;
             assert!(b["progress"].as_f64().unwrap() > 0.0 && b["progress"].as_f64().unwrap() < 1.0);
+            break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            Instant::now() < deadline,
+            "no chunk committed before the held request: {st}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    emu.release_held();
     assert_eq!(child.wait().await.unwrap().code(), Some(0));
-    assert!(seen_partial, "status never showed the backfill in progress");
     let st = json(&run(&p, &["status", "--json"]).await);
     let b = &st["backfills"][0];
     assert_eq!(b["chunks"]["committed"], 10);

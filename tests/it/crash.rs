@@ -1,7 +1,7 @@
 //! Kill -9 during a historical sync, several times, then rerun: the lake ends identical to an
 //! uninterrupted run (same rows, no duplicates, no orphan files).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -55,29 +55,10 @@ async fn killed_runs_resume_to_the_same_lake() {
 
     // Interrupted: kill -9 at several points, then finish.
     let p = pipeline(&emu.url, OBJECTS, "concurrency = 3");
-    for (i, at) in [
-        total_chunks / 6,
-        total_chunks / 3,
-        total_chunks / 2,
-        (total_chunks * 3) / 4,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut child = spawn(&p, ["sync"]);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if count_manifests(&p) >= at || Instant::now() > deadline {
-                break;
-            }
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            // an odd kill point: not right after a commit
-            tokio::time::sleep(Duration::from_millis(3 + 7 * i as u64)).await;
-        }
-        let _ = child.start_kill(); // SIGKILL
-        let _ = child.wait().await;
+    // killed while a query answer is held: each run got at most k − 1 answers (2/3 of the chunks in all)
+    let k = (total_chunks / 6) as u64;
+    for i in 0..4u64 {
+        kill_while_held(&emu, &p, &["sync"], k, Duration::from_millis(3 + 7 * i)).await;
     }
     let out = run(&p, &["sync", "--json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -2,7 +2,7 @@
 //! lost, 0 duplicated — and the SPEC's exit code.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use forcelake::emulator::data::Dataset;
 use forcelake::emulator::{EmulatorConfig, DEMO_CLIENT_SECRET};
@@ -257,8 +257,8 @@ async fn kill_9_at_random_moments_across_historical_incremental_and_backfill() {
     let mut cfg = EmulatorConfig::default();
     cfg.gen.seed = 9;
     cfg.gen.default_rows = 300;
-    cfg.gen.days = 40;
-    cfg.faults.latency = Some(Duration::from_millis(25));
+    cfg.gen.days = 60;
+    cfg.faults.latency = Some(Duration::from_millis(10));
     let emu = start(cfg).await;
     let objects = "[[objects]]\nname = \"Account\"\n";
     let p = pipeline(
@@ -267,7 +267,7 @@ async fn kill_9_at_random_moments_across_historical_incremental_and_backfill() {
         "mode = \"incremental\"\nlag_s = 1\nconcurrency = 3",
     );
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261127);
-    let start_at = forcelake::timefmt::rfc3339(chrono::Utc::now() - chrono::Duration::days(12));
+    let start_at = forcelake::timefmt::rfc3339(chrono::Utc::now() - chrono::Duration::days(30));
     let marker = run_env(&p, &["sync", "--json"], &[("FORCELAKE_NOW", start_at)]).await;
     let s: serde_json::Value = serde_json::from_slice(&marker.stdout).unwrap();
     let sp = s["objects"][0]["incremental_start"]
@@ -288,30 +288,25 @@ async fn kill_9_at_random_moments_across_historical_incremental_and_backfill() {
             "--object".into(),
             "Account".into(),
             "--start".into(),
-            day(20),
+            day(28),
             "--end".into(),
             day(2),
         ],
     ];
+    // Each kill lands while the emulator holds one of the run's query requests open (the
+    // k-th, 1 ≤ k ≤ 4) and a random moment after it: the run is provably still going, and
+    // answered at most 3 requests, so 8 kills cannot finish the 27–30 chunks of a mode.
     let mut kills = 0;
     for args in &runs {
         for _ in 0..8 {
-            let mut child = spawn(&p, args);
-            let wait = Duration::from_millis(rng.random_range(5..150));
-            let t = Instant::now();
-            while t.elapsed() < wait && matches!(child.try_wait(), Ok(None)) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            if matches!(child.try_wait(), Ok(None)) {
-                kills += 1;
-            }
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+            let k = rng.random_range(1..=4);
+            let settle = Duration::from_millis(rng.random_range(0..60));
+            kill_while_held(&emu, &p, args, k, settle).await;
+            kills += 1;
         }
         let out = run(&p, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
     }
-    assert!(kills >= 20, "only {kills} runs were killed mid-way");
     // Everything up to the incremental position is in the lake exactly once (per version).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let s: serde_json::Value =

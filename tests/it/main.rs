@@ -7,6 +7,7 @@ mod backfill;
 mod crash;
 mod errors;
 mod faults;
+mod firstday;
 mod historical;
 mod incremental;
 mod memory;

@@ -471,3 +471,33 @@ pub fn assert_files_match_manifests(lake: &Path, object: &str) {
         "{object}: files on disk differ from files named by manifests (orphans or losses)"
     );
 }
+
+/// Starts the binary with `args` and kills it (SIGKILL) while the emulator holds its `k`-th
+/// query request (counted from the start of this run) open, `settle` after the hold began —
+/// long enough for chunks whose pages were answered to write files and manifests, or to be
+/// caught between the two. The run cannot have finished: one of its requests is unanswered,
+/// and no request from the `k`-th on is answered, so the kill provably lands mid-run and the
+/// run got at most `k − 1` answers. Panics if the run ends before its `k`-th query request.
+pub async fn kill_while_held<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    emu: &RunningEmulator,
+    p: &Pipeline,
+    args: &[S],
+    k: u64,
+    settle: std::time::Duration,
+) {
+    let before = emu.held_count();
+    emu.hold_queries_from(k);
+    let mut child = spawn(p, args);
+    tokio::select! {
+        _ = emu.wait_held(before) => {}
+        s = child.wait() => panic!("{args:?} ended ({s:?}) before its query request {k}: there was no run left to kill"),
+    }
+    tokio::time::sleep(settle).await;
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "{args:?} ended while one of its requests was held"
+    );
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    emu.release_held();
+}
