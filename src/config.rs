@@ -906,6 +906,78 @@ url = "/tmp/lake"
     }
 
     #[test]
+    fn type_errors_name_the_key_and_where_the_value_came_from() {
+        let text = BASE.replace(
+            "mode = \"historical\"",
+            "mode = \"historical\"\nconcurrency = \"4\"",
+        );
+        let e = Config::from_toml_str(&text, "forcelake.toml", &[], Some("x".into()))
+            .unwrap_err()
+            .to_string();
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("concurrency"))
+            .unwrap()
+            + 1;
+        assert!(
+            e.starts_with(&format!(
+                "`sync.concurrency` (forcelake.toml line {line}): invalid type: string \"4\""
+            )),
+            "{e}"
+        );
+        let e = load(&["sync.concurrency=abc"]).unwrap_err().to_string();
+        assert!(e.starts_with("`sync.concurrency` (from --set)"), "{e}");
+        let e = load(&["objects=3"]).unwrap_err().to_string();
+        assert!(e.contains("`objects` (from --set)"), "{e}");
+        // a secret of the wrong type is named, its value is not shown
+        let text = BASE.replace(
+            "client_id = \"KEY\"",
+            "client_id = \"KEY\"\nclient_secret = 123456",
+        );
+        let e = Config::from_toml_str(&text, "f.toml", &[], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("salesforce.client_secret") && !e.contains("123456"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn set_values_fall_back_to_strings_and_win_over_the_environment() {
+        let c = load(&["salesforce.api_version=61.0"]).unwrap();
+        assert_eq!(c.salesforce.api_version, "61.0");
+        // file < environment < --set
+        let c = load(&["salesforce.client_secret=from-set"]).unwrap();
+        assert_eq!(c.salesforce.client_secret.expose(), "from-set");
+        let text = BASE.replace(
+            "client_id = \"KEY\"",
+            "client_id = \"KEY\"\nclient_secret = \"from-file\"",
+        );
+        let c = Config::from_toml_str(&text, "f", &[], Some("from-env".into())).unwrap();
+        assert_eq!(c.salesforce.client_secret.expose(), "from-env");
+        let c = Config::from_toml_str(&text, "f", &[], None).unwrap();
+        assert_eq!(c.salesforce.client_secret.expose(), "from-file");
+    }
+
+    #[test]
+    fn a_ca_file_without_a_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ca.pem");
+        std::fs::write(&f, "hello").unwrap();
+        let e = load(&[&format!("salesforce.ca_file={}", f.display())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds no certificate"), "{e}");
+        std::fs::write(
+            &f,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(load(&[&format!("salesforce.ca_file={}", f.display())]).is_ok());
+    }
+
+    #[test]
     fn overrides_parse_values() {
         let c = load(&[
             "sync.concurrency=7",

@@ -56,10 +56,13 @@ with DAG(
         out = subprocess.run(["forcelake", "--config", CONFIG, *args], env=env, capture_output=True, text=True, check=True)
         return [c["chunk"] for c in json.loads(out.stdout)["chunks"]]
 
-    @task(retries=3)
+    # Exit 3: not done yet (a budget stopped it, or its day has not passed): retried later.
+    @task(retries=6, retry_delay=pendulum.duration(minutes=30))
     def run_chunk(chunk: str) -> dict:
         env = {"FORCELAKE_CLIENT_SECRET": Variable.get("forcelake_secret")}
         out = subprocess.run(["forcelake", "--config", CONFIG, "run-chunk", chunk, "--json"], env=env, capture_output=True, text=True)
+        if out.returncode == 3:
+            raise RuntimeError(f"not done yet, retry later: {json.loads(out.stdout.splitlines()[-1]).get('reason')}")
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-4000:])
         return json.loads(out.stdout)  # {"chunk", "object", "outcome": "committed" | "already_committed", "rows", "requests"}
