@@ -617,8 +617,9 @@ pub fn is_query_timeout(e: &SyncError) -> bool {
     matches!(e, SyncError::Salesforce(SfError::Api { code, .. }) if code == "QUERY_TIMEOUT")
 }
 
-/// A chunk whose query hits `QUERY_TIMEOUT` is split in halves (while longer than an hour)
-/// and each half is run — and committed — as a chunk of its own.
+/// A chunk whose query hits `QUERY_TIMEOUT` is split in halves (while longer than an hour, and
+/// only on a datetime cursor: a date cannot be cut within its day) and each half is run — and
+/// committed — as a chunk of its own.
 pub fn run_splitting<'a>(
     ctx: &'a Context,
     budget: &'a Budget,
@@ -628,6 +629,7 @@ pub fn run_splitting<'a>(
         match run_with_retries(ctx, budget, job).await {
             Err(e)
                 if is_query_timeout(&e)
+                    && !job.object.cursor_is_date // a date-cursor window is one day: no halves
                     && job.chunk.end - job.chunk.start > chrono::Duration::hours(1) =>
             {
                 let half = (job.chunk.end - job.chunk.start).num_seconds() / 2;

@@ -370,18 +370,6 @@ async fn the_secret_and_tokens_never_appear_anywhere_even_at_trace_level() {
     emu.stop().await;
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_600_field_object_is_fetched_with_split_queries_joined_by_id() {
     let mut cfg = emulator_config(0);

@@ -3,7 +3,7 @@
 //! of a first day — each names the culprit and the fix.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use arrow::array::AsArray;
@@ -15,19 +15,6 @@ use forcelake::emulator::data::Cell;
 use crate::util::*;
 
 const ACCOUNT: &str = "[[objects]]\nname = \"Account\"\n";
-
-/// Every file under `dir`.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            out.extend(files(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
-}
 
 fn stdout_lines(out: &std::process::Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
@@ -358,7 +345,7 @@ async fn another_cursor_on_an_existing_lake_is_refused_naming_both() {
     let emu = start(emulator_config(100)).await;
     let p = pipeline(&emu.url, ACCOUNT, "");
     json(&run(&p, &["sync", "--json"]).await);
-    let before = files(&p.lake);
+    let before = walk(&p.lake);
     for args in [
         vec!["sync", "--set", "sync.cursor_field=SystemModstamp"],
         vec![
@@ -386,7 +373,7 @@ async fn another_cursor_on_an_existing_lake_is_refused_naming_both() {
             "{t}"
         );
     }
-    assert_eq!(files(&p.lake), before, "nothing was written");
+    assert_eq!(walk(&p.lake), before, "nothing was written");
     emu.stop().await;
 }
 
@@ -697,55 +684,26 @@ async fn run_chunk_stopped_by_a_budget_exits_3_and_finishes_later() {
     emu.insert_records("Case", 4500, busy); // three pages
     let p = pipeline(&emu.url, "[[objects]]\nname = \"Case\"\n", "");
     let chunk = "Case/historical-20251210";
+    // Exit 3 with the reason: not done, retry later.
+    let retry_later = |set: &'static str, needle: &'static str| {
+        let p = &p;
+        async move {
+            let out = run(p, &["run-chunk", chunk, "--json", "--set", set]).await;
+            assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["outcome"], "paused", "{v}");
+            assert!(v["reason"].as_str().unwrap().contains(needle), "{v}");
+        }
+    };
     // the query budget
-    let out = run(
-        &p,
-        &["run-chunk", chunk, "--json", "--set", "sync.query_limit=2"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["outcome"], "paused");
-    assert!(v["reason"].as_str().unwrap().contains("query_limit"), "{v}");
+    retry_later("sync.query_limit=2", "query_limit").await;
     assert!(manifests(&p.lake, "Case").is_empty());
     // the org's daily limit (describe and one page pass, the second page meets the limit)
     emu.set_daily_limit(emu.requests() + 2);
-    let out = run(
-        &p,
-        &[
-            "run-chunk",
-            chunk,
-            "--json",
-            "--set",
-            "sync.api_budget_percent=100",
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("daily API limit"),
-        "{}",
-        text(&out)
-    );
+    retry_later("sync.api_budget_percent=100", "daily API limit").await;
     // the API budget guard (usage near the daily maximum)
     emu.set_daily_limit(emu.requests() + 3);
-    let out = run(
-        &p,
-        &[
-            "run-chunk",
-            chunk,
-            "--json",
-            "--set",
-            "sync.api_budget_percent=1",
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("api_budget_percent"),
-        "{}",
-        text(&out)
-    );
+    retry_later("sync.api_budget_percent=1", "api_budget_percent").await;
     emu.set_daily_limit(1_000_000);
     // then it completes, and again is a no-op
     let v = json(&run(&p, &["run-chunk", chunk, "--json"]).await);
@@ -862,15 +820,15 @@ async fn first_day_details_warnings_status_nothing_written_early_and_machine_out
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("Amount__c"), "{}", text(&out));
     assert!(
-        files(&p.lake).is_empty(),
+        walk(&p.lake).is_empty(),
         "written before validation: {:?}",
-        files(&p.lake)
+        walk(&p.lake)
     );
     // `plan` writes nothing
     let p = pipeline(&emu.url, ACCOUNT, "");
     let out = run(&p, &["plan", "sync", "--json"]).await;
     json(&out);
-    assert!(files(&p.lake).is_empty(), "plan wrote {:?}", files(&p.lake));
+    assert!(walk(&p.lake).is_empty(), "plan wrote {:?}", walk(&p.lake));
 
     // --json: one JSON object on one line; a failure prints {"error", "exit_code"} there
     let out = run(&p, &["sync", "--json"]).await;

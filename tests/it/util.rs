@@ -501,3 +501,16 @@ pub async fn kill_while_held<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
     let _ = child.wait().await;
     emu.release_held();
 }
+
+/// Every file under `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
