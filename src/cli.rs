@@ -361,7 +361,7 @@ async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
     let ctx = Context::new(cfg)?;
     // The destination first: an unusable one is a configuration error before any other work.
     ensure_destination(&ctx).await?;
-    let objects = sync::historical::prepare_objects(&ctx, false).await?;
+    let objects = sync::prepare::prepare_objects(&ctx, false).await?;
     let limits = ctx.client.limits().await.ok();
     let mut lines = Vec::new();
     for o in &objects {
@@ -404,7 +404,7 @@ async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
             let end = ctx.config.sync.end.unwrap_or(now);
             let start = match ctx.config.sync.start {
                 Some(s) => Some(s),
-                None => sync::historical::earliest_cursor(&ctx, &o.schema, &budget).await?,
+                None => sync::prepare::earliest_cursor(&ctx, &o.schema, &budget).await?,
             };
             let range =
                 start.and_then(|s| sync::plan::fetch_range(s, end, cut, o.schema.cursor_is_date));
@@ -701,7 +701,7 @@ async fn run_backfill_cmd(
     let (start, end) = parse_range(&args.range)?;
     let gate = match &args.window {
         None => None,
-        Some(w) => Some(sync::historical::Gate {
+        Some(w) => Some(sync::runner::Gate {
             window: sync::window::OffPeak::parse(w, &args.tz).map_err(|m| {
                 crate::config::ConfigError::Invalid {
                     key: "--window/--tz".into(),
@@ -735,7 +735,7 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
         PlanWhat::Sync => {
             let ctx = Context::new(cfg)?;
             // `plan` reads and writes nothing: no schema record, no start point.
-            let objects = sync::historical::prepare_objects(&ctx, false).await?;
+            let objects = sync::prepare::prepare_objects(&ctx, false).await?;
             let planned: Vec<(String, Vec<crate::sink::layout::ChunkId>)> = match ctx
                 .config
                 .sync
@@ -806,7 +806,7 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
             let (start, end) = parse_range(r)?;
             let cfg = sync::backfill::context_for(&cfg, &r.objects)?;
             let ctx = Context::new(cfg)?;
-            let objects = sync::historical::prepare_objects(&ctx, false).await?;
+            let objects = sync::prepare::prepare_objects(&ctx, false).await?;
             let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
             // The backfill's plan record is what `status` counts pending chunks from, and
             // what `run-chunk` workers and a later `backfill` of the same range resume.
@@ -899,7 +899,7 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
     let cfg = sync::backfill::context_for(&cfg, &[object.to_string()])?;
     let ctx = Arc::new(Context::new(cfg)?);
     ensure_destination(&ctx).await?;
-    let objects = sync::historical::prepare_objects(&ctx, true).await?;
+    let objects = sync::prepare::prepare_objects(&ctx, true).await?;
     let o = objects
         .into_iter()
         .next()
@@ -948,7 +948,7 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
                 .then_some((chunk.start, chunk.end)),
         };
-        match sync::historical::run_splitting(&ctx, &budget, &job).await {
+        match sync::runner::run_splitting(&ctx, &budget, &job).await {
             Ok(sync::chunk::ChunkOutcome::Committed { rows: r, .. }) => {
                 rows += r;
                 committed_parts += 1;

@@ -740,7 +740,8 @@ impl RawConfig {
                 ))
             }
         };
-        crate::sink::store::check_url_and_options(&url, &d.options)?;
+        crate::sink::store::check_url_and_options(&url, &d.options)
+            .map_err(|b| invalid(&b.key, b.value, b.rule))?;
 
         Ok(Config {
             salesforce: SalesforceConfig {

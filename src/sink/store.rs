@@ -16,7 +16,20 @@ use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 
-use crate::config::ConfigError;
+/// A destination setting that cannot work: the key, the value shown, and the rule (the
+/// configuration layer reports it as a configuration error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadSetting {
+    pub key: String,
+    pub value: String,
+    pub rule: String,
+}
+
+impl std::fmt::Display for BadSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` = {}: {}", self.key, self.value, self.rule)
+    }
+}
 use crate::sink::SinkError;
 
 /// A parsed destination.
@@ -82,8 +95,8 @@ pub fn parse_destination(url: &str) -> Result<Destination, String> {
     Ok(Destination::Local(PathBuf::from(url)))
 }
 
-fn bad_option(k: &str, store: &str, e: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid {
+fn bad_option(k: &str, store: &str, e: impl std::fmt::Display) -> BadSetting {
+    BadSetting {
         key: format!("destination.options.{k}"),
         value: "…".into(),
         rule: format!(
@@ -96,8 +109,8 @@ fn bad_option(k: &str, store: &str, e: impl std::fmt::Display) -> ConfigError {
 pub fn check_url_and_options(
     url: &str,
     options: &BTreeMap<String, String>,
-) -> Result<(), ConfigError> {
-    let d = parse_destination(url).map_err(|rule| ConfigError::Invalid {
+) -> Result<(), BadSetting> {
+    let d = parse_destination(url).map_err(|rule| BadSetting {
         key: "destination.url".into(),
         value: format!("{url:?}"),
         rule,
@@ -105,7 +118,7 @@ pub fn check_url_and_options(
     for k in options.keys() {
         match &d {
             Destination::Local(_) => {
-                return Err(ConfigError::Invalid {
+                return Err(BadSetting {
                     key: format!("destination.options.{k}"),
                     value: "…".into(),
                     rule: "a local destination takes no options; remove [destination.options]"

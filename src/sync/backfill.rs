@@ -19,7 +19,8 @@ use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest;
 use crate::sink::SinkError;
 use crate::sync::chunk::{finish_supersedes, ChunkJob};
-use crate::sync::historical::{execute_gated, prepare_objects, Gate};
+use crate::sync::prepare::prepare_objects;
+use crate::sync::runner::{execute_gated, Gate};
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
 use crate::timefmt::{compact, rfc3339};
 

@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest::{self, Manifest};
 use crate::sync::chunk::ChunkJob;
-use crate::sync::historical::{execute, prepare_objects};
+use crate::sync::prepare::prepare_objects;
+use crate::sync::runner::execute;
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
 use crate::timefmt::rfc3339;
 
@@ -92,7 +93,7 @@ fn marker_manifest(
 /// (objects without one are listed with no chunks: their first run records it).
 pub async fn plan_incremental(
     ctx: &Context,
-    objects: &[crate::sync::historical::PreparedObject],
+    objects: &[crate::sync::prepare::PreparedObject],
 ) -> Result<Vec<(String, Vec<ChunkId>)>, SyncError> {
     let now = now();
     let mut out = Vec::new();

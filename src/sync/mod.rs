@@ -6,6 +6,8 @@ pub mod fetch;
 pub mod historical;
 pub mod incremental;
 pub mod plan;
+pub mod prepare;
+pub mod runner;
 pub mod status;
 pub mod window;
 

@@ -1,0 +1,274 @@
+//! Preparing objects: describe → schema, validated against the configuration, the org and the
+//! lake (the cursor a destination was written with), before anything is written.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+
+use crate::config::ObjectConfig;
+use crate::salesforce::{ident, soql, SfError};
+use crate::schema::ObjectSchema;
+use crate::sink::layout;
+use crate::sink::manifest;
+use crate::sync::{Budget, Context, SyncError};
+
+/// An object resolved against the org's describe.
+#[derive(Debug, Clone)]
+pub struct PreparedObject {
+    pub config: ObjectConfig,
+    pub schema: Arc<ObjectSchema>,
+    /// Schema changes since the last recorded schema, and a nillable cursor.
+    pub warnings: Vec<String>,
+    /// Records whose cursor is null (counted only when describe marks the cursor nillable).
+    pub null_cursor: Option<u64>,
+}
+
+/// Authenticates, describes every configured object, validates fields and cursor (against
+/// describe and against the cursor the lake was written with), counts records with a null
+/// cursor, and — only once every object is valid, and only when `write_schemas` — records
+/// each schema under `_forcelake/schemas/`. Nothing is written before the whole
+/// configuration has been checked.
+pub async fn prepare_objects(
+    ctx: &Context,
+    write_schemas: bool,
+) -> Result<Vec<PreparedObject>, SyncError> {
+    ctx.client.authenticate().await?;
+    let mut out = Vec::new();
+    let mut global = None;
+    for o in &ctx.config.objects {
+        let describe = match ctx.client.describe(&o.name).await {
+            Ok(d) => d,
+            Err(SfError::Api { code, .. }) if code == "NOT_FOUND" || code == "INVALID_TYPE" => {
+                if global.is_none() {
+                    global = Some(ctx.client.describe_global().await?);
+                }
+                let names = global
+                    .as_ref()
+                    .map(|g| {
+                        g.sobjects
+                            .iter()
+                            .filter(|s| s.queryable)
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                return Err(SyncError::UnknownObject {
+                    name: o.name.clone(),
+                    suggestions: ident::closest(&o.name, names, 3),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !describe.queryable {
+            return Err(SyncError::NotQueryable {
+                name: o.name.clone(),
+            });
+        }
+        let schema = ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field)?;
+        check_lake_cursor(ctx, &schema).await?;
+        let mut warnings = Vec::new();
+        let mut null_cursor = None;
+        if schema.cursor_nillable {
+            let n = ctx
+                .client
+                .count(
+                    &soql::null_cursor_count_query(&schema.object, &schema.cursor_field),
+                    ctx.config.sync.include_deleted,
+                    &format!(
+                        "count of {} records without {}",
+                        schema.object, schema.cursor_field
+                    ),
+                )
+                .await?;
+            null_cursor = Some(n);
+            let better = crate::schema::cursor_candidates(&describe, "LastModifiedDate");
+            let w = format!(
+                "the cursor {}.{} can be null: {n} records have no {} — they belong to no day and are never synced{}",
+                schema.object,
+                schema.cursor_field,
+                schema.cursor_field,
+                if better.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; to sync every record use {} (cursor_field = \"{}\" in the [[objects]] table of {})",
+                        better.join(", "),
+                        better[0],
+                        schema.object
+                    )
+                }
+            );
+            tracing::warn!(object = %schema.object, records = n, "{w}");
+            warnings.push(w);
+        }
+        out.push(PreparedObject {
+            config: o.clone(),
+            schema: Arc::new(schema),
+            warnings,
+            null_cursor,
+        });
+    }
+    if write_schemas {
+        for o in &mut out {
+            let changes = schema_changes(ctx.store.as_ref(), &o.schema).await;
+            for w in &changes {
+                tracing::warn!(object = %o.schema.object, "{w}");
+            }
+            o.warnings.extend(changes);
+            write_schema_record(ctx.store.as_ref(), &o.schema).await?;
+        }
+    }
+    Ok(out)
+}
+
+/// The cursor of an object is fixed once its first manifest exists (its day partitions follow
+/// that cursor): another configured cursor is refused, naming both.
+async fn check_lake_cursor(ctx: &Context, schema: &ObjectSchema) -> Result<(), SyncError> {
+    let committed = manifest::list_chunks(ctx.store.as_ref(), &schema.object).await?;
+    let Some(first) = committed.first() else {
+        return Ok(());
+    };
+    let m = manifest::load(
+        ctx.store.as_ref(),
+        &layout::manifest_path(&schema.object, first),
+    )
+    .await?;
+    if m.cursor_field.eq_ignore_ascii_case(&schema.cursor_field) {
+        return Ok(());
+    }
+    Err(SyncError::CursorChanged {
+        object: schema.object.clone(),
+        lake: m.cursor_field,
+        configured: schema.cursor_field.clone(),
+        destination: ctx.config.destination.url.clone(),
+    })
+}
+
+/// Compares the schema with the newest one recorded for the object: new, dropped and retyped
+/// columns. Files keep the schema they were written with; readers merge by name.
+async fn schema_changes(store: &dyn ObjectStore, schema: &ObjectSchema) -> Vec<String> {
+    use futures::TryStreamExt;
+    let prefix = object_store::path::Path::from(format!("_forcelake/schemas/{}", schema.object));
+    let Ok(metas) = store.list(Some(&prefix)).try_collect::<Vec<_>>().await else {
+        return vec![];
+    };
+    let mut newest: Option<(String, serde_json::Value)> = None;
+    for m in metas {
+        if m.location.filename() == Some(&format!("{}.json", schema.hash)) {
+            return vec![]; // this exact schema was used before
+        }
+        let Ok(r) = object_store::ObjectStoreExt::get(store, &m.location).await else {
+            continue;
+        };
+        let Ok(bytes) = r.bytes().await else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let at = v["created_at"].as_str().unwrap_or("").to_string();
+        if newest.as_ref().map(|(t, _)| at > *t).unwrap_or(true) {
+            newest = Some((at, v));
+        }
+    }
+    let Some((_, old)) = newest else {
+        return vec![];
+    };
+    let old_fields: Vec<(String, String)> = old["fields"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| {
+                    (
+                        f["name"].as_str().unwrap_or("").to_string(),
+                        f["arrow_type"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut w = Vec::new();
+    for f in schema.arrow.fields() {
+        match old_fields.iter().find(|(n, _)| n == f.name()) {
+            None => w.push(format!("{}.{} is a new column: files written from now on have it, older files do not (read with DuckDB union_by_name = true or Spark mergeSchema)", schema.object, f.name())),
+            Some((_, t)) if *t != f.data_type().to_string() => w.push(format!(
+                "{}.{} changed type from {} to {}: older files keep {}, new files use {}; a reader merging both must cast (DuckDB union_by_name = true)",
+                schema.object, f.name(), t, f.data_type(), t, f.data_type()
+            )),
+            _ => {}
+        }
+    }
+    for (n, _) in &old_fields {
+        if schema.arrow.field_with_name(n).is_err() {
+            w.push(format!(
+                "{}.{} is no longer written (removed from describe or from the field list)",
+                schema.object, n
+            ));
+        }
+    }
+    w
+}
+
+async fn write_schema_record(
+    store: &dyn ObjectStore,
+    schema: &ObjectSchema,
+) -> Result<(), SyncError> {
+    let path = layout::schema_path(&schema.object, &schema.hash);
+    let mut record = schema.to_json();
+    record["created_at"] = serde_json::Value::String(crate::timefmt::rfc3339(Utc::now()));
+    let body =
+        serde_json::to_vec_pretty(&record).map_err(|e| SyncError::Internal(e.to_string()))?;
+    match store
+        .put_opts(
+            &path,
+            PutPayload::from(body),
+            PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(crate::sink::SinkError::store(format!("writing {path}"), e).into()),
+    }
+}
+
+/// The earliest cursor value of an object (`None` when it has no records).
+pub async fn earliest_cursor(
+    ctx: &Context,
+    obj: &ObjectSchema,
+    budget: &Budget,
+) -> Result<Option<DateTime<Utc>>, SyncError> {
+    if !budget.try_take() {
+        return Ok(None);
+    }
+    let q = soql::earliest_query(&obj.object, &obj.cursor_field);
+    let body = ctx
+        .client
+        .query_first(
+            &q,
+            ctx.config.sync.include_deleted,
+            &format!("earliest {} of {}", obj.cursor_field, obj.object),
+        )
+        .await?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        SyncError::Internal(format!("earliest-cursor query for {}: {e}", obj.object))
+    })?;
+    let Some(text) = v
+        .pointer("/records/0")
+        .and_then(|r| r.get(&obj.cursor_field))
+        .and_then(|c| c.as_str())
+    else {
+        return Ok(None);
+    };
+    if let Some(ms) = crate::decode::parse_datetime_ms(text) {
+        return Ok(DateTime::from_timestamp_millis(ms));
+    }
+    if let Some(days) = crate::decode::parse_date_days(text) {
+        return Ok(DateTime::from_timestamp(days as i64 * 86_400, 0));
+    }
+    Err(SyncError::Internal(format!(
+        "{}: cannot read the earliest {} value {text:?}",
+        obj.object, obj.cursor_field
+    )))
+}

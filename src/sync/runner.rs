@@ -1,0 +1,291 @@
+//! The shared runner: chunk jobs with `sync.concurrency` in flight, the query budget, the API
+//! budget guard, the off-peak gate, failure records, QUERY_TIMEOUT halving and retries — used
+//! by historical, incremental and backfill runs alike.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use object_store::PutPayload;
+use tokio::task::JoinSet;
+
+use crate::salesforce::SfError;
+use crate::sink::layout::ChunkId;
+use crate::sync::chunk::{run_chunk, ChunkJob, ChunkOutcome};
+use crate::sync::{Budget, Context, RunSummary, SyncError};
+
+/// Restricts when new chunks may start.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub window: crate::sync::window::OffPeak,
+    /// Sleep until the next window instead of stopping.
+    pub wait: bool,
+}
+
+fn failure_path(object: &str, chunk: &crate::sink::layout::ChunkId) -> object_store::path::Path {
+    object_store::path::Path::from(format!("_forcelake/failures/{object}/{chunk}.json"))
+}
+
+/// Runs chunk jobs with `sync.concurrency` in flight; fills in the summary.
+pub async fn execute(
+    ctx: Arc<Context>,
+    jobs: Vec<ChunkJob>,
+    budgets: &HashMap<String, Arc<Budget>>,
+    summary: &mut RunSummary,
+) {
+    execute_gated(ctx, jobs, budgets, summary, None).await
+}
+
+/// [`execute`], starting new chunks only while `gate`'s window is open.
+pub async fn execute_gated(
+    ctx: Arc<Context>,
+    jobs: Vec<ChunkJob>,
+    budgets: &HashMap<String, Arc<Budget>>,
+    summary: &mut RunSummary,
+    gate: Option<&Gate>,
+) {
+    let concurrency = ctx.config.sync.concurrency;
+    let progress = crate::sync::status::Progress::new(jobs.len() as u64);
+    let mut set: JoinSet<(String, Result<ChunkOutcome, SyncError>)> = JoinSet::new();
+    let mut stop_reason: Option<String> = None;
+    let mut pending: HashMap<String, u64> = HashMap::new();
+    let mut reasons: HashMap<String, String> = HashMap::new();
+
+    let record = |summary: &mut RunSummary,
+                  object: &str,
+                  r: Result<ChunkOutcome, SyncError>,
+                  stop: &mut Option<String>| {
+        let s = summary
+            .objects
+            .iter_mut()
+            .find(|s| s.object == object)
+            .expect("summary per object");
+        match r {
+            Ok(ChunkOutcome::Committed { rows, .. }) => {
+                s.rows += rows;
+                s.chunks_committed += 1;
+                progress.chunk_done(rows);
+            }
+            Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
+                s.chunks_already_committed += 1;
+                progress.chunk_done(0);
+            }
+            Ok(ChunkOutcome::BudgetSpent { .. }) => {
+                s.chunks_pending += 1;
+            }
+            Err(SyncError::Salesforce(SfError::DailyLimit { message })) => {
+                s.chunks_pending += 1;
+                *stop = Some(format!("the org's daily API limit is reached ({message})"));
+            }
+            Err(e) => {
+                tracing::error!(object, error = %e, "chunk failed");
+                s.chunks_failed += 1;
+                if s.errors.len() < 10 {
+                    s.errors.push(e.to_string());
+                }
+                if e.exit_code() == 2 && stop.is_none() {
+                    *stop = Some(format!(
+                        "stopped after an authentication or configuration error: {e}"
+                    ));
+                }
+            }
+        }
+    };
+
+    for job in jobs {
+        let object = job.object.object.clone();
+        let budget = budgets
+            .get(&object)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Budget::new(u32::MAX)));
+        if stop_reason.is_none() {
+            if let Some(u) = ctx.client.api_usage() {
+                if u.max > 0 && u.used * 100 >= u.max * ctx.config.sync.api_budget_percent as u64 {
+                    stop_reason = Some(format!(
+                        "the org's API usage {}/{} passed sync.api_budget_percent = {}%",
+                        u.used, u.max, ctx.config.sync.api_budget_percent
+                    ));
+                }
+            }
+        }
+        if let (None, Some(g)) = (&stop_reason, gate) {
+            loop {
+                match g.window.state(Utc::now()) {
+                    crate::sync::window::WindowState::Open { closes_at } => {
+                        summary.window = Some(
+                            serde_json::json!({"open": true, "closes_at": crate::timefmt::rfc3339(closes_at)}),
+                        );
+                        break;
+                    }
+                    crate::sync::window::WindowState::Closed { opens_at } => {
+                        if g.wait {
+                            let wait = (opens_at - Utc::now())
+                                .to_std()
+                                .unwrap_or_default()
+                                .max(Duration::from_millis(200));
+                            tracing::info!(opens_at = %crate::timefmt::rfc3339(opens_at), "off-peak window closed; in-flight chunks finish, new ones wait for the next window");
+                            tokio::time::sleep(wait).await;
+                        } else {
+                            summary.window = Some(
+                                serde_json::json!({"open": false, "next_opens_at": crate::timefmt::rfc3339(opens_at)}),
+                            );
+                            stop_reason = Some(format!(
+                                "the off-peak window is closed; it opens next at {}",
+                                crate::timefmt::rfc3339(opens_at)
+                            ));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if stop_reason.is_some() || budget.exhausted() {
+            if budget.exhausted() {
+                reasons.entry(object.clone()).or_insert_with(|| {
+                    format!(
+                        "sync.query_limit = {} requests reached for this run",
+                        ctx.config.sync.query_limit
+                    )
+                });
+            }
+            *pending.entry(object).or_default() += 1;
+            continue;
+        }
+        while set.len() >= concurrency {
+            if let Some(Ok((o, r))) = set.join_next().await {
+                record(summary, &o, r, &mut stop_reason);
+            }
+        }
+        let ctx2 = ctx.clone();
+        set.spawn(async move {
+            let r = run_splitting(&ctx2, &budget, &job).await;
+            let marker = failure_path(&job.object.object, &job.chunk);
+            match &r {
+                Ok(ChunkOutcome::Committed { .. }) | Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
+                    let _ = object_store::ObjectStoreExt::delete(ctx2.store.as_ref(), &marker).await;
+                }
+                Err(e) if !matches!(e, SyncError::Salesforce(SfError::DailyLimit { .. })) => {
+                    let body = serde_json::json!({"object": job.object.object, "chunk_id": job.chunk.to_string(), "error": e.to_string(), "failed_at": crate::timefmt::rfc3339(Utc::now())});
+                    let _ = object_store::ObjectStoreExt::put(ctx2.store.as_ref(), &marker, PutPayload::from(body.to_string())).await;
+                }
+                _ => {}
+            }
+            (job.object.object.clone(), r)
+        });
+    }
+    while let Some(res) = set.join_next().await {
+        match res {
+            Ok((o, r)) => record(summary, &o, r, &mut stop_reason),
+            Err(e) => tracing::error!(error = %e, "chunk task panicked"),
+        }
+    }
+    progress.finish();
+    for s in summary.objects.iter_mut() {
+        s.chunks_pending += pending.get(&s.object).copied().unwrap_or(0);
+        s.requests += budgets.get(&s.object).map(|b| b.used()).unwrap_or(0);
+        if s.chunks_failed > 0 {
+            s.status = "failed".into();
+        } else if s.chunks_pending > 0 {
+            s.status = "paused".into();
+            s.paused_reason = reasons
+                .get(&s.object)
+                .cloned()
+                .or_else(|| stop_reason.clone())
+                .or_else(|| {
+                    Some(format!(
+                        "sync.query_limit = {} requests reached for this run",
+                        ctx.config.sync.query_limit
+                    ))
+                });
+        } else {
+            s.status = "complete".into();
+        }
+    }
+    summary.status = if summary.objects.iter().any(|o| o.status == "failed") {
+        "failed"
+    } else if summary.objects.iter().any(|o| o.status == "paused") {
+        "paused"
+    } else {
+        "complete"
+    }
+    .into();
+}
+
+/// True for Salesforce's `QUERY_TIMEOUT`.
+pub fn is_query_timeout(e: &SyncError) -> bool {
+    matches!(e, SyncError::Salesforce(SfError::Api { code, .. }) if code == "QUERY_TIMEOUT")
+}
+
+/// A chunk whose query hits `QUERY_TIMEOUT` is split in halves (while longer than an hour, and
+/// only on a datetime cursor: a date cannot be cut within its day) and each half is run — and
+/// committed — as a chunk of its own.
+pub fn run_splitting<'a>(
+    ctx: &'a Context,
+    budget: &'a Budget,
+    job: &'a ChunkJob,
+) -> futures::future::BoxFuture<'a, Result<ChunkOutcome, SyncError>> {
+    Box::pin(async move {
+        match run_with_retries(ctx, budget, job).await {
+            Err(e)
+                if is_query_timeout(&e)
+                    && !job.object.cursor_is_date // a date-cursor window is one day: no halves
+                    && job.chunk.end - job.chunk.start > chrono::Duration::hours(1) =>
+            {
+                let half = (job.chunk.end - job.chunk.start).num_seconds() / 2;
+                let mid = job.chunk.start + chrono::Duration::seconds(half);
+                tracing::warn!(object = %job.object.object, chunk = %job.chunk, "QUERY_TIMEOUT: splitting the window in halves");
+                let (mut rows, mut requests, mut committed) = (0, 0, false);
+                for (a, b) in [(job.chunk.start, mid), (mid, job.chunk.end)] {
+                    let mut part = job.clone();
+                    part.chunk = ChunkId {
+                        start: a,
+                        end: b,
+                        ..job.chunk.clone()
+                    };
+                    match run_splitting(ctx, budget, &part).await? {
+                        ChunkOutcome::Committed {
+                            rows: r,
+                            requests: q,
+                        } => {
+                            rows += r;
+                            requests += q;
+                            committed = true;
+                        }
+                        ChunkOutcome::AlreadyCommitted { requests: q } => requests += q,
+                        ChunkOutcome::BudgetSpent { requests: q } => {
+                            return Ok(ChunkOutcome::BudgetSpent {
+                                requests: requests + q,
+                            })
+                        }
+                    }
+                }
+                Ok(if committed {
+                    ChunkOutcome::Committed { rows, requests }
+                } else {
+                    ChunkOutcome::AlreadyCommitted { requests }
+                })
+            }
+            other => other,
+        }
+    })
+}
+
+/// A chunk with up to 3 attempts on retryable errors, each from the chunk's start.
+pub async fn run_with_retries(
+    ctx: &Context,
+    budget: &Budget,
+    job: &ChunkJob,
+) -> Result<ChunkOutcome, SyncError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match run_chunk(&ctx.client, &ctx.store, budget, &ctx.scratch, job).await {
+            Err(e) if e.is_retryable() && attempt < 3 && !budget.exhausted() => {
+                tracing::warn!(object = %job.object.object, chunk = %job.chunk, attempt, error = %e, "chunk attempt failed; redoing the chunk from its start");
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
