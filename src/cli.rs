@@ -183,6 +183,9 @@ pub struct EmulatorArgs {
     /// Every Nth query page drops the connection mid-body.
     #[arg(long)]
     pub drop_body_every: Option<u64>,
+    /// Aggregate (GROUP BY) queries answer QUERY_TIMEOUT (forcelake then counts by COUNT() bisection).
+    #[arg(long)]
+    pub refuse_aggregates: bool,
     /// Mutation mode: every N ms, update, soft-delete, create and late-commit records of every object.
     #[arg(long)]
     pub mutate_every_ms: Option<u64>,
@@ -228,6 +231,7 @@ impl EmulatorArgs {
             drop_body_every: self.drop_body_every,
             slow_first_queries: None,
             expire_locator_at: None,
+            refuse_aggregates: self.refuse_aggregates,
         };
         if let Some(spec) = &self.synthetic {
             cfg.gen.synthetic = emulator::parse_synthetic(spec, cfg.gen.days)?;
@@ -423,7 +427,13 @@ async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
                         "count",
                     )
                     .await?;
-                let e = estimate_requests(days, records, ctx.config.sync.query_limit);
+                let e = estimate_requests(
+                    days,
+                    records,
+                    ctx.config.sync.concurrency,
+                    ctx.config.sync.window_records,
+                    ctx.config.sync.query_limit,
+                );
                 if e.runs > 1 {
                     warnings.push(format!(
                         "a historical sync needs about {} requests ({} day chunks, {} records); sync.query_limit = {} splits it over about {} runs (raise it to finish in one)",
@@ -722,10 +732,29 @@ async fn run_backfill_cmd(
 
 #[derive(serde::Serialize)]
 struct PlannedOut {
+    /// `<Object>/<window id>`: what `run-chunk` takes.
     chunk: String,
     object: String,
-    day: String,
+    /// The UTC days the window covers (its day chunks).
+    days: Vec<String>,
     kind: String,
+    /// Records counted in the window when it was planned.
+    records: u64,
+}
+
+impl PlannedOut {
+    fn new(object: &str, window: &crate::sink::layout::ChunkId, records: u64) -> Self {
+        Self {
+            chunk: format!("{object}/{window}"),
+            object: object.to_string(),
+            days: sync::chunk::day_chunks(window)
+                .iter()
+                .map(|d| d.day().format("%Y-%m-%d").to_string())
+                .collect(),
+            kind: window.kind.as_str().into(),
+            records,
+        }
+    }
 }
 
 async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, SyncError> {
@@ -736,7 +765,7 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
             let ctx = Context::new(cfg)?;
             // `plan` reads and writes nothing: no schema record, no start point.
             let objects = sync::prepare::prepare_objects(&ctx, false).await?;
-            let planned: Vec<(String, Vec<crate::sink::layout::ChunkId>)> = match ctx
+            let planned: Vec<(String, Vec<(crate::sink::layout::ChunkId, u64)>)> = match ctx
                 .config
                 .sync
                 .mode
@@ -751,7 +780,7 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                                 if let Some(n) = h.note {
                                     notes.push(serde_json::json!({"object": h.object.schema.object, "note": n}));
                                 }
-                                (h.object.schema.object.clone(), h.chunks)
+                                (h.object.schema.object.clone(), h.windows)
                             })
                             .collect();
                     if !notes.is_empty() {
@@ -763,42 +792,22 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                 Mode::Incremental => sync::incremental::plan_incremental(&ctx, &objects).await?,
             };
             let mut estimates = Vec::new();
-            for (o, cs) in &planned {
-                let date = objects
-                    .iter()
-                    .find(|x| &x.schema.object == o)
-                    .map(|x| (x.schema.cursor_field.clone(), x.schema.cursor_is_date))
-                    .unwrap_or_default();
-                if let (Some(first), Some(last)) = (cs.first(), cs.last()) {
-                    let q = crate::salesforce::soql::count_query(
-                        o,
-                        &date.0,
-                        date.1,
-                        Some((first.start, last.end)),
-                    );
-                    let records = ctx
-                        .client
-                        .count(&q, ctx.config.sync.include_deleted, "count")
-                        .await?;
-                    let e =
-                        estimate_requests(cs.len() as u64, records, ctx.config.sync.query_limit);
-                    if e.runs > 1 {
-                        tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
-                    }
-                    let mut v = serde_json::to_value(&e).unwrap_or_default();
-                    v["object"] = o.clone().into();
-                    estimates.push(v);
+            for (o, ws) in &planned {
+                if ws.is_empty() {
+                    continue;
                 }
+                let e = estimate_windows(ws, ctx.config.sync.query_limit);
+                if e.runs > 1 {
+                    tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
+                }
+                let mut v = serde_json::to_value(&e).unwrap_or_default();
+                v["object"] = o.clone().into();
+                estimates.push(v);
             }
             extra.insert("estimates".into(), estimates.into());
-            for (o, cs) in planned {
-                for c in cs {
-                    chunks.push(PlannedOut {
-                        chunk: format!("{o}/{c}"),
-                        object: o.clone(),
-                        day: c.day().format("%Y-%m-%d").to_string(),
-                        kind: c.kind.as_str().into(),
-                    });
+            for (o, ws) in planned {
+                for (w, records) in ws {
+                    chunks.push(PlannedOut::new(&o, &w, records));
                 }
             }
         }
@@ -830,20 +839,12 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                     o.schema.cursor_is_date,
                 );
                 waiting += later;
-                for (part, planned) in todo {
-                    // A planned day that is wholly to do is listed as planned (its id in the
-                    // plan record); a day cut at now − lag as the part that can run now.
-                    let id = if part.start == planned.start && part.end == planned.end {
-                        planned
-                    } else {
-                        part
-                    };
-                    chunks.push(PlannedOut {
-                        chunk: format!("{name}/{id}"),
-                        object: name.clone(),
-                        day: id.day().format("%Y-%m-%d").to_string(),
-                        kind: "backfill".into(),
-                    });
+                let budget = sync::Budget::new(u32::MAX);
+                let (windows, _) =
+                    sync::backfill::backfill_windows(&ctx, &o.schema, &plan.id, &todo, &budget)
+                        .await?;
+                for (w, records, _) in windows {
+                    chunks.push(PlannedOut::new(name, &w, records));
                 }
             }
             if waiting > 0 {
@@ -891,10 +892,8 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
     })?;
     let chunk = crate::sink::layout::ChunkId::parse(id)
         .ok_or_else(|| bad("the chunk id is not valid (e.g. Account/historical-20250301)"))?;
-    if chunk.is_marker()
-        || chunk.start.date_naive() != (chunk.end - chrono::Duration::milliseconds(1)).date_naive()
-    {
-        return Err(bad("a chunk covers a non-empty window inside one UTC day"));
+    if chunk.is_marker() {
+        return Err(bad("a chunk covers a non-empty window"));
     }
     let cfg = sync::backfill::context_for(&cfg, &[object.to_string()])?;
     let ctx = Arc::new(Context::new(cfg)?);
@@ -947,6 +946,7 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             pages_ahead: sync::chunk::pages_ahead(1),
             replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
                 .then_some((chunk.start, chunk.end)),
+            expected: None,
         };
         match sync::runner::run_splitting(&ctx, &budget, &job).await {
             Ok(sync::chunk::ChunkOutcome::Committed { rows: r, .. }) => {
@@ -1006,21 +1006,64 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
 /// What a run will cost in query requests.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct Estimate {
+    /// Query windows (one query each).
+    pub windows: u64,
+    /// Day chunks.
     pub chunks: u64,
     pub records: u64,
-    /// One request per chunk plus one per further page of 2,000 records.
+    /// Counting, then one request per page of 2,000 records per window.
     pub requests: u64,
     pub query_limit: u32,
     /// Runs needed with the per-object query budget.
     pub runs: u64,
 }
 
-/// Estimates requests from the chunk count and COUNT(): every chunk needs one request, and
-/// each 2,000 records beyond the first page of a chunk one more.
-pub fn estimate_requests(chunks: u64, records: u64, query_limit: u32) -> Estimate {
-    let requests = chunks.max(1) + records / 2000;
+/// Estimates the requests of planned windows: one aggregate count per 2,000 days, then each
+/// window's pages (a window counted empty needs none).
+pub fn estimate_windows(
+    windows: &[(crate::sink::layout::ChunkId, u64)],
+    query_limit: u32,
+) -> Estimate {
+    let days = windows
+        .iter()
+        .map(|(w, _)| sync::chunk::day_chunks(w).len() as u64)
+        .sum::<u64>();
+    let records = windows.iter().map(|w| w.1).sum();
+    let pages: u64 = windows
+        .iter()
+        .map(|(_, r)| r.div_ceil(sync::plan::PAGE))
+        .sum();
+    let requests = days.div_ceil(2000) + pages;
     Estimate {
-        chunks,
+        windows: windows.len() as u64,
+        chunks: days,
+        records,
+        requests,
+        query_limit,
+        runs: requests.div_ceil(query_limit.max(1) as u64),
+    }
+}
+
+/// Estimates requests from COUNT() over a range of `days` (before the windows are planned):
+/// the aggregate count, one page per 2,000 records, and at most one partial page per window.
+pub fn estimate_requests(
+    days: u64,
+    records: u64,
+    concurrency: usize,
+    window_records: u64,
+    query_limit: u32,
+) -> Estimate {
+    let windows = if records == 0 {
+        0
+    } else {
+        records
+            .div_ceil(window_records.max(1))
+            .max((concurrency as u64).min(records.div_ceil(sync::plan::PAGE)))
+    };
+    let requests = days.div_ceil(2000) + records / sync::plan::PAGE + windows;
+    Estimate {
+        windows,
+        chunks: days,
         records,
         requests,
         query_limit,
@@ -1033,9 +1076,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn estimates_split_over_runs() {
-        assert_eq!(estimate_requests(730, 1_000_000, 50).requests, 1230);
-        assert_eq!(estimate_requests(730, 1_000_000, 50).runs, 25);
-        assert_eq!(estimate_requests(3, 10, 50).runs, 1);
+    fn estimates_grow_with_records_not_days() {
+        // 1,000,000 records over two years: 1 count, 500 pages, 20 windows
+        let e = estimate_requests(730, 1_000_000, 4, 50_000, 50);
+        assert_eq!((e.requests, e.windows, e.runs), (521, 20, 11));
+        // 25 records over two years: a count and a page
+        assert_eq!(estimate_requests(730, 25, 4, 50_000, 50).requests, 2);
+        assert_eq!(estimate_requests(730, 0, 4, 50_000, 50).requests, 1);
     }
 }

@@ -122,6 +122,7 @@ pub struct RawSync {
     pub include_deleted: Option<bool>,
     pub concurrency: Option<i64>,
     pub memory_limit_mb: Option<i64>,
+    pub window_records: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +224,8 @@ pub struct SyncConfig {
     pub concurrency: usize,
     /// Budget for the data a run holds (pages in flight, batches, row groups being built).
     pub memory_limit_mb: usize,
+    /// The most records a query window is planned to hold.
+    pub window_records: u64,
 }
 
 #[derive(Clone)]
@@ -672,6 +675,15 @@ impl RawConfig {
             "must be at least 1 (MiB)",
         )? as usize;
 
+        let window_records = range_i64(
+            "sync.window_records",
+            s.window_records,
+            crate::sync::plan::WINDOW_TARGET as i64,
+            1,
+            100_000_000,
+            "must be between 1 and 100000000 records per query window",
+        )? as u64;
+
         // [[objects]]
         if self.objects.is_empty() {
             return Err(ConfigError::Missing {
@@ -767,6 +779,7 @@ impl RawConfig {
                 include_deleted,
                 concurrency,
                 memory_limit_mb,
+                window_records,
             },
             destination: DestinationConfig {
                 url,
@@ -1036,7 +1049,7 @@ mod readme_tests {
         let text = format!(
             "[salesforce]\ninstance_url = \"https://a.my.salesforce.com\"\nclient_id = \"k\"\nclient_secret = \"s\"\napi_version = \"62.0\"\ngzip = false\n\
              [[objects]]\nname = \"Account\"\nfields = [\"Id\"]\ncursor_field = \"SystemModstamp\"\n\
-             [sync]\nmode = \"historical\"\ncursor_field = \"LastModifiedDate\"\nstart_date = \"2024-01-01\"\nend_date = \"2024-02-01\"\nquery_limit = 5\napi_budget_percent = 50\nlag_s = 10\nrate_limit = 3\nrate_limit_timeout_ms = 500\nrequest_timeout_s = 30\ninclude_deleted = false\nconcurrency = 2\nmemory_limit_mb = 64\n\
+             [sync]\nmode = \"historical\"\ncursor_field = \"LastModifiedDate\"\nstart_date = \"2024-01-01\"\nend_date = \"2024-02-01\"\nquery_limit = 5\napi_budget_percent = 50\nlag_s = 10\nrate_limit = 3\nrate_limit_timeout_ms = 500\nrequest_timeout_s = 30\ninclude_deleted = false\nconcurrency = 2\nmemory_limit_mb = 64\nwindow_records = 1000\n\
              [destination]\nurl = \"/tmp/x\"\ncompression = \"snappy\"\n"
         );
         Config::from_toml_str(&text, "t", &[], None).unwrap();

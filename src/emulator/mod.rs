@@ -50,6 +50,8 @@ pub struct Faults {
     pub slow_first_queries: Option<(u64, Duration)>,
     /// The Nth `nextRecordsUrl` request (once) finds its query locator expired.
     pub expire_locator_at: Option<u64>,
+    /// Aggregate (`GROUP BY`) queries answer `QUERY_TIMEOUT`, as they may on a huge table.
+    pub refuse_aggregates: bool,
 }
 
 /// Emulator settings.
@@ -755,6 +757,66 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
     }
 }
 
+/// Answers `SELECT DAY_ONLY(f), COUNT(Id) … GROUP BY DAY_ONLY(f)` (or a date field): one
+/// `AggregateResult` record per day, in one batch — more than 2,000 groups is an error, as
+/// aggregate queries cannot be continued with `queryMore`.
+fn aggregate_by_day(st: &Inner, table: &Table, g: &soql::GroupByDay, rows: &[u32]) -> Response {
+    if st.cfg.faults.refuse_aggregates {
+        return rest_error(
+            st,
+            StatusCode::BAD_REQUEST,
+            "QUERY_TIMEOUT",
+            "Your query request was running for too long.",
+        );
+    }
+    let monotone = table
+        .synthetic
+        .as_ref()
+        .filter(|_| table.is_monotone(g.field));
+    let mut days: std::collections::BTreeMap<Option<i32>, u64> = Default::default();
+    for &i in rows {
+        let day = match monotone {
+            Some(s) => Some(s.stamp(i as u64).div_euclid(86_400_000) as i32),
+            None => match table.row(i as usize)[g.field] {
+                Cell::DateTime(ms) => Some(ms.div_euclid(86_400_000) as i32),
+                Cell::Date(d) => Some(d),
+                _ => None,
+            },
+        };
+        *days.entry(day).or_default() += 1;
+    }
+    if days.len() > 2000 {
+        return rest_error(
+            st,
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "Aggregate query does not support queryMore(), use LIMIT to restrict the results to a single batch",
+        );
+    }
+    let records: Vec<serde_json::Value> = days
+        .iter()
+        .map(|(d, n)| {
+            let day = d.and_then(|d| {
+                chrono::DateTime::from_timestamp(d as i64 * 86_400, 0)
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+            });
+            let mut r = serde_json::Map::new();
+            r.insert(
+                "attributes".into(),
+                serde_json::json!({"type": "AggregateResult"}),
+            );
+            r.insert(g.day_key.clone(), day.into());
+            r.insert(g.count_key.clone(), (*n).into());
+            serde_json::Value::Object(r)
+        })
+        .collect();
+    json_ok(
+        st,
+        serde_json::json!({"totalSize": records.len(), "done": true, "records": records})
+            .to_string(),
+    )
+}
+
 /// Counts query requests; true for the first N when `slow_first_queries` is set.
 fn is_slow(st: &Inner) -> bool {
     let n = st.query_requests.fetch_add(1, Ordering::Relaxed) + 1;
@@ -777,7 +839,9 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
         .find(|t| t.def.name == query.object)
         .expect("parsed object exists")
         .clone();
-    if let (Some(h), Some(c)) = (st.cfg.faults.query_timeout_hours, &query.cond) {
+    let record_query = !query.count && query.group.is_none();
+    if let (Some(h), Some(c), true) = (st.cfg.faults.query_timeout_hours, &query.cond, record_query)
+    {
         if let Some((lo, hi)) = c.datetime_span() {
             if hi - lo > h as i64 * 3_600_000 {
                 return rest_error(
@@ -831,6 +895,9 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
             })
             .collect()
     };
+    if let Some(g) = &query.group {
+        return aggregate_by_day(st, &table, g, &rows);
+    }
     let presorted = query
         .order
         .first()

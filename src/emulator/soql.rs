@@ -154,13 +154,26 @@ pub struct OrderKey {
     pub nulls_last: bool,
 }
 
+/// `GROUP BY DAY_ONLY(<datetime>)` or `GROUP BY <date>`, with `COUNT(<field>)`: records per day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupByDay {
+    pub field: usize,
+    /// `DAY_ONLY(field)` (a datetime grouped by its UTC day) rather than the date field itself.
+    pub day_only: bool,
+    /// JSON key of the day (`expr0`, the field name, or an alias) and of the count.
+    pub day_key: String,
+    pub count_key: String,
+}
+
 /// A parsed query against one object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub object: String,
-    /// Field indexes in select order; empty for `COUNT()`.
+    /// Field indexes in select order; empty for `COUNT()` and aggregates.
     pub fields: Vec<usize>,
     pub count: bool,
+    /// An aggregate query: records per day (`AggregateResult` records).
+    pub group: Option<GroupByDay>,
     pub cond: Option<Cond>,
     pub order: Vec<OrderKey>,
     pub limit: Option<usize>,
@@ -199,6 +212,29 @@ impl<'a> Parser<'a> {
                 self.at(),
                 &format!("unexpected token: expecting '{kw}'"),
             ))
+        }
+    }
+    fn close_paren(&mut self) -> Result<(), SoqlError> {
+        if self.peek() == Some(&Tok::RParen) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(malformed(
+                self.q,
+                self.at(),
+                "unexpected token: expecting ')'",
+            ))
+        }
+    }
+    /// An alias after an aggregate item (`COUNT(Id) n`).
+    fn alias(&mut self) -> Option<String> {
+        match self.peek() {
+            Some(Tok::Ident(s)) if !s.eq_ignore_ascii_case("FROM") => {
+                let a = s.clone();
+                self.pos += 1;
+                Some(a)
+            }
+            _ => None,
         }
     }
     fn ident(&mut self) -> Result<(String, usize), SoqlError> {
@@ -402,18 +438,35 @@ pub fn parse<'a>(
         def: None,
     };
     p.expect_kw("SELECT")?;
-    // Collect the select list, resolve after FROM.
+    // Collect the select list, resolve after FROM. Aggregate items (`DAY_ONLY(f)`,
+    // `COUNT(f)`) take keys `expr0`, `expr1`, … in select order unless aliased.
     let mut select: Vec<(String, usize)> = vec![];
     let mut count = false;
+    let mut day_item: Option<(String, usize, String)> = None;
+    let mut count_item: Option<(String, usize, String)> = None;
+    let mut exprs = 0;
     loop {
         let (name, pos) = p.ident()?;
-        if name.eq_ignore_ascii_case("COUNT") && p.peek() == Some(&Tok::LParen) {
+        let call = p.peek() == Some(&Tok::LParen);
+        if name.eq_ignore_ascii_case("COUNT") && call {
             p.pos += 1;
-            if p.peek() != Some(&Tok::RParen) {
-                return Err(malformed(q, p.at(), "only COUNT() is supported"));
+            if p.peek() == Some(&Tok::RParen) {
+                p.pos += 1;
+                count = true;
+            } else {
+                let (f, fpos) = p.ident()?;
+                p.close_paren()?;
+                let key = p.alias().unwrap_or_else(|| format!("expr{exprs}"));
+                exprs += 1;
+                count_item = Some((f, fpos, key));
             }
+        } else if name.eq_ignore_ascii_case("DAY_ONLY") && call {
             p.pos += 1;
-            count = true;
+            let (f, fpos) = p.ident()?;
+            p.close_paren()?;
+            let key = p.alias().unwrap_or_else(|| format!("expr{exprs}"));
+            exprs += 1;
+            day_item = Some((f, fpos, key));
         } else {
             select.push((name, pos));
         }
@@ -457,6 +510,69 @@ pub fn parse<'a>(
     } else {
         None
     };
+    let mut group = None;
+    if p.keyword("GROUP") {
+        p.expect_kw("BY")?;
+        let (name, pos) = p.ident()?;
+        let (gname, gpos, day_only) =
+            if name.eq_ignore_ascii_case("DAY_ONLY") && p.peek() == Some(&Tok::LParen) {
+                p.pos += 1;
+                let (f, fpos) = p.ident()?;
+                p.close_paren()?;
+                (f, fpos, true)
+            } else {
+                (name, pos, false)
+            };
+        let field = p.field(&gname, gpos)?;
+        let ftype = def.fields[field].ftype;
+        if day_only && ftype != "datetime" {
+            return Err(malformed(q, gpos, "DAY_ONLY() takes a dateTime field"));
+        }
+        if !day_only && ftype != "date" {
+            return Err(malformed(
+                q,
+                gpos,
+                "this emulator groups only by a date field or DAY_ONLY(dateTime)",
+            ));
+        }
+        let day_key = match (&day_item, day_only) {
+            (Some((f, fpos, key)), true) if p.field(f, *fpos)? == field => key.clone(),
+            (None, false) if fields == [field] => def.fields[field].name.clone(),
+            _ => {
+                return Err(malformed(
+                    q,
+                    0,
+                    "Field must be grouped or aggregated: the select list must name the GROUP BY expression",
+                ))
+            }
+        };
+        let count_key = match &count_item {
+            Some((f, fpos, key)) => {
+                p.field(f, *fpos)?;
+                key.clone()
+            }
+            None => {
+                return Err(malformed(
+                    q,
+                    0,
+                    "this emulator's GROUP BY needs COUNT(field)",
+                ))
+            }
+        };
+        fields.clear();
+        group = Some(GroupByDay {
+            field,
+            day_only,
+            day_key,
+            count_key,
+        });
+    } else if day_item.is_some() || count_item.is_some() {
+        return Err(malformed(
+            q,
+            0,
+            "an aggregate function in the select list needs GROUP BY here",
+        ));
+    }
     let mut order = vec![];
     if p.keyword("ORDER") {
         p.expect_kw("BY")?;
@@ -542,6 +658,7 @@ pub fn parse<'a>(
             object: def.name.clone(),
             fields,
             count,
+            group,
             cond,
             order,
             limit,

@@ -62,6 +62,29 @@ pub fn count_query(
     }
 }
 
+/// Records per UTC day of the cursor in `[a, b)`, one aggregate query: `DAY_ONLY()` of a
+/// datetime cursor (date functions work in UTC unless `convertTimezone()` is asked for), or
+/// the date cursor itself. Results come back as `AggregateResult` records in one batch, so a
+/// query must not span more than 2,000 days.
+pub fn day_counts_query(
+    object: &str,
+    cursor: &str,
+    date: bool,
+    a: DateTime<Utc>,
+    b: DateTime<Utc>,
+) -> String {
+    let day = if date {
+        cursor.to_string()
+    } else {
+        format!("DAY_ONLY({cursor})")
+    };
+    format!(
+        "SELECT {day}, COUNT(Id) FROM {object} WHERE {cursor} >= {} AND {cursor} < {} GROUP BY {day}",
+        bound(a, date),
+        bound(b, date)
+    )
+}
+
 /// Records whose cursor is null: they belong to no day, so no window ever fetches them.
 pub fn null_cursor_count_query(object: &str, cursor: &str) -> String {
     format!("SELECT COUNT() FROM {object} WHERE {cursor} = null")

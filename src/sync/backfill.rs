@@ -258,23 +258,23 @@ pub async fn run_backfill(
         if later > 0 {
             waiting.insert(o.schema.object.clone(), (later, cut));
         }
+        let budget = Arc::new(Budget::new(ctx.config.sync.query_limit));
+        let (windows, spent) = backfill_windows(&ctx, &o.schema, &plan.id, &todo, &budget).await?;
         summary.objects.push(ObjectSummary {
             object: o.schema.object.clone(),
             chunks_planned: todo.len() as u64,
+            windows_planned: windows.len() as u64,
+            chunks_pending: if spent { todo.len() as u64 } else { 0 },
             warnings: o.warnings.clone(),
             null_cursor_records: o.null_cursor,
             ..Default::default()
         });
-        for (c, planned) in todo {
-            jobs.push(ChunkJob {
-                replaces: Some((planned.start, planned.end)),
-                ..ChunkJob::new(o.schema.clone(), c, &ctx.config)
-            });
-        }
-        budgets.insert(
-            o.schema.object.clone(),
-            Arc::new(Budget::new(ctx.config.sync.query_limit)),
-        );
+        jobs.extend(windows.into_iter().map(|(w, records, replaces)| ChunkJob {
+            replaces: Some(replaces),
+            expected: Some(records),
+            ..ChunkJob::new(o.schema.clone(), w, &ctx.config)
+        }));
+        budgets.insert(o.schema.object.clone(), budget);
     }
     execute_gated(ctx.clone(), jobs, &budgets, &mut summary, gate.as_ref()).await;
     for s in summary.objects.iter_mut() {
@@ -297,6 +297,43 @@ pub async fn run_backfill(
         summary.status = "paused".into();
     }
     Ok(summary.finish(&ctx, started))
+}
+
+/// Query windows over a backfill's runnable parts (see [`runnable_parts`]): contiguous parts
+/// form stretches, counted and cut into windows; each window carries the planned days it
+/// replaces (a day is superseded once the backfill's chunks cover the planned day whole).
+/// The flag says the budget ran out while counting.
+pub async fn backfill_windows(
+    ctx: &Context,
+    obj: &crate::schema::ObjectSchema,
+    tag: &str,
+    parts: &[(ChunkId, ChunkId)],
+    budget: &Budget,
+) -> Result<(Vec<(ChunkId, u64, (DateTime<Utc>, DateTime<Utc>))>, bool), SyncError> {
+    let mut stretches: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for (p, _) in parts {
+        match stretches.last_mut() {
+            Some(s) if s.1 == p.start => s.1 = p.end,
+            _ => stretches.push((p.start, p.end)),
+        }
+    }
+    let Some(windows) = crate::sync::counts::windows_for(ctx, obj, &stretches, budget).await?
+    else {
+        return Ok((vec![], true));
+    };
+    let out = windows
+        .into_iter()
+        .map(|w| {
+            let planned = parts
+                .iter()
+                .filter(|(p, _)| p.start < w.end && p.end > w.start)
+                .map(|(_, planned)| (planned.start, planned.end));
+            let replaces = planned.fold((w.start, w.end), |(a, b), (x, y)| (a.min(x), b.max(y)));
+            let id = ChunkId::new(ChunkKind::Backfill, w.start, w.end).with_tag(tag);
+            (id, w.records, replaces)
+        })
+        .collect();
+    Ok((out, false))
 }
 
 /// The parts of an object's planned backfill chunks that still need fetching and can be

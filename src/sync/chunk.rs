@@ -21,6 +21,8 @@ use crate::sink::manifest::{self, CommitOutcome, FileEntry, Manifest};
 use crate::sink::writer::{self, ChunkFileWriter, LocalPart, ParquetSettings};
 use crate::sync::{Budget, Scratch, SyncError};
 use crate::timefmt::rfc3339;
+use arrow::array::RecordBatch;
+use tokio::sync::mpsc::UnboundedSender;
 
 /// Rows per Arrow batch handed to the Parquet writer: in practice one page (Salesforce pages
 /// hold at most 2,000 records), so a chunk never holds more than a page's worth of Arrow data.
@@ -55,6 +57,8 @@ pub struct ChunkJob {
     pub pages_ahead: usize,
     /// Backfill: the planned window this chunk (or its QUERY_TIMEOUT halves) replaces.
     pub replaces: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
+    /// Records the plan counted in the window (`Some(0)`: nothing to fetch, no query).
+    pub expected: Option<u64>,
 }
 
 impl ChunkJob {
@@ -67,23 +71,27 @@ impl ChunkJob {
             settings: parquet_settings(config),
             pages_ahead: pages_ahead(config.sync.concurrency),
             replaces: None,
+            expected: None,
         }
     }
 }
 
-/// How a chunk ended (errors are `Err`).
+/// How a window ended (errors are `Err`; day chunks committed before an error stay).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkOutcome {
+    /// `chunks` day chunks committed (with `rows` records).
     Committed {
         rows: u64,
         requests: u64,
+        chunks: u64,
     },
-    AlreadyCommitted {
-        requests: u64,
-    },
-    /// The object's query budget ran out before the chunk finished; nothing was committed.
+    /// Every day of the window was already committed (by an earlier run or another worker).
+    AlreadyCommitted { requests: u64 },
+    /// The object's query budget ran out mid-window: the days passed before are committed.
     BudgetSpent {
         requests: u64,
+        rows: u64,
+        chunks: u64,
     },
 }
 
@@ -92,7 +100,47 @@ pub fn attempt_token() -> String {
     format!("{:08x}", rand::rng().random::<u32>())
 }
 
-/// Runs one attempt of a chunk.
+/// The day chunks of a window: one per UTC day it touches (the first and last may be parts).
+pub fn day_chunks(window: &ChunkId) -> Vec<ChunkId> {
+    crate::sync::plan::split_days(window.start, window.end)
+        .into_iter()
+        .map(|(a, b)| ChunkId {
+            start: a,
+            end: b,
+            ..window.clone()
+        })
+        .collect()
+}
+
+/// What the decoder thread hands the committer, in cursor order.
+enum Done {
+    /// A day the stream has passed: its rows are complete.
+    Day {
+        idx: usize,
+        parts: Vec<LocalPart>,
+        rows: u64,
+    },
+    /// Days `from..to` without a record.
+    Empty { from: usize, to: usize },
+}
+
+/// What the decoder thread returns at the end of the stream.
+struct Tail {
+    /// The day still open (complete only once the window's `totalSize` checks out).
+    open: Option<(usize, Vec<LocalPart>, u64)>,
+    /// The first day not yet handed over.
+    next: usize,
+    rows: u64,
+}
+
+/// Runs one attempt of a query window: one query over `[start, end)` ordered by cursor and Id,
+/// paged by `nextRecordsUrl`, its decoded stream cut at UTC midnights into day chunks. A day
+/// is committed (files first, create-only manifest last) as soon as the stream passes it — its
+/// rows are complete, since they arrive in cursor order — and the last day once the rows
+/// received equal `totalSize`; days without records are covered by manifests without files
+/// (one per run of days; one per day for a backfill, which supersedes each day's older
+/// chunks). A crash or error loses only the days not committed; a rerun fetches just those.
+/// A window planned empty (`expected == Some(0)`) costs no query.
 pub async fn run_chunk(
     client: &Arc<Client>,
     store: &Arc<dyn ObjectStore>,
@@ -101,72 +149,100 @@ pub async fn run_chunk(
     job: &ChunkJob,
 ) -> Result<ChunkOutcome, SyncError> {
     let obj = &job.object;
-    let chunk_id = job.chunk.to_string();
-    let manifest_path = layout::manifest_path(&obj.object, &job.chunk);
-    if store.head(&manifest_path).await.is_ok() {
+    let days = day_chunks(&job.chunk);
+    // Days an earlier attempt (or another worker) committed are skipped.
+    let committed: std::collections::HashSet<ChunkId> =
+        manifest::list_chunks(store.as_ref(), &obj.object)
+            .await?
+            .into_iter()
+            .collect();
+    let skip: Vec<bool> = days.iter().map(|d| committed.contains(d)).collect();
+    let Some(first) = skip.iter().position(|s| !s) else {
         return Ok(ChunkOutcome::AlreadyCommitted { requests: 0 });
-    }
+    };
     let attempt = attempt_token();
     let started_at = Utc::now();
-    // A backfill chunk supersedes the chunks of its day committed before it began.
+    let window = ChunkId {
+        start: days[first].start,
+        ..job.chunk.clone()
+    };
     let q = soql::chunk_query(
         &obj.object,
         &obj.select_list(),
         &obj.cursor_field,
         obj.cursor_is_date,
-        job.chunk.start,
-        job.chunk.end,
+        window.start,
+        window.end,
     );
-    let what = format!("{} {}", obj.object, chunk_id);
+    let commit = Committer {
+        store,
+        scratch,
+        job,
+        days: &days,
+        skip: &skip,
+        attempt: &attempt,
+        started_at,
+        soql: &q,
+        requests: Default::default(),
+        attributed: Default::default(),
+    };
+    if job.expected == Some(0) {
+        // Counted empty when planned: nothing to fetch.
+        let mut tally = Tally::default();
+        commit.empty(first, days.len(), &mut tally).await?;
+        return Ok(tally.outcome(0, false));
+    }
+    let what = format!("{} {}", obj.object, window);
 
-    // Decoder + encoder on a blocking thread, fed through a bounded channel.
+    // Decoder + encoder on a blocking thread, fed through a bounded channel; finished days go
+    // to the committer as the stream passes them.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
     // A page is requested only while fewer than `pages_ahead` pages wait or are being decoded.
     let ahead = Arc::new(tokio::sync::Semaphore::new(job.pages_ahead.max(1)));
     let decoded = ahead.clone();
     let enc_obj = obj.clone();
     let enc_settings = job.settings.clone();
     let enc_tmp = scratch.dir.clone();
-    let enc_chunk = chunk_id.clone();
-    let encoder =
-        tokio::task::spawn_blocking(move || -> Result<(Vec<LocalPart>, u64), SyncError> {
-            // However this ends (done, or a bad value), the fetcher stops waiting for room.
-            struct CloseOnDrop(Arc<tokio::sync::Semaphore>);
-            impl Drop for CloseOnDrop {
-                fn drop(&mut self) {
-                    self.0.close();
-                }
+    let enc_days = days.clone();
+    let enc_skip = skip.clone();
+    let encoder = tokio::task::spawn_blocking(move || -> Result<Tail, SyncError> {
+        // However this ends (done, or a bad value), the fetcher stops waiting for room.
+        struct CloseOnDrop(Arc<tokio::sync::Semaphore>);
+        impl Drop for CloseOnDrop {
+            fn drop(&mut self) {
+                self.0.close();
             }
-            let decoded = CloseOnDrop(decoded);
-            let mut dec = PageDecoder::new(&enc_obj);
-            let mut w = ChunkFileWriter::new(
-                enc_obj.arrow.clone(),
-                &enc_settings,
-                &enc_obj.object,
-                &enc_chunk,
-                &enc_tmp,
-            );
-            let mut rows = 0u64;
-            while let Some(page) = rx.blocking_recv() {
-                let info = dec.decode_page(&page)?;
-                drop(page);
-                decoded.0.add_permits(1);
-                rows += info.records as u64;
-                if dec.buffered_rows() >= BATCH_ROWS {
-                    w.write(&dec.finish_batch()?)?;
-                }
+        }
+        let decoded = CloseOnDrop(decoded);
+        let mut split = DaySplitter::new(
+            &enc_obj,
+            &enc_days,
+            &enc_skip,
+            first,
+            &enc_settings,
+            &enc_tmp,
+        );
+        let mut dec = PageDecoder::new(&split.decode_schema);
+        while let Some(page) = rx.blocking_recv() {
+            dec.decode_page(&page)?;
+            drop(page);
+            decoded.0.add_permits(1);
+            if dec.buffered_rows() >= BATCH_ROWS {
+                split.push(&dec.finish_batch()?, &done_tx)?;
             }
-            if dec.buffered_rows() > 0 {
-                w.write(&dec.finish_batch()?)?;
-            }
-            Ok((w.finish()?, rows))
-        });
+        }
+        if dec.buffered_rows() > 0 {
+            split.push(&dec.finish_batch()?, &done_tx)?;
+        }
+        split.finish()
+    });
 
     let groups = crate::sync::fetch::field_groups(
         client,
         obj,
-        job.chunk.start,
-        job.chunk.end,
+        window.start,
+        window.end,
         job.include_deleted,
         crate::sync::fetch::MAX_URI,
     );
@@ -176,129 +252,441 @@ pub async fn run_chunk(
         what: &what,
         object: &obj.object,
         all: job.include_deleted,
-        requests: 0,
+        requests: &commit.requests,
         ahead: Some(ahead),
     };
-    let fetched = if groups.len() == 1 {
-        fetcher.single(&q, &tx).await
-    } else {
-        tracing::debug!(object = %obj.object, groups = groups.len(), "field list too long for one request URI: split query joined by Id");
-        let queries: Vec<(String, Vec<String>)> = groups
-            .into_iter()
-            .map(|g| {
-                (
-                    soql::chunk_query(
-                        &obj.object,
-                        &g,
-                        &obj.cursor_field,
-                        obj.cursor_is_date,
-                        job.chunk.start,
-                        job.chunk.end,
-                    ),
-                    g,
-                )
-            })
-            .collect();
-        fetcher.split(&queries, &tx).await
+    let fetch = async {
+        let r = if groups.len() == 1 {
+            fetcher.single(&q, &tx).await
+        } else {
+            tracing::debug!(object = %obj.object, groups = groups.len(), "field list too long for one request URI: split query joined by Id");
+            let queries: Vec<(String, Vec<String>)> = groups
+                .iter()
+                .map(|g| {
+                    (
+                        soql::chunk_query(
+                            &obj.object,
+                            g,
+                            &obj.cursor_field,
+                            obj.cursor_is_date,
+                            window.start,
+                            window.end,
+                        ),
+                        g.clone(),
+                    )
+                })
+                .collect();
+            fetcher.split(&queries, &tx).await
+        };
+        drop(tx);
+        r
     };
-    let requests = fetcher.requests;
-    let (mut fetch_error, mut spent, mut total_size) = (None, false, 0u64);
-    match fetched {
-        Ok(crate::sync::fetch::FetchEnd::Done { total_size: t }) => total_size = t,
-        Ok(crate::sync::fetch::FetchEnd::BudgetSpent) => spent = true,
-        Err(e) => fetch_error = Some(e),
-    }
-    drop(tx);
-    let encoded = encoder
+    // Days are committed while the next pages are fetched.
+    let commits = async {
+        let mut tally = Tally::default();
+        let mut failed: Option<SyncError> = None;
+        while let Some(d) = done_rx.recv().await {
+            if failed.is_some() {
+                continue; // the parts' temp files go with them
+            }
+            let r = match d {
+                Done::Day { idx, parts, rows } => commit.day(idx, parts, rows, &mut tally).await,
+                Done::Empty { from, to } => commit.empty(from, to, &mut tally).await,
+            };
+            if let Err(e) = r {
+                failed = Some(e);
+            }
+        }
+        (tally, failed)
+    };
+    let (fetched, (mut tally, failed)) = tokio::join!(fetch, commits);
+    let requests = commit.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let tail = encoder
         .await
         .map_err(|e| SyncError::Internal(format!("{what}: encoder task failed: {e}")))?;
-    if let Some(e) = fetch_error {
+    if let Some(e) = failed {
         return Err(e);
     }
-    let (parts, rows) = encoded?;
-    if spent {
-        return Ok(ChunkOutcome::BudgetSpent { requests });
-    }
-    if rows != total_size {
+    let total_size = match fetched? {
+        crate::sync::fetch::FetchEnd::Done { total_size } => total_size,
+        crate::sync::fetch::FetchEnd::BudgetSpent => {
+            tail?; // the open day is not complete: it is dropped
+            return Ok(tally.outcome(requests, true));
+        }
+    };
+    let tail = tail?;
+    if tail.rows != total_size {
         return Err(SyncError::CountMismatch {
             object: obj.object.clone(),
-            chunk: chunk_id,
-            received: rows,
+            chunk: window.to_string(),
+            received: tail.rows,
             total: total_size,
         });
     }
-
-    // Upload, then commit.
-    let mut files = Vec::with_capacity(parts.len());
-    for (n, part) in parts.into_iter().enumerate() {
-        let dest = layout::data_path(&obj.object, &job.chunk, &attempt, n);
-        let entry = FileEntry {
-            path: dest.to_string(),
-            rows: part.rows,
-            bytes: part.bytes,
-        };
-        if let Err(e) = writer::place(store, scratch.local.as_deref(), part, &dest).await {
-            delete_quietly(store, files.iter().map(|f: &FileEntry| f.path.clone())).await;
-            return Err(e.into());
-        }
-        files.push(entry);
+    let mut next = tail.next;
+    if let Some((idx, parts, rows)) = tail.open {
+        commit.day(idx, parts, rows, &mut tally).await?;
+        next = idx + 1;
     }
-    let superseded = if job.chunk.kind == layout::ChunkKind::Backfill {
-        let replaces = job.replaces.unwrap_or((job.chunk.start, job.chunk.end));
-        match superseded_by(store, &obj.object, &job.chunk, replaces, started_at).await {
-            Ok(v) => v,
-            Err(e) => {
-                delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+    if next < days.len() {
+        commit.empty(next, days.len(), &mut tally).await?;
+    }
+    tracing::debug!(object = %obj.object, window = %window, rows = tail.rows, days = days.len(), "window committed");
+    Ok(tally.outcome(requests, false))
+}
+
+/// Day chunks a window attempt committed, or found committed by another writer.
+#[derive(Default)]
+struct Tally {
+    rows: u64,
+    committed: u64,
+    already: u64,
+}
+
+impl Tally {
+    fn outcome(&self, requests: u64, budget_spent: bool) -> ChunkOutcome {
+        match (budget_spent, self.committed) {
+            (true, _) => ChunkOutcome::BudgetSpent {
+                requests,
+                rows: self.rows,
+                chunks: self.committed,
+            },
+            (false, 0) => ChunkOutcome::AlreadyCommitted { requests },
+            (false, n) => ChunkOutcome::Committed {
+                rows: self.rows,
+                requests,
+                chunks: n,
+            },
+        }
+    }
+}
+
+/// Cuts the decoded stream of a window into day chunks (on the decoder's thread).
+struct DaySplitter<'a> {
+    obj: &'a ObjectSchema,
+    days: &'a [ChunkId],
+    skip: &'a [bool],
+    settings: &'a ParquetSettings,
+    tmp: &'a std::path::Path,
+    /// What the decoder reads: the written columns, plus the cursor when it is queried only.
+    decode_schema: ObjectSchema,
+    /// The cursor's column in decoded batches; the written columns come first.
+    cursor_col: usize,
+    first_day: i64,
+    open: Option<(usize, ChunkFileWriter, u64)>,
+    next: usize,
+    rows: u64,
+}
+
+impl<'a> DaySplitter<'a> {
+    fn new(
+        obj: &'a ObjectSchema,
+        days: &'a [ChunkId],
+        skip: &'a [bool],
+        first: usize,
+        settings: &'a ParquetSettings,
+        tmp: &'a std::path::Path,
+    ) -> Self {
+        let mut decode_schema = obj.clone();
+        decode_schema.written = obj.columns.len();
+        decode_schema.arrow = Arc::new(arrow::datatypes::Schema::new(
+            obj.columns
+                .iter()
+                .map(crate::schema::arrow_field)
+                .collect::<Vec<_>>(),
+        ));
+        let cursor_col = obj
+            .columns
+            .iter()
+            .position(|c| c.name == obj.cursor_field)
+            .unwrap_or(obj.columns.len() - 1);
+        Self {
+            obj,
+            days,
+            skip,
+            settings,
+            tmp,
+            decode_schema,
+            cursor_col,
+            first_day: days[0].start.timestamp().div_euclid(86_400),
+            open: None,
+            next: first,
+            rows: 0,
+        }
+    }
+
+    /// The day index of each row (UTC days since the window's first day).
+    fn day_of(&self, batch: &RecordBatch, row: usize) -> Result<usize, SyncError> {
+        use arrow::array::{Array, AsArray};
+        let col = batch.column(self.cursor_col);
+        let day = if col.is_null(row) {
+            None
+        } else if let Some(ts) =
+            col.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>()
+        {
+            Some(ts.value(row).div_euclid(86_400_000))
+        } else {
+            col.as_primitive_opt::<arrow::datatypes::Date32Type>()
+                .map(|d| d.value(row) as i64)
+        };
+        let idx = day.map(|d| d - self.first_day);
+        match idx {
+            Some(i) if i >= 0 && (i as usize) < self.days.len() => Ok(i as usize),
+            _ => Err(SyncError::Internal(format!(
+                "{}: a record outside the window {}..{} (or without {}) came back; the window is redone",
+                self.obj.object,
+                crate::timefmt::rfc3339(self.days[0].start),
+                crate::timefmt::rfc3339(self.days[self.days.len() - 1].end),
+                self.obj.cursor_field
+            ))),
+        }
+    }
+
+    /// Routes a batch's rows to their days; hands over every day the stream has passed.
+    fn push(&mut self, batch: &RecordBatch, out: &UnboundedSender<Done>) -> Result<(), SyncError> {
+        let n = batch.num_rows();
+        self.rows += n as u64;
+        let written: Vec<usize> = (0..self.obj.written).collect();
+        let mut i = 0;
+        while i < n {
+            let idx = self.day_of(batch, i)?;
+            let mut j = i + 1;
+            while j < n && self.day_of(batch, j)? == idx {
+                j += 1;
+            }
+            match &self.open {
+                Some((o, _, _)) if *o == idx => {}
+                Some((o, _, _)) if idx < *o => {
+                    return Err(SyncError::Internal(format!(
+                        "{}: records came back out of {} order; the window is redone",
+                        self.obj.object, self.obj.cursor_field
+                    )))
+                }
+                _ => {
+                    if let Some((o, w, rows)) = self.open.take() {
+                        let _ = out.send(Done::Day {
+                            idx: o,
+                            parts: w.finish()?,
+                            rows,
+                        });
+                        self.next = o + 1;
+                    }
+                    if idx < self.next {
+                        return Err(SyncError::Internal(format!(
+                            "{}: records came back out of {} order; the window is redone",
+                            self.obj.object, self.obj.cursor_field
+                        )));
+                    }
+                    if idx > self.next {
+                        let _ = out.send(Done::Empty {
+                            from: self.next,
+                            to: idx,
+                        });
+                    }
+                    let id = self.days[idx].to_string();
+                    self.open = Some((
+                        idx,
+                        ChunkFileWriter::new(
+                            self.obj.arrow.clone(),
+                            self.settings,
+                            &self.obj.object,
+                            &id,
+                            self.tmp,
+                        ),
+                        0,
+                    ));
+                }
+            }
+            if let Some((o, w, rows)) = &mut self.open {
+                if !self.skip[*o] {
+                    let part = batch
+                        .slice(i, j - i)
+                        .project(&written)
+                        .map_err(|e| SyncError::Internal(e.to_string()))?;
+                    w.write(&part)?;
+                }
+                *rows += (j - i) as u64;
+            }
+            i = j;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Tail, SyncError> {
+        let open = match self.open.take() {
+            Some((o, w, rows)) => Some((o, w.finish()?, rows)),
+            None => None,
+        };
+        Ok(Tail {
+            open,
+            next: self.next,
+            rows: self.rows,
+        })
+    }
+}
+
+/// Commits a window's day chunks: files first, then the create-only manifest.
+struct Committer<'a> {
+    store: &'a Arc<dyn ObjectStore>,
+    scratch: &'a Scratch,
+    job: &'a ChunkJob,
+    days: &'a [ChunkId],
+    skip: &'a [bool],
+    attempt: &'a str,
+    started_at: chrono::DateTime<Utc>,
+    soql: &'a str,
+    /// Query requests the window has sent so far, and those already written into manifests.
+    requests: std::sync::atomic::AtomicU64,
+    attributed: std::sync::atomic::AtomicU64,
+}
+
+impl Committer<'_> {
+    /// The planned window a backfill day replaces (its own bounds within the backfill's).
+    fn replaces(&self, day: &ChunkId) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
+        let (a, b) = self.job.replaces.unwrap_or((day.start, day.end));
+        let d0 = crate::timefmt::day_start(day.day());
+        (a.max(d0), b.min(d0 + chrono::Duration::days(1)))
+    }
+
+    async fn day(
+        &self,
+        idx: usize,
+        parts: Vec<LocalPart>,
+        rows: u64,
+        tally: &mut Tally,
+    ) -> Result<(), SyncError> {
+        if self.skip[idx] {
+            tally.already += 1;
+            return Ok(());
+        }
+        let chunk = &self.days[idx];
+        let obj = &self.job.object;
+        let store = self.store;
+        let mut files = Vec::with_capacity(parts.len());
+        for (n, part) in parts.into_iter().enumerate() {
+            let dest = layout::data_path(&obj.object, chunk, self.attempt, n);
+            let entry = FileEntry {
+                path: dest.to_string(),
+                rows: part.rows,
+                bytes: part.bytes,
+            };
+            if let Err(e) = writer::place(store, self.scratch.local.as_deref(), part, &dest).await {
+                delete_quietly(store, files.iter().map(|f: &FileEntry| f.path.clone())).await;
                 return Err(e.into());
             }
+            files.push(entry);
         }
-    } else {
-        vec![]
-    };
-    let m = Manifest {
-        format_version: manifest::FORMAT_VERSION,
-        object: obj.object.clone(),
-        day: job.chunk.day().format("%Y-%m-%d").to_string(),
-        chunk_id: chunk_id.clone(),
-        kind: job.chunk.kind,
-        cursor_field: obj.cursor_field.clone(),
-        window_start: rfc3339(job.chunk.start),
-        window_end: rfc3339(job.chunk.end),
-        files: files.clone(),
-        rows,
-        schema_hash: obj.hash.clone(),
-        api_requests: requests,
-        started_at: rfc3339(started_at),
-        committed_at: rfc3339(Utc::now()),
-        tool_version: crate::VERSION.to_string(),
-        supersedes: superseded.iter().map(|m| m.chunk_id.clone()).collect(),
-        attempt: attempt.clone(),
-        endpoint: if job.include_deleted {
-            "queryAll"
-        } else {
-            "query"
-        }
-        .to_string(),
-        soql: q,
-        total_size,
-    };
-    match manifest::commit(store.as_ref(), &m).await {
-        Ok(CommitOutcome::Committed) => {
-            remove_orphans(store, &obj.object, &job.chunk, &attempt).await;
-            // Readers never see a day with rows missing: old files go only after the commit.
-            for old in &superseded {
-                delete_quietly(store, old.files.iter().map(|f| f.path.clone())).await;
+        self.commit(chunk, files, rows, tally).await
+    }
+
+    /// Covers days `from..to` without records: one manifest for the run, or one per day for a
+    /// backfill (each supersedes that day's older chunks).
+    async fn empty(&self, from: usize, to: usize, tally: &mut Tally) -> Result<(), SyncError> {
+        let per_day = self.job.chunk.kind == layout::ChunkKind::Backfill;
+        let mut i = from;
+        while i < to {
+            if self.skip[i] {
+                tally.already += 1;
+                i += 1;
+                continue;
             }
-            tracing::debug!(object = %obj.object, chunk = %chunk_id, rows, "chunk committed");
-            Ok(ChunkOutcome::Committed { rows, requests })
+            // a run of days not yet committed
+            let mut j = i + 1;
+            while !per_day && j < to && !self.skip[j] {
+                j += 1;
+            }
+            let chunk = ChunkId {
+                start: self.days[i].start,
+                end: self.days[j - 1].end,
+                ..self.days[i].clone()
+            };
+            self.commit(&chunk, vec![], 0, tally).await?;
+            i = j;
         }
-        Ok(CommitOutcome::AlreadyCommitted) => {
-            delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
-            Ok(ChunkOutcome::AlreadyCommitted { requests })
-        }
-        Err(e) => {
-            delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
-            Err(e.into())
+        Ok(())
+    }
+
+    async fn commit(
+        &self,
+        chunk: &ChunkId,
+        files: Vec<FileEntry>,
+        rows: u64,
+        tally: &mut Tally,
+    ) -> Result<(), SyncError> {
+        let obj = &self.job.object;
+        let store = self.store;
+        let superseded = if chunk.kind == layout::ChunkKind::Backfill {
+            match superseded_by(
+                store,
+                &obj.object,
+                chunk,
+                self.replaces(chunk),
+                self.started_at,
+            )
+            .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+                    return Err(e.into());
+                }
+            }
+        } else {
+            vec![]
+        };
+        let m = Manifest {
+            format_version: manifest::FORMAT_VERSION,
+            object: obj.object.clone(),
+            day: chunk.day().format("%Y-%m-%d").to_string(),
+            chunk_id: chunk.to_string(),
+            kind: chunk.kind,
+            cursor_field: obj.cursor_field.clone(),
+            window_start: rfc3339(chunk.start),
+            window_end: rfc3339(chunk.end),
+            files: files.clone(),
+            rows,
+            schema_hash: obj.hash.clone(),
+            // the requests sent since the previous day of this window was committed
+            api_requests: {
+                use std::sync::atomic::Ordering::Relaxed;
+                let now = self.requests.load(Relaxed);
+                now - self.attributed.swap(now, Relaxed).min(now)
+            },
+            started_at: rfc3339(self.started_at),
+            committed_at: rfc3339(Utc::now()),
+            tool_version: crate::VERSION.to_string(),
+            supersedes: superseded.iter().map(|m| m.chunk_id.clone()).collect(),
+            attempt: self.attempt.to_string(),
+            endpoint: if self.job.include_deleted {
+                "queryAll"
+            } else {
+                "query"
+            }
+            .to_string(),
+            soql: self.soql.to_string(),
+            total_size: rows,
+        };
+        match manifest::commit(store.as_ref(), &m).await {
+            Ok(CommitOutcome::Committed) => {
+                remove_orphans(store, &obj.object, chunk, self.attempt).await;
+                // Readers never see a day with rows missing: old files go only after the commit.
+                for old in &superseded {
+                    delete_quietly(store, old.files.iter().map(|f| f.path.clone())).await;
+                }
+                tracing::debug!(object = %obj.object, chunk = %chunk, rows, "chunk committed");
+                tally.rows += rows;
+                tally.committed += 1;
+                Ok(())
+            }
+            Ok(CommitOutcome::AlreadyCommitted) => {
+                delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+                tally.already += 1;
+                Ok(())
+            }
+            Err(e) => {
+                delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+                Err(e.into())
+            }
         }
     }
 }

@@ -73,7 +73,8 @@ pub struct Fetcher<'a> {
     pub what: &'a str,
     pub object: &'a str,
     pub all: bool,
-    pub requests: u64,
+    /// Requests sent so far (read by the committer while pages are still being fetched).
+    pub requests: &'a std::sync::atomic::AtomicU64,
     /// Permits for pages not yet decoded (single queries); the decoder returns one per page.
     pub ahead: Option<Arc<tokio::sync::Semaphore>>,
 }
@@ -87,7 +88,8 @@ impl Fetcher<'_> {
         if !self.budget.try_take() {
             return Ok(None);
         }
-        self.requests += 1;
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = match (first, next) {
             (_, Some(u)) => self.client.query_next(u, self.what).await?,
             (Some(q), None) => self.client.query_first(q, self.all, self.what).await?,

@@ -8,16 +8,21 @@ use chrono::{DateTime, Utc};
 
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest;
-use crate::sync::chunk::ChunkJob;
+use crate::sync::chunk::day_chunks;
+use crate::sync::counts;
 use crate::sync::prepare::{earliest_cursor, prepare_objects, PreparedObject};
 use crate::sync::runner::execute;
+use crate::sync::runner::window_jobs;
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
 use crate::timefmt::day_start;
 
 /// One object's part of a historical sync.
 pub struct HistoricalPlan {
     pub object: PreparedObject,
-    pub chunks: Vec<ChunkId>,
+    /// Query windows still to fetch, with the records counted in each.
+    pub windows: Vec<(ChunkId, u64)>,
+    /// The query budget ran out while counting: the object waits for the next run.
+    pub budget_spent: bool,
     /// Where the fetched range ends (cut at now − sync.lag_s), when there is one.
     pub range_end: Option<DateTime<Utc>>,
     /// Said in the summary when the configured end lies past the cut.
@@ -81,14 +86,29 @@ pub async fn plan_historical(
         };
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
         let range = start.and_then(|s| plan::fetch_range(s, end, cut, date));
-        let chunks = match range {
-            Some((s, e)) => plan::plan_range(ChunkKind::Historical, s, e, &committed),
+        // what no committed chunk (of any kind) covers, counted, cut into query windows
+        let covered: Vec<_> = committed.iter().map(|c| (c.start, c.end)).collect();
+        let stretches = match range {
+            Some((s, e)) => plan::subtract(s, e, &covered),
             None => vec![],
         };
-        tracing::info!(object = %o.schema.object, chunks = chunks.len(), already_committed = committed.len(), "planned historical sync");
+        let windows = counts::windows_for(ctx, &o.schema, &stretches, &budget).await?;
+        let budget_spent = windows.is_none();
+        let windows: Vec<(ChunkId, u64)> = windows
+            .unwrap_or_default()
+            .into_iter()
+            .map(|w| {
+                (
+                    ChunkId::new(ChunkKind::Historical, w.start, w.end),
+                    w.records,
+                )
+            })
+            .collect();
+        tracing::info!(object = %o.schema.object, windows = windows.len(), records = windows.iter().map(|w| w.1).sum::<u64>(), already_committed = committed.len(), "planned historical sync");
         out.push(HistoricalPlan {
             object: o.clone(),
-            chunks,
+            windows,
+            budget_spent,
             range_end: range.map(|(_, e)| e),
             note: cut_note(ctx.config.sync.end, cut, ctx.config.sync.lag_s, date),
             warning: ctx
@@ -125,7 +145,8 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
     };
     for HistoricalPlan {
         object: o,
-        chunks,
+        windows,
+        budget_spent,
         range_end,
         note,
         warning,
@@ -134,18 +155,22 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
         if let Some(n) = &note {
             tracing::info!(object = %o.schema.object, "{n}");
         }
+        let days: u64 = windows
+            .iter()
+            .map(|(w, _)| day_chunks(w).len() as u64)
+            .sum();
         summary.objects.push(ObjectSummary {
             object: o.schema.object.clone(),
-            chunks_planned: chunks.len() as u64,
+            chunks_planned: days,
+            windows_planned: windows.len() as u64,
+            chunks_pending: if budget_spent { 1 } else { 0 },
             warnings: o.warnings.iter().cloned().chain(warning).collect(),
             null_cursor_records: o.null_cursor,
             notes: note.into_iter().collect(),
             range_end: range_end.map(crate::timefmt::rfc3339),
             ..Default::default()
         });
-        for c in chunks {
-            jobs.push(ChunkJob::new(o.schema.clone(), c, &ctx.config));
-        }
+        jobs.extend(window_jobs(&o.schema, windows, &ctx.config, false));
     }
     execute(ctx.clone(), jobs, &budgets, &mut summary).await;
     Ok(summary.finish(&ctx, started))

@@ -15,9 +15,11 @@ use chrono::{DateTime, Utc};
 
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest::{self, Manifest};
-use crate::sync::chunk::ChunkJob;
+use crate::sync::chunk::day_chunks;
+use crate::sync::counts;
 use crate::sync::prepare::prepare_objects;
 use crate::sync::runner::execute;
+use crate::sync::runner::window_jobs;
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
 use crate::timefmt::rfc3339;
 
@@ -89,29 +91,55 @@ fn marker_manifest(
     }
 }
 
-/// The chunks the next incremental run would pull for objects that have a start point
-/// (objects without one are listed with no chunks: their first run records it).
+/// The windows `[position, now − lag)` still to fetch, minus what incremental chunks already
+/// cover (a half-committed window is redone only where it is missing).
+fn stretches(
+    committed: &[ChunkId],
+    pos: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let own: Vec<_> = committed
+        .iter()
+        .filter(|c| c.kind == ChunkKind::Incremental)
+        .map(|c| (c.start, c.end))
+        .collect();
+    if pos < end {
+        plan::subtract(pos, end, &own)
+    } else {
+        vec![]
+    }
+}
+
+/// The query windows the next incremental run would fetch for objects that have a start point
+/// (objects without one are listed with none: their first run records it), with the records
+/// counted in each.
 pub async fn plan_incremental(
     ctx: &Context,
     objects: &[crate::sync::prepare::PreparedObject],
-) -> Result<Vec<(String, Vec<ChunkId>)>, SyncError> {
+) -> Result<Vec<(String, Vec<(ChunkId, u64)>)>, SyncError> {
     let now = now();
     let mut out = Vec::new();
     for o in objects {
         let end = plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
-        let chunks = match incremental_state(&committed) {
-            Some((_, pos)) if pos < end => {
-                let own: Vec<ChunkId> = committed
-                    .iter()
-                    .filter(|c| c.kind == ChunkKind::Incremental)
-                    .cloned()
-                    .collect();
-                plan::plan_range(ChunkKind::Incremental, pos, end, &own)
+        let windows = match incremental_state(&committed) {
+            Some((_, pos)) => {
+                let budget = Budget::new(u32::MAX);
+                counts::windows_for(ctx, &o.schema, &stretches(&committed, pos, end), &budget)
+                    .await?
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|w| {
+                        (
+                            ChunkId::new(ChunkKind::Incremental, w.start, w.end),
+                            w.records,
+                        )
+                    })
+                    .collect()
             }
-            _ => vec![],
+            None => vec![],
         };
-        out.push((o.schema.object.clone(), chunks));
+        out.push((o.schema.object.clone(), windows));
     }
     Ok(out)
 }
@@ -160,27 +188,43 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
                 ));
             }
             Some((start, pos)) => {
-                let own: Vec<ChunkId> = committed
-                    .iter()
-                    .filter(|c| c.kind == ChunkKind::Incremental)
-                    .cloned()
+                let budget = Arc::new(Budget::new(ctx.config.sync.query_limit));
+                let windows = counts::windows_for(
+                    ctx.as_ref(),
+                    &o.schema,
+                    &stretches(&committed, pos, end),
+                    &budget,
+                )
+                .await?;
+                if windows.is_none() {
+                    s.chunks_pending = 1; // the budget ran out while counting
+                }
+                let windows: Vec<(ChunkId, u64)> = windows
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|w| {
+                        (
+                            ChunkId::new(ChunkKind::Incremental, w.start, w.end),
+                            w.records,
+                        )
+                    })
                     .collect();
-                let chunks = if pos < end {
-                    plan::plan_range(ChunkKind::Incremental, pos, end, &own)
-                } else {
-                    vec![]
-                };
-                tracing::info!(object = %name, position = %rfc3339(pos), window_end = %rfc3339(end), chunks = chunks.len(), "planned incremental window");
+                tracing::info!(object = %name, position = %rfc3339(pos), window_end = %rfc3339(end), windows = windows.len(), "planned incremental windows");
                 s.incremental_start = Some(rfc3339(start));
                 s.position_before = Some(rfc3339(pos));
-                s.chunks_planned = chunks.len() as u64;
-                for c in chunks {
-                    jobs.push(ChunkJob::new(o.schema.clone(), c, &ctx.config));
-                }
+                s.chunks_planned = windows
+                    .iter()
+                    .map(|(w, _)| day_chunks(w).len() as u64)
+                    .sum();
+                s.windows_planned = windows.len() as u64;
+                jobs.extend(window_jobs(&o.schema, windows, &ctx.config, false));
+                budgets.insert(name.clone(), budget);
             }
         }
         summary.objects.push(s);
-        budgets.insert(name, Arc::new(Budget::new(ctx.config.sync.query_limit)));
+        budgets
+            .entry(name)
+            .or_insert_with(|| Arc::new(Budget::new(ctx.config.sync.query_limit)));
     }
     execute(ctx.clone(), jobs, &budgets, &mut summary).await;
     for s in summary.objects.iter_mut() {

@@ -2,6 +2,7 @@
 
 pub mod backfill;
 pub mod chunk;
+pub mod counts;
 pub mod fetch;
 pub mod historical;
 pub mod incremental;
@@ -179,7 +180,10 @@ impl Context {
 pub struct ObjectSummary {
     pub object: String,
     pub rows: u64,
+    /// Day chunks planned (one object × one UTC day, or part of one).
     pub chunks_planned: u64,
+    /// Query windows planned: one Salesforce query each, over one or many days.
+    pub windows_planned: u64,
     pub chunks_committed: u64,
     /// Found committed by another writer while this run was on them.
     pub chunks_already_committed: u64,

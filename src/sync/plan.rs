@@ -44,6 +44,82 @@ pub fn fetch_range(
     (s < e).then_some((s, e))
 }
 
+/// Records of one stretch of an object's cursor range, from the counts planning asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub records: u64,
+}
+
+/// A query window: one Salesforce query over `[start, end)` (possibly many days) that is
+/// expected to return about `records` records. The unit of fetching and of scheduling.
+pub type Window = Segment;
+
+/// The most records a window is planned to hold: a window's last partial page (at most one
+/// request) is then a small overhead, and a window is redone within minutes if it fails.
+pub const WINDOW_TARGET: u64 = 50_000;
+
+/// Records per REST page (Salesforce's largest batch size).
+pub const PAGE: u64 = 2_000;
+
+/// Cuts a stretch's segments (sorted, contiguous) into windows: consecutive segments are
+/// joined while the window holds at most the target — `most` (`sync.window_records`, by default
+/// [`WINDOW_TARGET`]), or less so that at
+/// least `concurrency` windows run at once when there is enough data (never below one page) —
+/// and empty segments cost nothing (they join a neighbour; a stretch with no record at all is
+/// one window of 0 records, which needs no query). A single segment larger than the target is
+/// a window of its own.
+pub fn cut_windows(segments: &[Segment], concurrency: usize, most: u64) -> Vec<Window> {
+    let total: u64 = segments.iter().map(|s| s.records).sum();
+    let most = most.max(1);
+    let target = total
+        .div_ceil(concurrency.max(1) as u64)
+        .clamp(PAGE.min(most), most);
+    let mut out: Vec<Window> = Vec::new();
+    for s in segments {
+        match out.last_mut() {
+            Some(w) if w.end == s.start && (w.records == 0 || w.records + s.records <= target) => {
+                w.end = s.end;
+                w.records += s.records;
+            }
+            // leading empty time joins the window after it rather than standing alone
+            _ => out.push(*s),
+        }
+    }
+    out
+}
+
+/// The part of `segments` inside `[start, end)`: clipped, a clipped segment keeping its whole
+/// count (an upper bound: partly committed days are rare).
+pub fn clip(segments: &[Segment], start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Segment> {
+    segments
+        .iter()
+        .filter(|s| s.start < end && s.end > start)
+        .map(|s| Segment {
+            start: s.start.max(start),
+            end: s.end.min(end),
+            records: s.records,
+        })
+        .collect()
+}
+
+/// Per-day segments over `[start, end)` from day counts (days without a count hold none).
+pub fn day_segments(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    counts: &std::collections::BTreeMap<chrono::NaiveDate, u64>,
+) -> Vec<Segment> {
+    split_days(start, end)
+        .into_iter()
+        .map(|(a, b)| Segment {
+            start: a,
+            end: b,
+            records: counts.get(&a.date_naive()).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
 /// Splits `[start, end)` at UTC midnights.
 pub fn split_days(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let mut out = Vec::new();
@@ -169,6 +245,54 @@ mod tests {
         .is_empty());
     }
 
+    fn seg(a: &str, b: &str, n: u64) -> Segment {
+        Segment {
+            start: t(a),
+            end: t(b),
+            records: n,
+        }
+    }
+
+    #[test]
+    fn windows_follow_records_not_days() {
+        // two years, 25 records: one window
+        let mut counts = std::collections::BTreeMap::new();
+        for d in [3, 90, 400, 700] {
+            counts.insert((t("2024-01-01") + Duration::days(d)).date_naive(), 6);
+        }
+        let segs = day_segments(t("2024-01-01"), t("2026-01-01"), &counts);
+        let w = cut_windows(&segs, 4, WINDOW_TARGET);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(
+            (w[0].start, w[0].end, w[0].records),
+            (t("2024-01-01"), t("2026-01-01"), 24)
+        );
+        // an empty year: one window of 0 records
+        let w = cut_windows(
+            &day_segments(t("2024-01-01"), t("2025-01-01"), &Default::default()),
+            4,
+            WINDOW_TARGET,
+        );
+        assert_eq!(w, vec![seg("2024-01-01", "2025-01-01", 0)]);
+        // dense days: at least `concurrency` windows, none above the target unless one day is
+        let segs: Vec<Segment> = (0..100)
+            .map(|d| {
+                let a = t("2025-01-01") + Duration::days(d);
+                Segment {
+                    start: a,
+                    end: a + Duration::days(1),
+                    records: if d == 50 { 70_000 } else { 1_000 },
+                }
+            })
+            .collect();
+        let w = cut_windows(&segs, 4, WINDOW_TARGET);
+        assert!(w.len() >= 4);
+        assert!(w
+            .iter()
+            .all(|w| w.records <= WINDOW_TARGET || w.end - w.start == Duration::days(1)));
+        assert!(w.iter().any(|w| w.records == 70_000));
+    }
+
     #[test]
     fn the_cut_keeps_windows_in_the_past() {
         let now = t("2026-12-01T11:45:10Z");
@@ -191,6 +315,33 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn windows_cover_the_stretch_exactly_and_keep_every_record(
+            counts in proptest::collection::vec(0u64..30_000, 1..200), conc in 1usize..10
+        ) {
+            let base = t("2024-06-01");
+            let segs: Vec<Segment> = counts.iter().enumerate().map(|(i, n)| Segment {
+                start: base + Duration::days(i as i64),
+                end: base + Duration::days(i as i64 + 1),
+                records: *n,
+            }).collect();
+            let w = cut_windows(&segs, conc, WINDOW_TARGET);
+            prop_assert_eq!(w.first().unwrap().start, segs.first().unwrap().start);
+            prop_assert_eq!(w.last().unwrap().end, segs.last().unwrap().end);
+            for p in w.windows(2) {
+                prop_assert_eq!(p[0].end, p[1].start);
+            }
+            prop_assert_eq!(w.iter().map(|w| w.records).sum::<u64>(), counts.iter().sum::<u64>());
+            let biggest = counts.iter().copied().max().unwrap_or(0);
+            for x in &w {
+                prop_assert!(x.records <= WINDOW_TARGET.max(biggest));
+            }
+            // requests: pages of every window, at most one partial page per window
+            let pages: u64 = w.iter().map(|x| x.records.div_ceil(PAGE).max(1)).sum();
+            let total: u64 = counts.iter().sum();
+            prop_assert!(pages <= total.div_ceil(PAGE) + w.len() as u64);
+        }
+
         #[test]
         fn fetched_ranges_never_pass_the_cut_and_date_ranges_are_whole_days(
             start in 0i64..(20 * 86_400), len in 1i64..(10 * 86_400), now in 0i64..(40 * 86_400),

@@ -47,13 +47,15 @@ pub async fn execute_gated(
 ) {
     let concurrency = ctx.config.sync.concurrency;
     let progress = crate::sync::status::Progress::new(jobs.len() as u64);
-    let mut set: JoinSet<(String, Result<ChunkOutcome, SyncError>)> = JoinSet::new();
+    // (object, day chunks of the window, outcome)
+    let mut set: JoinSet<(String, u64, Result<ChunkOutcome, SyncError>)> = JoinSet::new();
     let mut stop_reason: Option<String> = None;
     let mut pending: HashMap<String, u64> = HashMap::new();
     let mut reasons: HashMap<String, String> = HashMap::new();
 
     let record = |summary: &mut RunSummary,
                   object: &str,
+                  days: u64,
                   r: Result<ChunkOutcome, SyncError>,
                   stop: &mut Option<String>| {
         let s = summary
@@ -62,20 +64,23 @@ pub async fn execute_gated(
             .find(|s| s.object == object)
             .expect("summary per object");
         match r {
-            Ok(ChunkOutcome::Committed { rows, .. }) => {
+            Ok(ChunkOutcome::Committed { rows, chunks, .. }) => {
                 s.rows += rows;
-                s.chunks_committed += 1;
+                s.chunks_committed += chunks;
+                s.chunks_already_committed += days.saturating_sub(chunks);
                 progress.chunk_done(rows);
             }
             Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
-                s.chunks_already_committed += 1;
+                s.chunks_already_committed += days;
                 progress.chunk_done(0);
             }
-            Ok(ChunkOutcome::BudgetSpent { .. }) => {
-                s.chunks_pending += 1;
+            Ok(ChunkOutcome::BudgetSpent { rows, chunks, .. }) => {
+                s.rows += rows;
+                s.chunks_committed += chunks;
+                s.chunks_pending += days.saturating_sub(chunks);
             }
             Err(SyncError::Salesforce(SfError::DailyLimit { message })) => {
-                s.chunks_pending += 1;
+                s.chunks_pending += days;
                 *stop = Some(format!("the org's daily API limit is reached ({message})"));
             }
             Err(e) => {
@@ -95,6 +100,7 @@ pub async fn execute_gated(
 
     for job in jobs {
         let object = job.object.object.clone();
+        let days = crate::sync::chunk::day_chunks(&job.chunk).len() as u64;
         let budget = budgets
             .get(&object)
             .cloned()
@@ -149,12 +155,12 @@ pub async fn execute_gated(
                     )
                 });
             }
-            *pending.entry(object).or_default() += 1;
+            *pending.entry(object).or_default() += days;
             continue;
         }
         while set.len() >= concurrency {
-            if let Some(Ok((o, r))) = set.join_next().await {
-                record(summary, &o, r, &mut stop_reason);
+            if let Some(Ok((o, d, r))) = set.join_next().await {
+                record(summary, &o, d, r, &mut stop_reason);
             }
         }
         let ctx2 = ctx.clone();
@@ -171,16 +177,19 @@ pub async fn execute_gated(
                 }
                 _ => {}
             }
-            (job.object.object.clone(), r)
+            (job.object.object.clone(), days, r)
         });
     }
     while let Some(res) = set.join_next().await {
         match res {
-            Ok((o, r)) => record(summary, &o, r, &mut stop_reason),
+            Ok((o, d, r)) => record(summary, &o, d, r, &mut stop_reason),
             Err(e) => tracing::error!(error = %e, "chunk task panicked"),
         }
     }
     progress.finish();
+    for s in summary.objects.iter() {
+        clear_failures(&ctx, &s.object).await;
+    }
     for s in summary.objects.iter_mut() {
         s.chunks_pending += pending.get(&s.object).copied().unwrap_or(0);
         s.requests += budgets.get(&s.object).map(|b| b.used()).unwrap_or(0);
@@ -212,62 +221,133 @@ pub async fn execute_gated(
     .into();
 }
 
+/// Jobs for planned windows (with their counted records); a backfill's windows replace the
+/// planned days they cover.
+pub fn window_jobs(
+    object: &Arc<crate::schema::ObjectSchema>,
+    windows: Vec<(ChunkId, u64)>,
+    config: &crate::config::Config,
+    backfill: bool,
+) -> Vec<ChunkJob> {
+    windows
+        .into_iter()
+        .map(|(w, records)| ChunkJob {
+            replaces: backfill.then_some((w.start, w.end)),
+            expected: Some(records),
+            ..ChunkJob::new(object.clone(), w, config)
+        })
+        .collect()
+}
+
+/// Removes the failure records of windows whose days are all committed now (a rerun's windows
+/// need not match the failed one's).
+async fn clear_failures(ctx: &Context, object: &str) {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let prefix = object_store::path::Path::from(format!("_forcelake/failures/{object}"));
+    let Ok(listed) = ctx.store.list(Some(&prefix)).try_collect::<Vec<_>>().await else {
+        return;
+    };
+    if listed.is_empty() {
+        return;
+    }
+    let Ok(committed) = crate::sink::manifest::list_chunks(ctx.store.as_ref(), object).await else {
+        return;
+    };
+    let covered: Vec<_> = committed.iter().map(|c| (c.start, c.end)).collect();
+    for m in listed {
+        let id = m
+            .location
+            .filename()
+            .and_then(|f| f.strip_suffix(".json"))
+            .and_then(ChunkId::parse);
+        if let Some(id) = id {
+            if crate::sync::plan::subtract(id.start, id.end, &covered).is_empty() {
+                let _ = ctx.store.delete(&m.location).await;
+            }
+        }
+    }
+}
+
 /// True for Salesforce's `QUERY_TIMEOUT`.
 pub fn is_query_timeout(e: &SyncError) -> bool {
     matches!(e, SyncError::Salesforce(SfError::Api { code, .. }) if code == "QUERY_TIMEOUT")
 }
 
-/// A chunk whose query hits `QUERY_TIMEOUT` is split in halves (while longer than an hour, and
-/// only on a datetime cursor: a date cannot be cut within its day) and each half is run — and
-/// committed — as a chunk of its own.
+/// Where a window that hit `QUERY_TIMEOUT` is halved: at the midnight nearest its middle when
+/// it spans days (so its day chunks keep their ids), else at its middle while longer than an
+/// hour — never within a day on a date cursor (a date cannot be cut).
+pub fn halving_point(
+    start: chrono::DateTime<Utc>,
+    end: chrono::DateTime<Utc>,
+    date_cursor: bool,
+) -> Option<chrono::DateTime<Utc>> {
+    if let Some(m) = crate::sync::counts::split_point(start, end) {
+        return Some(m);
+    }
+    (!date_cursor && end - start > chrono::Duration::hours(1))
+        .then(|| start + chrono::Duration::seconds((end - start).num_seconds() / 2))
+}
+
+/// A window whose query hits `QUERY_TIMEOUT` is split in halves (see [`halving_point`]) and
+/// each half is run — and committed — as a window of its own.
 pub fn run_splitting<'a>(
     ctx: &'a Context,
     budget: &'a Budget,
     job: &'a ChunkJob,
 ) -> futures::future::BoxFuture<'a, Result<ChunkOutcome, SyncError>> {
     Box::pin(async move {
-        match run_with_retries(ctx, budget, job).await {
-            Err(e)
-                if is_query_timeout(&e)
-                    && !job.object.cursor_is_date // a date-cursor window is one day: no halves
-                    && job.chunk.end - job.chunk.start > chrono::Duration::hours(1) =>
-            {
-                let half = (job.chunk.end - job.chunk.start).num_seconds() / 2;
-                let mid = job.chunk.start + chrono::Duration::seconds(half);
-                tracing::warn!(object = %job.object.object, chunk = %job.chunk, "QUERY_TIMEOUT: splitting the window in halves");
-                let (mut rows, mut requests, mut committed) = (0, 0, false);
-                for (a, b) in [(job.chunk.start, mid), (mid, job.chunk.end)] {
-                    let mut part = job.clone();
-                    part.chunk = ChunkId {
-                        start: a,
-                        end: b,
-                        ..job.chunk.clone()
-                    };
-                    match run_splitting(ctx, budget, &part).await? {
-                        ChunkOutcome::Committed {
-                            rows: r,
-                            requests: q,
-                        } => {
-                            rows += r;
-                            requests += q;
-                            committed = true;
-                        }
-                        ChunkOutcome::AlreadyCommitted { requests: q } => requests += q,
-                        ChunkOutcome::BudgetSpent { requests: q } => {
-                            return Ok(ChunkOutcome::BudgetSpent {
-                                requests: requests + q,
-                            })
-                        }
-                    }
-                }
-                Ok(if committed {
-                    ChunkOutcome::Committed { rows, requests }
-                } else {
-                    ChunkOutcome::AlreadyCommitted { requests }
-                })
+        let r = run_with_retries(ctx, budget, job).await;
+        let mid = match &r {
+            Err(e) if is_query_timeout(e) => {
+                halving_point(job.chunk.start, job.chunk.end, job.object.cursor_is_date)
             }
-            other => other,
+            _ => None,
+        };
+        let Some(mid) = mid else { return r };
+        tracing::warn!(object = %job.object.object, window = %job.chunk, "QUERY_TIMEOUT: splitting the window in halves");
+        let (mut rows, mut requests, mut chunks) = (0, 0, 0);
+        for (a, b) in [(job.chunk.start, mid), (mid, job.chunk.end)] {
+            let mut part = job.clone();
+            part.expected = None;
+            part.chunk = ChunkId {
+                start: a,
+                end: b,
+                ..job.chunk.clone()
+            };
+            match run_splitting(ctx, budget, &part).await? {
+                ChunkOutcome::Committed {
+                    rows: r,
+                    requests: q,
+                    chunks: c,
+                } => {
+                    rows += r;
+                    requests += q;
+                    chunks += c;
+                }
+                ChunkOutcome::AlreadyCommitted { requests: q } => requests += q,
+                ChunkOutcome::BudgetSpent {
+                    requests: q,
+                    rows: r,
+                    chunks: c,
+                } => {
+                    return Ok(ChunkOutcome::BudgetSpent {
+                        requests: requests + q,
+                        rows: rows + r,
+                        chunks: chunks + c,
+                    })
+                }
+            }
         }
+        Ok(if chunks > 0 {
+            ChunkOutcome::Committed {
+                rows,
+                requests,
+                chunks,
+            }
+        } else {
+            ChunkOutcome::AlreadyCommitted { requests }
+        })
     })
 }
 

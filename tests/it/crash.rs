@@ -47,14 +47,14 @@ async fn killed_runs_resume_to_the_same_lake() {
     let emu = start(cfg).await;
 
     // Reference: one uninterrupted run.
-    let reference = pipeline(&emu.url, OBJECTS, "concurrency = 3");
+    let reference = pipeline(&emu.url, OBJECTS, "concurrency = 3\nwindow_records = 5");
     let out = run(&reference, &["sync"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let total_chunks = count_manifests(&reference);
     assert!(total_chunks > 60);
 
     // Interrupted: kill -9 at several points, then finish.
-    let p = pipeline(&emu.url, OBJECTS, "concurrency = 3");
+    let p = pipeline(&emu.url, OBJECTS, "concurrency = 3\nwindow_records = 5");
     // killed while a query answer is held: each run got at most k − 1 answers (2/3 of the chunks in all)
     let k = (total_chunks / 6) as u64;
     for i in 0..4u64 {

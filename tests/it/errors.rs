@@ -190,7 +190,7 @@ async fn a_cut_page_is_retried_and_a_permanently_cut_page_fails_cleanly() {
     let p = pipeline(
         &emu.url,
         ACCOUNT,
-        "start_date = \"2025-12-20\"\nend_date = \"2025-12-21\"",
+        "start_date = \"2025-11-02\"\nend_date = \"2025-12-31\"",
     );
     let out = run(&p, &["sync"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -270,7 +270,7 @@ async fn killed_incremental_windows_resume_without_loss_or_duplicates() {
     let p = pipeline(
         &emu.url,
         "[[objects]]\nname = \"Account\"\n\n[[objects]]\nname = \"Contact\"\n",
-        "mode = \"incremental\"\nlag_s = 1\nconcurrency = 3",
+        "mode = \"incremental\"\nlag_s = 1\nconcurrency = 3\nwindow_records = 5",
     );
     let s = json(
         &run_env(

@@ -336,11 +336,18 @@ async fn a_missing_bucket_is_reported_with_the_fix_and_options_are_checked() {
             Some(&format!("{base}/x")),
             &b.options,
         );
-        let o = run(&p, &["check"]).await;
-        assert_ne!(o.status.code(), Some(0), "{}: {}", b.name, text(&o));
-        assert!(text(&o).contains("destination"), "{}: {}", b.name, text(&o));
+        // a missing bucket is a configuration error, found by the probe before any work
+        for cmd in ["check", "sync"] {
+            let o = run(&p, &[cmd]).await;
+            assert_eq!(o.status.code(), Some(2), "{}: {}", b.name, text(&o));
+            assert!(
+                text(&o).contains("destination.url") && text(&o).contains("does not exist"),
+                "{}: {}",
+                b.name,
+                text(&o)
+            );
+        }
         let o = run(&p, &["sync"]).await;
-        assert_eq!(o.status.code(), Some(1), "{}: {}", b.name, text(&o));
         // secrets in options never show up
         assert!(
             !text(&o).contains("Eby8vdM02xNOcq") && !text(&o).contains("aws_secret_access_key = "),
