@@ -12,3 +12,4 @@ mod historical;
 mod incremental;
 mod memory;
 mod stores;
+mod windows;
