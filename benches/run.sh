@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the README's performance table: the decode/encode micro-benchmark, then the
 # end-to-end benchmark (forcelake vs the obvious Python extractor on the same emulator).
-# usage: benches/run.sh [RECORDS [LARGE,...]]   (defaults 1000000 and 3000000,10000000)
+# usage: benches/run.sh [RECORDS [LARGE,... [LATENCY_RECORDS,...]]]
+#   (defaults 1000000, 3000000,10000000 and 100000,1000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=target/bench-venv
@@ -14,3 +15,5 @@ echo "== decode / encode micro-benchmark"
 cargo bench --locked --bench decode_encode
 echo "== end to end"
 BENCH_PYTHON="$PWD/$VENV/bin/python" "$VENV/bin/python" benches/e2e.py --records "${1:-1000000}" --large "${2:-3000000,10000000}"
+echo "== end to end, 300 ms per answer"
+BENCH_PYTHON="$PWD/$VENV/bin/python" "$VENV/bin/python" benches/latency.py --records "${3:-100000,1000000}"

@@ -712,7 +712,7 @@ async fn run_backfill_cmd(
     let gate = match &args.window {
         None => None,
         Some(w) => Some(sync::runner::Gate {
-            window: sync::window::OffPeak::parse(w, &args.tz).map_err(|m| {
+            window: sync::offpeak::OffPeak::parse(w, &args.tz).map_err(|m| {
                 crate::config::ConfigError::Invalid {
                     key: "--window/--tz".into(),
                     value: format!("{w} {}", args.tz),

@@ -52,7 +52,11 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false);
     match cli.log_format {
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => {
+            forcelake::sync::status::PLAIN_PROGRESS
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            builder.json().init()
+        }
         LogFormat::Human => builder.init(),
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -150,13 +150,17 @@ pub async fn run_chunk(
 ) -> Result<ChunkOutcome, SyncError> {
     let obj = &job.object;
     let days = day_chunks(&job.chunk);
-    // Days an earlier attempt (or another worker) committed are skipped.
-    let committed: std::collections::HashSet<ChunkId> =
-        manifest::list_chunks(store.as_ref(), &obj.object)
-            .await?
-            .into_iter()
-            .collect();
-    let skip: Vec<bool> = days.iter().map(|d| committed.contains(d)).collect();
+    // Days an earlier attempt (or another worker) of this window's kind committed are skipped.
+    let covered: Vec<_> = manifest::list_chunks(store.as_ref(), &obj.object)
+        .await?
+        .into_iter()
+        .filter(|c| c.kind == job.chunk.kind && c.tag == job.chunk.tag && !c.is_marker())
+        .map(|c| (c.start, c.end))
+        .collect();
+    let skip: Vec<bool> = days
+        .iter()
+        .map(|d| crate::sync::plan::subtract(d.start, d.end, &covered).is_empty())
+        .collect();
     let Some(first) = skip.iter().position(|s| !s) else {
         return Ok(ChunkOutcome::AlreadyCommitted { requests: 0 });
     };

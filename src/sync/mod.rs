@@ -6,11 +6,11 @@ pub mod counts;
 pub mod fetch;
 pub mod historical;
 pub mod incremental;
+pub mod offpeak;
 pub mod plan;
 pub mod prepare;
 pub mod runner;
 pub mod status;
-pub mod window;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

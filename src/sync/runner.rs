@@ -18,7 +18,7 @@ use crate::sync::{Budget, Context, RunSummary, SyncError};
 /// Restricts when new chunks may start.
 #[derive(Debug, Clone)]
 pub struct Gate {
-    pub window: crate::sync::window::OffPeak,
+    pub window: crate::sync::offpeak::OffPeak,
     /// Sleep until the next window instead of stopping.
     pub wait: bool,
 }
@@ -118,13 +118,13 @@ pub async fn execute_gated(
         if let (None, Some(g)) = (&stop_reason, gate) {
             loop {
                 match g.window.state(Utc::now()) {
-                    crate::sync::window::WindowState::Open { closes_at } => {
+                    crate::sync::offpeak::WindowState::Open { closes_at } => {
                         summary.window = Some(
                             serde_json::json!({"open": true, "closes_at": crate::timefmt::rfc3339(closes_at)}),
                         );
                         break;
                     }
-                    crate::sync::window::WindowState::Closed { opens_at } => {
+                    crate::sync::offpeak::WindowState::Closed { opens_at } => {
                         if g.wait {
                             let wait = (opens_at - Utc::now())
                                 .to_std()

@@ -355,9 +355,17 @@ pub struct Progress {
     last_log: Arc<Mutex<Instant>>,
 }
 
+/// Set by `--log-format json`: progress goes to the log only, never as a terminal bar.
+pub static PLAIN_PROGRESS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 impl Progress {
     pub fn new(total_chunks: u64) -> Self {
-        let bar = (std::io::stderr().is_terminal() && total_chunks > 0).then(|| {
+        // no bar when every stderr line must be JSON (`--log-format json`)
+        let bar = (std::io::stderr().is_terminal()
+            && total_chunks > 0
+            && !PLAIN_PROGRESS.load(Ordering::Relaxed))
+        .then(|| {
             let b = indicatif::ProgressBar::new(total_chunks);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
