@@ -546,7 +546,6 @@ async fn an_untrusted_certificate_and_an_empty_ca_file_are_configuration_errors(
         ACCOUNT,
         "request_timeout_s = 5",
     );
-    let started = std::time::Instant::now();
     let out = run(&p, &["check"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
@@ -559,8 +558,8 @@ async fn an_untrusted_certificate_and_an_empty_ca_file_are_configuration_errors(
         "{t}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "a certificate error is not retried"
+        !t.contains("retrying"),
+        "a certificate error is not retried: {t}"
     );
     // a ca_file without a certificate is refused when the file is read
     let empty = p._dir.path().join("empty.pem");

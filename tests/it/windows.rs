@@ -127,12 +127,35 @@ async fn a_window_killed_mid_stream_resumes_to_the_same_lake() {
     let s = json(&run(&reference, &["sync", "--json"]).await);
     assert_eq!(s["objects"][0]["windows_planned"], 1, "{s}");
     let p = pipeline(&emu.url, ACCOUNT, toml);
-    // query requests of a run: earliest value, the count, then pages 1..5
-    let mut committed_mid_window = false;
+    // Query requests of a run: earliest value, the count, then pages 1..5. First, the second
+    // page is held: the days the first page passed get committed while the run waits (the
+    // test waits for that progress, not for a time), then the run is killed.
+    let before = emu.held_count();
+    emu.hold_queries_from(4);
+    let mut child = spawn(&p, ["sync"]);
+    tokio::select! {
+        _ = emu.wait_held(before) => {}
+        s = child.wait() => panic!("the sync ended ({s:?}) before its second page"),
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while manifests(&p.lake, "Account").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no day was committed while a page was held"
+        );
+        assert!(
+            matches!(child.try_wait(), Ok(None)),
+            "the sync ended while a page was held"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    emu.release_held();
+    let committed_mid_window = !manifests(&p.lake, "Account").is_empty();
     for k in [4u64, 5, 6] {
         kill_while_held(&emu, &p, &["sync"], k, Duration::from_millis(40)).await;
         let ms = manifests(&p.lake, "Account");
-        committed_mid_window |= !ms.is_empty();
         // whatever is committed is whole: every committed day holds all its records
         let data = emu.dataset();
         let per_day = truth_per_day(data.table("Account").unwrap(), "LastModifiedDate");
