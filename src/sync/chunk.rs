@@ -419,31 +419,46 @@ impl<'a> DaySplitter<'a> {
         }
     }
 
-    /// The day index of each row (UTC days since the window's first day).
-    fn day_of(&self, batch: &RecordBatch, row: usize) -> Result<usize, SyncError> {
+    /// The day index of every row (UTC days since the window's first day), in one pass over
+    /// the cursor column.
+    fn row_days(&self, batch: &RecordBatch) -> Result<Vec<usize>, SyncError> {
         use arrow::array::{Array, AsArray};
         let col = batch.column(self.cursor_col);
-        let day = if col.is_null(row) {
-            None
-        } else if let Some(ts) =
-            col.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>()
-        {
-            Some(ts.value(row).div_euclid(86_400_000))
-        } else {
-            col.as_primitive_opt::<arrow::datatypes::Date32Type>()
-                .map(|d| d.value(row) as i64)
-        };
-        let idx = day.map(|d| d - self.first_day);
-        match idx {
-            Some(i) if i >= 0 && (i as usize) < self.days.len() => Ok(i as usize),
-            _ => Err(SyncError::Internal(format!(
+        let outside = || {
+            SyncError::Internal(format!(
                 "{}: a record outside the window {}..{} (or without {}) came back; the window is redone",
                 self.obj.object,
                 crate::timefmt::rfc3339(self.days[0].start),
                 crate::timefmt::rfc3339(self.days[self.days.len() - 1].end),
                 self.obj.cursor_field
-            ))),
+            ))
+        };
+        if col.null_count() > 0 {
+            return Err(outside());
         }
+        let days: Vec<i64> = if let Some(ts) =
+            col.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>()
+        {
+            ts.values()
+                .iter()
+                .map(|v| v.div_euclid(86_400_000))
+                .collect()
+        } else if let Some(d) = col.as_primitive_opt::<arrow::datatypes::Date32Type>() {
+            d.values().iter().map(|v| *v as i64).collect()
+        } else {
+            return Err(outside());
+        };
+        let n = self.days.len() as i64;
+        days.into_iter()
+            .map(|d| {
+                let i = d - self.first_day;
+                if (0..n).contains(&i) {
+                    Ok(i as usize)
+                } else {
+                    Err(outside())
+                }
+            })
+            .collect()
     }
 
     /// Routes a batch's rows to their days; hands over every day the stream has passed.
@@ -451,11 +466,12 @@ impl<'a> DaySplitter<'a> {
         let n = batch.num_rows();
         self.rows += n as u64;
         let written: Vec<usize> = (0..self.obj.written).collect();
+        let row_days = self.row_days(batch)?;
         let mut i = 0;
         while i < n {
-            let idx = self.day_of(batch, i)?;
+            let idx = row_days[i];
             let mut j = i + 1;
-            while j < n && self.day_of(batch, j)? == idx {
+            while j < n && row_days[j] == idx {
                 j += 1;
             }
             match &self.open {
