@@ -738,8 +738,8 @@ struct PlannedOut {
     /// The UTC days the window covers (its day chunks).
     days: Vec<String>,
     kind: String,
-    /// Records counted in the window when it was planned.
-    records: u64,
+    /// Records counted in the window when it was planned (null: a day or less, not counted).
+    records: Option<u64>,
 }
 
 impl PlannedOut {
@@ -752,7 +752,7 @@ impl PlannedOut {
                 .map(|d| d.day().format("%Y-%m-%d").to_string())
                 .collect(),
             kind: window.kind.as_str().into(),
-            records,
+            records: (records != sync::plan::UNCOUNTED).then_some(records),
         }
     }
 }
@@ -1028,10 +1028,15 @@ pub fn estimate_windows(
         .iter()
         .map(|(w, _)| sync::chunk::day_chunks(w).len() as u64)
         .sum::<u64>();
-    let records = windows.iter().map(|w| w.1).sum();
+    let counted = |r: u64| if r == sync::plan::UNCOUNTED { 0 } else { r };
+    let records = windows.iter().map(|w| counted(w.1)).sum();
+    // an uncounted window (a day or less) is taken as one page
     let pages: u64 = windows
         .iter()
-        .map(|(_, r)| r.div_ceil(sync::plan::PAGE))
+        .map(|(_, r)| match *r {
+            sync::plan::UNCOUNTED => 1,
+            r => r.div_ceil(sync::plan::PAGE),
+        })
         .sum();
     let requests = days.div_ceil(2000) + pages;
     Estimate {

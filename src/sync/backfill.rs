@@ -271,7 +271,7 @@ pub async fn run_backfill(
         });
         jobs.extend(windows.into_iter().map(|(w, records, replaces)| ChunkJob {
             replaces: Some(replaces),
-            expected: Some(records),
+            expected: (records != plan::UNCOUNTED).then_some(records),
             ..ChunkJob::new(o.schema.clone(), w, &ctx.config)
         }));
         budgets.insert(o.schema.object.clone(), budget);

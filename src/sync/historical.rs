@@ -104,7 +104,7 @@ pub async fn plan_historical(
                 )
             })
             .collect();
-        tracing::info!(object = %o.schema.object, windows = windows.len(), records = windows.iter().map(|w| w.1).sum::<u64>(), already_committed = committed.len(), "planned historical sync");
+        tracing::info!(object = %o.schema.object, windows = windows.len(), records = windows.iter().map(|w| w.1).filter(|r| *r != plan::UNCOUNTED).sum::<u64>(), already_committed = committed.len(), "planned historical sync");
         out.push(HistoricalPlan {
             object: o.clone(),
             windows,

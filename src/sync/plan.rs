@@ -60,6 +60,10 @@ pub type Window = Segment;
 /// request) is then a small overhead, and a window is redone within minutes if it fails.
 pub const WINDOW_TARGET: u64 = 50_000;
 
+/// The records of a window that was not counted (a stretch of a day or less: counting it
+/// would cost as much as fetching it).
+pub const UNCOUNTED: u64 = u64::MAX;
+
 /// Records per REST page (Salesforce's largest batch size).
 pub const PAGE: u64 = 2_000;
 

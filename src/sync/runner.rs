@@ -233,7 +233,7 @@ pub fn window_jobs(
         .into_iter()
         .map(|(w, records)| ChunkJob {
             replaces: backfill.then_some((w.start, w.end)),
-            expected: Some(records),
+            expected: (records != crate::sync::plan::UNCOUNTED).then_some(records),
             ..ChunkJob::new(object.clone(), w, config)
         })
         .collect()
