@@ -915,15 +915,7 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
         crate::sink::manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
     let parts = sync::backfill::uncovered(&chunk, &committed);
     let mut later = parts.iter().any(|p| p.end > cut);
-    let mut stop: Option<String> = None;
-    if let Some(u) = ctx.client.api_usage() {
-        if u.max > 0 && u.used * 100 >= u.max * ctx.config.sync.api_budget_percent as u64 {
-            stop = Some(format!(
-                "the org's API usage {}/{} passed sync.api_budget_percent = {}%",
-                u.used, u.max, ctx.config.sync.api_budget_percent
-            ));
-        }
-    }
+    let mut stop: Option<String> = ctx.api_budget_stop();
     let (mut rows, mut committed_parts) = (0u64, 0u64);
     for part in &parts {
         if stop.is_some() {
@@ -949,19 +941,23 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             expected: None,
         };
         match sync::runner::run_splitting(&ctx, &budget, &job).await {
-            Ok(sync::chunk::ChunkOutcome::Committed { rows: r, .. }) => {
+            Ok(sync::chunk::ChunkOutcome::Committed {
+                rows: r, chunks: c, ..
+            }) => {
                 rows += r;
-                committed_parts += 1;
+                committed_parts += c;
             }
             Ok(sync::chunk::ChunkOutcome::AlreadyCommitted { .. }) => {}
-            Ok(sync::chunk::ChunkOutcome::BudgetSpent { .. }) => {
-                stop = Some(format!(
-                    "sync.query_limit = {} requests reached for this run",
-                    ctx.config.sync.query_limit
-                ));
+            Ok(sync::chunk::ChunkOutcome::BudgetSpent {
+                rows: r, chunks: c, ..
+            }) => {
+                // the days it passed are committed; the rest waits for the next try
+                rows += r;
+                committed_parts += c;
+                stop = Some(ctx.query_limit_reason());
             }
             Err(SyncError::Salesforce(crate::salesforce::SfError::DailyLimit { message })) => {
-                stop = Some(format!("the org's daily API limit is reached ({message})"));
+                stop = Some(sync::daily_limit_reason(&message));
             }
             Err(e) => return Err(e),
         }

@@ -461,6 +461,13 @@ impl<'a> DaySplitter<'a> {
             .collect()
     }
 
+    fn out_of_order(&self) -> SyncError {
+        SyncError::Internal(format!(
+            "{}: records came back out of {} order; the window is redone",
+            self.obj.object, self.obj.cursor_field
+        ))
+    }
+
     /// Routes a batch's rows to their days; hands over every day the stream has passed.
     fn push(&mut self, batch: &RecordBatch, out: &UnboundedSender<Done>) -> Result<(), SyncError> {
         let n = batch.num_rows();
@@ -476,12 +483,7 @@ impl<'a> DaySplitter<'a> {
             }
             match &self.open {
                 Some((o, _, _)) if *o == idx => {}
-                Some((o, _, _)) if idx < *o => {
-                    return Err(SyncError::Internal(format!(
-                        "{}: records came back out of {} order; the window is redone",
-                        self.obj.object, self.obj.cursor_field
-                    )))
-                }
+                Some((o, _, _)) if idx < *o => return Err(self.out_of_order()),
                 _ => {
                     if let Some((o, w, rows)) = self.open.take() {
                         let _ = out.send(Done::Day {
@@ -492,10 +494,7 @@ impl<'a> DaySplitter<'a> {
                         self.next = o + 1;
                     }
                     if idx < self.next {
-                        return Err(SyncError::Internal(format!(
-                            "{}: records came back out of {} order; the window is redone",
-                            self.obj.object, self.obj.cursor_field
-                        )));
+                        return Err(self.out_of_order());
                     }
                     if idx > self.next {
                         let _ = out.send(Done::Empty {

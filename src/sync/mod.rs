@@ -175,6 +175,34 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Why no new window may start now: the org's rolling API usage passed
+    /// `sync.api_budget_percent` (from the last `Sforce-Limit-Info`).
+    pub fn api_budget_stop(&self) -> Option<String> {
+        let u = self.client.api_usage()?;
+        let pct = self.config.sync.api_budget_percent;
+        (u.max > 0 && u.used * 100 >= u.max * pct as u64).then(|| {
+            format!(
+                "the org's API usage {}/{} passed sync.api_budget_percent = {pct}%",
+                u.used, u.max
+            )
+        })
+    }
+
+    /// The pause reason when an object's `sync.query_limit` is spent.
+    pub fn query_limit_reason(&self) -> String {
+        format!(
+            "sync.query_limit = {} requests reached for this run",
+            self.config.sync.query_limit
+        )
+    }
+}
+
+/// The pause reason when Salesforce says the daily API allowance is used up.
+pub fn daily_limit_reason(message: &str) -> String {
+    format!("the org's daily API limit is reached ({message})")
+}
+
 /// Per-object outcome of a run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ObjectSummary {

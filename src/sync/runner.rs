@@ -81,7 +81,7 @@ pub async fn execute_gated(
             }
             Err(SyncError::Salesforce(SfError::DailyLimit { message })) => {
                 s.chunks_pending += days;
-                *stop = Some(format!("the org's daily API limit is reached ({message})"));
+                *stop = Some(crate::sync::daily_limit_reason(&message));
             }
             Err(e) => {
                 tracing::error!(object, error = %e, "chunk failed");
@@ -106,14 +106,7 @@ pub async fn execute_gated(
             .cloned()
             .unwrap_or_else(|| Arc::new(Budget::new(u32::MAX)));
         if stop_reason.is_none() {
-            if let Some(u) = ctx.client.api_usage() {
-                if u.max > 0 && u.used * 100 >= u.max * ctx.config.sync.api_budget_percent as u64 {
-                    stop_reason = Some(format!(
-                        "the org's API usage {}/{} passed sync.api_budget_percent = {}%",
-                        u.used, u.max, ctx.config.sync.api_budget_percent
-                    ));
-                }
-            }
+            stop_reason = ctx.api_budget_stop();
         }
         if let (None, Some(g)) = (&stop_reason, gate) {
             loop {
@@ -148,12 +141,9 @@ pub async fn execute_gated(
         }
         if stop_reason.is_some() || budget.exhausted() {
             if budget.exhausted() {
-                reasons.entry(object.clone()).or_insert_with(|| {
-                    format!(
-                        "sync.query_limit = {} requests reached for this run",
-                        ctx.config.sync.query_limit
-                    )
-                });
+                reasons
+                    .entry(object.clone())
+                    .or_insert_with(|| ctx.query_limit_reason());
             }
             *pending.entry(object).or_default() += days;
             continue;
@@ -201,12 +191,7 @@ pub async fn execute_gated(
                 .get(&s.object)
                 .cloned()
                 .or_else(|| stop_reason.clone())
-                .or_else(|| {
-                    Some(format!(
-                        "sync.query_limit = {} requests reached for this run",
-                        ctx.config.sync.query_limit
-                    ))
-                });
+                .or_else(|| Some(ctx.query_limit_reason()));
         } else {
             s.status = "complete".into();
         }

@@ -369,7 +369,7 @@ impl Progress {
             let b = indicatif::ProgressBar::new(total_chunks);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} chunks  {msg}  ETA {eta}",
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} windows  {msg}  ETA {eta}",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
@@ -395,8 +395,8 @@ impl Progress {
             if last.elapsed() >= Duration::from_secs(10) {
                 *last = Instant::now();
                 tracing::info!(
-                    chunks_done = c,
-                    chunks_total = self.total,
+                    windows_done = c,
+                    windows_total = self.total,
                     rows = r,
                     "progress"
                 );
