@@ -193,6 +193,21 @@ pub struct EmulatorArgs {
     /// e.g. `Account=10000000` (LastModifiedDate/SystemModstamp increase with the record).
     #[arg(long, value_name = "OBJECT=N,...")]
     pub synthetic: Option<String>,
+    /// Bulk API 2.0: milliseconds from job creation to JobComplete.
+    #[arg(long, default_value_t = 1000)]
+    pub bulk_delay_ms: u64,
+    /// Bulk API 2.0: the first N query jobs end Failed.
+    #[arg(long, default_value_t = 0)]
+    pub bulk_fail_jobs: u64,
+    /// Bulk API 2.0: the Nth results request (once) returns a page cut short.
+    #[arg(long)]
+    pub bulk_cut_page: Option<u64>,
+    /// Bulk API 2.0: DailyBulkV2QueryJobs.Max (jobs past it: LIMIT_EXCEEDED).
+    #[arg(long, default_value_t = 10_000)]
+    pub bulk_daily_jobs: u64,
+    /// Bulk API 2.0: objects refused with INVALIDENTITY (besides Salesforce's own list).
+    #[arg(long, value_name = "OBJECT,...", value_delimiter = ',')]
+    pub bulk_refuse: Vec<String>,
 }
 
 impl EmulatorArgs {
@@ -232,6 +247,13 @@ impl EmulatorArgs {
             slow_first_queries: None,
             expire_locator_at: None,
             refuse_aggregates: self.refuse_aggregates,
+        };
+        cfg.bulk = emulator::bulk::BulkConfig {
+            processing: Duration::from_millis(self.bulk_delay_ms),
+            fail_jobs: self.bulk_fail_jobs,
+            cut_page: self.bulk_cut_page,
+            daily_jobs: self.bulk_daily_jobs,
+            refuse: self.bulk_refuse.clone(),
         };
         if let Some(spec) = &self.synthetic {
             cfg.gen.synthetic = emulator::parse_synthetic(spec, cfg.gen.days)?;

@@ -94,6 +94,15 @@ pub fn sf_datetime(ms: i64) -> String {
 /// Appends [`sf_datetime`]'s text without allocating (the emulator's hot path), for years
 /// 0–9999.
 pub fn push_sf_datetime(out: &mut Vec<u8>, ms: i64) {
+    push_datetime(out, ms, false)
+}
+
+/// Appends the Bulk API 2.0 CSV form of a datetime, `2024-01-01T00:00:00.000Z`.
+pub fn push_bulk_datetime(out: &mut Vec<u8>, ms: i64) {
+    push_datetime(out, ms, true)
+}
+
+fn push_datetime(out: &mut Vec<u8>, ms: i64, zulu: bool) {
     let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
     // days since 1970-01-01 → civil date (H. Hinnant's algorithm)
     let z = days + 719_468;
@@ -119,7 +128,12 @@ pub fn push_sf_datetime(out: &mut Vec<u8>, ms: i64) {
     put(14, 2, ms_of_day / 60_000 % 60);
     put(17, 2, ms_of_day / 1000 % 60);
     put(20, 3, ms_of_day % 1000);
-    out.extend_from_slice(&b);
+    if zulu {
+        b[23] = b'Z';
+        out.extend_from_slice(&b[..24]);
+    } else {
+        out.extend_from_slice(&b);
+    }
 }
 
 #[cfg(test)]

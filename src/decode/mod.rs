@@ -1080,10 +1080,10 @@ pub fn parse_date_days(s: &str) -> Option<i32> {
 /// Fast path for `YYYY-MM-DDTHH:MM:SS.sss+0000`; other RFC 3339 / `+HHMM` forms go through chrono.
 pub fn parse_datetime_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() == 28
+    // `…000+0000` (REST) or `…000Z` (Bulk API 2.0 CSV)
+    if ((b.len() == 28 && &b[23..] == b"+0000") || (b.len() == 24 && b[23] == b'Z'))
         && b[10] == b'T'
         && b[19] == b'.'
-        && &b[23..] == b"+0000"
         && b[13] == b':'
         && b[16] == b':'
     {

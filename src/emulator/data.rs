@@ -59,6 +59,11 @@ pub struct FieldDef {
 }
 
 impl FieldDef {
+    #[cfg(test)]
+    pub fn new_for_tests(name: &str, ftype: &'static str) -> Self {
+        Self::new(name, ftype)
+    }
+
     fn new(name: &str, ftype: &'static str) -> Self {
         let custom = name.ends_with("__c") || name.ends_with("__s");
         let label = name
@@ -561,6 +566,15 @@ impl Synthetic {
         out.push(b'"');
         crate::timefmt::push_sf_datetime(out, self.dynamic_ms(i, fi));
         out.push(b'"');
+    }
+
+    /// Appends the Bulk CSV text (unquoted) of dynamic field `fi` of record `i`.
+    pub fn push_dynamic_bulk(&self, out: &mut Vec<u8>, i: u64, fi: usize) {
+        if Some(fi) == self.id {
+            push_record_id(out, self.key_prefix, i + 1);
+        } else {
+            crate::timefmt::push_bulk_datetime(out, self.dynamic_ms(i, fi));
+        }
     }
 
     /// The value of a dynamic field `fi` for record `i`.

@@ -5,6 +5,7 @@
 //! as Salesforce does. It serves the demo and every end-to-end test, and users can point their own
 //! pipelines at it.
 
+pub mod bulk;
 pub mod data;
 pub mod soql;
 
@@ -65,6 +66,8 @@ pub struct EmulatorConfig {
     pub faults: Faults,
     /// Query locators expire after this much idle time.
     pub locator_idle: Duration,
+    /// Bulk API 2.0 query jobs: processing time, failures and limits.
+    pub bulk: bulk::BulkConfig,
 }
 
 /// Demo credentials.
@@ -88,6 +91,7 @@ impl Default for EmulatorConfig {
             daily_limit: 5_000_000,
             faults: Faults::default(),
             locator_idle: Duration::from_secs(15 * 60),
+            bulk: bulk::BulkConfig::default(),
         }
     }
 }
@@ -120,9 +124,18 @@ struct Inner {
     indexes: Mutex<HashMap<(String, usize), (usize, Arc<Vec<(i64, u32)>>)>>,
     /// Pre-rendered pool records of synthetic tables per (table, select list).
     templates: Mutex<HashMap<(String, Vec<usize>), Templates>>,
+    /// Pre-rendered CSV pool records of synthetic tables per (table, select list).
+    csv_templates: Mutex<HashMap<(String, Vec<usize>), Templates>>,
     seq: AtomicU64,
     base_url: Mutex<String>,
     hold: Hold,
+    /// Bulk API 2.0 query jobs by id.
+    jobs: Mutex<HashMap<String, bulk::Job>>,
+    /// `DailyBulkV2QueryJobs.Remaining`.
+    bulk_jobs_left: AtomicU64,
+    bulk_jobs_created: AtomicU64,
+    /// Bulk results requests so far.
+    bulk_pages: AtomicU64,
 }
 
 /// Holding query answers open (tests kill the client while it provably waits mid-run).
@@ -261,6 +274,27 @@ impl RunningEmulator {
     }
 
     /// Changes `DailyApiRequests.Max` (e.g. to lift an exhausted limit).
+    /// Bulk API 2.0 query jobs created so far.
+    pub fn bulk_jobs_created(&self) -> u64 {
+        self.inner.bulk_jobs_created.load(Ordering::SeqCst)
+    }
+
+    /// Bulk results requests answered (or held) so far.
+    pub fn bulk_result_requests(&self) -> u64 {
+        self.inner.bulk_pages.load(Ordering::SeqCst)
+    }
+
+    /// `(id, state)` of every job not deleted, by id.
+    pub fn bulk_jobs(&self) -> Vec<(String, String)> {
+        let jobs = self.inner.jobs.lock().expect("job map");
+        let mut v: Vec<(String, String)> = jobs
+            .iter()
+            .map(|(id, j)| (id.clone(), j.state_name(self.inner.cfg.bulk.processing).to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
     pub fn set_daily_limit(&self, max: u64) {
         self.inner.daily_limit.store(max, Ordering::Relaxed);
     }
@@ -363,6 +397,11 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
         indexes: Mutex::new(HashMap::new()),
         rendered: Mutex::new(HashMap::new()),
         templates: Mutex::new(HashMap::new()),
+        csv_templates: Mutex::new(HashMap::new()),
+        jobs: Mutex::new(HashMap::new()),
+        bulk_jobs_left: AtomicU64::new(cfg.bulk.daily_jobs),
+        bulk_jobs_created: AtomicU64::new(0),
+        bulk_pages: AtomicU64::new(0),
         cfg,
         data,
         tokens: Mutex::new(HashMap::new()),
@@ -379,7 +418,7 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
         .route("/services/oauth2/token", post(token))
         .route("/services/data", get(versions))
         .route("/services/data/", get(versions))
-        .route("/services/data/{*rest}", get(rest))
+        .route("/services/data/{*rest}", axum::routing::any(data_api))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(gzip_when_asked))
         .with_state(inner.clone());
@@ -627,7 +666,9 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Response {
+/// What every REST request passes: the latency fault, authentication, the daily request
+/// counter (403 `REQUEST_LIMIT_EXCEEDED` past it) and injected 503s. `Ok`: the request's number.
+async fn admit(st: &Inner, headers: &HeaderMap) -> Result<u64, Response> {
     if let Some(d) = st.cfg.faults.latency {
         tokio::time::sleep(d).await;
     }
@@ -656,33 +697,66 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
         }
     };
     if !valid {
-        return rest_error(
-            &st,
+        return Err(rest_error(
+            st,
             StatusCode::UNAUTHORIZED,
             "INVALID_SESSION_ID",
             "Session expired or invalid",
-        );
+        ));
     }
     let n = st.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let daily_limit = st.daily_limit.load(Ordering::Relaxed);
     if n > daily_limit {
-        return rest_error(
-            &st,
+        return Err(rest_error(
+            st,
             StatusCode::FORBIDDEN,
             "REQUEST_LIMIT_EXCEEDED",
             "TotalRequests Limit exceeded.",
-        );
+        ));
     }
     if let Some(k) = st.cfg.faults.fail_every {
         if k > 0 && n % k == 0 {
-            return rest_error(
-                &st,
+            return Err(rest_error(
+                st,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVER_UNAVAILABLE",
                 "Server Unavailable",
-            );
+            ));
         }
     }
+    Ok(n)
+}
+
+/// `/services/data/…`: Bulk API 2.0 query jobs (any method), else the GET resources.
+async fn data_api(
+    st: State<Arc<Inner>>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let parts: Vec<String> = uri
+        .path()
+        .trim_start_matches("/services/data/")
+        .trim_end_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    if parts.get(1).map(String::as_str) == Some("jobs") && parts.get(2).map(String::as_str) == Some("query") {
+        return bulk::dispatch(st, method, headers, &uri, parts, body).await;
+    }
+    if method != axum::http::Method::GET {
+        return not_found().await;
+    }
+    rest(st, headers, uri).await
+}
+
+async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Response {
+    let n = match admit(&st, &headers).await {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let daily_limit = st.daily_limit.load(Ordering::Relaxed);
     let path = uri
         .path()
         .trim_start_matches("/services/data/")
@@ -723,7 +797,7 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
             let used = n.min(daily_limit);
             json_ok(&st, serde_json::json!({
                 "DailyApiRequests": {"Max": daily_limit, "Remaining": daily_limit - used},
-                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "DailyBulkV2QueryJobs": {"Max": st.cfg.bulk.daily_jobs, "Remaining": st.bulk_jobs_left.load(Ordering::SeqCst)},
                 "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
                 "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
                 "DataStorageMB": {"Max": 1024, "Remaining": 1000},
@@ -823,7 +897,14 @@ fn is_slow(st: &Inner) -> bool {
     matches!(st.cfg.faults.slow_first_queries, Some((k, _)) if n <= k)
 }
 
-fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str) -> Response {
+/// Parses a query and finds the rows its WHERE clause selects (in table order, before any
+/// ORDER BY, LIMIT or aggregation); `Err` is Salesforce's error answer.
+fn select(
+    st: &Inner,
+    q: &str,
+    all: bool,
+    timeouts: bool,
+) -> Result<(soql::Query, Arc<Table>, Vec<u32>), Response> {
     let data: Vec<Arc<Table>> = st.data.read().expect("dataset lock").tables.clone();
     let parsed = soql::parse(q, |name| {
         data.iter()
@@ -832,24 +913,24 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
     });
     let (query, _) = match parsed {
         Ok(p) => p,
-        Err(e) => return rest_error(st, StatusCode::BAD_REQUEST, e.code, &e.message),
+        Err(e) => return Err(rest_error(st, StatusCode::BAD_REQUEST, e.code, &e.message)),
     };
     let table = data
         .iter()
         .find(|t| t.def.name == query.object)
         .expect("parsed object exists")
         .clone();
-    let record_query = !query.count && query.group.is_none();
+    let record_query = timeouts && !query.count && query.group.is_none();
     if let (Some(h), Some(c), true) = (st.cfg.faults.query_timeout_hours, &query.cond, record_query)
     {
         if let Some((lo, hi)) = c.datetime_span() {
             if hi - lo > h as i64 * 3_600_000 {
-                return rest_error(
+                return Err(rest_error(
                     st,
                     StatusCode::BAD_REQUEST,
                     "QUERY_TIMEOUT",
                     "Your query request was running for too long.",
-                );
+                ));
             }
         }
     }
@@ -877,7 +958,7 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
         }
         (None, None) => (0..table.len() as u32).collect(),
     };
-    let mut rows: Vec<u32> = if answered {
+    let rows: Vec<u32> = if answered {
         candidates
     } else {
         candidates
@@ -894,6 +975,14 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
                 query.cond.as_ref().map(|c| c.eval(&r)).unwrap_or(true)
             })
             .collect()
+    };
+    Ok((query, table, rows))
+}
+
+fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str) -> Response {
+    let (query, table, mut rows) = match select(st, q, all, true) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     if let Some(g) = &query.group {
         return aggregate_by_day(st, &table, g, &rows);
@@ -1169,6 +1258,18 @@ fn templates(st: &Inner, table: &Table, fields: &[usize]) -> Templates {
     let key = (table.def.name.clone(), fields.to_vec());
     let n = table.synthetic.as_ref().map_or(0, |s| s.pool_len());
     st.templates
+        .lock()
+        .expect("template cache")
+        .entry(key)
+        .or_insert_with(|| Arc::new((0..n).map(|_| std::sync::OnceLock::new()).collect()))
+        .clone()
+}
+
+/// The CSV counterpart of [`templates`] (Bulk API 2.0 results).
+fn csv_templates(st: &Inner, table: &Table, fields: &[usize]) -> Templates {
+    let key = (table.def.name.clone(), fields.to_vec());
+    let n = table.synthetic.as_ref().map_or(0, |s| s.pool_len());
+    st.csv_templates
         .lock()
         .expect("template cache")
         .entry(key)
