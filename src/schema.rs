@@ -46,6 +46,9 @@ pub struct Column {
     pub nullable: bool,
     pub label: String,
     pub calculated: bool,
+    /// A compound (address, location): its component fields, as (struct key index, field
+    /// name) — what Bulk API 2.0 selects instead of the compound, which it cannot.
+    pub components: Vec<(usize, String)>,
 }
 
 /// The plan for one object: columns to query, in order, and which of them are written.
@@ -230,6 +233,35 @@ pub fn column(f: &FieldDescribe) -> Column {
         nullable: f.name != "Id",
         label: f.label.clone(),
         calculated: f.calculated,
+        components: Vec::new(),
+    }
+}
+
+/// The struct key a compound's component stands for (`BillingStateCode` → `stateCode`,
+/// `HQ_Location__Latitude__s` → `latitude`): the longest key its name ends with.
+pub fn component_key(keys: &[(&str, ColumnKind)], component: &str) -> Option<usize> {
+    let name = component.trim_end_matches("__s").to_ascii_lowercase();
+    keys.iter()
+        .enumerate()
+        .filter(|(_, (k, _))| name.ends_with(&k.to_ascii_lowercase()))
+        .max_by_key(|(_, (k, _))| k.len())
+        .map(|(i, _)| i)
+}
+
+/// Fills in the components of compound columns from describe's `compoundFieldName`.
+fn attach_components(describe: &ObjectDescribe, columns: &mut [Column]) {
+    for c in columns.iter_mut() {
+        let keys: &[(&str, ColumnKind)] = match c.kind {
+            ColumnKind::Address => &ADDRESS_KEYS,
+            ColumnKind::Location => &LOCATION_KEYS,
+            _ => continue,
+        };
+        c.components = describe
+            .fields
+            .iter()
+            .filter(|f| f.compound_field_name.as_deref() == Some(c.name.as_str()))
+            .filter_map(|f| component_key(keys, &f.name).map(|k| (k, f.name.clone())))
+            .collect();
     }
 }
 
@@ -277,6 +309,7 @@ impl ObjectSchema {
         if columns.is_empty() {
             return Err(SchemaError::NoColumns { object });
         }
+        attach_components(describe, &mut columns);
         let cursor_desc = describe
             .field(cursor)
             .ok_or_else(|| SchemaError::MissingCursor {
@@ -317,6 +350,47 @@ impl ObjectSchema {
     /// Names to SELECT, in order.
     pub fn select_list(&self) -> Vec<String> {
         self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Names a Bulk API 2.0 job selects: compounds replaced by their components (a component
+    /// also selected on its own is selected once).
+    pub fn bulk_select_list(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(self.columns.len());
+        for c in &self.columns {
+            let names: Vec<&String> = if c.components.is_empty() {
+                vec![&c.name]
+            } else {
+                c.components.iter().map(|(_, n)| n).collect()
+            };
+            for n in names {
+                if !out.iter().any(|o| o.eq_ignore_ascii_case(n)) {
+                    out.push(n.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Why Bulk API 2.0 cannot fetch this object's columns, if it cannot: a base64 field (Bulk
+    /// cannot select binary data) or a compound whose components describe does not list.
+    pub fn bulk_obstacle(&self) -> Option<String> {
+        for c in &self.columns {
+            if c.sf_type == "base64" {
+                return Some(format!(
+                    "field {}.{} is base64, which Bulk API 2.0 cannot select",
+                    self.object, c.name
+                ));
+            }
+            if matches!(c.kind, ColumnKind::Address | ColumnKind::Location)
+                && c.components.is_empty()
+            {
+                return Some(format!(
+                    "compound field {}.{} has no component fields in describe, and Bulk API 2.0 cannot select a compound",
+                    self.object, c.name
+                ));
+            }
+        }
+        None
     }
 
     /// The schema record written to `_forcelake/schemas/<Object>/<hash>.json`.

@@ -29,7 +29,10 @@ use serde_json::value::RawValue;
 
 use crate::schema::{arrow_type, ColumnKind, ObjectSchema, ADDRESS_KEYS, LOCATION_KEYS};
 
+pub mod csv;
 mod fast;
+
+pub use self::csv::CsvDecoder;
 
 /// Why a page could not be decoded.
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! query/queryAll with `nextRecordsUrl` paging, a process-wide rate limiter, retries with
 //! backoff, token renewal on `INVALID_SESSION_ID`, and the `Sforce-Limit-Info` usage.
 
+pub mod bulk;
 pub mod describe;
 pub mod ident;
 pub mod soql;
@@ -297,7 +298,7 @@ impl Client {
         self.requests.load(Ordering::Relaxed)
     }
 
-    fn data_path(&self, rest: &str) -> String {
+    pub(crate) fn data_path(&self, rest: &str) -> String {
         format!("/services/data/v{}/{}", self.api_version, rest)
     }
 
@@ -383,12 +384,17 @@ impl Client {
     }
 
     /// One GET with the bearer token; a 401 renews the token once and replays the request.
-    async fn get_once(
+    /// One request with the session token (renewed once on a 401), the rate limiter and the
+    /// `Sforce-Limit-Info` usage; a success is returned unread (bodies may be streamed), an
+    /// error answer becomes an [`SfError`].
+    pub(crate) async fn send_once(
         &self,
+        method: reqwest::Method,
         path_and_query: &str,
         what: &str,
+        json: Option<&serde_json::Value>,
         batch_size: Option<u32>,
-    ) -> Result<Bytes, SfError> {
+    ) -> Result<reqwest::Response, SfError> {
         let url = self
             .base
             .join(path_and_query)
@@ -401,9 +407,15 @@ impl Client {
             let token = self.current_token().await?;
             self.limiter.acquire().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let mut req = self.http.get(url.clone()).bearer_auth(token.expose());
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.expose());
             if let Some(n) = batch_size {
                 req = req.header("Sforce-Query-Options", format!("batchSize={n}"));
+            }
+            if let Some(body) = json {
+                req = req.json(body);
             }
             let resp = req.send().await.map_err(|e| self.transport(what, &e))?;
             let status = resp.status();
@@ -416,10 +428,10 @@ impl Client {
                 self.usage_used.store(u.used, Ordering::Relaxed);
                 self.usage_max.store(u.max, Ordering::Relaxed);
             }
-            let body = read_body(resp).await.map_err(|e| transport(what, &e))?;
             if status.is_success() {
-                return Ok(body);
+                return Ok(resp);
             }
+            let body = read_body(resp).await.map_err(|e| transport(what, &e))?;
             let (code, message) = match serde_json::from_slice::<Vec<RestError>>(&body) {
                 Ok(v) if !v.is_empty() => (v[0].error_code.clone(), v[0].message.clone()),
                 _ => (format!("HTTP_{}", status.as_u16()), snippet(&body)),
@@ -456,7 +468,18 @@ impl Client {
         }
     }
 
-    /// A GET retried with exponential backoff and jitter on retryable errors.
+    async fn get_once(
+        &self,
+        path_and_query: &str,
+        what: &str,
+        batch_size: Option<u32>,
+    ) -> Result<Bytes, SfError> {
+        let resp = self
+            .send_once(reqwest::Method::GET, path_and_query, what, None, batch_size)
+            .await?;
+        read_body(resp).await.map_err(|e| transport(what, &e))
+    }
+
     pub async fn get(
         &self,
         path_and_query: &str,
