@@ -961,6 +961,9 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
                 .then_some((chunk.start, chunk.end)),
             expected: None,
+            // uncounted: REST in `auto`, a Bulk job with sync.api = "bulk"
+            bulk: ctx.config.sync.api == crate::config::Api::Bulk,
+            memory_share: (ctx.config.sync.memory_limit_mb << 20),
         };
         match sync::runner::run_splitting(&ctx, &budget, &job).await {
             Ok(sync::chunk::ChunkOutcome::Committed {

@@ -123,6 +123,7 @@ pub struct RawSync {
     pub concurrency: Option<i64>,
     pub memory_limit_mb: Option<i64>,
     pub window_records: Option<i64>,
+    pub api: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +227,18 @@ pub struct SyncConfig {
     pub memory_limit_mb: usize,
     /// The most records a query window is planned to hold.
     pub window_records: u64,
+    /// Which Salesforce API fetches a window's records.
+    pub api: Api,
+}
+
+/// `sync.api`: which Salesforce API fetches a window's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// Bulk API 2.0 for windows of at least `sync::plan::BULK_MIN_RECORDS`, REST below.
+    Auto,
+    Rest,
+    Bulk,
 }
 
 #[derive(Clone)]
@@ -684,6 +697,19 @@ impl RawConfig {
             "must be between 1 and 100000000 records per query window",
         )? as u64;
 
+        let api = match s.api.as_deref().unwrap_or("auto") {
+            "auto" => Api::Auto,
+            "rest" => Api::Rest,
+            "bulk" => Api::Bulk,
+            other => {
+                return Err(invalid(
+                    "sync.api",
+                    format!("{other:?}"),
+                    "must be \"auto\", \"rest\" or \"bulk\"",
+                ))
+            }
+        };
+
         // [[objects]]
         if self.objects.is_empty() {
             return Err(ConfigError::Missing {
@@ -780,6 +806,7 @@ impl RawConfig {
                 concurrency,
                 memory_limit_mb,
                 window_records,
+                api,
             },
             destination: DestinationConfig {
                 url,

@@ -372,7 +372,7 @@ async fn create(
         delimiter_name,
         line_ending,
     };
-    let mut info = job.info(st.cfg.bulk.processing);
+    let mut info = job.info(st.processing());
     info["state"] = "UploadComplete".into();
     st.jobs.lock().expect("job map").insert(id, job);
     json_ok(&st, info.to_string())
@@ -386,7 +386,7 @@ async fn list(State(st): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     let jobs = st.jobs.lock().expect("job map");
     let mut records: Vec<(&String, serde_json::Value)> = jobs
         .iter()
-        .map(|(id, j)| (id, j.info(st.cfg.bulk.processing)))
+        .map(|(id, j)| (id, j.info(st.processing())))
         .collect();
     records.sort_by(|a, b| a.0.cmp(b.0));
     let records: Vec<serde_json::Value> = records.into_iter().map(|(_, v)| v).collect();
@@ -416,7 +416,7 @@ async fn info(
     }
     let jobs = st.jobs.lock().expect("job map");
     match jobs.get(&id) {
-        Some(j) => json_ok(&st, j.info(st.cfg.bulk.processing).to_string()),
+        Some(j) => json_ok(&st, j.info(st.processing()).to_string()),
         None => no_job(&st),
     }
 }
@@ -447,7 +447,7 @@ async fn abort(
         );
     }
     let mut jobs = st.jobs.lock().expect("job map");
-    let processing = st.cfg.bulk.processing;
+    let processing = st.processing();
     match jobs.get_mut(&id) {
         Some(j) if matches!(j.state(processing), "JobComplete" | "Failed") => bad_request(
             &st,
@@ -523,7 +523,7 @@ async fn results(
     }
     st.hold.point().await;
     let page_no = st.bulk_pages.fetch_add(1, Ordering::SeqCst) + 1;
-    let processing = st.cfg.bulk.processing;
+    let processing = st.processing();
     // Rendering happens outside the job map's lock: take what the page needs.
     let (table, rows, fields, delimiter, crlf, total) = {
         let jobs = st.jobs.lock().expect("job map");

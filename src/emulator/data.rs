@@ -1095,7 +1095,13 @@ fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64
                 });
                 out[fi] = match (lat.map(|i| &out[i]), lon.map(|i| &out[i])) {
                     (Some(Cell::Num(a)), Some(Cell::Num(b))) => Cell::Location(*a, *b),
-                    _ => Cell::Null,
+                    _ => {
+                        // Salesforce keeps a geolocation's latitude and longitude set together
+                        for i in [lat, lon].into_iter().flatten() {
+                            out[i] = Cell::Null;
+                        }
+                        Cell::Null
+                    }
                 };
             }
             _ => {}

@@ -136,6 +136,14 @@ struct Inner {
     bulk_jobs_created: AtomicU64,
     /// Bulk results requests so far.
     bulk_pages: AtomicU64,
+    /// A Bulk job's time from create to `JobComplete`, in ms (changeable while running).
+    bulk_processing_ms: AtomicU64,
+}
+
+impl Inner {
+    fn processing(&self) -> Duration {
+        Duration::from_millis(self.bulk_processing_ms.load(Ordering::Relaxed))
+    }
 }
 
 /// Holding query answers open (tests kill the client while it provably waits mid-run).
@@ -274,6 +282,13 @@ impl RunningEmulator {
     }
 
     /// Changes `DailyApiRequests.Max` (e.g. to lift an exhausted limit).
+    /// Sets a Bulk job's time from create to `JobComplete` (jobs already created included).
+    pub fn set_bulk_delay(&self, d: Duration) {
+        self.inner
+            .bulk_processing_ms
+            .store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
     /// Bulk API 2.0 query jobs created so far.
     pub fn bulk_jobs_created(&self) -> u64 {
         self.inner.bulk_jobs_created.load(Ordering::SeqCst)
@@ -289,7 +304,7 @@ impl RunningEmulator {
         let jobs = self.inner.jobs.lock().expect("job map");
         let mut v: Vec<(String, String)> = jobs
             .iter()
-            .map(|(id, j)| (id.clone(), j.state_name(self.inner.cfg.bulk.processing).to_string()))
+            .map(|(id, j)| (id.clone(), j.state_name(self.inner.processing()).to_string()))
             .collect();
         v.sort();
         v
@@ -402,6 +417,7 @@ pub async fn start(cfg: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Run
         bulk_jobs_left: AtomicU64::new(cfg.bulk.daily_jobs),
         bulk_jobs_created: AtomicU64::new(0),
         bulk_pages: AtomicU64::new(0),
+        bulk_processing_ms: AtomicU64::new(cfg.bulk.processing.as_millis() as u64),
         cfg,
         data,
         tokens: Mutex::new(HashMap::new()),

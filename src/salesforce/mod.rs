@@ -604,7 +604,7 @@ fn is_certificate_problem(message: &str) -> bool {
 }
 
 /// A transport error, described without the request URL.
-fn transport(what: &str, e: &reqwest::Error) -> SfError {
+pub(crate) fn transport(what: &str, e: &reqwest::Error) -> SfError {
     let mut message = String::from(if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

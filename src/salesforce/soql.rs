@@ -40,6 +40,27 @@ pub fn chunk_query(
     )
 }
 
+/// A Bulk API 2.0 window's query: the range without ORDER BY (Bulk jobs are not ordered, and
+/// an ORDER BY disables PK chunking).
+pub fn bulk_query(
+    object: &str,
+    fields: &[String],
+    cursor: &str,
+    date: bool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} >= {} AND {} < {}",
+        fields.join(", "),
+        object,
+        cursor,
+        bound(start, date),
+        cursor,
+        bound(end, date),
+    )
+}
+
 /// The earliest cursor value of an object (one small query).
 pub fn earliest_query(object: &str, cursor: &str) -> String {
     format!("SELECT {cursor} FROM {object} WHERE {cursor} != null ORDER BY {cursor} ASC LIMIT 1")

@@ -59,6 +59,10 @@ pub struct ChunkJob {
     pub replaces: Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
     /// Records the plan counted in the window (`Some(0)`: nothing to fetch, no query).
     pub expected: Option<u64>,
+    /// Fetched by a Bulk API 2.0 job rather than a REST query.
+    pub bulk: bool,
+    /// This window's share of `sync.memory_limit_mb`, in bytes.
+    pub memory_share: usize,
 }
 
 impl ChunkJob {
@@ -72,6 +76,8 @@ impl ChunkJob {
             pages_ahead: pages_ahead(config.sync.concurrency),
             replaces: None,
             expected: None,
+            bulk: config.sync.api == crate::config::Api::Bulk,
+            memory_share: (config.sync.memory_limit_mb << 20) / config.sync.concurrency.max(1),
         }
     }
 }
@@ -112,8 +118,28 @@ pub fn day_chunks(window: &ChunkId) -> Vec<ChunkId> {
         .collect()
 }
 
+/// A window's day chunks, which of them an earlier attempt (or another worker) of this
+/// window's kind committed, and the first one still to do; `None` when all are done.
+pub(super) async fn pending_days(
+    store: &Arc<dyn ObjectStore>,
+    job: &ChunkJob,
+) -> Result<Option<(Vec<ChunkId>, Vec<bool>, usize)>, SyncError> {
+    let days = day_chunks(&job.chunk);
+    let covered: Vec<_> = manifest::list_chunks(store.as_ref(), &job.object.object)
+        .await?
+        .into_iter()
+        .filter(|c| c.kind == job.chunk.kind && c.tag == job.chunk.tag && !c.is_marker())
+        .map(|c| (c.start, c.end))
+        .collect();
+    let skip: Vec<bool> = days
+        .iter()
+        .map(|d| crate::sync::plan::subtract(d.start, d.end, &covered).is_empty())
+        .collect();
+    Ok(skip.iter().position(|s| !s).map(|first| (days, skip, first)))
+}
+
 /// What the decoder thread hands the committer, in cursor order.
-enum Done {
+pub(super) enum Done {
     /// A day the stream has passed: its rows are complete.
     Day {
         idx: usize,
@@ -149,19 +175,7 @@ pub async fn run_chunk(
     job: &ChunkJob,
 ) -> Result<ChunkOutcome, SyncError> {
     let obj = &job.object;
-    let days = day_chunks(&job.chunk);
-    // Days an earlier attempt (or another worker) of this window's kind committed are skipped.
-    let covered: Vec<_> = manifest::list_chunks(store.as_ref(), &obj.object)
-        .await?
-        .into_iter()
-        .filter(|c| c.kind == job.chunk.kind && c.tag == job.chunk.tag && !c.is_marker())
-        .map(|c| (c.start, c.end))
-        .collect();
-    let skip: Vec<bool> = days
-        .iter()
-        .map(|d| crate::sync::plan::subtract(d.start, d.end, &covered).is_empty())
-        .collect();
-    let Some(first) = skip.iter().position(|s| !s) else {
+    let Some((days, skip, first)) = pending_days(store, job).await? else {
         return Ok(ChunkOutcome::AlreadyCommitted { requests: 0 });
     };
     let attempt = attempt_token();
@@ -187,6 +201,7 @@ pub async fn run_chunk(
         attempt: &attempt,
         started_at,
         soql: &q,
+        endpoint: if job.include_deleted { "queryAll" } else { "query" }.to_string(),
         requests: Default::default(),
         attributed: Default::default(),
     };
@@ -341,14 +356,14 @@ pub async fn run_chunk(
 
 /// Day chunks a window attempt committed, or found committed by another writer.
 #[derive(Default)]
-struct Tally {
-    rows: u64,
-    committed: u64,
-    already: u64,
+pub(super) struct Tally {
+    pub(super) rows: u64,
+    pub(super) committed: u64,
+    pub(super) already: u64,
 }
 
 impl Tally {
-    fn outcome(&self, requests: u64, budget_spent: bool) -> ChunkOutcome {
+    pub(super) fn outcome(&self, requests: u64, budget_spent: bool) -> ChunkOutcome {
         match (budget_spent, self.committed) {
             (true, _) => ChunkOutcome::BudgetSpent {
                 requests,
@@ -376,7 +391,6 @@ struct DaySplitter<'a> {
     decode_schema: ObjectSchema,
     /// The cursor's column in decoded batches; the written columns come first.
     cursor_col: usize,
-    first_day: i64,
     open: Option<(usize, ChunkFileWriter, u64)>,
     next: usize,
     rows: u64,
@@ -391,19 +405,7 @@ impl<'a> DaySplitter<'a> {
         settings: &'a ParquetSettings,
         tmp: &'a std::path::Path,
     ) -> Self {
-        let mut decode_schema = obj.clone();
-        decode_schema.written = obj.columns.len();
-        decode_schema.arrow = Arc::new(arrow::datatypes::Schema::new(
-            obj.columns
-                .iter()
-                .map(crate::schema::arrow_field)
-                .collect::<Vec<_>>(),
-        ));
-        let cursor_col = obj
-            .columns
-            .iter()
-            .position(|c| c.name == obj.cursor_field)
-            .unwrap_or(obj.columns.len() - 1);
+        let (decode_schema, cursor_col) = decode_schema(obj);
         Self {
             obj,
             days,
@@ -412,53 +414,14 @@ impl<'a> DaySplitter<'a> {
             tmp,
             decode_schema,
             cursor_col,
-            first_day: days[0].start.timestamp().div_euclid(86_400),
             open: None,
             next: first,
             rows: 0,
         }
     }
 
-    /// The day index of every row (UTC days since the window's first day), in one pass over
-    /// the cursor column.
     fn row_days(&self, batch: &RecordBatch) -> Result<Vec<usize>, SyncError> {
-        use arrow::array::{Array, AsArray};
-        let col = batch.column(self.cursor_col);
-        let outside = || {
-            SyncError::Internal(format!(
-                "{}: a record outside the window {}..{} (or without {}) came back; the window is redone",
-                self.obj.object,
-                crate::timefmt::rfc3339(self.days[0].start),
-                crate::timefmt::rfc3339(self.days[self.days.len() - 1].end),
-                self.obj.cursor_field
-            ))
-        };
-        if col.null_count() > 0 {
-            return Err(outside());
-        }
-        let days: Vec<i64> = if let Some(ts) =
-            col.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>()
-        {
-            ts.values()
-                .iter()
-                .map(|v| v.div_euclid(86_400_000))
-                .collect()
-        } else if let Some(d) = col.as_primitive_opt::<arrow::datatypes::Date32Type>() {
-            d.values().iter().map(|v| *v as i64).collect()
-        } else {
-            return Err(outside());
-        };
-        let n = self.days.len() as i64;
-        days.into_iter()
-            .map(|d| {
-                let i = d - self.first_day;
-                if (0..n).contains(&i) {
-                    Ok(i as usize)
-                } else {
-                    Err(outside())
-                }
-            })
-            .collect()
+        row_days(self.obj, self.days, self.cursor_col, batch)
     }
 
     fn out_of_order(&self) -> SyncError {
@@ -544,19 +507,89 @@ impl<'a> DaySplitter<'a> {
     }
 }
 
+/// The day index of every row (UTC days since the window's first day), in one pass over
+/// the cursor column.
+pub(super) fn row_days(
+    obj: &ObjectSchema,
+    days: &[ChunkId],
+    cursor_col: usize,
+    batch: &RecordBatch,
+) -> Result<Vec<usize>, SyncError> {
+    use arrow::array::{Array, AsArray};
+    let first_day = days[0].start.timestamp().div_euclid(86_400);
+    let col = batch.column(cursor_col);
+    let outside = || {
+        SyncError::Internal(format!(
+            "{}: a record outside the window {}..{} (or without {}) came back; the window is redone",
+            obj.object,
+            crate::timefmt::rfc3339(days[0].start),
+            crate::timefmt::rfc3339(days[days.len() - 1].end),
+            obj.cursor_field
+        ))
+    };
+    if col.null_count() > 0 {
+        return Err(outside());
+    }
+    let stamps: Vec<i64> = if let Some(ts) =
+        col.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>()
+    {
+        ts.values()
+            .iter()
+            .map(|v| v.div_euclid(86_400_000))
+            .collect()
+    } else if let Some(d) = col.as_primitive_opt::<arrow::datatypes::Date32Type>() {
+        d.values().iter().map(|v| *v as i64).collect()
+    } else {
+        return Err(outside());
+    };
+    let n = days.len() as i64;
+    stamps.into_iter()
+        .map(|d| {
+            let i = d - first_day;
+            if (0..n).contains(&i) {
+                Ok(i as usize)
+            } else {
+                Err(outside())
+            }
+        })
+        .collect()
+}
+
+
+/// What a window's decoder reads: the written columns, plus the cursor when it is queried
+/// only; and the cursor's column in decoded batches.
+pub(super) fn decode_schema(obj: &ObjectSchema) -> (ObjectSchema, usize) {
+    let mut decode_schema = obj.clone();
+    decode_schema.written = obj.columns.len();
+    decode_schema.arrow = Arc::new(arrow::datatypes::Schema::new(
+        obj.columns
+            .iter()
+            .map(crate::schema::arrow_field)
+            .collect::<Vec<_>>(),
+    ));
+    let cursor_col = obj
+        .columns
+        .iter()
+        .position(|c| c.name == obj.cursor_field)
+        .unwrap_or(obj.columns.len() - 1);
+    (decode_schema, cursor_col)
+}
+
 /// Commits a window's day chunks: files first, then the create-only manifest.
-struct Committer<'a> {
-    store: &'a Arc<dyn ObjectStore>,
-    scratch: &'a Scratch,
-    job: &'a ChunkJob,
-    days: &'a [ChunkId],
-    skip: &'a [bool],
-    attempt: &'a str,
-    started_at: chrono::DateTime<Utc>,
-    soql: &'a str,
+pub(super) struct Committer<'a> {
+    pub(super) store: &'a Arc<dyn ObjectStore>,
+    pub(super) scratch: &'a Scratch,
+    pub(super) job: &'a ChunkJob,
+    pub(super) days: &'a [ChunkId],
+    pub(super) skip: &'a [bool],
+    pub(super) attempt: &'a str,
+    pub(super) started_at: chrono::DateTime<Utc>,
+    pub(super) soql: &'a str,
+    /// `query` / `queryAll` (REST) or `bulk:query` / `bulk:queryAll` (a Bulk API 2.0 job).
+    pub(super) endpoint: String,
     /// Query requests the window has sent so far, and those already written into manifests.
-    requests: std::sync::atomic::AtomicU64,
-    attributed: std::sync::atomic::AtomicU64,
+    pub(super) requests: std::sync::atomic::AtomicU64,
+    pub(super) attributed: std::sync::atomic::AtomicU64,
 }
 
 impl Committer<'_> {
@@ -567,7 +600,7 @@ impl Committer<'_> {
         (a.max(d0), b.min(d0 + chrono::Duration::days(1)))
     }
 
-    async fn day(
+    pub(super) async fn day(
         &self,
         idx: usize,
         parts: Vec<LocalPart>,
@@ -600,7 +633,7 @@ impl Committer<'_> {
 
     /// Covers days `from..to` without records: one manifest for the run, or one per day for a
     /// backfill (each supersedes that day's older chunks).
-    async fn empty(&self, from: usize, to: usize, tally: &mut Tally) -> Result<(), SyncError> {
+    pub(super) async fn empty(&self, from: usize, to: usize, tally: &mut Tally) -> Result<(), SyncError> {
         let per_day = self.job.chunk.kind == layout::ChunkKind::Backfill;
         let mut i = from;
         while i < to {
@@ -676,12 +709,7 @@ impl Committer<'_> {
             tool_version: crate::VERSION.to_string(),
             supersedes: superseded.iter().map(|m| m.chunk_id.clone()).collect(),
             attempt: self.attempt.to_string(),
-            endpoint: if self.job.include_deleted {
-                "queryAll"
-            } else {
-                "query"
-            }
-            .to_string(),
+            endpoint: self.endpoint.clone(),
             soql: self.soql.to_string(),
             total_size: rows,
         };

@@ -227,10 +227,12 @@ pub async fn windows_for(
     let mut out = Vec::new();
     for (a, b) in stretches {
         let clipped = plan::clip(&segs, *a, *b);
-        out.extend(plan::cut_windows(
+        out.extend(plan::cut_windows_for(
             &clipped,
             ctx.config.sync.concurrency,
             ctx.config.sync.window_records,
+            ctx.config.sync.api,
+            obj.bulk_obstacle().is_none(),
         ));
     }
     Ok(Some(out))

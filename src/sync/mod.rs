@@ -1,6 +1,7 @@
 //! Running syncs: planning chunks, running them with bounded concurrency, and reporting.
 
 pub mod backfill;
+pub mod bulk;
 pub mod chunk;
 pub mod counts;
 pub mod fetch;
@@ -63,6 +64,18 @@ pub enum SyncError {
     },
     #[error("destination.url {url}: {message}")]
     Destination { url: String, message: String },
+    #[error("{object} {window}: Bulk API 2.0 job {job} ended {state}{}; the window is redone", .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    BulkJobFailed {
+        object: String,
+        window: String,
+        job: String,
+        state: String,
+        message: Option<String>,
+    },
+    #[error("{object}: Bulk API 2.0 cannot fetch it ({message}); with sync.api = \"bulk\" that is a configuration error: set sync.api = \"auto\" (such objects and fields then go over REST) or leave the field out")]
+    BulkRefused { object: String, message: String },
+    #[error("the org's daily Bulk API 2.0 query job allowance is used up or guarded ({message}); no new job is started, and the next run resumes")]
+    BulkAllowance { message: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -84,6 +97,7 @@ impl SyncError {
             | SyncError::UnknownObject { .. }
             | SyncError::NotQueryable { .. }
             | SyncError::CursorChanged { .. }
+            | SyncError::BulkRefused { .. }
             | SyncError::Destination { .. } => 2,
             SyncError::Salesforce(e) if e.is_user_error() => 2,
             _ => 1,
@@ -99,6 +113,7 @@ impl SyncError {
             }
             SyncError::Decode(e) => e.is_retryable(),
             SyncError::CountMismatch { .. } => true,
+            SyncError::BulkJobFailed { .. } => true,
             SyncError::Sink(SinkError::Store { .. }) => true,
             _ => false,
         }
@@ -127,8 +142,17 @@ impl Budget {
             })
             .is_ok()
     }
+    /// Takes one request even past the limit (the results pages of a Bulk job already
+    /// created, which are only of use read whole).
+    pub fn force_take(&self) {
+        self.used.fetch_add(1, Ordering::SeqCst);
+    }
+    /// Requests left before the limit.
+    pub fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.used.load(Ordering::SeqCst))
+    }
     pub fn used(&self) -> u64 {
-        self.used.load(Ordering::SeqCst).min(self.limit)
+        self.used.load(Ordering::SeqCst)
     }
     pub fn exhausted(&self) -> bool {
         self.used.load(Ordering::SeqCst) >= self.limit
@@ -141,6 +165,8 @@ pub struct Context {
     pub client: Arc<Client>,
     pub store: Arc<dyn ObjectStore>,
     pub scratch: Scratch,
+    /// The org's Bulk job allowance and the objects Bulk refused, as this run learns them.
+    pub bulk: bulk::BulkState,
 }
 
 /// Where a chunk's Parquet files are written before they are placed in the store.
@@ -170,6 +196,7 @@ impl Context {
                 dir: std::env::temp_dir(),
                 local,
             },
+            bulk: Default::default(),
             config,
         })
     }

@@ -81,6 +81,11 @@ pub fn cut_windows(segments: &[Segment], concurrency: usize, most: u64) -> Vec<W
     let target = total
         .div_ceil(concurrency.max(1) as u64)
         .clamp(PAGE.min(most), most);
+    join(segments, target)
+}
+
+/// Joins consecutive segments while a window holds at most `target` records.
+fn join(segments: &[Segment], target: u64) -> Vec<Window> {
     let mut out: Vec<Window> = Vec::new();
     for s in segments {
         match out.last_mut() {
@@ -93,6 +98,50 @@ pub fn cut_windows(segments: &[Segment], concurrency: usize, most: u64) -> Vec<W
         }
     }
     out
+}
+
+/// Records from which `sync.api = "auto"` fetches a window with a Bulk API 2.0 job: REST
+/// would need 50 requests (and, at the default rate limit and 300 ms a round trip, about as
+/// many seconds as a Bulk job's fixed cost) where the job needs about four.
+pub const BULK_MIN_RECORDS: u64 = 100_000;
+
+/// The most records a Bulk window is planned to hold: a job of this size is a few result
+/// pages, and the org's 10,000 jobs a day are never the limit.
+pub const BULK_WINDOW_TARGET: u64 = 1_000_000;
+
+/// Windows for `sync.api`: REST windows (`most` records at most); Bulk windows (up to
+/// [`BULK_WINDOW_TARGET`], at least `concurrency` of them when there is enough data); or, in
+/// `auto`, Bulk-sized windows where a stretch holds at least [`BULK_MIN_RECORDS`] and REST
+/// windows for the rest. `bulk_ok`: the object's fields can all be fetched by Bulk.
+pub fn cut_windows_for(
+    segments: &[Segment],
+    concurrency: usize,
+    most: u64,
+    api: crate::config::Api,
+    bulk_ok: bool,
+) -> Vec<Window> {
+    use crate::config::Api;
+    let total: u64 = segments.iter().map(|s| s.records).sum();
+    match api {
+        Api::Bulk if bulk_ok => cut_windows(segments, concurrency, BULK_WINDOW_TARGET),
+        Api::Auto if bulk_ok && total >= BULK_MIN_RECORDS => {
+            let target = total
+                .div_ceil(concurrency.max(1) as u64)
+                .clamp(BULK_MIN_RECORDS, BULK_WINDOW_TARGET);
+            join(segments, target)
+                .into_iter()
+                .flat_map(|w| {
+                    if w.records >= BULK_MIN_RECORDS || w.records == 0 {
+                        vec![w]
+                    } else {
+                        // too small for a Bulk job: REST windows
+                        cut_windows(&clip(segments, w.start, w.end), 1, most)
+                    }
+                })
+                .collect()
+        }
+        _ => cut_windows(segments, concurrency, most),
+    }
 }
 
 /// The part of `segments` inside `[start, end)`: clipped, a clipped segment keeping its whole

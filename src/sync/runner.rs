@@ -83,6 +83,10 @@ pub async fn execute_gated(
                 s.chunks_pending += days;
                 *stop = Some(crate::sync::daily_limit_reason(&message));
             }
+            Err(e @ SyncError::BulkAllowance { .. }) => {
+                s.chunks_pending += days;
+                *stop = Some(e.to_string());
+            }
             Err(e) => {
                 tracing::error!(object, error = %e, "chunk failed");
                 s.chunks_failed += 1;
@@ -161,7 +165,7 @@ pub async fn execute_gated(
                 Ok(ChunkOutcome::Committed { .. }) | Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
                     let _ = object_store::ObjectStoreExt::delete(ctx2.store.as_ref(), &marker).await;
                 }
-                Err(e) if !matches!(e, SyncError::Salesforce(SfError::DailyLimit { .. })) => {
+                Err(e) if !matches!(e, SyncError::Salesforce(SfError::DailyLimit { .. }) | SyncError::BulkAllowance { .. }) => {
                     let body = serde_json::json!({"object": job.object.object, "chunk_id": job.chunk.to_string(), "error": e.to_string(), "failed_at": crate::timefmt::rfc3339(Utc::now())});
                     let _ = object_store::ObjectStoreExt::put(ctx2.store.as_ref(), &marker, PutPayload::from(body.to_string())).await;
                 }
@@ -216,10 +220,14 @@ pub fn window_jobs(
 ) -> Vec<ChunkJob> {
     windows
         .into_iter()
-        .map(|(w, records)| ChunkJob {
-            replaces: backfill.then_some((w.start, w.end)),
-            expected: (records != crate::sync::plan::UNCOUNTED).then_some(records),
-            ..ChunkJob::new(object.clone(), w, config)
+        .map(|(w, records)| {
+            let expected = (records != crate::sync::plan::UNCOUNTED).then_some(records);
+            ChunkJob {
+                replaces: backfill.then_some((w.start, w.end)),
+                expected,
+                bulk: crate::sync::bulk::use_bulk(config.sync.api, expected, object, false),
+                ..ChunkJob::new(object.clone(), w, config)
+            }
         })
         .collect()
 }
@@ -345,7 +353,12 @@ pub async fn run_with_retries(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match run_chunk(&ctx.client, &ctx.store, budget, &ctx.scratch, job).await {
+        let r = if job.bulk {
+            crate::sync::bulk::run_window(ctx, budget, job).await
+        } else {
+            run_chunk(&ctx.client, &ctx.store, budget, &ctx.scratch, job).await
+        };
+        match r {
             Err(e) if e.is_retryable() && attempt < 3 && !budget.exhausted() => {
                 tracing::warn!(object = %job.object.object, chunk = %job.chunk, attempt, error = %e, "chunk attempt failed; redoing the chunk from its start");
                 tokio::time::sleep(Duration::from_millis(500 * attempt)).await;

@@ -1,0 +1,654 @@
+//! A query window fetched by one Bulk API 2.0 query job: create the job (no ORDER BY), poll its
+//! state with an exponential backoff, read its CSV result pages by `Sforce-Locator` as byte
+//! streams into the CSV decoder, route the unordered rows to their UTC days — spilling them to
+//! one local Arrow IPC file per window whenever the rows held pass the window's memory share,
+//! so memory stays bounded however many days the job spans — and, once every page is read and
+//! the rows equal both the job's `numberRecordsProcessed` and the sum of the pages'
+//! `Sforce-NumberOfRecords`, write and commit the window's days in order with the same
+//! committer as REST windows. A job given up on (an error, a timeout) is aborted.
+
+use std::io::{BufWriter, Seek};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter;
+use backon::BackoffBuilder;
+use bytes::Bytes;
+use chrono::Utc;
+use futures::StreamExt;
+
+use crate::config::Api;
+use crate::decode::CsvDecoder;
+use crate::salesforce::{soql, SfError};
+use crate::schema::ObjectSchema;
+use crate::sink::layout::ChunkId;
+use crate::sink::writer::ChunkFileWriter;
+use crate::sync::chunk::{self, ChunkJob, ChunkOutcome, Committer, Done, Tally};
+use crate::sync::{Budget, Context, SyncError};
+
+/// `maxRecords` of a results request: pages are streamed, so their size costs no memory; a
+/// page is one request.
+pub const RESULTS_PAGE: u64 = 100_000;
+
+/// Rows per decoded batch of a Bulk window.
+const BATCH_ROWS: usize = 8_192;
+
+/// How long a job may take to complete before it is aborted and the window fails.
+const JOB_DEADLINE: Duration = Duration::from_secs(3 * 3600);
+
+/// What a run knows of Bulk API 2.0: the org's daily job allowance and the objects Bulk
+/// refused (fetched over REST for the rest of the run in `auto`).
+#[derive(Debug)]
+pub struct BulkState {
+    /// `DailyBulkV2QueryJobs.Remaining` (−1: not read yet).
+    remaining: AtomicI64,
+    max: AtomicI64,
+    refused: Mutex<Vec<String>>,
+}
+
+impl Default for BulkState {
+    fn default() -> Self {
+        Self {
+            remaining: AtomicI64::new(-1),
+            max: AtomicI64::new(0),
+            refused: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl BulkState {
+    pub fn is_refused(&self, object: &str) -> bool {
+        self.refused
+            .lock()
+            .map(|r| r.iter().any(|o| o == object))
+            .unwrap_or(false)
+    }
+
+    fn refuse(&self, object: &str) {
+        if let Ok(mut r) = self.refused.lock() {
+            if !r.iter().any(|o| o == object) {
+                r.push(object.to_string());
+            }
+        }
+    }
+
+    /// Takes one job from the allowance, or says why not: the allowance is spent, or what is
+    /// left is within the share `sync.api_budget_percent` keeps for the org's other work.
+    async fn take_job(&self, ctx: &Context) -> Result<(), SyncError> {
+        if self.remaining.load(Ordering::SeqCst) < 0 {
+            let limits = ctx.client.limits().await?;
+            let l = &limits["DailyBulkV2QueryJobs"];
+            let max = l["Max"].as_i64().unwrap_or(10_000);
+            let rem = l["Remaining"].as_i64().unwrap_or(max);
+            self.max.store(max, Ordering::SeqCst);
+            let _ = self
+                .remaining
+                .compare_exchange(-1, rem, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        let max = self.max.load(Ordering::SeqCst);
+        let pct = ctx.config.sync.api_budget_percent as i64;
+        let keep = max * (100 - pct) / 100;
+        let taken = self
+            .remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| (r > keep).then_some(r - 1));
+        match taken {
+            Ok(_) => Ok(()),
+            Err(r) => Err(SyncError::BulkAllowance {
+                message: format!(
+                    "DailyBulkV2QueryJobs {r} of {max} left, and sync.api_budget_percent = {pct}% keeps {keep} for other work"
+                ),
+            }),
+        }
+    }
+
+    fn spent(&self) {
+        self.remaining.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Whether a window of `records` goes to Bulk API 2.0 under `api` (REST when the object has
+/// something Bulk cannot select, or Bulk refused it this run).
+pub fn use_bulk(api: Api, records: Option<u64>, obj: &ObjectSchema, refused: bool) -> bool {
+    match api {
+        Api::Rest => false,
+        Api::Bulk => true,
+        Api::Auto => {
+            !refused
+                && obj.bulk_obstacle().is_none()
+                && records.is_some_and(|n| n >= crate::sync::plan::BULK_MIN_RECORDS)
+        }
+    }
+}
+
+/// Errors with which Salesforce refuses to run a Bulk query on an object or its fields.
+fn is_refusal(e: &SfError) -> bool {
+    matches!(e, SfError::Api { code, message, .. }
+        if code == "INVALIDENTITY"
+            || code == "FUNCTIONALITY_NOT_ENABLED"
+            || (code == "API_ERROR" && (message.contains("not supported") || message.contains("Implementation restriction"))))
+}
+
+fn is_job_limit(e: &SfError) -> bool {
+    matches!(e, SfError::Api { code, message, .. }
+        if code == "LIMIT_EXCEEDED" || message.contains("Max bulk v2 query jobs"))
+}
+
+/// Runs one attempt of a Bulk window; in `auto`, what Bulk cannot do (a refused object, a
+/// failed job, the job allowance) is done over REST instead.
+pub async fn run_window(
+    ctx: &Context,
+    budget: &Budget,
+    job: &ChunkJob,
+) -> Result<ChunkOutcome, SyncError> {
+    let auto = ctx.config.sync.api == Api::Auto;
+    let obj = &job.object;
+    if let Some(why) = obj.bulk_obstacle() {
+        if !auto {
+            return Err(SyncError::BulkRefused {
+                object: obj.object.clone(),
+                message: why,
+            });
+        }
+        return rest(ctx, budget, job).await;
+    }
+    if auto && ctx.bulk.is_refused(&obj.object) {
+        return rest(ctx, budget, job).await;
+    }
+    match attempt(ctx, budget, job).await {
+        Err(SyncError::Salesforce(e)) if is_refusal(&e) => {
+            if !auto {
+                return Err(SyncError::BulkRefused {
+                    object: obj.object.clone(),
+                    message: e.to_string(),
+                });
+            }
+            tracing::warn!(object = %obj.object, error = %e, "Bulk API 2.0 refused the object; it is fetched over REST for the rest of this run");
+            ctx.bulk.refuse(&obj.object);
+            rest(ctx, budget, job).await
+        }
+        Err(SyncError::Salesforce(e)) if is_job_limit(&e) => {
+            ctx.bulk.spent();
+            allowance_spent(ctx, budget, job, e.to_string()).await
+        }
+        Err(SyncError::BulkAllowance { message }) => {
+            allowance_spent(ctx, budget, job, message).await
+        }
+        Err(e @ SyncError::BulkJobFailed { .. }) if auto => {
+            tracing::warn!(object = %obj.object, error = %e, "the Bulk job failed; the window is fetched over REST");
+            rest(ctx, budget, job).await
+        }
+        other => other,
+    }
+}
+
+async fn allowance_spent(
+    ctx: &Context,
+    budget: &Budget,
+    job: &ChunkJob,
+    message: String,
+) -> Result<ChunkOutcome, SyncError> {
+    if ctx.config.sync.api == Api::Auto {
+        tracing::warn!(object = %job.object.object, reason = %message, "no new Bulk job: the window is fetched over REST");
+        rest(ctx, budget, job).await
+    } else {
+        Err(SyncError::BulkAllowance { message })
+    }
+}
+
+async fn rest(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
+    chunk::run_chunk(&ctx.client, &ctx.store, budget, &ctx.scratch, job).await
+}
+
+/// What the async side tells the decoder thread.
+enum Msg {
+    Page,
+    Bytes(Bytes),
+    /// The page ended; it said it held this many records.
+    PageEnd(u64),
+    /// Every page was read: the job processed this many records, the pages said this many.
+    Finish { processed: u64, announced: u64 },
+}
+
+/// Aborts the job unless disarmed (a job given up on must not keep running).
+struct AbortGuard<'a> {
+    ctx: &'a Context,
+    id: String,
+    what: String,
+    armed: bool,
+}
+
+impl AbortGuard<'_> {
+    async fn abort(mut self) {
+        self.armed = false;
+        if let Err(e) = self.ctx.client.abort_job(&self.id, &self.what).await {
+            tracing::warn!(job = %self.id, error = %e, "could not abort the Bulk job");
+        } else {
+            tracing::info!(job = %self.id, "Bulk job aborted");
+        }
+    }
+}
+
+impl Drop for AbortGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Cancelled mid-poll (the run is stopping): abort without waiting for the answer.
+            let client = self.ctx.client.clone();
+            let (id, what) = (self.id.clone(), self.what.clone());
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(async move {
+                    let _ = client.abort_job(&id, &what).await;
+                });
+            }
+        }
+    }
+}
+
+async fn attempt(
+    ctx: &Context,
+    budget: &Budget,
+    job: &ChunkJob,
+) -> Result<ChunkOutcome, SyncError> {
+    let obj = &job.object;
+    if job.expected == Some(0) {
+        return rest(ctx, budget, job).await; // nothing to fetch: no job
+    }
+    let Some((days, skip, first)) = chunk::pending_days(&ctx.store, job).await? else {
+        return Ok(ChunkOutcome::AlreadyCommitted { requests: 0 });
+    };
+    let window = ChunkId {
+        start: days[first].start,
+        ..job.chunk.clone()
+    };
+    // A job's pages are read whole once it exists: start one only if the run's budget holds
+    // it (or nothing was spent yet, so a small query_limit cannot stall the object forever).
+    let pages = job.expected.unwrap_or(0).div_ceil(RESULTS_PAGE).max(1);
+    if budget.used() > 0 && budget.remaining() < 1 + pages {
+        return Ok(ChunkOutcome::BudgetSpent {
+            requests: 0,
+            rows: 0,
+            chunks: 0,
+        });
+    }
+    ctx.bulk.take_job(ctx).await?;
+    if !budget.try_take() {
+        return Ok(ChunkOutcome::BudgetSpent {
+            requests: 0,
+            rows: 0,
+            chunks: 0,
+        });
+    }
+    let fields = obj.bulk_select_list();
+    let q = soql::bulk_query(
+        &obj.object,
+        &fields,
+        &obj.cursor_field,
+        obj.cursor_is_date,
+        window.start,
+        window.end,
+    );
+    let what = format!("{} {window} (Bulk job)", obj.object);
+    let requests = std::sync::atomic::AtomicU64::new(1);
+    let created = ctx
+        .client
+        .create_query_job(&q, job.include_deleted, &what)
+        .await?;
+    let mut guard = AbortGuard {
+        ctx,
+        id: created.id.clone(),
+        what: what.clone(),
+        armed: true,
+    };
+    tracing::debug!(object = %obj.object, window = %window, job = %created.id, "Bulk job created");
+
+    // Poll with an exponential backoff until the job ends.
+    let started = std::time::Instant::now();
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_factor(2.0)
+        .with_max_delay(Duration::from_secs(15))
+        .without_max_times()
+        .build();
+    let info = loop {
+        let d = delays.next().unwrap_or(Duration::from_secs(15));
+        if started.elapsed() + d > JOB_DEADLINE {
+            guard.abort().await;
+            return Err(SyncError::BulkJobFailed {
+                object: obj.object.clone(),
+                window: window.to_string(),
+                job: created.id.clone(),
+                state: "unfinished".into(),
+                message: Some(format!("not complete after {} minutes; aborted", JOB_DEADLINE.as_secs() / 60)),
+            });
+        }
+        tokio::time::sleep(d).await;
+        budget.force_take();
+        requests.fetch_add(1, Ordering::Relaxed);
+        let info = match ctx.client.job_info(&created.id, &what).await {
+            Ok(i) => i,
+            Err(e) => {
+                guard.abort().await;
+                return Err(e.into());
+            }
+        };
+        if info.is_terminal() {
+            break info;
+        }
+    };
+    guard.armed = false; // a terminal job needs no abort
+    if info.state != "JobComplete" {
+        return Err(SyncError::BulkJobFailed {
+            object: obj.object.clone(),
+            window: window.to_string(),
+            job: info.id,
+            state: info.state,
+            message: info.error_message,
+        });
+    }
+    let processed = info.number_records_processed;
+
+    // Decoder, router and writer on a blocking thread; committed days come back in order.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(8);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let dec_obj = obj.clone();
+    let dec_days = days.clone();
+    let dec_skip = skip.clone();
+    let settings = job.settings.clone();
+    let tmp = ctx.scratch.dir.clone();
+    let cap = job.memory_share / 2;
+    let decoder = tokio::task::spawn_blocking(move || -> Result<u64, SyncError> {
+        let mut router = DayRouter::new(&dec_obj, &dec_days, &dec_skip, cap, &tmp)?;
+        let (schema, _) = chunk::decode_schema(&dec_obj);
+        let mut dec = CsvDecoder::new(&schema);
+        let mut rows = 0u64;
+        while let Some(m) = rx.blocking_recv() {
+            match m {
+                Msg::Page => dec.start_page(),
+                Msg::Bytes(b) => {
+                    dec.feed(&b)?;
+                    if dec.buffered_rows() >= BATCH_ROWS {
+                        router.push(dec.finish_batch()?)?;
+                    }
+                }
+                Msg::PageEnd(announced) => {
+                    let n = dec.end_page()?;
+                    if n != announced {
+                        return Err(crate::decode::DecodeError::Malformed {
+                            object: dec_obj.object.clone(),
+                            message: format!("a results page held {n} rows but Sforce-NumberOfRecords said {announced} (cut short)"),
+                            truncated: true,
+                        }
+                        .into());
+                    }
+                    rows += n;
+                }
+                Msg::Finish { processed, announced } => {
+                    if dec.buffered_rows() > 0 {
+                        router.push(dec.finish_batch()?)?;
+                    }
+                    if rows != processed || announced != processed {
+                        return Err(SyncError::CountMismatch {
+                            object: dec_obj.object.clone(),
+                            chunk: format!("{} (Bulk job: Sforce-NumberOfRecords summed to {announced})", dec_days[0]),
+                            received: rows,
+                            total: processed,
+                        });
+                    }
+                    router.write_days(&settings, &done_tx)?;
+                    return Ok(rows);
+                }
+            }
+        }
+        Err(SyncError::Internal(format!("{}: the Bulk results stream ended early", dec_obj.object)))
+    });
+
+    let fetch = async {
+        let mut locator: Option<String> = None;
+        let mut announced = 0u64;
+        loop {
+            budget.force_take();
+            requests.fetch_add(1, Ordering::Relaxed);
+            let page = ctx
+                .client
+                .job_results(&created.id, locator.as_deref(), RESULTS_PAGE, &what)
+                .await?;
+            announced += page.records;
+            let next = page.next.clone();
+            let expected = page.records;
+            if tx.send(Msg::Page).await.is_err() {
+                return Ok(()); // the decoder stopped: its error is reported
+            }
+            let mut stream = page.into_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| crate::salesforce::transport(&what, &e))?;
+                if tx.send(Msg::Bytes(chunk)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if tx.send(Msg::PageEnd(expected)).await.is_err() {
+                return Ok(());
+            }
+            match next {
+                Some(l) => locator = Some(l),
+                None => break,
+            }
+        }
+        let _ = tx.send(Msg::Finish { processed, announced }).await;
+        drop(tx);
+        Ok::<(), SyncError>(())
+    };
+    let q_ref = q.clone();
+    let commit = Committer {
+        store: &ctx.store,
+        scratch: &ctx.scratch,
+        job,
+        days: &days,
+        skip: &skip,
+        attempt: &chunk::attempt_token(),
+        started_at: Utc::now(),
+        soql: &q_ref,
+        endpoint: format!("bulk:{}", if job.include_deleted { "queryAll" } else { "query" }),
+        requests: Default::default(),
+        attributed: Default::default(),
+    };
+    let commits = async {
+        let mut tally = Tally::default();
+        let mut failed: Option<SyncError> = None;
+        while let Some(d) = done_rx.recv().await {
+            if failed.is_some() {
+                continue;
+            }
+            commit
+                .requests
+                .store(requests.load(Ordering::Relaxed), Ordering::Relaxed);
+            let r = match d {
+                Done::Day { idx, parts, rows } => commit.day(idx, parts, rows, &mut tally).await,
+                Done::Empty { from, to } => commit.empty(from, to, &mut tally).await,
+            };
+            if let Err(e) = r {
+                failed = Some(e);
+            }
+        }
+        (tally, failed)
+    };
+    let (fetched, (tally, failed)) = tokio::join!(fetch, commits);
+    let decoded = decoder
+        .await
+        .map_err(|e| SyncError::Internal(format!("{what}: decoder task failed: {e}")))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    // A decoder error explains a fetch that stopped early; else the fetch's own error.
+    let rows = decoded?;
+    fetched?;
+    tracing::debug!(object = %obj.object, window = %window, rows, job = %created.id, "Bulk window committed");
+    Ok(tally.outcome(requests.load(Ordering::Relaxed), false))
+}
+
+/// Routes a window's unordered rows to their days, holding at most `cap` bytes of them in
+/// memory and spilling the rest to one local Arrow IPC file.
+struct DayRouter<'a> {
+    obj: &'a ObjectSchema,
+    days: &'a [ChunkId],
+    skip: &'a [bool],
+    cursor_col: usize,
+    written: Vec<usize>,
+    cap: usize,
+    tmp: &'a std::path::Path,
+    held: Vec<Vec<RecordBatch>>,
+    held_bytes: usize,
+    spill: Option<FileWriter<BufWriter<std::fs::File>>>,
+    /// Spilled batch indexes per day.
+    spilled: Vec<Vec<usize>>,
+    batches: usize,
+    rows: Vec<u64>,
+}
+
+impl<'a> DayRouter<'a> {
+    fn new(
+        obj: &'a ObjectSchema,
+        days: &'a [ChunkId],
+        skip: &'a [bool],
+        cap: usize,
+        tmp: &'a std::path::Path,
+    ) -> Result<Self, SyncError> {
+        let (_, cursor_col) = chunk::decode_schema(obj);
+        Ok(Self {
+            obj,
+            days,
+            skip,
+            cursor_col,
+            written: (0..obj.written).collect(),
+            cap: cap.max(4 << 20),
+            tmp,
+            held: vec![Vec::new(); days.len()],
+            held_bytes: 0,
+            spill: None,
+            spilled: vec![Vec::new(); days.len()],
+            batches: 0,
+            rows: vec![0; days.len()],
+        })
+    }
+
+    fn arrow_err(&self, e: arrow::error::ArrowError) -> SyncError {
+        SyncError::Internal(format!("{}: routing Bulk rows by day: {e}", self.obj.object))
+    }
+
+    /// Sorts a batch's rows by day (one `take`) and holds each day's run of them.
+    fn push(&mut self, batch: RecordBatch) -> Result<(), SyncError> {
+        let day_of = chunk::row_days(self.obj, self.days, self.cursor_col, &batch)?;
+        let mut order: Vec<u32> = (0..batch.num_rows() as u32)
+            .filter(|&i| !self.skip[day_of[i as usize]])
+            .collect();
+        order.sort_by_key(|&i| day_of[i as usize]);
+        if order.is_empty() {
+            return Ok(());
+        }
+        let projected = batch.project(&self.written).map_err(|e| self.arrow_err(e))?;
+        let indices = UInt32Array::from(order.clone());
+        let sorted = arrow::compute::take_record_batch(&projected, &indices)
+            .map_err(|e| self.arrow_err(e))?;
+        self.held_bytes += sorted.get_array_memory_size();
+        let mut i = 0;
+        while i < order.len() {
+            let d = day_of[order[i] as usize];
+            let mut j = i + 1;
+            while j < order.len() && day_of[order[j] as usize] == d {
+                j += 1;
+            }
+            self.held[d].push(sorted.slice(i, j - i));
+            self.rows[d] += (j - i) as u64;
+            i = j;
+        }
+        if self.held_bytes > self.cap {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes every day's held rows to the spill file, one batch per day.
+    fn flush(&mut self) -> Result<(), SyncError> {
+        if self.spill.is_none() {
+            let f = tempfile::tempfile_in(self.tmp).map_err(|e| {
+                SyncError::Internal(format!("{}: cannot create a spill file in {}: {e}", self.obj.object, self.tmp.display()))
+            })?;
+            self.spill = Some(
+                FileWriter::try_new(BufWriter::with_capacity(1 << 20, f), &self.obj.arrow)
+                    .map_err(|e| self.arrow_err(e))?,
+            );
+        }
+        for d in 0..self.held.len() {
+            if self.held[d].is_empty() {
+                continue;
+            }
+            let joined = arrow::compute::concat_batches(&self.obj.arrow, &self.held[d])
+                .map_err(|e| self.arrow_err(e))?;
+            self.held[d].clear();
+            let w = self.spill.as_mut().expect("created above");
+            w.write(&joined)
+                .map_err(|e| SyncError::Internal(format!("{}: writing the spill file: {e}", self.obj.object)))?;
+            self.spilled[d].push(self.batches);
+            self.batches += 1;
+        }
+        self.held_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes each day's rows (spilled, then held) into its Parquet files, in day order, and
+    /// hands finished days — and runs of empty days — to the committer.
+    fn write_days(
+        mut self,
+        settings: &crate::sink::writer::ParquetSettings,
+        out: &tokio::sync::mpsc::UnboundedSender<Done>,
+    ) -> Result<(), SyncError> {
+        let mut reader = match self.spill.take() {
+            None => None,
+            Some(mut w) => {
+                w.finish()
+                    .map_err(|e| SyncError::Internal(format!("{}: finishing the spill file: {e}", self.obj.object)))?;
+                let mut f = w
+                    .into_inner()
+                    .map_err(|e| SyncError::Internal(e.to_string()))?
+                    .into_inner()
+                    .map_err(|e| SyncError::Internal(e.to_string()))?;
+                f.rewind().map_err(|e| SyncError::Internal(e.to_string()))?;
+                Some(FileReader::try_new(f, None).map_err(|e| self.arrow_err(e))?)
+            }
+        };
+        let mut empty_from: Option<usize> = None;
+        for d in 0..self.days.len() {
+            if self.rows[d] == 0 {
+                empty_from.get_or_insert(d);
+                continue;
+            }
+            if let Some(from) = empty_from.take() {
+                let _ = out.send(Done::Empty { from, to: d });
+            }
+            let id = self.days[d].to_string();
+            let mut w = ChunkFileWriter::new(self.obj.arrow.clone(), settings, &self.obj.object, &id, self.tmp);
+            if let Some(r) = reader.as_mut() {
+                for &b in &self.spilled[d] {
+                    r.set_index(b).map_err(|e| self.arrow_err(e))?;
+                    match r.next() {
+                        Some(batch) => w.write(&batch.map_err(|e| self.arrow_err(e))?)?,
+                        None => return Err(SyncError::Internal(format!("{}: spill batch {b} is missing", self.obj.object))),
+                    }
+                }
+            }
+            for b in std::mem::take(&mut self.held[d]) {
+                w.write(&b)?;
+            }
+            let _ = out.send(Done::Day {
+                idx: d,
+                parts: w.finish()?,
+                rows: self.rows[d],
+            });
+        }
+        if let Some(from) = empty_from {
+            let _ = out.send(Done::Empty { from, to: self.days.len() });
+        }
+        Ok(())
+    }
+}
