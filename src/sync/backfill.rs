@@ -235,6 +235,7 @@ pub async fn run_backfill(
     let (plan, resumed) = plan_backfill(ctx.store.as_ref(), &names, start, end, force).await?;
     tracing::info!(backfill = %plan.id, resumed, chunks = plan.chunks.len(), "backfill plan");
     let mut summary = RunSummary {
+        config_error: false,
         command: "backfill".into(),
         mode: "backfill".into(),
         destination: ctx.config.destination.url.clone(),

@@ -138,6 +138,7 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
     let planned = plan_historical(&ctx, &objects, &budgets).await?;
     let mut jobs = Vec::new();
     let mut summary = RunSummary {
+        config_error: false,
         command: "sync".into(),
         mode: "historical".into(),
         destination: ctx.config.destination.url.clone(),

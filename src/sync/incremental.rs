@@ -157,6 +157,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
     let mut budgets = HashMap::new();
     let mut jobs = Vec::new();
     let mut summary = RunSummary {
+        config_error: false,
         command: "sync".into(),
         mode: "incremental".into(),
         destination: ctx.config.destination.url.clone(),

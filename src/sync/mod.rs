@@ -292,6 +292,9 @@ pub struct RunSummary {
     /// The off-peak window, when one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<serde_json::Value>,
+    /// A window failed for a configuration reason (exit 2 rather than 1).
+    #[serde(skip)]
+    pub config_error: bool,
 }
 
 impl RunSummary {
@@ -305,7 +308,9 @@ impl RunSummary {
 
     /// 0 when all work is committed or cleanly paused, 1 when a chunk failed.
     pub fn exit_code(&self) -> u8 {
-        if self.objects.iter().any(|o| o.chunks_failed > 0) {
+        if self.config_error {
+            2
+        } else if self.objects.iter().any(|o| o.chunks_failed > 0) {
             1
         } else {
             0

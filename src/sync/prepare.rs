@@ -66,6 +66,14 @@ pub async fn prepare_objects(
             });
         }
         let schema = ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field)?;
+        if ctx.config.sync.api == crate::config::Api::Bulk {
+            if let Some(why) = schema.bulk_obstacle() {
+                return Err(SyncError::BulkRefused {
+                    object: schema.object.clone(),
+                    message: why,
+                });
+            }
+        }
         check_lake_cursor(ctx, &schema).await?;
         let mut warnings = Vec::new();
         let mut null_cursor = None;

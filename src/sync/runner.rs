@@ -93,6 +93,9 @@ pub async fn execute_gated(
                 if s.errors.len() < 10 {
                     s.errors.push(e.to_string());
                 }
+                if e.exit_code() == 2 {
+                    summary.config_error = true;
+                }
                 if e.exit_code() == 2 && stop.is_none() {
                     *stop = Some(format!(
                         "stopped after an authentication or configuration error: {e}"

@@ -4,6 +4,7 @@
 mod util;
 
 mod backfill;
+mod bulk;
 mod crash;
 mod errors;
 mod faults;

@@ -1,0 +1,243 @@
+//! Bulk API 2.0 windows (issue 14): the same lake as REST, at a fraction of the requests;
+//! failed jobs, cut pages, the job allowance, refusals and kills along the way.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use arrow::array::{AsArray, RecordBatch};
+use forcelake::emulator::{EmulatorConfig, RunningEmulator};
+
+use crate::util::*;
+
+/// Every type the emulator serves: Account with its compounds named (Bulk assembles them
+/// from components), Contact, Opportunity and Case with their standard fields.
+const OBJECTS: &str = "[[objects]]\nname = \"Account\"\nfields = [\"Id\", \"Name\", \"IsDeleted\", \"Type\", \"BillingAddress\", \"BillingCity\", \"Phone\", \"AnnualRevenue\", \"NumberOfEmployees\", \"Description\", \"LastActivityDate\", \"Credit_Limit__c\", \"Global_Employees__c\", \"Regions__c\", \"Discount__c\", \"Is_Partner__c\", \"Support_Cutoff__c\", \"HQ_Location__c\", \"CreatedDate\", \"LastModifiedDate\", \"SystemModstamp\"]\n\n[[objects]]\nname = \"Contact\"\n\n[[objects]]\nname = \"Opportunity\"\n\n[[objects]]\nname = \"Case\"\n";
+
+/// An object's rows from every Parquet file of the lake, as one batch sorted by Id.
+fn sorted(lake: &std::path::Path, object: &str) -> RecordBatch {
+    let batches: Vec<RecordBatch> = read_object(lake, object)
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    assert!(!batches.is_empty(), "{object}: no rows in {}", lake.display());
+    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let order = arrow::compute::sort_to_indices(all.column_by_name("Id").unwrap(), None, None)
+        .unwrap();
+    arrow::compute::take_record_batch(&all, &order).unwrap()
+}
+
+fn with_bulk(mut cfg: EmulatorConfig, f: impl FnOnce(&mut forcelake::emulator::bulk::BulkConfig)) -> EmulatorConfig {
+    cfg.bulk.processing = Duration::from_millis(150);
+    f(&mut cfg.bulk);
+    cfg
+}
+
+fn endpoints(p: &Pipeline, object: &str) -> HashSet<String> {
+    manifests(&p.lake, object)
+        .iter()
+        .filter(|m| m["rows"].as_u64().unwrap_or(0) > 0)
+        .map(|m| m["endpoint"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn assert_exact(emu: &RunningEmulator, p: &Pipeline, object: &str) {
+    let data = emu.dataset();
+    let batches = read_object(&p.lake, object);
+    let n = assert_matches_truth(&data, object, &batches, "LastModifiedDate");
+    let unique: HashSet<String> = ids(&batches).into_iter().collect();
+    assert_eq!(unique.len(), n, "{object}: duplicated records");
+    assert_eq!(n, data.table(object).unwrap().len(), "{object}: lost records");
+    assert_files_match_manifests(&p.lake, object);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_and_rest_windows_give_identical_lakes_for_every_type() {
+    let emu = start(with_bulk(emulator_config(400), |_| {})).await;
+    let rest = pipeline(&emu.url, OBJECTS, "api = \"rest\"");
+    let bulk = pipeline(&emu.url, OBJECTS, "api = \"bulk\"");
+    let r = json(&run(&rest, &["sync", "--json"]).await);
+    assert_eq!(r["status"], "complete", "{r}");
+    let before = emu.requests();
+    let jobs_before = emu.bulk_jobs_created();
+    let b = json(&run(&bulk, &["sync", "--json"]).await);
+    assert_eq!(b["status"], "complete", "{b}");
+    let bulk_requests = emu.requests() - before;
+    for o in ["Account", "Contact", "Opportunity", "Case"] {
+        let (x, y) = (sorted(&rest.lake, o), sorted(&bulk.lake, o));
+        assert_eq!(x.schema(), y.schema(), "{o}: schemas differ");
+        for (i, f) in x.schema().fields().iter().enumerate() {
+            assert_eq!(x.column(i), y.column(i), "{o}.{}: REST and Bulk differ", f.name());
+        }
+        assert_exact(&emu, &bulk, o);
+        assert_eq!(endpoints(&bulk, o), HashSet::from(["bulk:queryAll".to_string()]), "{o}");
+        assert_eq!(endpoints(&rest, o), HashSet::from(["queryAll".to_string()]), "{o}");
+    }
+    // the compounds were assembled, not left null
+    let acc = sorted(&bulk.lake, "Account");
+    let addr = acc.column_by_name("BillingAddress").unwrap();
+    assert!(addr.null_count() < addr.len(), "every BillingAddress is null");
+    // one job per object (400 records fit one window): token, then per object describe,
+    // one count, one create, the polls and one results page; plus one /limits read
+    let jobs = emu.bulk_jobs_created() - jobs_before;
+    assert_eq!(jobs, 4, "{b}");
+    assert!(bulk_requests <= 2 + 4 * 7, "{bulk_requests} requests: {b}");
+    // the jobs ended and none was left running
+    assert!(emu.bulk_jobs().iter().all(|(_, s)| s == "JobComplete"), "{:?}", emu.bulk_jobs());
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_sends_large_windows_to_bulk_and_small_ones_to_rest() {
+    let mut cfg = with_bulk(emulator_config(0), |_| {});
+    cfg.gen.rows.insert("Contact".into(), 300);
+    cfg.gen.synthetic.insert("Account".into(), 250_000);
+    let emu = start(cfg).await;
+    let objects = "[[objects]]\nname = \"Account\"\n\n[[objects]]\nname = \"Contact\"\n";
+    let p = pipeline(&emu.url, objects, "concurrency = 2");
+    let before = emu.requests();
+    let s = json(&run(&p, &["sync", "--json"]).await);
+    assert_eq!(s["status"], "complete", "{s}");
+    let requests = emu.requests() - before;
+    assert_eq!(endpoints(&p, "Account"), HashSet::from(["bulk:queryAll".to_string()]));
+    assert_eq!(endpoints(&p, "Contact"), HashSet::from(["queryAll".to_string()]));
+    // 250,000 records, two Bulk jobs of 125,000 (concurrency 2): REST would need 125 pages
+    assert!(emu.bulk_jobs_created() >= 2 && emu.bulk_jobs_created() <= 3, "{s}");
+    assert!(requests <= 30, "{requests} requests: {s}");
+    assert_exact(&emu, &p, "Account");
+    assert_exact(&emu, &p, "Contact");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_is_shown_and_its_window_redone() {
+    let emu = start(with_bulk(emulator_config(200), |b| b.fail_jobs = 1)).await;
+    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "api = \"bulk\"");
+    let out = run(&p, &["sync"]).await;
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("ended Failed: InternalServerError : Retried more than 15 times"),
+        "{log}"
+    );
+    assert_eq!(emu.bulk_jobs_created(), 2);
+    assert_exact(&emu, &p, "Account");
+    emu.stop().await;
+    // in auto, a failed job's window is fetched over REST instead
+    let mut cfg = with_bulk(emulator_config(0), |b| b.fail_jobs = 1);
+    cfg.gen.synthetic.insert("Account".into(), 120_000);
+    let emu = start(cfg).await;
+    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "concurrency = 1");
+    let out = run(&p, &["sync", "--json"]).await;
+    let s = json(&out);
+    assert_eq!(s["status"], "complete", "{s}");
+    assert_eq!(emu.bulk_jobs_created(), 1, "{s}");
+    assert!(text(&out).contains("the window is fetched over REST"), "{}", text(&out));
+    assert_eq!(endpoints(&p, "Account"), HashSet::from(["queryAll".to_string()]));
+    assert_exact(&emu, &p, "Account");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_page_cut_short_redoes_the_window() {
+    let emu = start(with_bulk(emulator_config(300), |b| b.cut_page = Some(1))).await;
+    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "api = \"bulk\"");
+    let out = run(&p, &["sync", "--json"]).await;
+    let s = json(&out);
+    assert_eq!(s["status"], "complete", "{s}\n{}", text(&out));
+    assert!(text(&out).contains("cut short"), "{}", text(&out));
+    assert_eq!(emu.bulk_jobs_created(), 2, "the window is redone with a new job");
+    assert_exact(&emu, &p, "Account");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_job_allowance_stops_new_jobs_cleanly() {
+    let emu = start(with_bulk(emulator_config(100), |b| b.daily_jobs = 1)).await;
+    let objects = "[[objects]]\nname = \"Account\"\n\n[[objects]]\nname = \"Contact\"\n";
+    let p = pipeline(&emu.url, objects, "api = \"bulk\"\nconcurrency = 1");
+    let out = run(&p, &["sync", "--json"]).await;
+    let s = json(&out);
+    assert_eq!(emu.bulk_jobs_created(), 1, "{s}");
+    assert_eq!(s["objects"][0]["status"], "complete", "{s}");
+    assert_eq!(s["objects"][1]["status"], "paused", "{s}");
+    let reason = s["objects"][1]["paused_reason"].as_str().unwrap_or("");
+    assert!(reason.contains("DailyBulkV2QueryJobs"), "{s}");
+    assert_exact(&emu, &p, "Account");
+    // nothing of Contact was written
+    assert!(read_object(&p.lake, "Contact").is_empty());
+    // in auto the windows go over REST instead
+    let p2 = pipeline(&emu.url, objects, "");
+    let s2 = json(&run(&p2, &["sync", "--json"]).await);
+    assert_eq!(s2["status"], "complete", "{s2}");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_bulk_refuses_are_rest_in_auto_and_a_configuration_error_in_bulk() {
+    let emu = start(with_bulk(emulator_config(100), |b| b.refuse = vec!["Account".into()])).await;
+    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "api = \"bulk\"");
+    let out = run(&p, &["sync"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let log = text(&out);
+    assert!(log.contains("Entity 'Account' is not supported by the Bulk API"), "{log}");
+    assert!(log.contains("set sync.api = \"auto\""), "{log}");
+    // a base64 field named explicitly: Bulk cannot select it
+    let p2 = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Invoice__c\"\nfields = [\"Id\", \"Name\", \"Document__c\", \"LastModifiedDate\"]\n",
+        "api = \"bulk\"",
+    );
+    let out2 = run(&p2, &["sync"]).await;
+    assert_eq!(out2.status.code(), Some(2), "{}", text(&out2));
+    assert!(text(&out2).contains("Invoice__c.Document__c is base64"), "{}", text(&out2));
+    emu.stop().await;
+    // in auto the refused object is fetched over REST
+    let mut cfg = with_bulk(emulator_config(0), |b| b.refuse = vec!["Account".into()]);
+    cfg.gen.synthetic.insert("Account".into(), 110_000);
+    let emu = start(cfg).await;
+    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "concurrency = 1");
+    let out = run(&p, &["sync", "--json"]).await;
+    assert_eq!(json(&out)["status"], "complete", "{}", text(&out));
+    assert!(text(&out).contains("Bulk API 2.0 refused the object"), "{}", text(&out));
+    assert_eq!(endpoints(&p, "Account"), HashSet::from(["queryAll".to_string()]));
+    assert_exact(&emu, &p, "Account");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_during_polling_and_during_results_leave_no_partial_day_and_the_rerun_is_exact() {
+    let emu = start(with_bulk(emulator_config(600), |_| {})).await;
+    let objects = "[[objects]]\nname = \"Account\"\n";
+    let p = pipeline(&emu.url, objects, "api = \"bulk\"\nconcurrency = 1");
+    // during polling: the job takes long; kill once it exists
+    emu.set_bulk_delay(Duration::from_secs(60));
+    let mut child = spawn(&p, ["sync"]);
+    for _ in 0..200 {
+        if emu.bulk_jobs_created() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(emu.bulk_jobs_created(), 1, "no job was created");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(child.try_wait(), Ok(None)), "the run ended while its job ran");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    assert!(manifests(&p.lake, "Account").is_empty(), "a day was committed before the job ended");
+    emu.set_bulk_delay(Duration::from_millis(100));
+    // during results: the count is query request 1, the first results page request 2
+    kill_while_held(&emu, &p, &["sync"], 2, Duration::from_millis(50)).await;
+    assert!(manifests(&p.lake, "Account").is_empty(), "a day was committed before its rows were all read");
+    let s = json(&run(&p, &["sync", "--json"]).await);
+    assert_eq!(s["status"], "complete", "{s}");
+    assert_exact(&emu, &p, "Account");
+    // the rows of every day are complete (the lake equals a clean REST run's)
+    let rest = pipeline(&emu.url, objects, "api = \"rest\"");
+    json(&run(&rest, &["sync", "--json"]).await);
+    let (a, b) = (sorted(&p.lake, "Account"), sorted(&rest.lake, "Account"));
+    assert_eq!(
+        a.column_by_name("Id").unwrap().as_string::<i32>(),
+        b.column_by_name("Id").unwrap().as_string::<i32>()
+    );
+    emu.stop().await;
+}
