@@ -449,12 +449,19 @@ async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
                         "count",
                     )
                     .await?;
+                let bulk = o.schema.bulk_obstacle().is_none()
+                    && match ctx.config.sync.api {
+                        crate::config::Api::Bulk => true,
+                        crate::config::Api::Rest => false,
+                        crate::config::Api::Auto => records >= sync::plan::BULK_MIN_RECORDS,
+                    };
                 let e = estimate_requests(
                     days,
                     records,
                     ctx.config.sync.concurrency,
                     ctx.config.sync.window_records,
                     ctx.config.sync.query_limit,
+                    bulk,
                 );
                 if e.runs > 1 {
                     warnings.push(format!(
@@ -762,11 +769,23 @@ struct PlannedOut {
     kind: String,
     /// Records counted in the window when it was planned (null: a day or less, not counted).
     records: Option<u64>,
+    /// `bulk` (a Bulk API 2.0 job) or `rest`: how `sync` and `run-chunk` fetch it.
+    api: &'static str,
 }
 
 impl PlannedOut {
-    fn new(object: &str, window: &crate::sink::layout::ChunkId, records: u64) -> Self {
+    fn new(
+        object: &crate::schema::ObjectSchema,
+        window: &crate::sink::layout::ChunkId,
+        records: u64,
+        api: crate::config::Api,
+    ) -> Self {
+        let counted = (records != sync::plan::UNCOUNTED).then_some(records);
+        let object_name = &object.object;
+        let bulk = sync::bulk::use_bulk(api, counted, object, false);
+        let object = object_name;
         Self {
+            api: if bulk { "bulk" } else { "rest" },
             chunk: format!("{object}/{window}"),
             object: object.to_string(),
             days: sync::chunk::day_chunks(window)
@@ -818,7 +837,22 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                 if ws.is_empty() {
                     continue;
                 }
-                let e = estimate_windows(ws, ctx.config.sync.query_limit);
+                let bulk_ok = objects
+                    .iter()
+                    .find(|x| &x.schema.object == o)
+                    .map(|x| x.schema.bulk_obstacle().is_none())
+                    .unwrap_or(false);
+                let api = ctx.config.sync.api;
+                let e = estimate_windows(ws, ctx.config.sync.query_limit, &|r| {
+                    bulk_ok
+                        && match api {
+                            crate::config::Api::Bulk => true,
+                            crate::config::Api::Rest => false,
+                            crate::config::Api::Auto => {
+                                r != sync::plan::UNCOUNTED && r >= sync::plan::BULK_MIN_RECORDS
+                            }
+                        }
+                });
                 if e.runs > 1 {
                     tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
                 }
@@ -828,8 +862,11 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
             }
             extra.insert("estimates".into(), estimates.into());
             for (o, ws) in planned {
+                let Some(schema) = objects.iter().find(|x| x.schema.object == o) else {
+                    continue;
+                };
                 for (w, records) in ws {
-                    chunks.push(PlannedOut::new(&o, &w, records));
+                    chunks.push(PlannedOut::new(&schema.schema, &w, records, ctx.config.sync.api));
                 }
             }
         }
@@ -866,7 +903,7 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                     sync::backfill::backfill_windows(&ctx, &o.schema, &plan.id, &todo, &budget)
                         .await?;
                 for (w, records, _) in windows {
-                    chunks.push(PlannedOut::new(name, &w, records));
+                    chunks.push(PlannedOut::new(&o.schema, &w, records, ctx.config.sync.api));
                 }
             }
             if waiting > 0 {
@@ -948,6 +985,31 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
         else {
             continue;
         };
+        // In `auto`, a window of more than a day is counted first (one request) to choose
+        // between REST and a Bulk job, as `sync` does from its plan; an empty one needs no query.
+        let api = ctx.config.sync.api;
+        let expected = if api == crate::config::Api::Auto
+            && o.schema.bulk_obstacle().is_none()
+            && b - a > chrono::Duration::days(1)
+            && budget.try_take()
+        {
+            Some(
+                ctx.client
+                    .count(
+                        &crate::salesforce::soql::count_query(
+                            &o.schema.object,
+                            &o.schema.cursor_field,
+                            o.schema.cursor_is_date,
+                            Some((a, b)),
+                        ),
+                        ctx.config.sync.include_deleted,
+                        &format!("count of {}", o.schema.object),
+                    )
+                    .await?,
+            )
+        } else {
+            None
+        };
         let job = sync::chunk::ChunkJob {
             object: o.schema.clone(),
             chunk: crate::sink::layout::ChunkId {
@@ -960,9 +1022,8 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             pages_ahead: sync::chunk::pages_ahead(1),
             replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
                 .then_some((chunk.start, chunk.end)),
-            expected: None,
-            // uncounted: REST in `auto`, a Bulk job with sync.api = "bulk"
-            bulk: ctx.config.sync.api == crate::config::Api::Bulk,
+            expected,
+            bulk: sync::bulk::use_bulk(api, expected, &o.schema, false),
             memory_share: (ctx.config.sync.memory_limit_mb << 20),
         };
         match sync::runner::run_splitting(&ctx, &budget, &job).await {
@@ -1044,6 +1105,7 @@ pub struct Estimate {
 pub fn estimate_windows(
     windows: &[(crate::sink::layout::ChunkId, u64)],
     query_limit: u32,
+    bulk: &dyn Fn(u64) -> bool,
 ) -> Estimate {
     let days = windows
         .iter()
@@ -1055,11 +1117,13 @@ pub fn estimate_windows(
     let pages: u64 = windows
         .iter()
         .map(|(_, r)| match *r {
+            r if bulk(r) => BULK_JOB_REQUESTS + counted(r).div_ceil(sync::bulk::RESULTS_PAGE).max(1),
             sync::plan::UNCOUNTED => 1,
             r => r.div_ceil(sync::plan::PAGE),
         })
         .sum();
-    let requests = days.div_ceil(2000) + pages;
+    let uses_bulk = windows.iter().any(|(_, r)| bulk(*r));
+    let requests = days.div_ceil(2000) + pages + u64::from(uses_bulk);
     Estimate {
         windows: windows.len() as u64,
         chunks: days,
@@ -1070,6 +1134,9 @@ pub fn estimate_windows(
     }
 }
 
+/// A Bulk job's requests besides its result pages: the create and about three polls.
+const BULK_JOB_REQUESTS: u64 = 4;
+
 /// Estimates requests from COUNT() over a range of `days` (before the windows are planned):
 /// the aggregate count, one page per 2,000 records, and at most one partial page per window.
 pub fn estimate_requests(
@@ -1078,15 +1145,27 @@ pub fn estimate_requests(
     concurrency: usize,
     window_records: u64,
     query_limit: u32,
+    bulk: bool,
 ) -> Estimate {
-    let windows = if records == 0 {
-        0
+    let (windows, fetch) = if records == 0 {
+        (0, 0)
+    } else if bulk {
+        // Bulk windows (sync::plan::cut_windows_for): jobs, their polls and result pages, and
+        // one /limits read
+        let w = records
+            .div_ceil(sync::plan::BULK_WINDOW_TARGET)
+            .max((concurrency as u64).min(records / sync::plan::BULK_MIN_RECORDS).max(1));
+        (
+            w,
+            w * BULK_JOB_REQUESTS + records.div_ceil(sync::bulk::RESULTS_PAGE) + 1,
+        )
     } else {
-        records
+        let w = records
             .div_ceil(window_records.max(1))
-            .max((concurrency as u64).min(records.div_ceil(sync::plan::PAGE)))
+            .max((concurrency as u64).min(records.div_ceil(sync::plan::PAGE)));
+        (w, records / sync::plan::PAGE + w)
     };
-    let requests = days.div_ceil(2000) + records / sync::plan::PAGE + windows;
+    let requests = days.div_ceil(2000) + fetch;
     Estimate {
         windows,
         chunks: days,
@@ -1104,10 +1183,14 @@ mod tests {
     #[test]
     fn estimates_grow_with_records_not_days() {
         // 1,000,000 records over two years: 1 count, 500 pages, 20 windows
-        let e = estimate_requests(730, 1_000_000, 4, 50_000, 50);
+        let e = estimate_requests(730, 1_000_000, 4, 50_000, 50, false);
         assert_eq!((e.requests, e.windows, e.runs), (521, 20, 11));
         // 25 records over two years: a count and a page
-        assert_eq!(estimate_requests(730, 25, 4, 50_000, 50).requests, 2);
-        assert_eq!(estimate_requests(730, 0, 4, 50_000, 50).requests, 1);
+        assert_eq!(estimate_requests(730, 25, 4, 50_000, 50, false).requests, 2);
+        assert_eq!(estimate_requests(730, 0, 4, 50_000, 50, false).requests, 1);
+        // the same million by Bulk: 4 jobs (create + ~3 polls each), 10 result pages, /limits
+        let b = estimate_requests(730, 1_000_000, 4, 50_000, 50, true);
+        assert_eq!((b.requests, b.windows, b.runs), (1 + 16 + 10 + 1, 4, 1));
+        assert!(b.requests <= 1_000_000 / 25_000);
     }
 }

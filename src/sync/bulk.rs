@@ -306,7 +306,7 @@ async fn attempt(
     // Poll with an exponential backoff until the job ends.
     let started = std::time::Instant::now();
     let mut delays = backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
+        .with_min_delay(Duration::from_secs(1))
         .with_factor(2.0)
         .with_max_delay(Duration::from_secs(15))
         .without_max_times()

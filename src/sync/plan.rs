@@ -100,6 +100,33 @@ fn join(segments: &[Segment], target: u64) -> Vec<Window> {
     out
 }
 
+/// Cuts segments into `n` windows of about equal records: window `i` ends at the first
+/// segment boundary where the records so far reach `i/n` of the total (a job per window, so no
+/// small remainder window is left over). Empty segments join their neighbours.
+fn cut_even(segments: &[Segment], n: u64) -> Vec<Window> {
+    let total: u64 = segments.iter().map(|s| s.records).sum();
+    let n = n.max(1);
+    let mut out: Vec<Window> = Vec::new();
+    let mut seen = 0u64;
+    let mut k = 1u64; // the window being filled
+    for s in segments {
+        match out.last_mut() {
+            // join while this window's share is not reached yet (or it holds nothing)
+            Some(w) if w.end == s.start && (w.records == 0 || s.records == 0 || seen < total * k / n) => {
+                w.end = s.end;
+                w.records += s.records;
+            }
+            Some(_) => {
+                k += 1;
+                out.push(*s);
+            }
+            None => out.push(*s),
+        }
+        seen += s.records;
+    }
+    out
+}
+
 /// Records from which `sync.api = "auto"` fetches a window with a Bulk API 2.0 job: REST
 /// would need 50 requests (and, at the default rate limit and 300 ms a round trip, about as
 /// many seconds as a Bulk job's fixed cost) where the job needs about four.
@@ -123,12 +150,19 @@ pub fn cut_windows_for(
     use crate::config::Api;
     let total: u64 = segments.iter().map(|s| s.records).sum();
     match api {
-        Api::Bulk if bulk_ok => cut_windows(segments, concurrency, BULK_WINDOW_TARGET),
+        Api::Bulk if bulk_ok => {
+            let n = total
+                .div_ceil(BULK_WINDOW_TARGET)
+                .max((concurrency as u64).min(total.div_ceil(PAGE)))
+                .max(1);
+            cut_even(segments, n)
+        }
         Api::Auto if bulk_ok && total >= BULK_MIN_RECORDS => {
-            let target = total
-                .div_ceil(concurrency.max(1) as u64)
-                .clamp(BULK_MIN_RECORDS, BULK_WINDOW_TARGET);
-            join(segments, target)
+            let n = total
+                .div_ceil(BULK_WINDOW_TARGET)
+                .max((concurrency as u64).min(total / BULK_MIN_RECORDS))
+                .max(1);
+            cut_even(segments, n)
                 .into_iter()
                 .flat_map(|w| {
                     if w.records >= BULK_MIN_RECORDS || w.records == 0 {
@@ -248,6 +282,58 @@ pub fn gaps(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_windows_are_even_and_leave_no_small_remainder() {
+        use crate::config::Api;
+        let start = day_start("2024-01-01".parse().unwrap());
+        // two years of 1,370 records a day: 1,000,100 records
+        let segs: Vec<Segment> = (0..730)
+            .map(|d| Segment {
+                start: start + Duration::days(d),
+                end: start + Duration::days(d + 1),
+                records: 1_370,
+            })
+            .collect();
+        for api in [Api::Auto, Api::Bulk] {
+            let w = cut_windows_for(&segs, 4, WINDOW_TARGET, api, true);
+            assert_eq!(w.len(), 4, "{api:?}: {w:?}");
+            assert!(w.iter().all(|w| w.records >= 240_000), "{w:?}");
+            assert_eq!(w.iter().map(|w| w.records).sum::<u64>(), 1_000_100);
+        }
+        // REST, or an object Bulk cannot serve: REST-sized windows
+        assert_eq!(cut_windows_for(&segs, 4, WINDOW_TARGET, Api::Rest, true).len(), 21);
+        assert_eq!(cut_windows_for(&segs, 4, WINDOW_TARGET, Api::Auto, false).len(), 21);
+        // under the threshold, auto stays on REST windows
+        let small: Vec<Segment> = segs.iter().map(|s| Segment { records: 10, ..*s }).collect();
+        let w = cut_windows_for(&small, 4, WINDOW_TARGET, Api::Auto, true);
+        assert!(w.iter().all(|w| w.records < BULK_MIN_RECORDS));
+    }
+
+    proptest::proptest! {
+        /// Bulk windows tile the range, keep every record, and are at most the asked number
+        /// (no empty window of their own when records exist).
+        #[test]
+        fn cut_even_tiles_the_range(counts in proptest::collection::vec(0u64..5_000, 1..400), n in 1u64..12) {
+            let start = day_start("2024-01-01".parse().unwrap());
+            let segs: Vec<Segment> = counts.iter().enumerate().map(|(d, &r)| Segment {
+                start: start + Duration::days(d as i64),
+                end: start + Duration::days(d as i64 + 1),
+                records: r,
+            }).collect();
+            let w = cut_even(&segs, n);
+            proptest::prop_assert_eq!(w[0].start, segs[0].start);
+            proptest::prop_assert_eq!(w[w.len() - 1].end, segs[segs.len() - 1].end);
+            for p in w.windows(2) {
+                proptest::prop_assert_eq!(p[0].end, p[1].start);
+            }
+            proptest::prop_assert_eq!(w.iter().map(|w| w.records).sum::<u64>(), counts.iter().sum::<u64>());
+            proptest::prop_assert!(w.len() as u64 <= n, "{} windows for n = {}", w.len(), n);
+            if counts.iter().sum::<u64>() > 0 {
+                proptest::prop_assert!(w.iter().filter(|w| w.records == 0).count() == 0 || w.len() == 1);
+            }
+        }
+    }
     use crate::timefmt::DateOrTime;
     use proptest::prelude::*;
 
