@@ -2,7 +2,9 @@
 """End-to-end benchmark, all in one run against emulators on this machine (synthetic
 Account tables: records generated on demand, so the emulator's memory does not grow with N):
 
-1. `forcelake sync` of N records (default 1,000,000; 39 mixed fields), without and with gzip;
+1. `forcelake sync` of N records (default 1,000,000; 39 mixed fields) over REST query windows
+   (`sync.api = "rest"`), without and with gzip, and by Bulk API 2.0 jobs (`sync.api = "bulk"`;
+   the emulator completes a job 1 s after its creation);
 2. the obvious Python extractors on the same emulator: simple-salesforce + pyarrow
    (benches/python_simple_salesforce.py) and a leaner urllib + json + pyarrow script
    (benches/python_baseline.py);
@@ -87,6 +89,7 @@ start_date = "2025-01-01"
 end_date = "2025-12-31"
 query_limit = 1000000
 rate_limit = 100000
+api = "rest"
 concurrency = {a.concurrency}
 memory_limit_mb = {a.memory_limit_mb}
 [destination]
@@ -111,6 +114,8 @@ url = "{tmp}/lake"
         results.pop()
         rows = forcelake(f"forcelake sync (c={a.concurrency}, no gzip)", base, f"{tmp}/lake", "salesforce.gzip=false")
         forcelake(f"forcelake sync (c={a.concurrency}, gzip)", base, f"{tmp}/lake-gz")
+        forcelake(f"forcelake sync, Bulk API 2.0 (c={a.concurrency}, no gzip)", base, f"{tmp}/lake-bulk",
+                  "salesforce.gzip=false", "sync.api=bulk")
         fields = ",".join(FIELDS)
         py = os.environ.get("BENCH_PYTHON", sys.executable)
         pj = None

@@ -866,7 +866,12 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                     continue;
                 };
                 for (w, records) in ws {
-                    chunks.push(PlannedOut::new(&schema.schema, &w, records, ctx.config.sync.api));
+                    chunks.push(PlannedOut::new(
+                        &schema.schema,
+                        &w,
+                        records,
+                        ctx.config.sync.api,
+                    ));
                 }
             }
         }
@@ -1117,7 +1122,9 @@ pub fn estimate_windows(
     let pages: u64 = windows
         .iter()
         .map(|(_, r)| match *r {
-            r if bulk(r) => BULK_JOB_REQUESTS + counted(r).div_ceil(sync::bulk::RESULTS_PAGE).max(1),
+            r if bulk(r) => {
+                BULK_JOB_REQUESTS + counted(r).div_ceil(sync::bulk::RESULTS_PAGE).max(1)
+            }
             sync::plan::UNCOUNTED => 1,
             r => r.div_ceil(sync::plan::PAGE),
         })
@@ -1152,9 +1159,11 @@ pub fn estimate_requests(
     } else if bulk {
         // Bulk windows (sync::plan::cut_windows_for): jobs, their polls and result pages, and
         // one /limits read
-        let w = records
-            .div_ceil(sync::plan::BULK_WINDOW_TARGET)
-            .max((concurrency as u64).min(records / sync::plan::BULK_MIN_RECORDS).max(1));
+        let w = records.div_ceil(sync::plan::BULK_WINDOW_TARGET).max(
+            (concurrency as u64)
+                .min(records / sync::plan::BULK_MIN_RECORDS)
+                .max(1),
+        );
         (
             w,
             w * BULK_JOB_REQUESTS + records.div_ceil(sync::bulk::RESULTS_PAGE) + 1,

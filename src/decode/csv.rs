@@ -181,11 +181,12 @@ impl CsvDecoder {
 
     fn record(&mut self) -> Result<(), DecodeError> {
         let ends = &self.ends[..self.endlen];
-        let text = std::str::from_utf8(&self.out[..self.outlen]).map_err(|e| DecodeError::Malformed {
-            object: self.object.clone(),
-            message: format!("a results row is not valid UTF-8: {e}"),
-            truncated: false,
-        })?;
+        let text =
+            std::str::from_utf8(&self.out[..self.outlen]).map_err(|e| DecodeError::Malformed {
+                object: self.object.clone(),
+                message: format!("a results row is not valid UTF-8: {e}"),
+                truncated: false,
+            })?;
         if self.header_pending {
             let mut targets = Vec::with_capacity(ends.len());
             let mut start = 0;
@@ -201,15 +202,15 @@ impl CsvDecoder {
             }
             for (t, name) in &self.needed {
                 if !targets.iter().any(|ts| ts.contains(t)) {
-                    return Err(self.malformed(
-                        format!("the results header has no column {name}"),
-                        false,
-                    ));
+                    return Err(
+                        self.malformed(format!("the results header has no column {name}"), false)
+                    );
                 }
             }
-            self.id_field = targets
-                .iter()
-                .position(|ts| ts.iter().any(|t| matches!(t, Target::Column(i) if self.schema_name(*i) == Some("Id"))));
+            self.id_field = targets.iter().position(|ts| {
+                ts.iter()
+                    .any(|t| matches!(t, Target::Column(i) if self.schema_name(*i) == Some("Id")))
+            });
             self.targets = targets;
             self.header_pending = false;
             return Ok(());
@@ -258,7 +259,10 @@ impl CsvDecoder {
                         .unwrap_or_else(|| format!("#{}", self.page_rows + 1));
                     let mut v = value.to_string();
                     if v.len() > 200 {
-                        let cut = (0..=200).rev().find(|i| v.is_char_boundary(*i)).unwrap_or(0);
+                        let cut = (0..=200)
+                            .rev()
+                            .find(|i| v.is_char_boundary(*i))
+                            .unwrap_or(0);
                         v.truncate(cut);
                         v.push('…');
                     }
@@ -311,16 +315,7 @@ impl CsvDecoder {
 
     /// Takes the buffered rows as a batch of the written columns.
     pub fn finish_batch(&mut self) -> Result<RecordBatch, DecodeError> {
-        let mut arrays = Vec::with_capacity(self.written);
-        for (i, b) in self.builders.iter_mut().enumerate() {
-            let a = b.finish().map_err(|e| DecodeError::Arrow {
-                object: self.object.clone(),
-                message: e.to_string(),
-            })?;
-            if i < self.written {
-                arrays.push(a);
-            }
-        }
+        let arrays = super::finish_builders(&mut self.builders, self.written, &self.object)?;
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| DecodeError::Arrow {
             object: self.object.clone(),
@@ -345,19 +340,23 @@ fn append_text(b: &mut Builder, v: &str) -> Result<(), (&'static str, String)> {
         Builder::Int32(b) => {
             let n = parse_integer(v).map_err(|r| ("int", r))?;
             b.append_value(
-                i32::try_from(n).map_err(|_| ("int", "out of range for a 32-bit integer".into()))?,
+                i32::try_from(n)
+                    .map_err(|_| ("int", "out of range for a 32-bit integer".into()))?,
             );
         }
         Builder::Int64(b) => {
             let n = parse_integer(v).map_err(|r| ("long", r))?;
             b.append_value(
-                i64::try_from(n).map_err(|_| ("long", "out of range for a 64-bit integer".into()))?,
+                i64::try_from(n)
+                    .map_err(|_| ("long", "out of range for a 64-bit integer".into()))?,
             );
         }
         Builder::Float64(b) => {
             b.append_value(parse_f64(v).ok_or(("double", "not a number".to_string()))?)
         }
-        Builder::Decimal(b, p, s) => b.append_value(parse_decimal(v, *p, *s).map_err(|r| ("currency", r))?),
+        Builder::Decimal(b, p, s) => {
+            b.append_value(parse_decimal(v, *p, *s).map_err(|r| ("currency", r))?)
+        }
         Builder::Date(b) => {
             b.append_value(parse_date_days(v).ok_or(("date", "expected YYYY-MM-DD".to_string()))?)
         }
@@ -424,16 +423,33 @@ mod tests {
             ("BillingLongitude", "double"),
             ("BillingGeocodeAccuracy", "picklist"),
         ] {
-            fields.push(serde_json::json!({"name": n, "type": t, "compoundFieldName": "BillingAddress"}));
+            fields.push(
+                serde_json::json!({"name": n, "type": t, "compoundFieldName": "BillingAddress"}),
+            );
         }
         for n in ["Spot__Latitude__s", "Spot__Longitude__s"] {
-            fields.push(serde_json::json!({"name": n, "type": "double", "compoundFieldName": "Spot__c"}));
+            fields.push(
+                serde_json::json!({"name": n, "type": "double", "compoundFieldName": "Spot__c"}),
+            );
         }
         let d: ObjectDescribe =
-            serde_json::from_value(serde_json::json!({"name": "Account", "fields": fields})).unwrap();
+            serde_json::from_value(serde_json::json!({"name": "Account", "fields": fields}))
+                .unwrap();
         let list: Vec<String> = [
-            "Id", "Name", "Flag__c", "Count__c", "Big__c", "Ratio__c", "Amount__c", "Day__c",
-            "LastModifiedDate", "At__c", "Tags__c", "Any__c", "BillingAddress", "Spot__c",
+            "Id",
+            "Name",
+            "Flag__c",
+            "Count__c",
+            "Big__c",
+            "Ratio__c",
+            "Amount__c",
+            "Day__c",
+            "LastModifiedDate",
+            "At__c",
+            "Tags__c",
+            "Any__c",
+            "BillingAddress",
+            "Spot__c",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -459,6 +475,27 @@ mod tests {
         lat: Option<String>,
         spot: Option<(String, String)>,
         ms: i64,
+    }
+
+    impl Rec {
+        fn empty(ms: i64) -> Self {
+            Rec {
+                name: None,
+                flag: None,
+                count: None,
+                big: None,
+                ratio: None,
+                amount: None,
+                day: None,
+                at: None,
+                tags: None,
+                street: None,
+                city: None,
+                lat: None,
+                spot: None,
+                ms,
+            }
+        }
     }
 
     fn json_str(v: &Option<String>) -> String {
@@ -640,7 +677,10 @@ mod tests {
             ),
         )
             .prop_map(
-                |((name, flag, count, big, ratio, amount, day), (at, tags, street, city, lat, spot, ms))| Rec {
+                |(
+                    (name, flag, count, big, ratio, amount, day),
+                    (at, tags, street, city, lat, spot, ms),
+                )| Rec {
                     name,
                     flag,
                     count,
@@ -710,22 +750,7 @@ mod tests {
 
     #[test]
     fn empty_and_quoted_empty_are_null_and_a_missing_header_column_is_an_error() {
-        let rec = Rec {
-            name: None,
-            flag: None,
-            count: None,
-            big: None,
-            ratio: None,
-            amount: None,
-            day: None,
-            at: None,
-            tags: None,
-            street: None,
-            city: None,
-            lat: None,
-            spot: None,
-            ms: 0,
-        };
+        let rec = Rec::empty(0);
         let quoted = csv_page(std::slice::from_ref(&rec));
         assert!(quoted.lines().nth(1).unwrap().starts_with("\"\",\"001"));
         let bare = quoted.replace("\"\"", "");
@@ -737,7 +762,10 @@ mod tests {
         let s = schema();
         let mut d = CsvDecoder::new(&s);
         d.start_page();
-        let e = d.feed(b"\"Id\",\"Name\"\n\"001\",\"\"\n").unwrap_err().to_string();
+        let e = d
+            .feed(b"\"Id\",\"Name\"\n\"001\",\"\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no column Flag__c"), "{e}");
     }
 
@@ -745,25 +773,21 @@ mod tests {
     fn a_bad_value_names_record_field_and_value() {
         let recs = vec![Rec {
             name: Some("x".into()),
-            flag: None,
-            count: None,
-            big: None,
-            ratio: None,
-            amount: None,
-            day: None,
-            at: None,
-            tags: None,
-            street: None,
-            city: None,
-            lat: None,
-            spot: None,
-            ms: 0,
+            ..Rec::empty(0)
         }];
-        let page = csv_page(&recs).replacen("\"\",\"\",\"\",\"\",\"\",\"\",\"", "\"maybe\",\"\",\"\",\"\",\"\",\"\",\"", 1);
+        let page = csv_page(&recs).replacen(
+            "\"\",\"\",\"\",\"\",\"\",\"\",\"",
+            "\"maybe\",\"\",\"\",\"\",\"\",\"\",\"",
+            1,
+        );
         let s = schema();
         let mut d = CsvDecoder::new(&s);
         d.start_page();
-        let e = d.feed(page.as_bytes()).and_then(|_| d.end_page().map(|_| ())).unwrap_err().to_string();
+        let e = d
+            .feed(page.as_bytes())
+            .and_then(|_| d.end_page().map(|_| ()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Account record Id 001000000000000000: field Flag__c = \"maybe\" is not a valid boolean"), "{e}");
     }
 

@@ -247,6 +247,25 @@ impl Builder {
     }
 }
 
+/// Finishes every builder (they then hold no rows); the first `written` columns' arrays.
+fn finish_builders(
+    builders: &mut [Builder],
+    written: usize,
+    object: &str,
+) -> Result<Vec<ArrayRef>, DecodeError> {
+    let mut arrays = Vec::with_capacity(written);
+    for (i, b) in builders.iter_mut().enumerate() {
+        let a = b.finish().map_err(|e| DecodeError::Arrow {
+            object: object.to_string(),
+            message: e.to_string(),
+        })?;
+        if i < written {
+            arrays.push(a);
+        }
+    }
+    Ok(arrays)
+}
+
 /// Decodes pages of one object into batches with that object's schema.
 pub struct PageDecoder {
     object: String,
@@ -366,18 +385,8 @@ impl PageDecoder {
 
     /// Finishes every builder (the decoder then holds no rows); the written columns' arrays.
     fn finish_columns(&mut self) -> Result<Vec<ArrayRef>, DecodeError> {
-        let mut arrays = Vec::with_capacity(self.written);
-        for (i, b) in self.builders.iter_mut().enumerate() {
-            let a = b.finish().map_err(|e| DecodeError::Arrow {
-                object: self.object.clone(),
-                message: e.to_string(),
-            })?;
-            if i < self.written {
-                arrays.push(a);
-            }
-        }
         self.rows = 0;
-        Ok(arrays)
+        finish_builders(&mut self.builders, self.written, &self.object)
     }
 
     fn arrow_err(&self, e: arrow::error::ArrowError) -> DecodeError {

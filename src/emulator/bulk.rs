@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, Uri};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -142,16 +142,19 @@ pub(super) async fn dispatch(
     body: Bytes,
 ) -> Response {
     let ver = parts[0].clone();
-    match (&method, parts.get(3), parts.get(4).map(String::as_str), parts.len()) {
+    match (
+        &method,
+        parts.get(3),
+        parts.get(4).map(String::as_str),
+        parts.len(),
+    ) {
         (&Method::POST, None, None, 3) => create(st, headers, Path(ver), body).await,
         (&Method::GET, None, None, 3) => list(st, headers).await,
         (&Method::GET, Some(id), None, 4) => info(st, headers, Path((ver, id.clone()))).await,
         (&Method::PATCH, Some(id), None, 4) => {
             abort(st, headers, Path((ver, id.clone())), body).await
         }
-        (&Method::DELETE, Some(id), None, 4) => {
-            delete(st, headers, Path((ver, id.clone()))).await
-        }
+        (&Method::DELETE, Some(id), None, 4) => delete(st, headers, Path((ver, id.clone()))).await,
         (&Method::GET, Some(id), Some("results"), 5) => {
             let params = Query::<ResultsParams>::try_from_uri(uri)
                 .map(|q| q.0)
@@ -242,21 +245,22 @@ async fn create(
         );
     }
     let delimiter_name = b.column_delimiter.unwrap_or_else(|| "COMMA".into());
-    let delimiter = match delimiter_name.as_str() {
-        "COMMA" => b',',
-        "TAB" => b'\t',
-        "PIPE" => b'|',
-        "SEMICOLON" => b';',
-        "CARET" => b'^',
-        "BACKQUOTE" => b'`',
-        _ => {
-            return bad_request(
+    let delimiter =
+        match delimiter_name.as_str() {
+            "COMMA" => b',',
+            "TAB" => b'\t',
+            "PIPE" => b'|',
+            "SEMICOLON" => b';',
+            "CARET" => b'^',
+            "BACKQUOTE" => b'`',
+            _ => return bad_request(
                 &st,
                 "INVALIDJOB",
-                &format!("Invalid value: '{delimiter_name}' supplied for property: 'columnDelimiter'"),
-            )
-        }
-    };
+                &format!(
+                    "Invalid value: '{delimiter_name}' supplied for property: 'columnDelimiter'"
+                ),
+            ),
+        };
     let line_ending = b.line_ending.unwrap_or_else(|| "LF".into());
     if line_ending != "LF" && line_ending != "CRLF" {
         return bad_request(
@@ -273,8 +277,15 @@ async fn create(
         .nth(1)
         .unwrap_or("")
         .to_string();
-    if REFUSED_OBJECTS.iter().any(|o| o.eq_ignore_ascii_case(&from))
-        || st.cfg.bulk.refuse.iter().any(|o| o.eq_ignore_ascii_case(&from))
+    if REFUSED_OBJECTS
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(&from))
+        || st
+            .cfg
+            .bulk
+            .refuse
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(&from))
     {
         return bad_request(
             &st,
@@ -443,7 +454,10 @@ async fn abort(
         return bad_request(
             &st,
             "INVALIDJOB",
-            &format!("Invalid value: '{}' supplied for property: 'state'", b.state),
+            &format!(
+                "Invalid value: '{}' supplied for property: 'state'",
+                b.state
+            ),
         );
     }
     let mut jobs = st.jobs.lock().expect("job map");
@@ -662,7 +676,14 @@ fn render_csv(
     out
 }
 
-fn push_rows(out: &mut Vec<u8>, table: &Table, rows: &[u32], fields: &[usize], delimiter: u8, eol: &[u8]) {
+fn push_rows(
+    out: &mut Vec<u8>,
+    table: &Table,
+    rows: &[u32],
+    fields: &[usize],
+    delimiter: u8,
+    eol: &[u8],
+) {
     for &ri in rows {
         let row = table.row(ri as usize);
         for (k, &fi) in fields.iter().enumerate() {

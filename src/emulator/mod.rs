@@ -304,7 +304,12 @@ impl RunningEmulator {
         let jobs = self.inner.jobs.lock().expect("job map");
         let mut v: Vec<(String, String)> = jobs
             .iter()
-            .map(|(id, j)| (id.clone(), j.state_name(self.inner.processing()).to_string()))
+            .map(|(id, j)| {
+                (
+                    id.clone(),
+                    j.state_name(self.inner.processing()).to_string(),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -758,7 +763,9 @@ async fn data_api(
         .split('/')
         .map(str::to_string)
         .collect();
-    if parts.get(1).map(String::as_str) == Some("jobs") && parts.get(2).map(String::as_str) == Some("query") {
+    if parts.get(1).map(String::as_str) == Some("jobs")
+        && parts.get(2).map(String::as_str) == Some("query")
+    {
         return bulk::dispatch(st, method, headers, &uri, parts, body).await;
     }
     if method != axum::http::Method::GET {

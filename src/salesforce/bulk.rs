@@ -96,14 +96,24 @@ impl Client {
             "lineEnding": "LF",
         });
         let b = self
-            .send_json(reqwest::Method::POST, &self.jobs_path(""), what, Some(&body))
+            .send_json(
+                reqwest::Method::POST,
+                &self.jobs_path(""),
+                what,
+                Some(&body),
+            )
             .await?;
         self.job_info_from(&b, what)
     }
 
     pub async fn job_info(&self, id: &str, what: &str) -> Result<JobInfo, SfError> {
         let b = self
-            .send_json(reqwest::Method::GET, &self.jobs_path(&format!("/{id}")), what, None)
+            .send_json(
+                reqwest::Method::GET,
+                &self.jobs_path(&format!("/{id}")),
+                what,
+                None,
+            )
             .await?;
         self.job_info_from(&b, what)
     }
@@ -139,7 +149,9 @@ impl Client {
         let resp = (|| self.send_once(reqwest::Method::GET, &path, what, None, None))
             .retry(self.retry)
             .when(|e: &SfError| e.is_retryable())
-            .notify(|e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "retrying"))
+            .notify(
+                |e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "retrying"),
+            )
             .await?;
         let records = header(&resp, "sforce-numberofrecords")
             .and_then(|v| v.trim().parse::<u64>().ok())

@@ -27,16 +27,9 @@ pub fn chunk_query(
     end: DateTime<Utc>,
 ) -> String {
     // Id breaks ties between equal cursor values, so paging never reorders them.
-    let order = format!("{cursor}, Id");
     format!(
-        "SELECT {} FROM {} WHERE {} >= {} AND {} < {} ORDER BY {}",
-        fields.join(", "),
-        object,
-        cursor,
-        bound(start, date),
-        cursor,
-        bound(end, date),
-        order
+        "{} ORDER BY {cursor}, Id",
+        bulk_query(object, fields, cursor, date, start, end)
     )
 }
 

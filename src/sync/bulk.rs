@@ -26,7 +26,7 @@ use crate::salesforce::{soql, SfError};
 use crate::schema::ObjectSchema;
 use crate::sink::layout::ChunkId;
 use crate::sink::writer::ChunkFileWriter;
-use crate::sync::chunk::{self, ChunkJob, ChunkOutcome, Committer, Done, Tally};
+use crate::sync::chunk::{self, ChunkJob, ChunkOutcome, Committer, Done};
 use crate::sync::{Budget, Context, SyncError};
 
 /// `maxRecords` of a results request: pages are streamed, so their size costs no memory; a
@@ -93,7 +93,9 @@ impl BulkState {
         let keep = max * (100 - pct) / 100;
         let taken = self
             .remaining
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| (r > keep).then_some(r - 1));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+                (r > keep).then_some(r - 1)
+            });
         match taken {
             Ok(_) => Ok(()),
             Err(r) => Err(SyncError::BulkAllowance {
@@ -209,7 +211,10 @@ enum Msg {
     /// The page ended; it said it held this many records.
     PageEnd(u64),
     /// Every page was read: the job processed this many records, the pages said this many.
-    Finish { processed: u64, announced: u64 },
+    Finish {
+        processed: u64,
+        announced: u64,
+    },
 }
 
 /// Aborts the job unless disarmed (a job given up on must not keep running).
@@ -290,7 +295,29 @@ async fn attempt(
         window.end,
     );
     let what = format!("{} {window} (Bulk job)", obj.object);
-    let requests = std::sync::atomic::AtomicU64::new(1);
+    let attempt_id = chunk::attempt_token();
+    // The manifests' api_requests: every request of the job so far goes to the first day.
+    let commit = Committer {
+        store: &ctx.store,
+        scratch: &ctx.scratch,
+        job,
+        days: &days,
+        skip: &skip,
+        attempt: &attempt_id,
+        started_at: Utc::now(),
+        soql: &q,
+        endpoint: format!(
+            "bulk:{}",
+            if job.include_deleted {
+                "queryAll"
+            } else {
+                "query"
+            }
+        ),
+        requests: std::sync::atomic::AtomicU64::new(1),
+        attributed: Default::default(),
+    };
+    let requests = &commit.requests;
     let created = ctx
         .client
         .create_query_job(&q, job.include_deleted, &what)
@@ -320,7 +347,10 @@ async fn attempt(
                 window: window.to_string(),
                 job: created.id.clone(),
                 state: "unfinished".into(),
-                message: Some(format!("not complete after {} minutes; aborted", JOB_DEADLINE.as_secs() / 60)),
+                message: Some(format!(
+                    "not complete after {} minutes; aborted",
+                    JOB_DEADLINE.as_secs() / 60
+                )),
             });
         }
         tokio::time::sleep(d).await;
@@ -384,14 +414,20 @@ async fn attempt(
                     }
                     rows += n;
                 }
-                Msg::Finish { processed, announced } => {
+                Msg::Finish {
+                    processed,
+                    announced,
+                } => {
                     if dec.buffered_rows() > 0 {
                         router.push(dec.finish_batch()?)?;
                     }
                     if rows != processed || announced != processed {
                         return Err(SyncError::CountMismatch {
                             object: dec_obj.object.clone(),
-                            chunk: format!("{} (Bulk job: Sforce-NumberOfRecords summed to {announced})", dec_days[0]),
+                            chunk: format!(
+                                "{} (Bulk job: Sforce-NumberOfRecords summed to {announced})",
+                                dec_days[0]
+                            ),
                             received: rows,
                             total: processed,
                         });
@@ -401,7 +437,10 @@ async fn attempt(
                 }
             }
         }
-        Err(SyncError::Internal(format!("{}: the Bulk results stream ended early", dec_obj.object)))
+        Err(SyncError::Internal(format!(
+            "{}: the Bulk results stream ended early",
+            dec_obj.object
+        )))
     });
 
     let fetch = async {
@@ -435,45 +474,16 @@ async fn attempt(
                 None => break,
             }
         }
-        let _ = tx.send(Msg::Finish { processed, announced }).await;
+        let _ = tx
+            .send(Msg::Finish {
+                processed,
+                announced,
+            })
+            .await;
         drop(tx);
         Ok::<(), SyncError>(())
     };
-    let q_ref = q.clone();
-    let commit = Committer {
-        store: &ctx.store,
-        scratch: &ctx.scratch,
-        job,
-        days: &days,
-        skip: &skip,
-        attempt: &chunk::attempt_token(),
-        started_at: Utc::now(),
-        soql: &q_ref,
-        endpoint: format!("bulk:{}", if job.include_deleted { "queryAll" } else { "query" }),
-        requests: Default::default(),
-        attributed: Default::default(),
-    };
-    let commits = async {
-        let mut tally = Tally::default();
-        let mut failed: Option<SyncError> = None;
-        while let Some(d) = done_rx.recv().await {
-            if failed.is_some() {
-                continue;
-            }
-            commit
-                .requests
-                .store(requests.load(Ordering::Relaxed), Ordering::Relaxed);
-            let r = match d {
-                Done::Day { idx, parts, rows } => commit.day(idx, parts, rows, &mut tally).await,
-                Done::Empty { from, to } => commit.empty(from, to, &mut tally).await,
-            };
-            if let Err(e) = r {
-                failed = Some(e);
-            }
-        }
-        (tally, failed)
-    };
-    let (fetched, (tally, failed)) = tokio::join!(fetch, commits);
+    let (fetched, (tally, failed)) = tokio::join!(fetch, commit.drain(&mut done_rx));
     let decoded = decoder
         .await
         .map_err(|e| SyncError::Internal(format!("{what}: decoder task failed: {e}")))?;
@@ -533,7 +543,10 @@ impl<'a> DayRouter<'a> {
     }
 
     fn arrow_err(&self, e: arrow::error::ArrowError) -> SyncError {
-        SyncError::Internal(format!("{}: routing Bulk rows by day: {e}", self.obj.object))
+        SyncError::Internal(format!(
+            "{}: routing Bulk rows by day: {e}",
+            self.obj.object
+        ))
     }
 
     /// Sorts a batch's rows by day (one `take`) and holds each day's run of them.
@@ -546,7 +559,9 @@ impl<'a> DayRouter<'a> {
         if order.is_empty() {
             return Ok(());
         }
-        let projected = batch.project(&self.written).map_err(|e| self.arrow_err(e))?;
+        let projected = batch
+            .project(&self.written)
+            .map_err(|e| self.arrow_err(e))?;
         let indices = UInt32Array::from(order.clone());
         let sorted = arrow::compute::take_record_batch(&projected, &indices)
             .map_err(|e| self.arrow_err(e))?;
@@ -572,7 +587,11 @@ impl<'a> DayRouter<'a> {
     fn flush(&mut self) -> Result<(), SyncError> {
         if self.spill.is_none() {
             let f = tempfile::tempfile_in(self.tmp).map_err(|e| {
-                SyncError::Internal(format!("{}: cannot create a spill file in {}: {e}", self.obj.object, self.tmp.display()))
+                SyncError::Internal(format!(
+                    "{}: cannot create a spill file in {}: {e}",
+                    self.obj.object,
+                    self.tmp.display()
+                ))
             })?;
             self.spill = Some(
                 FileWriter::try_new(BufWriter::with_capacity(1 << 20, f), &self.obj.arrow)
@@ -587,8 +606,9 @@ impl<'a> DayRouter<'a> {
                 .map_err(|e| self.arrow_err(e))?;
             self.held[d].clear();
             let w = self.spill.as_mut().expect("created above");
-            w.write(&joined)
-                .map_err(|e| SyncError::Internal(format!("{}: writing the spill file: {e}", self.obj.object)))?;
+            w.write(&joined).map_err(|e| {
+                SyncError::Internal(format!("{}: writing the spill file: {e}", self.obj.object))
+            })?;
             self.spilled[d].push(self.batches);
             self.batches += 1;
         }
@@ -606,8 +626,12 @@ impl<'a> DayRouter<'a> {
         let mut reader = match self.spill.take() {
             None => None,
             Some(mut w) => {
-                w.finish()
-                    .map_err(|e| SyncError::Internal(format!("{}: finishing the spill file: {e}", self.obj.object)))?;
+                w.finish().map_err(|e| {
+                    SyncError::Internal(format!(
+                        "{}: finishing the spill file: {e}",
+                        self.obj.object
+                    ))
+                })?;
                 let mut f = w
                     .into_inner()
                     .map_err(|e| SyncError::Internal(e.to_string()))?
@@ -627,13 +651,24 @@ impl<'a> DayRouter<'a> {
                 let _ = out.send(Done::Empty { from, to: d });
             }
             let id = self.days[d].to_string();
-            let mut w = ChunkFileWriter::new(self.obj.arrow.clone(), settings, &self.obj.object, &id, self.tmp);
+            let mut w = ChunkFileWriter::new(
+                self.obj.arrow.clone(),
+                settings,
+                &self.obj.object,
+                &id,
+                self.tmp,
+            );
             if let Some(r) = reader.as_mut() {
                 for &b in &self.spilled[d] {
                     r.set_index(b).map_err(|e| self.arrow_err(e))?;
                     match r.next() {
                         Some(batch) => w.write(&batch.map_err(|e| self.arrow_err(e))?)?,
-                        None => return Err(SyncError::Internal(format!("{}: spill batch {b} is missing", self.obj.object))),
+                        None => {
+                            return Err(SyncError::Internal(format!(
+                                "{}: spill batch {b} is missing",
+                                self.obj.object
+                            )))
+                        }
                     }
                 }
             }
@@ -647,7 +682,10 @@ impl<'a> DayRouter<'a> {
             });
         }
         if let Some(from) = empty_from {
-            let _ = out.send(Done::Empty { from, to: self.days.len() });
+            let _ = out.send(Done::Empty {
+                from,
+                to: self.days.len(),
+            });
         }
         Ok(())
     }

@@ -135,7 +135,10 @@ pub(super) async fn pending_days(
         .iter()
         .map(|d| crate::sync::plan::subtract(d.start, d.end, &covered).is_empty())
         .collect();
-    Ok(skip.iter().position(|s| !s).map(|first| (days, skip, first)))
+    Ok(skip
+        .iter()
+        .position(|s| !s)
+        .map(|first| (days, skip, first)))
 }
 
 /// What the decoder thread hands the committer, in cursor order.
@@ -201,7 +204,12 @@ pub async fn run_chunk(
         attempt: &attempt,
         started_at,
         soql: &q,
-        endpoint: if job.include_deleted { "queryAll" } else { "query" }.to_string(),
+        endpoint: if job.include_deleted {
+            "queryAll"
+        } else {
+            "query"
+        }
+        .to_string(),
         requests: Default::default(),
         attributed: Default::default(),
     };
@@ -301,24 +309,7 @@ pub async fn run_chunk(
         r
     };
     // Days are committed while the next pages are fetched.
-    let commits = async {
-        let mut tally = Tally::default();
-        let mut failed: Option<SyncError> = None;
-        while let Some(d) = done_rx.recv().await {
-            if failed.is_some() {
-                continue; // the parts' temp files go with them
-            }
-            let r = match d {
-                Done::Day { idx, parts, rows } => commit.day(idx, parts, rows, &mut tally).await,
-                Done::Empty { from, to } => commit.empty(from, to, &mut tally).await,
-            };
-            if let Err(e) = r {
-                failed = Some(e);
-            }
-        }
-        (tally, failed)
-    };
-    let (fetched, (mut tally, failed)) = tokio::join!(fetch, commits);
+    let (fetched, (mut tally, failed)) = tokio::join!(fetch, commit.drain(&mut done_rx));
     let requests = commit.requests.load(std::sync::atomic::Ordering::Relaxed);
     let tail = encoder
         .await
@@ -530,20 +521,20 @@ pub(super) fn row_days(
     if col.null_count() > 0 {
         return Err(outside());
     }
-    let stamps: Vec<i64> = if let Some(ts) =
-        col.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>()
-    {
-        ts.values()
-            .iter()
-            .map(|v| v.div_euclid(86_400_000))
-            .collect()
-    } else if let Some(d) = col.as_primitive_opt::<arrow::datatypes::Date32Type>() {
-        d.values().iter().map(|v| *v as i64).collect()
-    } else {
-        return Err(outside());
-    };
+    let stamps: Vec<i64> =
+        if let Some(ts) = col.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>() {
+            ts.values()
+                .iter()
+                .map(|v| v.div_euclid(86_400_000))
+                .collect()
+        } else if let Some(d) = col.as_primitive_opt::<arrow::datatypes::Date32Type>() {
+            d.values().iter().map(|v| *v as i64).collect()
+        } else {
+            return Err(outside());
+        };
     let n = days.len() as i64;
-    stamps.into_iter()
+    stamps
+        .into_iter()
         .map(|d| {
             let i = d - first_day;
             if (0..n).contains(&i) {
@@ -554,7 +545,6 @@ pub(super) fn row_days(
         })
         .collect()
 }
-
 
 /// What a window's decoder reads: the written columns, plus the cursor when it is queried
 /// only; and the cursor's column in decoded batches.
@@ -593,6 +583,29 @@ pub(super) struct Committer<'a> {
 }
 
 impl Committer<'_> {
+    /// Commits the days handed over, in order, until the sender is dropped; after an error
+    /// the rest are dropped (their temp files go with them). What it committed, and the error.
+    pub(super) async fn drain(
+        &self,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<Done>,
+    ) -> (Tally, Option<SyncError>) {
+        let mut tally = Tally::default();
+        let mut failed: Option<SyncError> = None;
+        while let Some(d) = rx.recv().await {
+            if failed.is_some() {
+                continue;
+            }
+            let r = match d {
+                Done::Day { idx, parts, rows } => self.day(idx, parts, rows, &mut tally).await,
+                Done::Empty { from, to } => self.empty(from, to, &mut tally).await,
+            };
+            if let Err(e) = r {
+                failed = Some(e);
+            }
+        }
+        (tally, failed)
+    }
+
     /// The planned window a backfill day replaces (its own bounds within the backfill's).
     fn replaces(&self, day: &ChunkId) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
         let (a, b) = self.job.replaces.unwrap_or((day.start, day.end));
@@ -633,7 +646,12 @@ impl Committer<'_> {
 
     /// Covers days `from..to` without records: one manifest for the run, or one per day for a
     /// backfill (each supersedes that day's older chunks).
-    pub(super) async fn empty(&self, from: usize, to: usize, tally: &mut Tally) -> Result<(), SyncError> {
+    pub(super) async fn empty(
+        &self,
+        from: usize,
+        to: usize,
+        tally: &mut Tally,
+    ) -> Result<(), SyncError> {
         let per_day = self.job.chunk.kind == layout::ChunkKind::Backfill;
         let mut i = from;
         while i < to {

@@ -112,7 +112,10 @@ fn cut_even(segments: &[Segment], n: u64) -> Vec<Window> {
     for s in segments {
         match out.last_mut() {
             // join while this window's share is not reached yet (or it holds nothing)
-            Some(w) if w.end == s.start && (w.records == 0 || s.records == 0 || seen < total * k / n) => {
+            Some(w)
+                if w.end == s.start
+                    && (w.records == 0 || s.records == 0 || seen < total * k / n) =>
+            {
                 w.end = s.end;
                 w.records += s.records;
             }
@@ -302,8 +305,14 @@ mod tests {
             assert_eq!(w.iter().map(|w| w.records).sum::<u64>(), 1_000_100);
         }
         // REST, or an object Bulk cannot serve: REST-sized windows
-        assert_eq!(cut_windows_for(&segs, 4, WINDOW_TARGET, Api::Rest, true).len(), 21);
-        assert_eq!(cut_windows_for(&segs, 4, WINDOW_TARGET, Api::Auto, false).len(), 21);
+        assert_eq!(
+            cut_windows_for(&segs, 4, WINDOW_TARGET, Api::Rest, true).len(),
+            21
+        );
+        assert_eq!(
+            cut_windows_for(&segs, 4, WINDOW_TARGET, Api::Auto, false).len(),
+            21
+        );
         // under the threshold, auto stays on REST windows
         let small: Vec<Segment> = segs.iter().map(|s| Segment { records: 10, ..*s }).collect();
         let w = cut_windows_for(&small, 4, WINDOW_TARGET, Api::Auto, true);

@@ -19,14 +19,21 @@ fn sorted(lake: &std::path::Path, object: &str) -> RecordBatch {
         .into_iter()
         .map(|(_, b)| b)
         .collect();
-    assert!(!batches.is_empty(), "{object}: no rows in {}", lake.display());
+    assert!(
+        !batches.is_empty(),
+        "{object}: no rows in {}",
+        lake.display()
+    );
     let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
-    let order = arrow::compute::sort_to_indices(all.column_by_name("Id").unwrap(), None, None)
-        .unwrap();
+    let order =
+        arrow::compute::sort_to_indices(all.column_by_name("Id").unwrap(), None, None).unwrap();
     arrow::compute::take_record_batch(&all, &order).unwrap()
 }
 
-fn with_bulk(mut cfg: EmulatorConfig, f: impl FnOnce(&mut forcelake::emulator::bulk::BulkConfig)) -> EmulatorConfig {
+fn with_bulk(
+    mut cfg: EmulatorConfig,
+    f: impl FnOnce(&mut forcelake::emulator::bulk::BulkConfig),
+) -> EmulatorConfig {
     cfg.bulk.processing = Duration::from_millis(150);
     f(&mut cfg.bulk);
     cfg
@@ -46,7 +53,11 @@ fn assert_exact(emu: &RunningEmulator, p: &Pipeline, object: &str) {
     let n = assert_matches_truth(&data, object, &batches, "LastModifiedDate");
     let unique: HashSet<String> = ids(&batches).into_iter().collect();
     assert_eq!(unique.len(), n, "{object}: duplicated records");
-    assert_eq!(n, data.table(object).unwrap().len(), "{object}: lost records");
+    assert_eq!(
+        n,
+        data.table(object).unwrap().len(),
+        "{object}: lost records"
+    );
     assert_files_match_manifests(&p.lake, object);
 }
 
@@ -66,23 +77,43 @@ async fn bulk_and_rest_windows_give_identical_lakes_for_every_type() {
         let (x, y) = (sorted(&rest.lake, o), sorted(&bulk.lake, o));
         assert_eq!(x.schema(), y.schema(), "{o}: schemas differ");
         for (i, f) in x.schema().fields().iter().enumerate() {
-            assert_eq!(x.column(i), y.column(i), "{o}.{}: REST and Bulk differ", f.name());
+            assert_eq!(
+                x.column(i),
+                y.column(i),
+                "{o}.{}: REST and Bulk differ",
+                f.name()
+            );
         }
         assert_exact(&emu, &bulk, o);
-        assert_eq!(endpoints(&bulk, o), HashSet::from(["bulk:queryAll".to_string()]), "{o}");
-        assert_eq!(endpoints(&rest, o), HashSet::from(["queryAll".to_string()]), "{o}");
+        assert_eq!(
+            endpoints(&bulk, o),
+            HashSet::from(["bulk:queryAll".to_string()]),
+            "{o}"
+        );
+        assert_eq!(
+            endpoints(&rest, o),
+            HashSet::from(["queryAll".to_string()]),
+            "{o}"
+        );
     }
     // the compounds were assembled, not left null
     let acc = sorted(&bulk.lake, "Account");
     let addr = acc.column_by_name("BillingAddress").unwrap();
-    assert!(addr.null_count() < addr.len(), "every BillingAddress is null");
+    assert!(
+        addr.null_count() < addr.len(),
+        "every BillingAddress is null"
+    );
     // one job per object (400 records fit one window): token, then per object describe,
     // one count, one create, the polls and one results page; plus one /limits read
     let jobs = emu.bulk_jobs_created() - jobs_before;
     assert_eq!(jobs, 4, "{b}");
     assert!(bulk_requests <= 2 + 4 * 7, "{bulk_requests} requests: {b}");
     // the jobs ended and none was left running
-    assert!(emu.bulk_jobs().iter().all(|(_, s)| s == "JobComplete"), "{:?}", emu.bulk_jobs());
+    assert!(
+        emu.bulk_jobs().iter().all(|(_, s)| s == "JobComplete"),
+        "{:?}",
+        emu.bulk_jobs()
+    );
     emu.stop().await;
 }
 
@@ -98,10 +129,19 @@ async fn auto_sends_large_windows_to_bulk_and_small_ones_to_rest() {
     let s = json(&run(&p, &["sync", "--json"]).await);
     assert_eq!(s["status"], "complete", "{s}");
     let requests = emu.requests() - before;
-    assert_eq!(endpoints(&p, "Account"), HashSet::from(["bulk:queryAll".to_string()]));
-    assert_eq!(endpoints(&p, "Contact"), HashSet::from(["queryAll".to_string()]));
+    assert_eq!(
+        endpoints(&p, "Account"),
+        HashSet::from(["bulk:queryAll".to_string()])
+    );
+    assert_eq!(
+        endpoints(&p, "Contact"),
+        HashSet::from(["queryAll".to_string()])
+    );
     // 250,000 records, two Bulk jobs of 125,000 (concurrency 2): REST would need 125 pages
-    assert!(emu.bulk_jobs_created() >= 2 && emu.bulk_jobs_created() <= 3, "{s}");
+    assert!(
+        emu.bulk_jobs_created() >= 2 && emu.bulk_jobs_created() <= 3,
+        "{s}"
+    );
     assert!(requests <= 30, "{requests} requests: {s}");
     assert_exact(&emu, &p, "Account");
     assert_exact(&emu, &p, "Contact");
@@ -111,7 +151,11 @@ async fn auto_sends_large_windows_to_bulk_and_small_ones_to_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_job_is_shown_and_its_window_redone() {
     let emu = start(with_bulk(emulator_config(200), |b| b.fail_jobs = 1)).await;
-    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "api = \"bulk\"");
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "api = \"bulk\"",
+    );
     let out = run(&p, &["sync"]).await;
     let log = text(&out);
     assert!(out.status.success(), "{log}");
@@ -126,13 +170,24 @@ async fn a_failed_job_is_shown_and_its_window_redone() {
     let mut cfg = with_bulk(emulator_config(0), |b| b.fail_jobs = 1);
     cfg.gen.synthetic.insert("Account".into(), 120_000);
     let emu = start(cfg).await;
-    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "concurrency = 1");
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "concurrency = 1",
+    );
     let out = run(&p, &["sync", "--json"]).await;
     let s = json(&out);
     assert_eq!(s["status"], "complete", "{s}");
     assert_eq!(emu.bulk_jobs_created(), 1, "{s}");
-    assert!(text(&out).contains("the window is fetched over REST"), "{}", text(&out));
-    assert_eq!(endpoints(&p, "Account"), HashSet::from(["queryAll".to_string()]));
+    assert!(
+        text(&out).contains("the window is fetched over REST"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        endpoints(&p, "Account"),
+        HashSet::from(["queryAll".to_string()])
+    );
     assert_exact(&emu, &p, "Account");
     emu.stop().await;
 }
@@ -140,12 +195,20 @@ async fn a_failed_job_is_shown_and_its_window_redone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_page_cut_short_redoes_the_window() {
     let emu = start(with_bulk(emulator_config(300), |b| b.cut_page = Some(1))).await;
-    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "api = \"bulk\"");
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "api = \"bulk\"",
+    );
     let out = run(&p, &["sync", "--json"]).await;
     let s = json(&out);
     assert_eq!(s["status"], "complete", "{s}\n{}", text(&out));
     assert!(text(&out).contains("cut short"), "{}", text(&out));
-    assert_eq!(emu.bulk_jobs_created(), 2, "the window is redone with a new job");
+    assert_eq!(
+        emu.bulk_jobs_created(),
+        2,
+        "the window is redone with a new job"
+    );
     assert_exact(&emu, &p, "Account");
     emu.stop().await;
 }
@@ -174,12 +237,22 @@ async fn the_daily_job_allowance_stops_new_jobs_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_bulk_refuses_are_rest_in_auto_and_a_configuration_error_in_bulk() {
-    let emu = start(with_bulk(emulator_config(100), |b| b.refuse = vec!["Account".into()])).await;
-    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "api = \"bulk\"");
+    let emu = start(with_bulk(emulator_config(100), |b| {
+        b.refuse = vec!["Account".into()]
+    }))
+    .await;
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "api = \"bulk\"",
+    );
     let out = run(&p, &["sync"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let log = text(&out);
-    assert!(log.contains("Entity 'Account' is not supported by the Bulk API"), "{log}");
+    assert!(
+        log.contains("Entity 'Account' is not supported by the Bulk API"),
+        "{log}"
+    );
     assert!(log.contains("set sync.api = \"auto\""), "{log}");
     // a base64 field named explicitly: Bulk cannot select it
     let p2 = pipeline(
@@ -189,17 +262,32 @@ async fn objects_bulk_refuses_are_rest_in_auto_and_a_configuration_error_in_bulk
     );
     let out2 = run(&p2, &["sync"]).await;
     assert_eq!(out2.status.code(), Some(2), "{}", text(&out2));
-    assert!(text(&out2).contains("Invoice__c.Document__c is base64"), "{}", text(&out2));
+    assert!(
+        text(&out2).contains("Invoice__c.Document__c is base64"),
+        "{}",
+        text(&out2)
+    );
     emu.stop().await;
     // in auto the refused object is fetched over REST
     let mut cfg = with_bulk(emulator_config(0), |b| b.refuse = vec!["Account".into()]);
     cfg.gen.synthetic.insert("Account".into(), 110_000);
     let emu = start(cfg).await;
-    let p = pipeline(&emu.url, "[[objects]]\nname = \"Account\"\n", "concurrency = 1");
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "concurrency = 1",
+    );
     let out = run(&p, &["sync", "--json"]).await;
     assert_eq!(json(&out)["status"], "complete", "{}", text(&out));
-    assert!(text(&out).contains("Bulk API 2.0 refused the object"), "{}", text(&out));
-    assert_eq!(endpoints(&p, "Account"), HashSet::from(["queryAll".to_string()]));
+    assert!(
+        text(&out).contains("Bulk API 2.0 refused the object"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        endpoints(&p, "Account"),
+        HashSet::from(["queryAll".to_string()])
+    );
     assert_exact(&emu, &p, "Account");
     emu.stop().await;
 }
@@ -220,14 +308,23 @@ async fn kills_during_polling_and_during_results_leave_no_partial_day_and_the_re
     }
     assert_eq!(emu.bulk_jobs_created(), 1, "no job was created");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(matches!(child.try_wait(), Ok(None)), "the run ended while its job ran");
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "the run ended while its job ran"
+    );
     let _ = child.start_kill();
     let _ = child.wait().await;
-    assert!(manifests(&p.lake, "Account").is_empty(), "a day was committed before the job ended");
+    assert!(
+        manifests(&p.lake, "Account").is_empty(),
+        "a day was committed before the job ended"
+    );
     emu.set_bulk_delay(Duration::from_millis(100));
     // during results: the count is query request 1, the first results page request 2
     kill_while_held(&emu, &p, &["sync"], 2, Duration::from_millis(50)).await;
-    assert!(manifests(&p.lake, "Account").is_empty(), "a day was committed before its rows were all read");
+    assert!(
+        manifests(&p.lake, "Account").is_empty(),
+        "a day was committed before its rows were all read"
+    );
     let s = json(&run(&p, &["sync", "--json"]).await);
     assert_eq!(s["status"], "complete", "{s}");
     assert_exact(&emu, &p, "Account");
