@@ -245,22 +245,23 @@ async fn create(
         );
     }
     let delimiter_name = b.column_delimiter.unwrap_or_else(|| "COMMA".into());
-    let delimiter =
-        match delimiter_name.as_str() {
-            "COMMA" => b',',
-            "TAB" => b'\t',
-            "PIPE" => b'|',
-            "SEMICOLON" => b';',
-            "CARET" => b'^',
-            "BACKQUOTE" => b'`',
-            _ => return bad_request(
+    let delimiter = match delimiter_name.as_str() {
+        "COMMA" => b',',
+        "TAB" => b'\t',
+        "PIPE" => b'|',
+        "SEMICOLON" => b';',
+        "CARET" => b'^',
+        "BACKQUOTE" => b'`',
+        _ => {
+            return bad_request(
                 &st,
                 "INVALIDJOB",
                 &format!(
                     "Invalid value: '{delimiter_name}' supplied for property: 'columnDelimiter'"
                 ),
-            ),
-        };
+            )
+        }
+    };
     let line_ending = b.line_ending.unwrap_or_else(|| "LF".into());
     if line_ending != "LF" && line_ending != "CRLF" {
         return bad_request(

@@ -270,10 +270,14 @@ pub async fn run_backfill(
             null_cursor_records: o.null_cursor,
             ..Default::default()
         });
-        jobs.extend(windows.into_iter().map(|(w, records, replaces)| ChunkJob {
-            replaces: Some(replaces),
-            expected: (records != plan::UNCOUNTED).then_some(records),
-            ..ChunkJob::new(o.schema.clone(), w, &ctx.config)
+        jobs.extend(windows.into_iter().map(|(w, records, replaces)| {
+            let expected = (records != plan::UNCOUNTED).then_some(records);
+            ChunkJob {
+                replaces: Some(replaces),
+                expected,
+                bulk: crate::sync::bulk::use_bulk(ctx.config.sync.api, expected, &o.schema, false),
+                ..ChunkJob::new(o.schema.clone(), w, &ctx.config)
+            }
         }));
         budgets.insert(o.schema.object.clone(), budget);
     }

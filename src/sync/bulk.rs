@@ -626,6 +626,7 @@ impl<'a> DayRouter<'a> {
         let mut reader = match self.spill.take() {
             None => None,
             Some(mut w) => {
+                tracing::info!(object = %self.obj.object, batches = self.batches, held_mib = self.cap >> 20, "Bulk rows spilled to local disk while the job's results were read (the rows held in memory are capped)");
                 w.finish().map_err(|e| {
                     SyncError::Internal(format!(
                         "{}: finishing the spill file: {e}",

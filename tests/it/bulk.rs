@@ -338,3 +338,220 @@ async fn kills_during_polling_and_during_results_leave_no_partial_day_and_the_re
     );
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_backfill_replaces_its_days_atomically() {
+    let emu = start(with_bulk(emulator_config(500), |_| {})).await;
+    let objects = "[[objects]]\nname = \"Account\"\n";
+    let p = pipeline(&emu.url, objects, "api = \"rest\"");
+    let s = json(&run(&p, &["sync", "--json"]).await);
+    assert_eq!(s["status"], "complete", "{s}");
+    // edits inside the backfill's range, then a Bulk backfill of 20 days
+    emu.insert_records(
+        "Account",
+        40,
+        forcelake::timefmt::day_start("2025-12-10".parse().unwrap()).timestamp_millis() + 3_600_000,
+    );
+    let b = json(
+        &run(
+            &p,
+            &[
+                "--set",
+                "sync.api=bulk",
+                "backfill",
+                "--object",
+                "Account",
+                "--start",
+                "2025-12-01",
+                "--end",
+                "2025-12-20",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(b["status"], "complete", "{b}");
+    assert_eq!(
+        emu.bulk_jobs_created(),
+        1,
+        "one job for the whole range: {b}"
+    );
+    let all = manifests(&p.lake, "Account");
+    let backfilled: Vec<&serde_json::Value> =
+        all.iter().filter(|m| m["kind"] == "backfill").collect();
+    assert_eq!(backfilled.len(), 20, "one manifest per backfilled day");
+    let with_rows: Vec<_> = backfilled
+        .iter()
+        .filter(|m| m["rows"].as_u64().unwrap_or(0) > 0)
+        .collect();
+    assert!(!with_rows.is_empty());
+    assert!(
+        with_rows.iter().all(|m| m["endpoint"] == "bulk:queryAll"),
+        "{with_rows:?}"
+    );
+    assert!(
+        with_rows
+            .iter()
+            .any(|m| !m["supersedes"].as_array().unwrap().is_empty()),
+        "{with_rows:?}"
+    );
+    // every record once, in its day; old files of replaced days are gone
+    assert_exact(&emu, &p, "Account");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_spill_to_disk_under_a_small_memory_limit_and_the_lake_is_exact() {
+    let mut cfg = with_bulk(emulator_config(0), |_| {});
+    cfg.gen.rows.insert("Account".into(), 12_000);
+    let emu = start(cfg).await;
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "api = \"bulk\"\nconcurrency = 1\nmemory_limit_mb = 4",
+    );
+    let out = run(&p, &["sync", "--json"]).await;
+    assert_eq!(json(&out)["status"], "complete", "{}", text(&out));
+    assert!(
+        text(&out).contains("Bulk rows spilled to local disk"),
+        "{}",
+        text(&out)
+    );
+    assert_exact(&emu, &p, "Account");
+    emu.stop().await;
+}
+
+/// The emulator's Bulk endpoints answer as Salesforce does (for users testing their own
+/// Bulk pipelines against it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_serves_the_bulk_job_lifecycle() {
+    let emu = start(with_bulk(emulator_config(30), |b| {
+        b.processing = Duration::from_millis(400)
+    }))
+    .await;
+    let http = reqwest::Client::new();
+    let tok: serde_json::Value = http
+        .post(format!("{}/services/oauth2/token", emu.url))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", forcelake::emulator::DEMO_CLIENT_ID),
+            ("client_secret", forcelake::emulator::DEMO_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let auth = format!("Bearer {}", tok["access_token"].as_str().unwrap());
+    let jobs = format!("{}/services/data/v62.0/jobs/query", emu.url);
+    let create = |q: &str| {
+        http.post(&jobs)
+            .header("Authorization", &auth)
+            .json(&serde_json::json!({"operation": "query", "query": q}))
+            .send()
+    };
+    // refusals at create time
+    let r = create("SELECT Id, BillingAddress FROM Account")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Selecting compound data not supported in Bulk Query"));
+    let r = create("SELECT Id FROM CaseStatus").await.unwrap();
+    assert!(r.text().await.unwrap().contains("INVALIDENTITY"));
+    let r = create("SELECT COUNT() FROM Account").await.unwrap();
+    assert_eq!(r.status(), 400);
+    // a job: queued, then complete; results only when complete, and only in its version
+    let job: serde_json::Value = create("SELECT Id, Name FROM Account")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["state"], "UploadComplete");
+    assert!(job["apiVersion"].is_number());
+    let id = job["id"].as_str().unwrap().to_string();
+    let results = |v: &str, q: &str| {
+        http.get(format!(
+            "{}/services/data/{v}/jobs/query/{id}/results{q}",
+            emu.url
+        ))
+        .header("Authorization", &auth)
+        .send()
+    };
+    assert_eq!(
+        results("v62.0", "").await.unwrap().status(),
+        400,
+        "not complete yet"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let info: serde_json::Value = http
+        .get(format!("{jobs}/{id}"))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["state"], "JobComplete");
+    assert_eq!(info["numberRecordsProcessed"], 30);
+    assert_eq!(results("v61.0", "").await.unwrap().status(), 409);
+    let page = results("v62.0", "?maxRecords=20").await.unwrap();
+    assert_eq!(page.headers()["sforce-numberofrecords"], "20");
+    let loc = page.headers()["sforce-locator"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = page.text().await.unwrap();
+    assert!(body.starts_with("\"Id\",\"Name\"\n"), "{body}");
+    let last = results("v62.0", &format!("?maxRecords=20&locator={loc}"))
+        .await
+        .unwrap();
+    assert_eq!(last.headers()["sforce-numberofrecords"], "10");
+    assert_eq!(last.headers()["sforce-locator"], "null");
+    assert!(
+        last.text().await.unwrap().starts_with("\"Id\",\"Name\"\n"),
+        "a header on every page"
+    );
+    // a finished job cannot be aborted; a running one can; delete answers 204
+    let abort = |id: String| {
+        http.patch(format!("{jobs}/{id}"))
+            .header("Authorization", &auth)
+            .json(&serde_json::json!({"state": "Aborted"}))
+            .send()
+    };
+    assert_eq!(abort(id.clone()).await.unwrap().status(), 400);
+    let j2: serde_json::Value = create("SELECT Id FROM Account")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id2 = j2["id"].as_str().unwrap().to_string();
+    let a: serde_json::Value = abort(id2.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(a["state"], "Aborted");
+    let listed: serde_json::Value = http
+        .get(&jobs)
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["records"].as_array().unwrap().len(), 2);
+    let d = http
+        .delete(format!("{jobs}/{id}"))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.status(), 204);
+    assert_eq!(emu.bulk_jobs().len(), 1);
+    emu.stop().await;
+}
