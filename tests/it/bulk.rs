@@ -61,6 +61,33 @@ fn assert_exact(emu: &RunningEmulator, p: &Pipeline, object: &str) {
     assert_files_match_manifests(&p.lake, object);
 }
 
+/// With `sync.api = "auto"` and a window large enough for Bulk (120,000 records), a Bulk
+/// problem (`bulk` set up by `fault`) sends the window to REST, saying so (`said`), and the
+/// lake is exact.
+async fn auto_goes_to_rest(
+    fault: impl FnOnce(&mut forcelake::emulator::bulk::BulkConfig),
+    said: &str,
+) {
+    let mut cfg = with_bulk(emulator_config(0), fault);
+    cfg.gen.synthetic.insert("Account".into(), 120_000);
+    let emu = start(cfg).await;
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "concurrency = 1",
+    );
+    let out = run(&p, &["sync", "--json"]).await;
+    assert_eq!(json(&out)["status"], "complete", "{}", text(&out));
+    assert!(emu.bulk_jobs_created() <= 1, "{}", text(&out));
+    assert!(text(&out).contains(said), "{}", text(&out));
+    assert_eq!(
+        endpoints(&p, "Account"),
+        HashSet::from(["queryAll".to_string()])
+    );
+    assert_exact(&emu, &p, "Account");
+    emu.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_and_rest_windows_give_identical_lakes_for_every_type() {
     let emu = start(with_bulk(emulator_config(400), |_| {})).await;
@@ -167,29 +194,7 @@ async fn a_failed_job_is_shown_and_its_window_redone() {
     assert_exact(&emu, &p, "Account");
     emu.stop().await;
     // in auto, a failed job's window is fetched over REST instead
-    let mut cfg = with_bulk(emulator_config(0), |b| b.fail_jobs = 1);
-    cfg.gen.synthetic.insert("Account".into(), 120_000);
-    let emu = start(cfg).await;
-    let p = pipeline(
-        &emu.url,
-        "[[objects]]\nname = \"Account\"\n",
-        "concurrency = 1",
-    );
-    let out = run(&p, &["sync", "--json"]).await;
-    let s = json(&out);
-    assert_eq!(s["status"], "complete", "{s}");
-    assert_eq!(emu.bulk_jobs_created(), 1, "{s}");
-    assert!(
-        text(&out).contains("the window is fetched over REST"),
-        "{}",
-        text(&out)
-    );
-    assert_eq!(
-        endpoints(&p, "Account"),
-        HashSet::from(["queryAll".to_string()])
-    );
-    assert_exact(&emu, &p, "Account");
-    emu.stop().await;
+    auto_goes_to_rest(|b| b.fail_jobs = 1, "the window is fetched over REST").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,27 +274,11 @@ async fn objects_bulk_refuses_are_rest_in_auto_and_a_configuration_error_in_bulk
     );
     emu.stop().await;
     // in auto the refused object is fetched over REST
-    let mut cfg = with_bulk(emulator_config(0), |b| b.refuse = vec!["Account".into()]);
-    cfg.gen.synthetic.insert("Account".into(), 110_000);
-    let emu = start(cfg).await;
-    let p = pipeline(
-        &emu.url,
-        "[[objects]]\nname = \"Account\"\n",
-        "concurrency = 1",
-    );
-    let out = run(&p, &["sync", "--json"]).await;
-    assert_eq!(json(&out)["status"], "complete", "{}", text(&out));
-    assert!(
-        text(&out).contains("Bulk API 2.0 refused the object"),
-        "{}",
-        text(&out)
-    );
-    assert_eq!(
-        endpoints(&p, "Account"),
-        HashSet::from(["queryAll".to_string()])
-    );
-    assert_exact(&emu, &p, "Account");
-    emu.stop().await;
+    auto_goes_to_rest(
+        |b| b.refuse = vec!["Account".into()],
+        "Bulk API 2.0 refused the object",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,20 +419,7 @@ async fn the_emulator_serves_the_bulk_job_lifecycle() {
     }))
     .await;
     let http = reqwest::Client::new();
-    let tok: serde_json::Value = http
-        .post(format!("{}/services/oauth2/token", emu.url))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", forcelake::emulator::DEMO_CLIENT_ID),
-            ("client_secret", forcelake::emulator::DEMO_CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let auth = format!("Bearer {}", tok["access_token"].as_str().unwrap());
+    let auth = format!("Bearer {}", token(&http, &emu).await);
     let jobs = format!("{}/services/data/v62.0/jobs/query", emu.url);
     let create = |q: &str| {
         http.post(&jobs)

@@ -324,20 +324,7 @@ async fn synthetic_table_synced_with_and_without_gzip() {
 
     // The emulator compresses a query page when the request accepts gzip, and only then.
     let http = reqwest::Client::builder().gzip(false).build().unwrap();
-    let tok: serde_json::Value = http
-        .post(format!("{}/services/oauth2/token", emu.url))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", forcelake::emulator::DEMO_CLIENT_ID),
-            ("client_secret", forcelake::emulator::DEMO_CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = tok["access_token"].as_str().unwrap();
+    let token = &token(&http, &emu).await;
     let url = format!(
         "{}/services/data/v62.0/query?q=SELECT+Id,Name+FROM+Account",
         emu.url

@@ -86,6 +86,24 @@ pub fn pipeline_at(
     }
 }
 
+/// An access token from the emulator's token endpoint (for tests that speak HTTP directly).
+pub async fn token(http: &reqwest::Client, emu: &RunningEmulator) -> String {
+    let tok: serde_json::Value = http
+        .post(format!("{}/services/oauth2/token", emu.url))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", emulator::DEMO_CLIENT_ID),
+            ("client_secret", emulator::DEMO_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tok["access_token"].as_str().unwrap().to_string()
+}
+
 /// Runs the binary with the demo secret in the environment.
 pub async fn run(p: &Pipeline, args: &[&str]) -> Output {
     run_with_secret(p, args, emulator::DEMO_CLIENT_SECRET).await
