@@ -36,8 +36,17 @@ pub const RESULTS_PAGE: u64 = 100_000;
 /// Rows per decoded batch of a Bulk window.
 const BATCH_ROWS: usize = 8_192;
 
-/// How long a job may take to complete before it is aborted and the window fails.
+/// How long a job may take to complete before it is aborted and the window fails
+/// (`FORCELAKE_BULK_JOB_DEADLINE_S` overrides it, for tests).
 const JOB_DEADLINE: Duration = Duration::from_secs(3 * 3600);
+
+fn job_deadline() -> Duration {
+    std::env::var("FORCELAKE_BULK_JOB_DEADLINE_S")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(JOB_DEADLINE)
+}
 
 /// What a run knows of Bulk API 2.0: the org's daily job allowance and the objects Bulk
 /// refused (fetched over REST for the rest of the run in `auto`).
@@ -332,6 +341,7 @@ async fn attempt(
 
     // Poll with an exponential backoff until the job ends.
     let started = std::time::Instant::now();
+    let deadline = job_deadline();
     let mut delays = backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_secs(1))
         .with_factor(2.0)
@@ -340,7 +350,7 @@ async fn attempt(
         .build();
     let info = loop {
         let d = delays.next().unwrap_or(Duration::from_secs(15));
-        if started.elapsed() + d > JOB_DEADLINE {
+        if started.elapsed() + d > deadline {
             guard.abort().await;
             return Err(SyncError::BulkJobFailed {
                 object: obj.object.clone(),
@@ -348,8 +358,8 @@ async fn attempt(
                 job: created.id.clone(),
                 state: "unfinished".into(),
                 message: Some(format!(
-                    "not complete after {} minutes; aborted",
-                    JOB_DEADLINE.as_secs() / 60
+                    "not complete after {} s; aborted",
+                    deadline.as_secs()
                 )),
             });
         }

@@ -531,3 +531,29 @@ async fn the_emulator_serves_the_bulk_job_lifecycle() {
     assert_eq!(emu.bulk_jobs().len(), 1);
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_given_up_on_is_aborted() {
+    let emu = start(with_bulk(emulator_config(100), |_| {})).await;
+    emu.set_bulk_delay(Duration::from_secs(600));
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\n",
+        "api = \"bulk\"",
+    );
+    let out = run_env(
+        &p,
+        &["sync", "--json"],
+        &[("FORCELAKE_BULK_JOB_DEADLINE_S", "2".into())],
+    )
+    .await;
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("not complete after 2 s; aborted"), "{log}");
+    // every attempt's job was aborted, none left running; nothing was committed
+    let jobs = emu.bulk_jobs();
+    assert!(!jobs.is_empty());
+    assert!(jobs.iter().all(|(_, s)| s == "Aborted"), "{jobs:?}");
+    assert!(manifests(&p.lake, "Account").is_empty());
+    emu.stop().await;
+}
