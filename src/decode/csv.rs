@@ -49,6 +49,8 @@ pub struct CsvDecoder {
     outlen: usize,
     endlen: usize,
     header_pending: bool,
+    /// Bytes fed for the current page (an empty body is an empty page, header or not).
+    page_bytes: usize,
     page_rows: u64,
     rows: usize,
 }
@@ -107,6 +109,7 @@ impl CsvDecoder {
             outlen: 0,
             endlen: 0,
             header_pending: true,
+            page_bytes: 0,
             page_rows: 0,
             rows: 0,
         }
@@ -123,11 +126,13 @@ impl CsvDecoder {
         self.outlen = 0;
         self.endlen = 0;
         self.header_pending = true;
+        self.page_bytes = 0;
         self.page_rows = 0;
     }
 
     /// Feeds the next bytes of the current page.
     pub fn feed(&mut self, mut input: &[u8]) -> Result<(), DecodeError> {
+        self.page_bytes += input.len();
         loop {
             let (res, nin, nout, nend) = self.rdr.read_record(
                 input,
@@ -165,7 +170,7 @@ impl CsvDecoder {
     pub fn end_page(&mut self) -> Result<u64, DecodeError> {
         // empty input tells csv-core the page ended (a last row without a newline)
         self.feed(&[])?;
-        if self.header_pending {
+        if self.header_pending && self.page_bytes > 0 {
             return Err(self.malformed("the results page has no header row", true));
         }
         Ok(self.page_rows)
@@ -789,6 +794,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("Account record Id 001000000000000000: field Flag__c = \"maybe\" is not a valid boolean"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_page() {
+        let s = schema();
+        let mut d = CsvDecoder::new(&s);
+        d.start_page();
+        assert_eq!(d.end_page().unwrap(), 0);
+        d.start_page();
+        d.feed(b"\n").unwrap();
+        assert!(d.end_page().is_err(), "a body without a header row is not a page");
     }
 
     #[test]
