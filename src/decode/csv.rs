@@ -804,7 +804,10 @@ mod tests {
         assert_eq!(d.end_page().unwrap(), 0);
         d.start_page();
         d.feed(b"\n").unwrap();
-        assert!(d.end_page().is_err(), "a body without a header row is not a page");
+        assert!(
+            d.end_page().is_err(),
+            "a body without a header row is not a page"
+        );
     }
 
     #[test]

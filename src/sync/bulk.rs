@@ -52,17 +52,18 @@ fn job_deadline() -> Duration {
 /// refused (fetched over REST for the rest of the run in `auto`).
 #[derive(Debug)]
 pub struct BulkState {
-    /// `DailyBulkV2QueryJobs.Remaining` (−1: not read yet).
+    /// `DailyBulkV2QueryJobs.Remaining`, counted down per job (read once per run).
     remaining: AtomicI64,
-    max: AtomicI64,
+    /// `DailyBulkV2QueryJobs.Max`, from the run's one `/limits` read.
+    max: tokio::sync::OnceCell<i64>,
     refused: Mutex<Vec<String>>,
 }
 
 impl Default for BulkState {
     fn default() -> Self {
         Self {
-            remaining: AtomicI64::new(-1),
-            max: AtomicI64::new(0),
+            remaining: AtomicI64::new(0),
+            max: tokio::sync::OnceCell::new(),
             refused: Mutex::new(Vec::new()),
         }
     }
@@ -87,17 +88,18 @@ impl BulkState {
     /// Takes one job from the allowance, or says why not: the allowance is spent, or what is
     /// left is within the share `sync.api_budget_percent` keeps for the org's other work.
     async fn take_job(&self, ctx: &Context) -> Result<(), SyncError> {
-        if self.remaining.load(Ordering::SeqCst) < 0 {
-            let limits = ctx.client.limits().await?;
-            let l = &limits["DailyBulkV2QueryJobs"];
-            let max = l["Max"].as_i64().unwrap_or(10_000);
-            let rem = l["Remaining"].as_i64().unwrap_or(max);
-            self.max.store(max, Ordering::SeqCst);
-            let _ = self
-                .remaining
-                .compare_exchange(-1, rem, Ordering::SeqCst, Ordering::SeqCst);
-        }
-        let max = self.max.load(Ordering::SeqCst);
+        // One /limits read per run, however many windows ask at once.
+        let max = *self
+            .max
+            .get_or_try_init(|| async {
+                let limits = ctx.client.limits().await?;
+                let l = &limits["DailyBulkV2QueryJobs"];
+                let max = l["Max"].as_i64().unwrap_or(10_000);
+                self.remaining
+                    .store(l["Remaining"].as_i64().unwrap_or(max), Ordering::SeqCst);
+                Ok::<i64, SyncError>(max)
+            })
+            .await?;
         let pct = ctx.config.sync.api_budget_percent as i64;
         let keep = max * (100 - pct) / 100;
         let taken = self
