@@ -449,12 +449,7 @@ async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
                         "count",
                     )
                     .await?;
-                let bulk = o.schema.bulk_obstacle().is_none()
-                    && match ctx.config.sync.api {
-                        crate::config::Api::Bulk => true,
-                        crate::config::Api::Rest => false,
-                        crate::config::Api::Auto => records >= sync::plan::BULK_MIN_RECORDS,
-                    };
+                let bulk = sync::bulk::use_bulk(ctx.config.sync.api, Some(records), &o.schema);
                 let e = estimate_requests(
                     days,
                     records,
@@ -780,20 +775,21 @@ impl PlannedOut {
         records: u64,
         api: crate::config::Api,
     ) -> Self {
-        let counted = (records != sync::plan::UNCOUNTED).then_some(records);
-        let object_name = &object.object;
-        let bulk = sync::bulk::use_bulk(api, counted, object, false);
-        let object = object_name;
+        let counted = sync::plan::counted(records);
         Self {
-            api: if bulk { "bulk" } else { "rest" },
-            chunk: format!("{object}/{window}"),
-            object: object.to_string(),
+            api: if sync::bulk::use_bulk(api, counted, object) {
+                "bulk"
+            } else {
+                "rest"
+            },
+            chunk: format!("{}/{window}", object.object),
+            object: object.object.clone(),
             days: sync::chunk::day_chunks(window)
                 .iter()
                 .map(|d| d.day().format("%Y-%m-%d").to_string())
                 .collect(),
             kind: window.kind.as_str().into(),
-            records: (records != sync::plan::UNCOUNTED).then_some(records),
+            records: counted,
         }
     }
 }
@@ -833,47 +829,28 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                 Mode::Incremental => sync::incremental::plan_incremental(&ctx, &objects).await?,
             };
             let mut estimates = Vec::new();
-            for (o, ws) in &planned {
-                if ws.is_empty() {
-                    continue;
-                }
-                let bulk_ok = objects
-                    .iter()
-                    .find(|x| &x.schema.object == o)
-                    .map(|x| x.schema.bulk_obstacle().is_none())
-                    .unwrap_or(false);
-                let api = ctx.config.sync.api;
-                let e = estimate_windows(ws, ctx.config.sync.query_limit, &|r| {
-                    bulk_ok
-                        && match api {
-                            crate::config::Api::Bulk => true,
-                            crate::config::Api::Rest => false,
-                            crate::config::Api::Auto => {
-                                r != sync::plan::UNCOUNTED && r >= sync::plan::BULK_MIN_RECORDS
-                            }
-                        }
-                });
-                if e.runs > 1 {
-                    tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
-                }
-                let mut v = serde_json::to_value(&e).unwrap_or_default();
-                v["object"] = o.clone().into();
-                estimates.push(v);
-            }
-            extra.insert("estimates".into(), estimates.into());
+            let api = ctx.config.sync.api;
             for (o, ws) in planned {
                 let Some(schema) = objects.iter().find(|x| x.schema.object == o) else {
                     continue;
                 };
+                let schema = &schema.schema;
+                if !ws.is_empty() {
+                    let e = estimate_windows(&ws, ctx.config.sync.query_limit, &|r| {
+                        sync::bulk::use_bulk(api, sync::plan::counted(r), schema)
+                    });
+                    if e.runs > 1 {
+                        tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
+                    }
+                    let mut v = serde_json::to_value(&e).unwrap_or_default();
+                    v["object"] = o.clone().into();
+                    estimates.push(v);
+                }
                 for (w, records) in ws {
-                    chunks.push(PlannedOut::new(
-                        &schema.schema,
-                        &w,
-                        records,
-                        ctx.config.sync.api,
-                    ));
+                    chunks.push(PlannedOut::new(schema, &w, records, api));
                 }
             }
+            extra.insert("estimates".into(), estimates.into());
         }
         PlanWhat::Backfill(r) => {
             let (start, end) = parse_range(r)?;
@@ -1028,7 +1005,7 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
                 .then_some((chunk.start, chunk.end)),
             expected,
-            bulk: sync::bulk::use_bulk(api, expected, &o.schema, false),
+            bulk: sync::bulk::use_bulk(api, expected, &o.schema),
             memory_share: (ctx.config.sync.memory_limit_mb << 20),
         };
         match sync::runner::run_splitting(&ctx, &budget, &job).await {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
@@ -134,27 +134,28 @@ impl Job {
 
 /// Routes `/services/data/vXX.X/jobs/query[/{id}[/results]]` by method.
 pub(super) async fn dispatch(
-    st: State<Arc<Inner>>,
+    st: &Arc<Inner>,
     method: Method,
-    headers: HeaderMap,
+    headers: &HeaderMap,
     uri: &Uri,
     parts: Vec<String>,
     body: Bytes,
 ) -> Response {
-    let ver = parts[0].clone();
+    if let Err(r) = admit(st, headers).await {
+        return r;
+    }
+    let ver = parts[0].as_str();
     match (
         &method,
         parts.get(3),
         parts.get(4).map(String::as_str),
         parts.len(),
     ) {
-        (&Method::POST, None, None, 3) => create(st, headers, Path(ver), body).await,
-        (&Method::GET, None, None, 3) => list(st, headers).await,
-        (&Method::GET, Some(id), None, 4) => info(st, headers, Path((ver, id.clone()))).await,
-        (&Method::PATCH, Some(id), None, 4) => {
-            abort(st, headers, Path((ver, id.clone())), body).await
-        }
-        (&Method::DELETE, Some(id), None, 4) => delete(st, headers, Path((ver, id.clone()))).await,
+        (&Method::POST, None, None, 3) => create(st, ver, &body),
+        (&Method::GET, None, None, 3) => list(st),
+        (&Method::GET, Some(id), None, 4) => info(st, id),
+        (&Method::PATCH, Some(id), None, 4) => abort(st, id, &body),
+        (&Method::DELETE, Some(id), None, 4) => delete(st, id),
         (&Method::GET, Some(id), Some("results"), 5) => {
             let params = Query::<ResultsParams>::try_from_uri(uri)
                 .map(|q| q.0)
@@ -162,7 +163,7 @@ pub(super) async fn dispatch(
                     locator: None,
                     max_records: None,
                 });
-            results(st, headers, Path((ver, id.clone())), Query(params)).await
+            results(st, ver, id, params).await
         }
         _ => super::not_found().await,
     }
@@ -192,15 +193,7 @@ fn bad_request(st: &Inner, code: &str, message: &str) -> Response {
 }
 
 /// `POST /services/data/vXX.X/jobs/query`.
-async fn create(
-    State(st): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Path(ver): Path<String>,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = admit(&st, &headers).await {
-        return r;
-    }
+fn create(st: &Inner, ver: &str, body: &[u8]) -> Response {
     let Some(version) = version_of(&ver) else {
         return rest_error(
             &st,
@@ -347,21 +340,7 @@ async fn create(
             ),
         );
     }
-    let mut rows = rows;
-    if !query.order.is_empty() {
-        rows.sort_by(|a, b| {
-            super::soql::order_rows(
-                &table.row(*a as usize),
-                &table.row(*b as usize),
-                &query.order,
-            )
-        });
-    }
-    let rows: Vec<u32> = rows
-        .into_iter()
-        .skip(query.offset)
-        .take(query.limit.unwrap_or(usize::MAX))
-        .collect();
+    let rows = super::order_and_limit(&query, &table, rows);
     let n = st.bulk_jobs_created.fetch_add(1, Ordering::SeqCst) + 1;
     let seq = st.seq.fetch_add(1, Ordering::Relaxed);
     let id = format!("750R{:014X}", seq);
@@ -391,10 +370,7 @@ async fn create(
 }
 
 /// `GET /services/data/vXX.X/jobs/query`.
-async fn list(State(st): State<Arc<Inner>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admit(&st, &headers).await {
-        return r;
-    }
+fn list(st: &Inner) -> Response {
     let jobs = st.jobs.lock().expect("job map");
     let mut records: Vec<(&String, serde_json::Value)> = jobs
         .iter()
@@ -418,16 +394,9 @@ fn no_job(st: &Inner) -> Response {
 }
 
 /// `GET /services/data/vXX.X/jobs/query/{id}`.
-async fn info(
-    State(st): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Path((_ver, id)): Path<(String, String)>,
-) -> Response {
-    if let Err(r) = admit(&st, &headers).await {
-        return r;
-    }
+fn info(st: &Inner, id: &str) -> Response {
     let jobs = st.jobs.lock().expect("job map");
-    match jobs.get(&id) {
+    match jobs.get(id) {
         Some(j) => json_ok(&st, j.info(st.processing()).to_string()),
         None => no_job(&st),
     }
@@ -439,15 +408,7 @@ struct StateBody {
 }
 
 /// `PATCH /services/data/vXX.X/jobs/query/{id}` with `{"state":"Aborted"}`.
-async fn abort(
-    State(st): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Path((_ver, id)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = admit(&st, &headers).await {
-        return r;
-    }
+fn abort(st: &Inner, id: &str, body: &[u8]) -> Response {
     let Ok(b) = serde_json::from_slice::<StateBody>(&body) else {
         return bad_request(&st, "INVALIDJOB", "Unable to parse the job state change");
     };
@@ -463,7 +424,7 @@ async fn abort(
     }
     let mut jobs = st.jobs.lock().expect("job map");
     let processing = st.processing();
-    match jobs.get_mut(&id) {
+    match jobs.get_mut(id) {
         Some(j) if matches!(j.state(processing), "JobComplete" | "Failed") => bad_request(
             &st,
             "INVALIDJOBSTATE",
@@ -478,15 +439,8 @@ async fn abort(
 }
 
 /// `DELETE /services/data/vXX.X/jobs/query/{id}`: 204.
-async fn delete(
-    State(st): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Path((_ver, id)): Path<(String, String)>,
-) -> Response {
-    if let Err(r) = admit(&st, &headers).await {
-        return r;
-    }
-    match st.jobs.lock().expect("job map").remove(&id) {
+fn delete(st: &Inner, id: &str) -> Response {
+    match st.jobs.lock().expect("job map").remove(id) {
         Some(_) => super::with_limit(&st, StatusCode::NO_CONTENT.into_response()),
         None => no_job(&st),
     }
@@ -527,22 +481,14 @@ mod base64_lite {
 }
 
 /// `GET /services/data/vXX.X/jobs/query/{id}/results?locator=&maxRecords=`.
-async fn results(
-    State(st): State<Arc<Inner>>,
-    headers: HeaderMap,
-    Path((ver, id)): Path<(String, String)>,
-    Query(p): Query<ResultsParams>,
-) -> Response {
-    if let Err(r) = admit(&st, &headers).await {
-        return r;
-    }
+async fn results(st: &Arc<Inner>, ver: &str, id: &str, p: ResultsParams) -> Response {
     st.hold.point().await;
     let page_no = st.bulk_pages.fetch_add(1, Ordering::SeqCst) + 1;
     let processing = st.processing();
     // Rendering happens outside the job map's lock: take what the page needs.
     let (table, rows, fields, delimiter, crlf, total) = {
         let jobs = st.jobs.lock().expect("job map");
-        let Some(j) = jobs.get(&id) else {
+        let Some(j) = jobs.get(id) else {
             return no_job(&st);
         };
         if version_of(&ver) != Some(j.api_version.as_str()) {

@@ -766,7 +766,7 @@ async fn data_api(
     if parts.get(1).map(String::as_str) == Some("jobs")
         && parts.get(2).map(String::as_str) == Some("query")
     {
-        return bulk::dispatch(st, method, headers, &uri, parts, body).await;
+        return bulk::dispatch(&st.0, method, &headers, &uri, parts, body).await;
     }
     if method != axum::http::Method::GET {
         return not_found().await;
@@ -1002,14 +1002,8 @@ fn select(
     Ok((query, table, rows))
 }
 
-fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str) -> Response {
-    let (query, table, mut rows) = match select(st, q, all, true) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if let Some(g) = &query.group {
-        return aggregate_by_day(st, &table, g, &rows);
-    }
+/// The selected rows in the query's ORDER BY, past its OFFSET, up to its LIMIT.
+fn order_and_limit(query: &soql::Query, table: &Table, mut rows: Vec<u32>) -> Vec<u32> {
     let presorted = query
         .order
         .first()
@@ -1023,11 +1017,21 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
             )
         });
     }
-    let rows: Vec<u32> = rows
-        .into_iter()
+    rows.into_iter()
         .skip(query.offset)
         .take(query.limit.unwrap_or(usize::MAX))
-        .collect();
+        .collect()
+}
+
+fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str) -> Response {
+    let (query, table, rows) = match select(st, q, all, true) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Some(g) = &query.group {
+        return aggregate_by_day(st, &table, g, &rows);
+    }
+    let rows = order_and_limit(&query, &table, rows);
     if query.count {
         return json_ok(
             st,

@@ -271,11 +271,11 @@ pub async fn run_backfill(
             ..Default::default()
         });
         jobs.extend(windows.into_iter().map(|(w, records, replaces)| {
-            let expected = (records != plan::UNCOUNTED).then_some(records);
+            let expected = plan::counted(records);
             ChunkJob {
                 replaces: Some(replaces),
                 expected,
-                bulk: crate::sync::bulk::use_bulk(ctx.config.sync.api, expected, &o.schema, false),
+                bulk: crate::sync::bulk::use_bulk(ctx.config.sync.api, expected, &o.schema),
                 ..ChunkJob::new(o.schema.clone(), w, &ctx.config)
             }
         }));

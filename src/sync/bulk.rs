@@ -122,15 +122,15 @@ impl BulkState {
     }
 }
 
-/// Whether a window of `records` goes to Bulk API 2.0 under `api` (REST when the object has
-/// something Bulk cannot select, or Bulk refused it this run).
-pub fn use_bulk(api: Api, records: Option<u64>, obj: &ObjectSchema, refused: bool) -> bool {
+/// Whether a window of `records` (`None`: not counted) is planned for Bulk API 2.0 under
+/// `api`: in `auto`, a counted window of at least `BULK_MIN_RECORDS` of an object whose fields
+/// Bulk can all select (an object Bulk refuses at run time goes to REST in [`run_window`]).
+pub fn use_bulk(api: Api, records: Option<u64>, obj: &ObjectSchema) -> bool {
     match api {
         Api::Rest => false,
         Api::Bulk => true,
         Api::Auto => {
-            !refused
-                && obj.bulk_obstacle().is_none()
+            obj.bulk_obstacle().is_none()
                 && records.is_some_and(|n| n >= crate::sync::plan::BULK_MIN_RECORDS)
         }
     }
@@ -156,59 +156,71 @@ pub async fn run_window(
     budget: &Budget,
     job: &ChunkJob,
 ) -> Result<ChunkOutcome, SyncError> {
-    let auto = ctx.config.sync.api == Api::Auto;
     let obj = &job.object;
+    // `prepare` refuses these in `bulk`; in `auto` they are planned for REST
     if let Some(why) = obj.bulk_obstacle() {
-        if !auto {
-            return Err(SyncError::BulkRefused {
+        return instead(
+            ctx,
+            budget,
+            job,
+            SyncError::BulkRefused {
                 object: obj.object.clone(),
                 message: why,
-            });
-        }
-        return rest(ctx, budget, job).await;
+            },
+        )
+        .await;
     }
-    if auto && ctx.bulk.is_refused(&obj.object) {
+    if ctx.config.sync.api == Api::Auto && ctx.bulk.is_refused(&obj.object) {
         return rest(ctx, budget, job).await;
     }
     match attempt(ctx, budget, job).await {
         Err(SyncError::Salesforce(e)) if is_refusal(&e) => {
-            if !auto {
-                return Err(SyncError::BulkRefused {
-                    object: obj.object.clone(),
-                    message: e.to_string(),
-                });
-            }
-            tracing::warn!(object = %obj.object, error = %e, "Bulk API 2.0 refused the object; it is fetched over REST for the rest of this run");
             ctx.bulk.refuse(&obj.object);
-            rest(ctx, budget, job).await
+            let e = SyncError::BulkRefused {
+                object: obj.object.clone(),
+                message: e.to_string(),
+            };
+            instead(ctx, budget, job, e).await
         }
         Err(SyncError::Salesforce(e)) if is_job_limit(&e) => {
             ctx.bulk.spent();
-            allowance_spent(ctx, budget, job, e.to_string()).await
+            instead(
+                ctx,
+                budget,
+                job,
+                SyncError::BulkAllowance {
+                    message: e.to_string(),
+                },
+            )
+            .await
         }
-        Err(SyncError::BulkAllowance { message }) => {
-            allowance_spent(ctx, budget, job, message).await
-        }
-        Err(e @ SyncError::BulkJobFailed { .. }) if auto => {
-            tracing::warn!(object = %obj.object, error = %e, "the Bulk job failed; the window is fetched over REST");
-            rest(ctx, budget, job).await
+        Err(e @ (SyncError::BulkAllowance { .. } | SyncError::BulkJobFailed { .. })) => {
+            instead(ctx, budget, job, e).await
         }
         other => other,
     }
 }
 
-async fn allowance_spent(
+/// What Bulk could not do: over REST in `auto` (saying why), else the error — except a failed
+/// job in `bulk`, whose error is returned so the window is retried with a new job.
+async fn instead(
     ctx: &Context,
     budget: &Budget,
     job: &ChunkJob,
-    message: String,
+    why: SyncError,
 ) -> Result<ChunkOutcome, SyncError> {
-    if ctx.config.sync.api == Api::Auto {
-        tracing::warn!(object = %job.object.object, reason = %message, "no new Bulk job: the window is fetched over REST");
-        rest(ctx, budget, job).await
-    } else {
-        Err(SyncError::BulkAllowance { message })
+    if ctx.config.sync.api != Api::Auto {
+        return Err(why);
     }
+    let what = match &why {
+        SyncError::BulkRefused { .. } => {
+            "Bulk API 2.0 refused the object; it is fetched over REST for the rest of this run"
+        }
+        SyncError::BulkAllowance { .. } => "no new Bulk job: the window is fetched over REST",
+        _ => "the Bulk job failed; the window is fetched over REST",
+    };
+    tracing::warn!(object = %job.object.object, reason = %why, "{what}");
+    rest(ctx, budget, job).await
 }
 
 async fn rest(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
@@ -221,10 +233,9 @@ enum Msg {
     Bytes(Bytes),
     /// The page ended; it said it held this many records.
     PageEnd(u64),
-    /// Every page was read: the job processed this many records, the pages said this many.
+    /// Every page was read (each held what it announced): the job processed this many records.
     Finish {
         processed: u64,
-        announced: u64,
     },
 }
 
@@ -288,7 +299,6 @@ async fn attempt(
             chunks: 0,
         });
     }
-    ctx.bulk.take_job(ctx).await?;
     if !budget.try_take() {
         return Ok(ChunkOutcome::BudgetSpent {
             requests: 0,
@@ -296,6 +306,7 @@ async fn attempt(
             chunks: 0,
         });
     }
+    ctx.bulk.take_job(ctx).await?;
     let fields = obj.bulk_select_list();
     let q = soql::bulk_query(
         &obj.object,
@@ -400,7 +411,8 @@ async fn attempt(
     let settings = job.settings.clone();
     let tmp = ctx.scratch.dir.clone();
     let cap = job.memory_share / 2;
-    let decoder = tokio::task::spawn_blocking(move || -> Result<u64, SyncError> {
+    // `Ok(None)`: the stream ended before every page was read (the fetch says why).
+    let decoder = tokio::task::spawn_blocking(move || -> Result<Option<u64>, SyncError> {
         let mut router = DayRouter::new(&dec_obj, &dec_days, &dec_skip, cap, &tmp)?;
         let (schema, _) = chunk::decode_schema(&dec_obj);
         let mut dec = CsvDecoder::new(&schema);
@@ -426,38 +438,29 @@ async fn attempt(
                     }
                     rows += n;
                 }
-                Msg::Finish {
-                    processed,
-                    announced,
-                } => {
+                Msg::Finish { processed } => {
                     if dec.buffered_rows() > 0 {
                         router.push(dec.finish_batch()?)?;
                     }
-                    if rows != processed || announced != processed {
+                    // every page held what its Sforce-NumberOfRecords said, so their sum is `rows`
+                    if rows != processed {
                         return Err(SyncError::CountMismatch {
                             object: dec_obj.object.clone(),
-                            chunk: format!(
-                                "{} (Bulk job: Sforce-NumberOfRecords summed to {announced})",
-                                dec_days[0]
-                            ),
+                            chunk: format!("{} (Bulk job)", dec_days[0]),
                             received: rows,
                             total: processed,
                         });
                     }
                     router.write_days(&settings, &done_tx)?;
-                    return Ok(rows);
+                    return Ok(Some(rows));
                 }
             }
         }
-        Err(SyncError::Internal(format!(
-            "{}: the Bulk results stream ended early",
-            dec_obj.object
-        )))
+        Ok(None)
     });
 
     let fetch = async {
         let mut locator: Option<String> = None;
-        let mut announced = 0u64;
         loop {
             budget.force_take();
             requests.fetch_add(1, Ordering::Relaxed);
@@ -465,7 +468,6 @@ async fn attempt(
                 .client
                 .job_results(&created.id, locator.as_deref(), RESULTS_PAGE, &what)
                 .await?;
-            announced += page.records;
             let next = page.next.clone();
             let expected = page.records;
             if tx.send(Msg::Page).await.is_err() {
@@ -486,12 +488,7 @@ async fn attempt(
                 None => break,
             }
         }
-        let _ = tx
-            .send(Msg::Finish {
-                processed,
-                announced,
-            })
-            .await;
+        let _ = tx.send(Msg::Finish { processed }).await;
         drop(tx);
         Ok::<(), SyncError>(())
     };
@@ -502,9 +499,17 @@ async fn attempt(
     if let Some(e) = failed {
         return Err(e);
     }
-    // A decoder error explains a fetch that stopped early; else the fetch's own error.
-    let rows = decoded?;
-    fetched?;
+    // A decoder error explains a fetch that stopped early; a stream that ended early is
+    // explained by the fetch's error (a dropped connection: retried).
+    let rows = match decoded? {
+        Some(rows) => rows,
+        None => {
+            fetched?;
+            return Err(SyncError::Internal(format!(
+                "{what}: the results stream ended early"
+            )));
+        }
+    };
     tracing::debug!(object = %obj.object, window = %window, rows, job = %created.id, "Bulk window committed");
     Ok(tally.outcome(requests.load(Ordering::Relaxed), false))
 }

@@ -65,6 +65,11 @@ pub const WINDOW_TARGET: u64 = 50_000;
 /// would cost as much as fetching it).
 pub const UNCOUNTED: u64 = u64::MAX;
 
+/// A window's planned records, `None` when it was not counted.
+pub fn counted(records: u64) -> Option<u64> {
+    (records != UNCOUNTED).then_some(records)
+}
+
 /// Records per REST page (Salesforce's largest batch size).
 pub const PAGE: u64 = 2_000;
 

@@ -224,11 +224,11 @@ pub fn window_jobs(
     windows
         .into_iter()
         .map(|(w, records)| {
-            let expected = (records != crate::sync::plan::UNCOUNTED).then_some(records);
+            let expected = crate::sync::plan::counted(records);
             ChunkJob {
                 replaces: backfill.then_some((w.start, w.end)),
                 expected,
-                bulk: crate::sync::bulk::use_bulk(config.sync.api, expected, object, false),
+                bulk: crate::sync::bulk::use_bulk(config.sync.api, expected, object),
                 ..ChunkJob::new(object.clone(), w, config)
             }
         })
