@@ -1,7 +1,6 @@
 //! Bulk API 2.0 query jobs (`salesforce-api.md` §4): create, poll, abort, and results pages
 //! read by `Sforce-Locator` as byte streams (a page is never held whole in memory).
 
-use backon::Retryable;
 use bytes::Bytes;
 use futures::Stream;
 use serde::Deserialize;
@@ -55,22 +54,20 @@ impl Client {
         self.data_path(&format!("jobs/query{rest}"))
     }
 
+    /// A JSON request (retried), its body read.
     async fn send_json(
         &self,
         method: reqwest::Method,
         path: &str,
         what: &str,
-        body: Option<&serde_json::Value>,
+        body: &serde_json::Value,
     ) -> Result<Bytes, SfError> {
-        (|| async {
+        self.retried(|| async {
             let resp = self
-                .send_once(method.clone(), path, what, body, None)
+                .send_once(method.clone(), path, what, Some(body), None)
                 .await?;
             resp.bytes().await.map_err(|e| transport(what, &e))
         })
-        .retry(self.retry)
-        .when(|e: &SfError| e.is_retryable())
-        .notify(|e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "retrying"))
         .await
     }
 
@@ -96,24 +93,14 @@ impl Client {
             "lineEnding": "LF",
         });
         let b = self
-            .send_json(
-                reqwest::Method::POST,
-                &self.jobs_path(""),
-                what,
-                Some(&body),
-            )
+            .send_json(reqwest::Method::POST, &self.jobs_path(""), what, &body)
             .await?;
         self.job_info_from(&b, what)
     }
 
     pub async fn job_info(&self, id: &str, what: &str) -> Result<JobInfo, SfError> {
         let b = self
-            .send_json(
-                reqwest::Method::GET,
-                &self.jobs_path(&format!("/{id}")),
-                what,
-                None,
-            )
+            .get(&self.jobs_path(&format!("/{id}")), what, None)
             .await?;
         self.job_info_from(&b, what)
     }
@@ -125,7 +112,7 @@ impl Client {
             reqwest::Method::PATCH,
             &self.jobs_path(&format!("/{id}")),
             what,
-            Some(&body),
+            &body,
         )
         .await
         .map(|_| ())
@@ -146,12 +133,8 @@ impl Client {
             q.extend(url::form_urlencoded::byte_serialize(l.as_bytes()));
         }
         let path = self.jobs_path(&q);
-        let resp = (|| self.send_once(reqwest::Method::GET, &path, what, None, None))
-            .retry(self.retry)
-            .when(|e: &SfError| e.is_retryable())
-            .notify(
-                |e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "retrying"),
-            )
+        let resp = self
+            .retried(|| self.send_once(reqwest::Method::GET, &path, what, None, None))
             .await?;
         let records = header(&resp, "sforce-numberofrecords")
             .and_then(|v| v.trim().parse::<u64>().ok())

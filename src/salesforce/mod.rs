@@ -486,7 +486,17 @@ impl Client {
         what: &str,
         batch_size: Option<u32>,
     ) -> Result<Bytes, SfError> {
-        (|| self.get_once(path_and_query, what, batch_size))
+        self.retried(|| self.get_once(path_and_query, what, batch_size))
+            .await
+    }
+
+    /// `request` again, with backoff, while it fails with a retryable error.
+    pub(crate) async fn retried<T, F, Fut>(&self, request: F) -> Result<T, SfError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SfError>>,
+    {
+        request
             .retry(self.retry)
             .when(|e: &SfError| e.is_retryable())
             .notify(

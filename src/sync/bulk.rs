@@ -413,7 +413,7 @@ async fn attempt(
     let cap = job.memory_share / 2;
     // `Ok(None)`: the stream ended before every page was read (the fetch says why).
     let decoder = tokio::task::spawn_blocking(move || -> Result<Option<u64>, SyncError> {
-        let mut router = DayRouter::new(&dec_obj, &dec_days, &dec_skip, cap, &tmp)?;
+        let mut router = DayRouter::new(&dec_obj, &dec_days, &dec_skip, cap, &tmp);
         let (schema, _) = chunk::decode_schema(&dec_obj);
         let mut dec = CsvDecoder::new(&schema);
         let mut rows = 0u64;
@@ -540,9 +540,9 @@ impl<'a> DayRouter<'a> {
         skip: &'a [bool],
         cap: usize,
         tmp: &'a std::path::Path,
-    ) -> Result<Self, SyncError> {
+    ) -> Self {
         let (_, cursor_col) = chunk::decode_schema(obj);
-        Ok(Self {
+        Self {
             obj,
             days,
             skip,
@@ -556,7 +556,7 @@ impl<'a> DayRouter<'a> {
             spilled: vec![Vec::new(); days.len()],
             batches: 0,
             rows: vec![0; days.len()],
-        })
+        }
     }
 
     fn arrow_err(&self, e: arrow::error::ArrowError) -> SyncError {
