@@ -733,8 +733,17 @@ impl RawConfig {
                 }
                 let mut fseen = std::collections::HashSet::new();
                 for f in fields {
-                    if !ident::is_field_name(f) {
-                        return Err(invalid(&format!("objects[{i}].fields ({})", o.name), format!("{f:?}"), "must be a Salesforce field API name (letters, digits and single underscores, e.g. Name or Amount__c)"));
+                    if !ident::is_field_path(f) {
+                        let why = if f.split('.').count() > crate::schema::path::MAX_HOPS + 1 {
+                            "follows more than 5 relationships; SOQL allows at most 5 in one path (e.g. Account.Owner.Manager.Name follows 3)"
+                        } else {
+                            "must be a Salesforce field API name (letters, digits and single underscores, e.g. Name or Amount__c) or a relationship path of such names (e.g. Owner.Name or Account__r.Name)"
+                        };
+                        return Err(invalid(
+                            &format!("objects[{i}].fields ({})", o.name),
+                            format!("{f:?}"),
+                            why,
+                        ));
                     }
                     if !fseen.insert(f.to_ascii_lowercase()) {
                         return Err(invalid(

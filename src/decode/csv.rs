@@ -4,8 +4,10 @@
 //! (quotes, doubled quotes, commas and newlines inside values). Every page starts with its own
 //! header row, which maps its columns to the schema's: a compound column (address, location)
 //! is assembled from its component columns into the struct a REST page gives, null when no
-//! component has a value. An empty field is null (Bulk cannot tell an empty text from null;
-//! Salesforce stores empty text as null anyway).
+//! component has a value; a relationship column from its paths' columns (`Owner.Name`), null
+//! when the parent's Id column (selected for this) is empty — an empty lookup. An empty field
+//! is null (Bulk cannot tell an empty text from null; Salesforce stores empty text as null
+//! anyway).
 
 use std::collections::HashMap;
 
@@ -17,14 +19,89 @@ use super::{
     parse_date_days, parse_datetime_ms, parse_decimal, parse_f64, parse_integer, parse_time_ms,
     Builder, DecodeError,
 };
-use crate::schema::ObjectSchema;
+use crate::schema::{Column, ObjectSchema};
 
 /// Where a CSV column's values go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Target {
-    Column(usize),
-    /// A compound's component: (column, struct child).
-    Part(usize, usize),
+    /// A builder, by its path: the column, then a child index per struct level. A non-empty
+    /// value marks the struct node given (a compound: any component makes it non-null).
+    Value(Box<[usize]>, Option<usize>),
+    /// A relationship's parent Id: a non-empty value makes struct node `.0` non-null.
+    Presence(usize),
+}
+
+/// A struct column (compound or relationship) whose validity each row sets.
+#[derive(Debug)]
+struct StructNode {
+    path: Box<[usize]>,
+}
+
+/// The builder at `path` (a column, then struct children).
+fn builder_at<'a>(builders: &'a mut [Builder], path: &[usize]) -> &'a mut Builder {
+    let mut b = &mut builders[path[0]];
+    for &j in &path[1..] {
+        b = match b {
+            Builder::Struct(s) => &mut s.children[j],
+            _ => unreachable!("paths are built from the schema's struct columns"),
+        };
+    }
+    b
+}
+
+/// Maps every CSV header a column needs to its targets, and lists its struct nodes children
+/// first (so a row finishes inner structs before outer ones).
+fn plan_column(
+    c: &Column,
+    prefix: &str,
+    path: Vec<usize>,
+    by_name: &mut HashMap<String, Vec<Target>>,
+    needed: &mut Vec<(Target, String)>,
+    nodes: &mut Vec<StructNode>,
+) {
+    fn add(
+        by_name: &mut HashMap<String, Vec<Target>>,
+        needed: &mut Vec<(Target, String)>,
+        name: String,
+        t: Target,
+    ) {
+        by_name
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(t.clone());
+        needed.push((t, name));
+    }
+    match &c.parent {
+        Some(p) => {
+            let inner = format!("{prefix}{}.", c.name);
+            for (j, f) in p.fields.iter().enumerate() {
+                let mut child = path.clone();
+                child.push(j);
+                plan_column(f, &inner, child, by_name, needed, nodes);
+            }
+            nodes.push(StructNode {
+                path: path.into_boxed_slice(),
+            });
+            let presence = Target::Presence(nodes.len() - 1);
+            add(by_name, needed, format!("{inner}Id"), presence);
+        }
+        None if c.components.is_empty() => {
+            let t = Target::Value(path.into(), None);
+            add(by_name, needed, format!("{prefix}{}", c.name), t);
+        }
+        None => {
+            let node = nodes.len();
+            for (k, name) in &c.components {
+                let mut child = path.clone();
+                child.push(*k);
+                let t = Target::Value(child.into(), Some(node));
+                add(by_name, needed, format!("{prefix}{name}"), t);
+            }
+            nodes.push(StructNode {
+                path: path.into_boxed_slice(),
+            });
+        }
+    }
 }
 
 /// Decodes the CSV results pages of one object's Bulk job into batches of its schema.
@@ -40,9 +117,10 @@ pub struct CsvDecoder {
     /// The current page's columns.
     targets: Vec<Vec<Target>>,
     id_field: Option<usize>,
-    struct_cols: Vec<usize>,
-    /// Per struct column: whether the current row gave it a value.
-    struct_seen: Vec<bool>,
+    /// Struct columns (compounds, relationships), inner ones first.
+    nodes: Vec<StructNode>,
+    /// Per struct node: whether the current row made it non-null.
+    node_seen: Vec<bool>,
     rdr: Reader,
     out: Vec<u8>,
     ends: Vec<usize>,
@@ -69,40 +147,21 @@ impl CsvDecoder {
     pub fn new(schema: &ObjectSchema) -> Self {
         let mut by_name: HashMap<String, Vec<Target>> = HashMap::new();
         let mut needed = Vec::new();
-        let mut struct_cols = Vec::new();
+        let mut nodes = Vec::new();
         for (i, c) in schema.columns.iter().enumerate() {
-            if c.components.is_empty() {
-                by_name
-                    .entry(c.name.to_ascii_lowercase())
-                    .or_default()
-                    .push(Target::Column(i));
-                needed.push((Target::Column(i), c.name.clone()));
-            } else {
-                struct_cols.push(i);
-                for (k, name) in &c.components {
-                    by_name
-                        .entry(name.to_ascii_lowercase())
-                        .or_default()
-                        .push(Target::Part(i, *k));
-                    needed.push((Target::Part(i, *k), name.clone()));
-                }
-            }
+            plan_column(c, "", vec![i], &mut by_name, &mut needed, &mut nodes);
         }
         Self {
             object: schema.object.clone(),
-            builders: schema
-                .columns
-                .iter()
-                .map(|c| Builder::new(c.kind))
-                .collect(),
+            builders: schema.columns.iter().map(Builder::for_column).collect(),
             schema: schema.arrow.clone(),
             written: schema.written,
             by_name,
             needed,
             targets: Vec::new(),
             id_field: None,
-            struct_seen: vec![false; schema.columns.len()],
-            struct_cols,
+            node_seen: vec![false; nodes.len()],
+            nodes,
             rdr: Reader::new(),
             out: vec![0; 64 * 1024],
             ends: vec![0; schema.columns.len() * 2 + 16],
@@ -213,8 +272,9 @@ impl CsvDecoder {
                 }
             }
             self.id_field = targets.iter().position(|ts| {
-                ts.iter()
-                    .any(|t| matches!(t, Target::Column(i) if self.schema_name(*i) == Some("Id")))
+                ts.iter().any(|t| {
+                    matches!(t, Target::Value(p, _) if p.len() == 1 && self.schema_name(p[0]) == Some("Id"))
+                })
             });
             self.targets = targets;
             self.header_pending = false;
@@ -236,24 +296,25 @@ impl CsvDecoder {
         for (k, &end) in ends.iter().enumerate() {
             let value = &text[start..end];
             start = end;
-            for &t in &self.targets[k] {
-                let (b, name_col) = match t {
-                    Target::Column(i) => (&mut self.builders[i], i),
-                    Target::Part(i, j) => {
+            for t in &self.targets[k] {
+                let (path, node) = match t {
+                    Target::Presence(n) => {
                         if !value.is_empty() {
-                            self.struct_seen[i] = true;
+                            self.node_seen[*n] = true;
                         }
-                        match &mut self.builders[i] {
-                            Builder::Struct(s) => {
-                                if s.children[j].len() > row {
-                                    continue; // the same component listed twice
-                                }
-                                (&mut s.children[j], i)
-                            }
-                            _ => continue,
-                        }
+                        continue;
                     }
+                    Target::Value(path, node) => (path, node),
                 };
+                let b = builder_at(&mut self.builders, path);
+                if b.len() > row {
+                    continue; // the same component listed twice
+                }
+                if !value.is_empty() {
+                    if let Some(n) = node {
+                        self.node_seen[*n] = true;
+                    }
+                }
                 if let Err((expected, reason)) = append_text(b, value) {
                     let record = self
                         .id_field
@@ -274,7 +335,7 @@ impl CsvDecoder {
                     return Err(DecodeError::BadValue {
                         object: self.object.clone(),
                         record,
-                        field: self.column_name(name_col, t),
+                        field: self.column_name(path),
                         value: format!("{v:?}"),
                         expected: expected.to_string(),
                         reason,
@@ -282,14 +343,14 @@ impl CsvDecoder {
                 }
             }
         }
-        for &i in &self.struct_cols {
-            if let Builder::Struct(s) = &mut self.builders[i] {
+        for (n, node) in self.nodes.iter().enumerate() {
+            if let Builder::Struct(s) = builder_at(&mut self.builders, &node.path) {
                 for c in s.children.iter_mut() {
                     if c.len() == row {
                         c.append_null();
                     }
                 }
-                if std::mem::take(&mut self.struct_seen[i]) {
+                if std::mem::take(&mut self.node_seen[n]) {
                     s.validity.append_non_null();
                 } else {
                     s.validity.append_null();
@@ -305,17 +366,23 @@ impl CsvDecoder {
         self.schema.fields().get(i).map(|f| f.name().as_str())
     }
 
-    fn column_name(&self, i: usize, t: Target) -> String {
-        let base = self
+    /// `Owner.Name`, `BillingAddress.city`: the column and struct keys along `path`.
+    fn column_name(&self, path: &[usize]) -> String {
+        let mut name = self
             .schema
             .fields()
-            .get(i)
+            .get(path[0])
             .map(|f| f.name().to_string())
-            .unwrap_or_else(|| format!("column {i}"));
-        match (t, &self.builders[i]) {
-            (Target::Part(_, j), Builder::Struct(s)) => format!("{base}.{}", s.keys[j].0),
-            _ => base,
+            .unwrap_or_else(|| format!("column {}", path[0]));
+        let mut b = &self.builders[path[0]];
+        for &j in &path[1..] {
+            if let Builder::Struct(s) = b {
+                name.push('.');
+                name.push_str(&s.keys[j]);
+                b = &s.children[j];
+            }
         }
+        name
     }
 
     /// Takes the buffered rows as a batch of the written columns.
@@ -437,9 +504,18 @@ mod tests {
                 serde_json::json!({"name": n, "type": "double", "compoundFieldName": "Spot__c"}),
             );
         }
+        for (n, to) in [("OwnerId", "User"), ("ParentId", "Account")] {
+            fields.push(
+                serde_json::json!({"name": n, "type": "reference", "referenceTo": [to],
+                "relationshipName": n.trim_end_matches("Id")}),
+            );
+        }
         let d: ObjectDescribe =
             serde_json::from_value(serde_json::json!({"name": "Account", "fields": fields}))
                 .unwrap();
+        let mut known = crate::schema::Describes::default();
+        known.insert(std::sync::Arc::new(d.clone()));
+        known.insert(std::sync::Arc::new(crate::schema::fixtures::user()));
         let list: Vec<String> = [
             "Id",
             "Name",
@@ -455,11 +531,14 @@ mod tests {
             "Any__c",
             "BillingAddress",
             "Spot__c",
+            "Owner.Name",
+            "Owner.IsActive",
+            "Parent.Owner.Name",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        ObjectSchema::resolve(&d, Some(&list), "LastModifiedDate").unwrap()
+        ObjectSchema::resolve(&d, Some(&list), "LastModifiedDate", &known).unwrap()
     }
 
     /// One record's values as Salesforce text (None = null), in `schema()` column order, with
@@ -479,6 +558,10 @@ mod tests {
         city: Option<String>,
         lat: Option<String>,
         spot: Option<(String, String)>,
+        /// `Owner.Name`, `Owner.IsActive`; None: an empty lookup.
+        owner: Option<(Option<String>, Option<bool>)>,
+        /// `Parent.Owner.Name`: no parent, a parent without owner, or the owner's name.
+        parent: Option<Option<Option<String>>>,
         ms: i64,
     }
 
@@ -498,6 +581,8 @@ mod tests {
                 city: None,
                 lat: None,
                 spot: None,
+                owner: None,
+                parent: None,
                 ms,
             }
         }
@@ -535,8 +620,27 @@ mod tests {
                 crate::timefmt::push_sf_datetime(&mut b, r.ms);
                 String::from_utf8(b).unwrap()
             };
+            let user =
+                r#""attributes":{"type":"User","url":"/services/data/v62.0/sobjects/User/005"}"#;
+            let owner = match &r.owner {
+                None => "null".to_string(),
+                Some((n, a)) => format!(
+                    "{{{user},\"Name\":{},\"IsActive\":{}}}",
+                    json_str(n),
+                    a.map(|b| b.to_string()).unwrap_or_else(|| "null".into())
+                ),
+            };
+            let parent = match &r.parent {
+                None => "null".to_string(),
+                Some(o) => format!(
+                    "{{\"attributes\":{{\"type\":\"Account\"}},\"Owner\":{}}}",
+                    o.as_ref()
+                        .map(|n| format!("{{{user},\"Name\":{}}}", json_str(n)))
+                        .unwrap_or_else(|| "null".into())
+                ),
+            };
             out.push_str(&format!(
-                "{{\"attributes\":{{\"type\":\"Account\"}},\"Id\":\"001{i:015}\",\"Name\":{},\"Flag__c\":{},\"Count__c\":{},\"Big__c\":{},\"Ratio__c\":{},\"Amount__c\":{},\"Day__c\":{},\"LastModifiedDate\":\"{ts}\",\"At__c\":{},\"Tags__c\":{},\"Any__c\":{},\"BillingAddress\":{addr},\"Spot__c\":{spot}}}",
+                "{{\"attributes\":{{\"type\":\"Account\"}},\"Id\":\"001{i:015}\",\"Name\":{},\"Flag__c\":{},\"Count__c\":{},\"Big__c\":{},\"Ratio__c\":{},\"Amount__c\":{},\"Day__c\":{},\"LastModifiedDate\":\"{ts}\",\"At__c\":{},\"Tags__c\":{},\"Any__c\":{},\"BillingAddress\":{addr},\"Spot__c\":{spot},\"Owner\":{owner},\"Parent\":{parent}}}",
                 json_str(&r.name),
                 r.flag.map(|b| b.to_string()).unwrap_or_else(|| "null".into()),
                 r.count.map(|b| b.to_string()).unwrap_or_else(|| "null".into()),
@@ -560,7 +664,7 @@ mod tests {
     /// A CSV page as Bulk sends it: header, every field quoted, columns in another order than
     /// the schema's (the header decides).
     fn csv_page(recs: &[Rec]) -> String {
-        let mut out = String::from("\"Name\",\"Id\",\"Flag__c\",\"Count__c\",\"Big__c\",\"Ratio__c\",\"Amount__c\",\"Day__c\",\"LastModifiedDate\",\"At__c\",\"Tags__c\",\"Any__c\",\"BillingStreet\",\"BillingCity\",\"BillingState\",\"BillingPostalCode\",\"BillingCountry\",\"BillingLatitude\",\"BillingLongitude\",\"BillingGeocodeAccuracy\",\"Spot__Latitude__s\",\"Spot__Longitude__s\"\n");
+        let mut out = String::from("\"Name\",\"Id\",\"Flag__c\",\"Count__c\",\"Big__c\",\"Ratio__c\",\"Amount__c\",\"Day__c\",\"LastModifiedDate\",\"At__c\",\"Tags__c\",\"Any__c\",\"BillingStreet\",\"BillingCity\",\"BillingState\",\"BillingPostalCode\",\"BillingCountry\",\"BillingLatitude\",\"BillingLongitude\",\"BillingGeocodeAccuracy\",\"Spot__Latitude__s\",\"Spot__Longitude__s\",\"Owner.Name\",\"Owner.IsActive\",\"Owner.Id\",\"Parent.Owner.Name\",\"Parent.Owner.Id\",\"Parent.Id\"\n");
         for (i, r) in recs.iter().enumerate() {
             let ts = {
                 let mut b = Vec::new();
@@ -590,6 +694,14 @@ mod tests {
                 "\"\"".into(),
                 q(&r.spot.as_ref().map(|s| s.0.clone())),
                 q(&r.spot.as_ref().map(|s| s.1.clone())),
+                q(&r.owner.as_ref().and_then(|o| o.0.clone())),
+                q(&r.owner.as_ref().and_then(|o| o.1.map(|b| b.to_string()))),
+                q(&r.owner.as_ref().map(|_| "005000000000000001".to_string())),
+                q(&r.parent.as_ref().and_then(|p| p.clone().flatten())),
+                q(&r.parent
+                    .as_ref()
+                    .and_then(|p| p.as_ref().map(|_| "005000000000000002".to_string()))),
+                q(&r.parent.as_ref().map(|_| "001000000000000009".to_string())),
             ];
             out.push_str(&cells.join(","));
             out.push('\n');
@@ -680,12 +792,22 @@ mod tests {
                 proptest::option::of((num.clone(), num)),
                 0i64..4_000_000_000_000,
             ),
+            (
+                proptest::option::of((
+                    proptest::option::of(awkward()),
+                    proptest::option::of(any::<bool>()),
+                )),
+                proptest::option::of(proptest::option::of(proptest::option::of(awkward()))),
+            ),
         )
             .prop_map(
                 |(
                     (name, flag, count, big, ratio, amount, day),
                     (at, tags, street, city, lat, spot, ms),
+                    (owner, parent),
                 )| Rec {
+                    owner,
+                    parent,
                     name,
                     flag,
                     count,
@@ -741,6 +863,8 @@ mod tests {
                 city: None,
                 lat: None,
                 spot: (i == 3).then(|| ("1.5".to_string(), "-2.25".to_string())),
+                owner: (i != 2).then(|| (Some(format!("Owner \"{i}\", Jr.")), None)),
+                parent: (i > 1).then(|| (i > 2).then(|| (i == 4).then(|| "Boss".to_string()))),
                 ms: 1_700_000_000_000 + i as i64,
             })
             .collect();

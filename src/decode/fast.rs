@@ -475,7 +475,7 @@ impl<'a> Reader<'a> {
                 self.ws();
                 let key = self.string(scratch)?;
                 let key = key.get(scratch);
-                let at = s.keys.iter().position(|(k, _)| *k == key);
+                let at = s.keys.iter().position(|k| **k == *key);
                 self.ws();
                 self.expect(b':')?;
                 self.ws();

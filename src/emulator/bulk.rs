@@ -82,6 +82,8 @@ pub(super) struct Job {
     table: Arc<Table>,
     rows: Vec<u32>,
     fields: Vec<usize>,
+    /// Relationship paths selected (`Owner.Name`): columns after `fields`.
+    rels: Vec<(usize, super::soql::RelSelect)>,
     fail: bool,
     aborted: bool,
     delimiter: u8,
@@ -305,7 +307,22 @@ fn create(st: &Inner, ver: &str, body: &[u8]) -> Response {
             "Implementation restriction: aggregate queries and GROUP BY are not supported in Bulk Query",
         );
     }
-    let selected: Vec<&FieldDef> = query.fields.iter().map(|&f| &table.def.fields[f]).collect();
+    let mut selected: Vec<&FieldDef> = query.fields.iter().map(|&f| &table.def.fields[f]).collect();
+    // The parent fields the relationship paths select (a polymorphic parent's are text).
+    let data = st.data.read().expect("dataset lock").clone();
+    for (_, r) in &query.rels {
+        for (_, chain, leaf) in r.paths() {
+            let last = chain.last().expect("a path has a step");
+            if let [t] = last.targets.as_slice() {
+                if let Some(f) = data
+                    .table(t)
+                    .and_then(|t| t.def.field_index(leaf).map(|i| &t.def.fields[i]))
+                {
+                    selected.push(f);
+                }
+            }
+        }
+    }
     if selected
         .iter()
         .any(|f| matches!(f.ftype, "address" | "location"))
@@ -356,6 +373,7 @@ fn create(st: &Inner, ver: &str, body: &[u8]) -> Response {
         table,
         rows,
         fields: query.fields,
+        rels: query.rels,
         fail: n <= st.cfg.bulk.fail_jobs,
         aborted: false,
         delimiter,
@@ -486,7 +504,7 @@ async fn results(st: &Arc<Inner>, ver: &str, id: &str, p: ResultsParams) -> Resp
     let page_no = st.bulk_pages.fetch_add(1, Ordering::SeqCst) + 1;
     let processing = st.processing();
     // Rendering happens outside the job map's lock: take what the page needs.
-    let (table, rows, fields, delimiter, crlf, total) = {
+    let (table, rows, fields, rels, delimiter, crlf, total) = {
         let jobs = st.jobs.lock().expect("job map");
         let Some(j) = jobs.get(id) else {
             return no_job(&st);
@@ -522,6 +540,7 @@ async fn results(st: &Arc<Inner>, ver: &str, id: &str, p: ResultsParams) -> Resp
             j.table.clone(),
             j.rows[from..to].to_vec(),
             j.fields.clone(),
+            j.rels.clone(),
             j.delimiter,
             j.crlf,
             (to, j.rows.len()),
@@ -531,7 +550,12 @@ async fn results(st: &Arc<Inner>, ver: &str, id: &str, p: ResultsParams) -> Resp
     let st2 = st.clone();
     let n = rows.len();
     let rendered = tokio::task::spawn_blocking(move || {
-        render_csv(&st2, &table, &rows, &fields, delimiter, crlf)
+        if rels.is_empty() {
+            render_csv(&st2, &table, &rows, &fields, delimiter, crlf)
+        } else {
+            let data = st2.data.read().expect("dataset lock").clone();
+            render_csv_with_parents(&data, &table, &rows, &fields, &rels, delimiter, crlf)
+        }
     })
     .await;
     let Ok(mut out) = rendered else {
@@ -619,6 +643,68 @@ fn render_csv(
             }
         }
         None => push_rows(&mut out, table, rows, fields, delimiter, eol),
+    }
+    out
+}
+
+/// A page of CSV for a query with relationship paths: plain fields, then a column per path
+/// (headed `Owner.Name`; empty when the lookup is empty), from the parents as they are now.
+fn render_csv_with_parents(
+    data: &super::data::Dataset,
+    table: &Table,
+    rows: &[u32],
+    fields: &[usize],
+    rels: &[(usize, super::soql::RelSelect)],
+    delimiter: u8,
+    crlf: bool,
+) -> Vec<u8> {
+    let eol: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+    let paths: Vec<_> = rels.iter().flat_map(|(_, r)| r.paths()).collect();
+    let mut out = Vec::new();
+    let headers = fields
+        .iter()
+        .map(|&fi| table.def.fields[fi].name.clone())
+        .chain(paths.iter().map(|(name, ..)| name.clone()));
+    for (k, h) in headers.enumerate() {
+        if k > 0 {
+            out.push(delimiter);
+        }
+        push_quoted(&mut out, h.as_bytes());
+    }
+    out.extend_from_slice(eol);
+    for &ri in rows {
+        let row = table.row(ri as usize);
+        for (k, &fi) in fields.iter().enumerate() {
+            if k > 0 {
+                out.push(delimiter);
+            }
+            push_cell(&mut out, &table.def.fields[fi], &row[fi]);
+        }
+        for (k, (_, chain, leaf)) in paths.iter().enumerate() {
+            if k > 0 || !fields.is_empty() {
+                out.push(delimiter);
+            }
+            let mut at: Option<(Arc<Table>, super::data::Row)> = None;
+            for r in chain {
+                let from = match &at {
+                    None => row.clone(),
+                    Some((_, prow)) => prow.clone(),
+                };
+                at = super::parent_record(data, &from, r);
+                if at.is_none() {
+                    break;
+                }
+            }
+            match at {
+                Some((pt, prow)) => match pt.def.field_index(leaf) {
+                    Some(fi) => push_cell(&mut out, &pt.def.fields[fi], &prow[fi]),
+                    None if *leaf == "Type" => push_quoted(&mut out, pt.def.name.as_bytes()),
+                    None => push_quoted(&mut out, b""),
+                },
+                None => push_quoted(&mut out, b""),
+            }
+        }
+        out.extend_from_slice(eol);
     }
     out
 }

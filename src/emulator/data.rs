@@ -56,6 +56,8 @@ pub struct FieldDef {
     pub compound: Option<String>,
     pub picklist: Vec<&'static str>,
     pub reference_to: Vec<&'static str>,
+    /// Generated lookups point to parent records 1..=ref_span (set from the parent's size).
+    pub ref_span: u64,
 }
 
 impl FieldDef {
@@ -100,7 +102,20 @@ impl FieldDef {
             compound: None,
             picklist: vec![],
             reference_to: vec![],
+            ref_span: 499,
         }
+    }
+
+    /// The relationship name SOQL paths use for this lookup (`OwnerId` → `Owner`,
+    /// `Account__c` → `Account__r`), or `None` for a field that is not a lookup.
+    pub fn relationship_name(&self) -> Option<String> {
+        if self.ftype != "reference" {
+            return None;
+        }
+        Some(match self.name.strip_suffix("__c") {
+            Some(base) => format!("{base}__r"),
+            None => self.name.trim_end_matches("Id").to_string(),
+        })
     }
     fn num(mut self, p: u32, s: i32) -> Self {
         self.precision = p;
@@ -115,6 +130,7 @@ impl FieldDef {
         self.reference_to = vec![to];
         self
     }
+
     fn formula(mut self) -> Self {
         self.calculated = true;
         self
@@ -140,6 +156,14 @@ impl ObjectDef {
         self.fields
             .iter()
             .position(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The lookup whose relationship name this is (case-insensitive).
+    pub fn relationship_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| {
+            f.relationship_name()
+                .is_some_and(|r| r.eq_ignore_ascii_case(name))
+        })
     }
 }
 
@@ -302,6 +326,10 @@ pub fn object_defs() -> Vec<ObjectDef> {
         FieldDef::new("ClosedDate", "datetime"),
     ];
     system_fields(&mut case);
+    // A case is owned by a user or a queue: its Owner is polymorphic.
+    if let Some(o) = case.iter_mut().find(|f| f.name == "OwnerId") {
+        o.reference_to = vec!["Group", "User"];
+    }
 
     let mut invoice = vec![
         FieldDef::new("Id", "id"),
@@ -365,6 +393,39 @@ pub fn object_defs() -> Vec<ObjectDef> {
         });
     }
 
+    // Users (owners, creators, managers) and queues: the parents of the system lookups.
+    let user = vec![
+        FieldDef::new("Id", "id"),
+        FieldDef::new("Username", "string"),
+        FieldDef::new("LastName", "string"),
+        FieldDef::new("FirstName", "string"),
+        FieldDef::new("Name", "string"),
+        FieldDef::new("Alias", "string"),
+        FieldDef::new("Email", "email"),
+        FieldDef::new("IsActive", "boolean"),
+        FieldDef::new("Title", "string"),
+        FieldDef::new("Department", "string"),
+        FieldDef::new("Phone", "phone"),
+        FieldDef::new("ManagerId", "reference").refs("User"),
+        FieldDef::new("CreatedDate", "datetime"),
+        FieldDef::new("CreatedById", "reference").refs("User"),
+        FieldDef::new("LastModifiedDate", "datetime"),
+        FieldDef::new("LastModifiedById", "reference").refs("User"),
+        FieldDef::new("SystemModstamp", "datetime"),
+    ];
+    let group = vec![
+        FieldDef::new("Id", "id"),
+        FieldDef::new("Name", "string"),
+        FieldDef::new("DeveloperName", "string"),
+        FieldDef::new("Type", "picklist").pick(&["Queue"]),
+        FieldDef::new("Email", "email"),
+        FieldDef::new("CreatedDate", "datetime"),
+        FieldDef::new("CreatedById", "reference").refs("User"),
+        FieldDef::new("LastModifiedDate", "datetime"),
+        FieldDef::new("LastModifiedById", "reference").refs("User"),
+        FieldDef::new("SystemModstamp", "datetime"),
+    ];
+
     vec![
         ObjectDef {
             name: "Account".into(),
@@ -415,8 +476,27 @@ pub fn object_defs() -> Vec<ObjectDef> {
             custom: true,
             fields: wide,
         },
+        ObjectDef {
+            name: "User".into(),
+            label: "User".into(),
+            key_prefix: "005",
+            custom: false,
+            fields: user,
+        },
+        ObjectDef {
+            name: "Group".into(),
+            label: "Group".into(),
+            key_prefix: "00G",
+            custom: false,
+            fields: group,
+        },
     ]
 }
+
+/// Users every dataset has unless `rows` says otherwise (owners are users 1–19).
+pub const DEFAULT_USERS: usize = 25;
+/// Queues every dataset has (some cases are owned by one).
+pub const DEFAULT_QUEUES: usize = 3;
 
 /// One record: cells aligned with the object's fields. Shared, so snapshots are cheap.
 pub type Row = Arc<Vec<Cell>>;
@@ -644,6 +724,23 @@ impl Dataset {
             .cloned()
     }
 
+    /// The record with this Id among the tables of `objects` (a lookup's parent), found by the
+    /// Id's key prefix and serial (records are never removed, so serial n is row n − 1).
+    pub fn record(&self, id: &str, objects: &[String]) -> Option<(Arc<Table>, Row)> {
+        let prefix = id.get(..3)?;
+        let table = self.tables.iter().find(|t| {
+            t.def.key_prefix == prefix
+                && objects.iter().any(|o| o.eq_ignore_ascii_case(&t.def.name))
+        })?;
+        let serial = record_serial(id)?;
+        if serial == 0 || serial as usize > table.len() {
+            return None;
+        }
+        let row = table.row(serial as usize - 1);
+        let id_col = table.def.field_index("Id")?;
+        (row[id_col] == Cell::Str(id.to_string())).then(|| (table.clone(), row))
+    }
+
     /// A writable table (copied if a snapshot still holds it).
     pub fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
         self.tables
@@ -765,6 +862,20 @@ pub fn record_id(prefix: &str, n: u64) -> String {
     String::from_utf8(out).expect("ids are ASCII")
 }
 
+/// The serial a [`record_id`] encodes (the inverse of its base-62 digits).
+pub fn record_serial(id: &str) -> Option<u64> {
+    let digits = id.get(9..15)?;
+    digits.bytes().try_fold(0u64, |v, c| {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'Z' => c - b'A' + 10,
+            b'a'..=b'z' => c - b'a' + 36,
+            _ => return None,
+        };
+        Some(v * 62 + d as u64)
+    })
+}
+
 /// Appends [`record_id`]'s text without allocating (the emulator's hot path).
 pub fn push_record_id(out: &mut Vec<u8>, prefix: &str, n: u64) {
     const A: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -853,20 +964,40 @@ pub struct GenConfig {
 /// Generates every table deterministically from the seed.
 pub fn generate(cfg: &GenConfig) -> Dataset {
     let mut tables = Vec::new();
-    for (oi, def) in object_defs().into_iter().enumerate() {
+    let defs = object_defs();
+    let count = |def: &ObjectDef| -> u64 {
+        if let Some((_, &n)) = cfg
+            .synthetic
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&def.name))
+        {
+            return n;
+        }
         // Wide__c and AccountHistory are opt-in (name them in `rows`): 600 columns are costly
         // for tests that ignore them, and history rows are only wanted where tested.
-        let default = if def.name == "Wide__c" || def.name == "AccountHistory" {
-            0
-        } else {
-            cfg.default_rows
+        let default = match def.name.as_str() {
+            "Wide__c" | "AccountHistory" => 0,
+            "User" => DEFAULT_USERS,
+            "Group" => DEFAULT_QUEUES,
+            _ => cfg.default_rows,
         };
-        let n = cfg
-            .rows
+        cfg.rows
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(&def.name))
             .map(|(_, v)| *v)
-            .unwrap_or(default);
+            .unwrap_or(default) as u64
+    };
+    let sizes: HashMap<String, u64> = defs.iter().map(|d| (d.name.clone(), count(d))).collect();
+    for (oi, mut def) in defs.into_iter().enumerate() {
+        // Lookups point to records that exist (a parent of n records has Ids 1..=n).
+        for f in def.fields.iter_mut() {
+            if let Some(&n) = f.reference_to.first().and_then(|t| sizes.get(*t)) {
+                if n > 0 {
+                    f.ref_span = n;
+                }
+            }
+        }
+        let n = sizes[&def.name] as usize;
         let mut rng =
             StdRng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(oi as u64));
         let span = cfg.days * 86_400_000;
@@ -944,9 +1075,17 @@ fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64
                 i + 1
             )),
             ("CaseNumber", _) => Cell::Str(format!("{:08}", i + 1)),
+            ("Username", _) => Cell::Str(format!("user{}@forcelake.example", i + 1)),
+            ("Type", _) if def.name == "Group" => Cell::Str("Queue".into()),
             ("LastName", _) => Cell::Str(format!("{}son", WORDS[rng.random_range(0..12)])),
             (_, "reference") if name.ends_with("ById") || name == "OwnerId" => {
-                Cell::Str(record_id("005", rng.random_range(1..20)))
+                let user = rng.random_range(1..20u64);
+                if f.reference_to.len() > 1 && (i + user) % 4 == 0 {
+                    // a polymorphic owner: every fourth or so is a queue
+                    Cell::Str(record_id("00G", 1 + user % DEFAULT_QUEUES as u64))
+                } else {
+                    Cell::Str(record_id("005", 1 + (user - 1) % f.ref_span.min(19)))
+                }
             }
             (_, "reference") => maybe(rng, ())
                 .map(|_| {
@@ -955,7 +1094,7 @@ fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64
                             .first()
                             .map(|r| prefix_of(r))
                             .unwrap_or("001"),
-                        rng.random_range(1..500),
+                        1 + (rng.random_range(1..500u64) - 1) % f.ref_span,
                     ))
                 })
                 .unwrap_or(Cell::Null),
@@ -1082,6 +1221,21 @@ fn gen_row(def: &ObjectDef, i: u64, rng: &mut StdRng, from_ms: i64, span_ms: i64
         };
         out.push(cell);
     }
+    // A user's Name is their first and last name, as Salesforce composes it.
+    if def.name == "User" {
+        if let (Some(n), Some(l)) = (def.field_index("Name"), def.field_index("LastName")) {
+            let first = def
+                .field_index("FirstName")
+                .and_then(|f| match &out[f] {
+                    Cell::Str(s) => Some(format!("{s} ")),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            if let Cell::Str(last) = &out[l] {
+                out[n] = Cell::Str(format!("{first}{last}"));
+            }
+        }
+    }
     // Compound values mirror their components.
     for (fi, f) in def.fields.iter().enumerate() {
         match f.ftype {
@@ -1116,6 +1270,7 @@ fn prefix_of(object: &str) -> &'static str {
         "Contact" => "003",
         "Opportunity" => "006",
         "User" => "005",
+        "Group" => "00G",
         _ => "a01",
     }
 }
@@ -1246,7 +1401,30 @@ mod tests {
         let a = generate(&cfg);
         let b = generate(&cfg);
         assert_eq!(a.tables[0].rows, b.tables[0].rows);
-        assert_eq!(a.tables.len(), 7);
+        assert_eq!(a.tables.len(), 9);
+        assert_eq!(a.table("User").unwrap().rows.len(), DEFAULT_USERS);
+        assert_eq!(a.table("Group").unwrap().rows.len(), DEFAULT_QUEUES);
+        // every lookup points to a record that exists (or is empty)
+        for t in &a.tables {
+            for (fi, f) in t.def.fields.iter().enumerate() {
+                for r in &t.rows {
+                    if let (Cell::Str(id), false) = (&r[fi], f.reference_to.is_empty()) {
+                        let to: Vec<String> =
+                            f.reference_to.iter().map(|s| s.to_string()).collect();
+                        assert!(
+                            a.record(id, &to).is_some(),
+                            "{}.{} = {id}",
+                            t.def.name,
+                            f.name
+                        );
+                        assert_eq!(
+                            record_serial(id).map(|n| record_id(&id[..3], n)),
+                            Some(id.clone())
+                        );
+                    }
+                }
+            }
+        }
         assert_eq!(a.table("AccountHistory").unwrap().rows.len(), 0);
         assert_eq!(a.table("Wide__c").unwrap().rows.len(), 0);
         let ids: std::collections::HashSet<_> = a.tables[0]

@@ -101,6 +101,7 @@ struct Cursor {
     table: Arc<Table>,
     rows: Vec<u32>,
     fields: Vec<usize>,
+    rels: Vec<(usize, soql::RelSelect)>,
     pos: usize,
     batch: usize,
     last_used: Instant,
@@ -1047,6 +1048,7 @@ fn start_query(st: &Arc<Inner>, q: &str, all: bool, batch: usize, version: &str)
         table,
         rows,
         fields: query.fields.clone(),
+        rels: query.rels.clone(),
         pos: 0,
         batch,
         last_used: Instant::now(),
@@ -1173,7 +1175,13 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
         .as_ref()
         .filter(|(o, _)| o.eq_ignore_ascii_case(&table.def.name))
         .and_then(|(_, f)| table.def.field_index(f));
-    let fast = bad.is_none() && version == "62.0";
+    // Records with relationships are rendered from the parents as they are now (no caches).
+    let fast = bad.is_none() && version == "62.0" && c.rels.is_empty();
+    let data = (!c.rels.is_empty()).then(|| st.data.read().expect("dataset lock").clone());
+    let parents = data.as_ref().map(|data| Parents {
+        data,
+        rels: &c.rels,
+    });
     let cache = if fast && table.synthetic.is_none() {
         Some(render_cache(st, &table, &c.fields))
     } else {
@@ -1203,6 +1211,7 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
                         version,
                         None,
                         None,
+                        None,
                     );
                     one.into_boxed_slice()
                 });
@@ -1216,6 +1225,7 @@ fn render_and_advance(st: &Arc<Inner>, locator: String, mut c: Cursor, version: 
                 version,
                 bad,
                 None,
+                parents.as_ref(),
             ),
         }
     }
@@ -1326,6 +1336,7 @@ fn render_synthetic(
             "62.0",
             None,
             Some(dynamic),
+            None,
         );
         Template {
             bytes: bytes.into_boxed_slice(),
@@ -1343,6 +1354,14 @@ fn render_synthetic(
 
 /// Renders one record; with `dynamic`, per-record fields of a synthetic table are left out
 /// and their offsets recorded instead (see [`render_synthetic`]).
+/// What a record's relationship objects are rendered from: the dataset (their parents) and
+/// the relationships selected.
+struct Parents<'a> {
+    data: &'a Dataset,
+    rels: &'a [(usize, soql::RelSelect)],
+}
+
+#[allow(clippy::too_many_arguments)]
 fn render_record(
     out: &mut Vec<u8>,
     def: &ObjectDef,
@@ -1351,6 +1370,7 @@ fn render_record(
     version: &str,
     bad: Option<usize>,
     mut dynamic: Option<(&data::Synthetic, &mut Slots)>,
+    parents: Option<&Parents>,
 ) {
     out.extend_from_slice(b"{\"attributes\":{\"type\":\"");
     out.extend_from_slice(def.name.as_bytes());
@@ -1368,7 +1388,23 @@ fn render_record(
         }
     }
     out.extend_from_slice(b"\"}");
-    for &fi in fields {
+    let rels_at = |k: usize| {
+        parents
+            .into_iter()
+            .flat_map(move |p| p.rels.iter().filter(move |(at, _)| *at == k))
+            .map(|(_, r)| r)
+    };
+    for (k, &fi) in fields.iter().enumerate() {
+        for r in rels_at(k) {
+            out.push(b',');
+            render_parent(
+                out,
+                parents.expect("rels come with parents").data,
+                row,
+                r,
+                version,
+            );
+        }
         let f = &def.fields[fi];
         out.push(b',');
         push_json_str(out, &f.name);
@@ -1394,7 +1430,81 @@ fn render_record(
         }
         render_cell(out, f, &row[fi]);
     }
+    for r in rels_at(fields.len()) {
+        out.push(b',');
+        render_parent(
+            out,
+            parents.expect("rels come with parents").data,
+            row,
+            r,
+            version,
+        );
+    }
     out.push(b'}');
+}
+
+/// A relationship's JSON member: `"Owner":{"attributes":{…},"Name":…}`, or `null` for an
+/// empty lookup. A polymorphic parent is typed `Name`; its fields the actual parent lacks are
+/// null (`Type` is the parent's object).
+fn render_parent(
+    out: &mut Vec<u8>,
+    data: &Dataset,
+    row: &[Cell],
+    rel: &soql::RelSelect,
+    version: &str,
+) {
+    push_json_str(out, &rel.name);
+    out.push(b':');
+    let Some((table, prow)) = parent_record(data, row, rel) else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    let def = &table.def;
+    let polymorphic = rel.targets.len() > 1;
+    let id = def
+        .field_index("Id")
+        .and_then(|i| match &prow[i] {
+            Cell::Str(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    out.extend_from_slice(b"{\"attributes\":{\"type\":");
+    push_json_str(out, if polymorphic { "Name" } else { &def.name });
+    out.extend_from_slice(
+        format!(
+            ",\"url\":\"/services/data/v{version}/sobjects/{}/{id}\"}}",
+            def.name
+        )
+        .as_bytes(),
+    );
+    for item in &rel.items {
+        out.push(b',');
+        match item {
+            soql::RelItem::Field(name) => {
+                push_json_str(out, name);
+                out.push(b':');
+                match def.field_index(name) {
+                    Some(fi) => render_cell(out, &def.fields[fi], &prow[fi]),
+                    None if polymorphic && name == "Type" => push_json_str(out, &def.name),
+                    None => out.extend_from_slice(b"null"),
+                }
+            }
+            soql::RelItem::Rel(r) => render_parent(out, data, &prow, r, version),
+        }
+    }
+    out.push(b'}');
+}
+
+/// The record a relationship's lookup points to, if it is set and exists.
+pub(crate) fn parent_record(
+    data: &Dataset,
+    row: &[Cell],
+    rel: &soql::RelSelect,
+) -> Option<(Arc<Table>, data::Row)> {
+    let Cell::Str(id) = &row[rel.fk] else {
+        return None;
+    };
+    data.record(id, &rel.targets)
 }
 
 fn render_cell(out: &mut Vec<u8>, f: &FieldDef, c: &Cell) {
@@ -1517,12 +1627,12 @@ fn field_describe(f: &FieldDef) -> serde_json::Value {
         "groupable": matches!(f.ftype, "string" | "picklist" | "id" | "reference" | "boolean" | "date"),
         "highScaleNumber": false, "htmlFormatted": false, "idLookup": f.ftype == "id", "inlineHelpText": null,
         "label": f.label, "length": if compound { 0 } else { f.length }, "mask": null, "maskType": null,
-        "name": f.name, "nameField": f.name == "Name", "namePointing": false, "nillable": f.nillable,
+        "name": f.name, "nameField": f.name == "Name", "namePointing": f.reference_to.len() > 1, "nillable": f.nillable,
         "permissionable": f.custom, "picklistValues": f.picklist.iter().map(|v| serde_json::json!({"active": true, "defaultValue": false, "label": v, "validFor": null, "value": v})).collect::<Vec<_>>(),
-        "polymorphicForeignKey": false,
+        "polymorphicForeignKey": f.reference_to.len() > 1,
         "precision": if matches!(f.ftype, "currency" | "double" | "percent") { f.precision } else { 0 },
         "queryByDistance": false, "referenceTargetField": null, "referenceTo": f.reference_to,
-        "relationshipName": if f.ftype == "reference" { serde_json::json!(match f.name.strip_suffix("__c") { Some(base) => format!("{base}__r"), None => f.name.trim_end_matches("Id").to_string() }) } else { serde_json::Value::Null },
+        "relationshipName": f.relationship_name(),
         "relationshipOrder": null, "restrictedDelete": false, "restrictedPicklist": false,
         "scale": if matches!(f.ftype, "currency" | "double" | "percent") { f.scale } else { 0 },
         "searchPrefilterable": false, "soapType": soap_type(f.ftype), "sortable": !compound && f.ftype != "textarea",
@@ -1653,6 +1763,7 @@ pub fn render_page(
             "62.0",
             None,
             None,
+            None,
         );
     }
     out.extend_from_slice(b"]}");
@@ -1687,6 +1798,7 @@ mod tests {
                 &table.row(i as usize),
                 &fields,
                 "62.0",
+                None,
                 None,
                 None,
             );

@@ -165,12 +165,57 @@ pub struct GroupByDay {
     pub count_key: String,
 }
 
+/// A child-to-parent relationship in a select list (`Owner.Name`, `Account.Owner.Email`): the
+/// lookup it follows and what its paths select from the parent, in select order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelSelect {
+    /// The lookup field on the object the step leaves.
+    pub fk: usize,
+    /// The relationship name as describe spells it (the JSON key, the CSV header's step).
+    pub name: String,
+    /// Objects the parent may be; several (a polymorphic lookup): it is rendered as `Name`.
+    pub targets: Vec<String>,
+    pub items: Vec<RelItem>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelItem {
+    /// A parent field by its canonical name (looked up on the actual parent's object).
+    Field(String),
+    Rel(RelSelect),
+}
+
+impl RelSelect {
+    /// Every path through this relationship as (`Owner.Manager.Name`, the relationships from
+    /// here to the leaf, the leaf field's name).
+    pub fn paths(&self) -> Vec<(String, Vec<&RelSelect>, &str)> {
+        let mut out = Vec::new();
+        for item in &self.items {
+            match item {
+                RelItem::Field(f) => {
+                    out.push((format!("{}.{f}", self.name), vec![self], f.as_str()))
+                }
+                RelItem::Rel(r) => {
+                    for (name, mut chain, leaf) in r.paths() {
+                        chain.insert(0, self);
+                        out.push((format!("{}.{name}", self.name), chain, leaf));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A parsed query against one object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub object: String,
     /// Field indexes in select order; empty for `COUNT()` and aggregates.
     pub fields: Vec<usize>,
+    /// Relationships selected (`Owner.Name`), each with the number of `fields` selected before
+    /// its first path (where its object goes in a record).
+    pub rels: Vec<(usize, RelSelect)>,
     pub count: bool,
     /// An aggregate query: records per day (`AggregateResult` records).
     pub group: Option<GroupByDay>,
@@ -488,7 +533,13 @@ pub fn parse<'a>(
     })?;
     p.def = Some(def);
     let mut fields = Vec::with_capacity(select.len());
+    let mut rels: Vec<(usize, RelSelect)> = Vec::new();
     for (name, pos) in &select {
+        if name.contains('.') {
+            let at = fields.len();
+            add_path(q, def, name, *pos, &lookup, at, &mut rels)?;
+            continue;
+        }
         let i = p.field(name, *pos)?;
         if fields.contains(&i) {
             return Err(SoqlError {
@@ -498,7 +549,7 @@ pub fn parse<'a>(
         }
         fields.push(i);
     }
-    if count && !fields.is_empty() {
+    if count && !(fields.is_empty() && rels.is_empty()) {
         return Err(malformed(
             q,
             0,
@@ -657,6 +708,7 @@ pub fn parse<'a>(
         Query {
             object: def.name.clone(),
             fields,
+            rels,
             count,
             group,
             cond,
@@ -666,6 +718,135 @@ pub fn parse<'a>(
         },
         def,
     ))
+}
+
+/// Adds one select path (`Account.Owner.Name`) to the relationships selected, checking each
+/// step as Salesforce does: a step is a lookup's relationship name, a polymorphic lookup's
+/// parent is the `Name` object (its fields only, no further step).
+fn add_path<'a>(
+    q: &str,
+    root: &'a ObjectDef,
+    path: &str,
+    pos: usize,
+    lookup: &impl Fn(&str) -> Option<&'a ObjectDef>,
+    at: usize,
+    rels: &mut Vec<(usize, RelSelect)>,
+) -> Result<(), SoqlError> {
+    let steps: Vec<&str> = path.split('.').collect();
+    let (leaf, hops) = steps.split_last().expect("a path has a dot");
+    let relationship_error = |step: &str| {
+        SoqlError {
+        code: "INVALID_FIELD",
+        message: format!(
+            "\n{q}\n{}^\nERROR at Row:1:Column:{}\nDidn't understand relationship '{step}' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.",
+            " ".repeat(pos),
+            pos + 1
+        ),
+    }
+    };
+    let column_error = |entity: &str| {
+        SoqlError {
+        code: "INVALID_FIELD",
+        message: format!(
+            "\n{q}\n{}^\nERROR at Row:1:Column:{}\nNo such column '{leaf}' on entity '{entity}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
+            " ".repeat(pos),
+            pos + 1
+        ),
+    }
+    };
+    if hops.len() > 5 {
+        return Err(SoqlError {
+            code: "MALFORMED_QUERY",
+            message: format!("\n{q}\nERROR at Row:1:Column:{}\nSOQL statements cannot query more than 5 levels of child-to-parent relationships", pos + 1),
+        });
+    }
+    // Walk the steps: resolve each against the object it leaves.
+    let mut at_def: Option<&ObjectDef> = Some(root);
+    let mut chain: Vec<(usize, String, Vec<String>)> = Vec::new();
+    for step in hops {
+        let Some(d) = at_def else {
+            return Err(relationship_error(step)); // past a polymorphic lookup
+        };
+        let Some(fk) = d.relationship_index(step) else {
+            return Err(relationship_error(step));
+        };
+        let f = &d.fields[fk];
+        let name = f
+            .relationship_name()
+            .expect("relationship_index finds lookups");
+        let targets: Vec<String> = f.reference_to.iter().map(|t| t.to_string()).collect();
+        at_def = if targets.len() > 1 {
+            None
+        } else {
+            targets.first().and_then(|t| lookup(t))
+        };
+        chain.push((fk, name, targets));
+    }
+    let leaf_name = match at_def {
+        Some(d) => match d.field_index(leaf) {
+            Some(i) => d.fields[i].name.clone(),
+            None => return Err(column_error(&d.name)),
+        },
+        None => match crate::salesforce::describe::NAME_FIELDS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(leaf))
+        {
+            Some((n, _)) => n.to_string(),
+            None => return Err(column_error("Name")),
+        },
+    };
+    // Merge into the tree of selected relationships.
+    let (first, rest) = chain.split_first().expect("a path has a step");
+    let top = match rels.iter().position(|(_, r)| r.name == first.1) {
+        Some(i) => i,
+        None => {
+            rels.push((
+                at,
+                RelSelect {
+                    fk: first.0,
+                    name: first.1.clone(),
+                    targets: first.2.clone(),
+                    items: Vec::new(),
+                },
+            ));
+            rels.len() - 1
+        }
+    };
+    let mut node = &mut rels[top].1;
+    for (fk, name, targets) in rest {
+        let i = node
+            .items
+            .iter()
+            .position(|it| matches!(it, RelItem::Rel(r) if &r.name == name));
+        let i = match i {
+            Some(i) => i,
+            None => {
+                node.items.push(RelItem::Rel(RelSelect {
+                    fk: *fk,
+                    name: name.clone(),
+                    targets: targets.clone(),
+                    items: Vec::new(),
+                }));
+                node.items.len() - 1
+            }
+        };
+        node = match &mut node.items[i] {
+            RelItem::Rel(r) => r,
+            RelItem::Field(_) => unreachable!("found as a relationship"),
+        };
+    }
+    if node
+        .items
+        .iter()
+        .any(|it| matches!(it, RelItem::Field(f) if *f == leaf_name))
+    {
+        return Err(SoqlError {
+            code: "INVALID_FIELD",
+            message: format!("duplicate field selected: {path}"),
+        });
+    }
+    node.items.push(RelItem::Field(leaf_name));
+    Ok(())
 }
 
 fn cmp_cell(c: &Cell, l: &Literal) -> Option<Ordering> {

@@ -52,6 +52,73 @@ pub struct FieldDescribe {
     pub relationship_name: Option<String>,
     #[serde(default)]
     pub reference_to: Vec<String>,
+    /// A lookup that can point to several objects (`Owner` on Case: Group or User).
+    #[serde(default)]
+    pub polymorphic_foreign_key: bool,
+}
+
+impl FieldDescribe {
+    /// A lookup whose parent may be one of several objects: SOQL reaches its parent only as
+    /// the `Name` object ([`name_object`]).
+    pub fn is_polymorphic(&self) -> bool {
+        self.polymorphic_foreign_key || self.reference_to.len() > 1
+    }
+}
+
+/// The fields of Salesforce's `Name` object, which stands for the parent of a polymorphic
+/// lookup (`Case.Owner`, `Task.What`, `Task.Who`): the only fields SOQL allows after such a
+/// step (object reference, "Name"). A field the actual parent lacks comes back null.
+pub const NAME_FIELDS: [(&str, &str); 20] = [
+    ("Id", "id"),
+    ("Alias", "string"),
+    ("Email", "email"),
+    ("FirstName", "string"),
+    ("IsActive", "boolean"),
+    ("LastName", "string"),
+    ("LastReferencedDate", "datetime"),
+    ("LastViewedDate", "datetime"),
+    ("MiddleName", "string"),
+    ("Name", "string"),
+    ("NameOrAlias", "string"),
+    ("Phone", "phone"),
+    ("ProfileId", "reference"),
+    ("RecordTypeId", "reference"),
+    ("SmallPhotoUrl", "url"),
+    ("Suffix", "string"),
+    ("Title", "string"),
+    ("Type", "picklist"),
+    ("UserRoleId", "reference"),
+    ("Username", "string"),
+];
+
+/// The `Name` object as a describe (it cannot be queried on its own).
+pub fn name_object() -> ObjectDescribe {
+    ObjectDescribe {
+        name: "Name".into(),
+        label: "Name".into(),
+        custom: false,
+        queryable: false,
+        fields: NAME_FIELDS
+            .iter()
+            .map(|(n, t)| FieldDescribe {
+                name: (*n).into(),
+                field_type: (*t).into(),
+                label: (*n).into(),
+                custom: false,
+                calculated: false,
+                nillable: *n != "Id",
+                precision: 0,
+                scale: 0,
+                digits: 0,
+                length: 0,
+                compound_field_name: None,
+                soap_type: String::new(),
+                relationship_name: None,
+                reference_to: Vec::new(),
+                polymorphic_foreign_key: false,
+            })
+            .collect(),
+    }
 }
 
 impl ObjectDescribe {
@@ -60,6 +127,15 @@ impl ObjectDescribe {
         self.fields
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The lookup whose relationship name this is (`Owner` → `OwnerId`), case-insensitively.
+    pub fn relationship(&self, name: &str) -> Option<&FieldDescribe> {
+        self.fields.iter().find(|f| {
+            f.relationship_name
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case(name))
+        })
     }
 }
 

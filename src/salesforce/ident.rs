@@ -15,6 +15,14 @@ pub fn is_field_name(s: &str) -> bool {
     is_api_name(s, 4)
 }
 
+/// A field API name, or a child-to-parent relationship path of up to
+/// [`crate::schema::path::MAX_HOPS`] relationships (`Owner.Name`, `Account__r.Owner.Email`):
+/// every step a valid API name.
+pub fn is_field_path(s: &str) -> bool {
+    let steps: Vec<&str> = s.split('.').collect();
+    steps.len() <= crate::schema::path::MAX_HOPS + 1 && steps.iter().all(|p| is_field_name(p))
+}
+
 fn is_api_name(s: &str, max_parts: usize) -> bool {
     if s.is_empty() || s.len() > 120 {
         return false;

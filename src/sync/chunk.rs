@@ -293,13 +293,13 @@ pub async fn run_chunk(
                     (
                         soql::chunk_query(
                             &obj.object,
-                            g,
+                            &g.select,
                             &obj.cursor_field,
                             obj.cursor_is_date,
                             window.start,
                             window.end,
                         ),
-                        g.clone(),
+                        g.keys.clone(),
                     )
                 })
                 .collect();

@@ -25,7 +25,16 @@ pub enum FetchEnd {
     BudgetSpent,
 }
 
-/// Splits the select list into groups whose query URI fits (each group also selects Id).
+/// A part of a split query: what it selects, and the JSON keys its records bring (a
+/// relationship's paths come as one nested object under the relationship's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldGroup {
+    pub select: Vec<String>,
+    pub keys: Vec<String>,
+}
+
+/// Splits the select list into groups whose query URI fits (each group also selects Id; the
+/// paths of one relationship stay in one group, so its object is never cut in two).
 pub fn field_groups(
     client: &Client,
     obj: &ObjectSchema,
@@ -33,34 +42,42 @@ pub fn field_groups(
     end: chrono::DateTime<chrono::Utc>,
     all: bool,
     max_uri: usize,
-) -> Vec<Vec<String>> {
-    let fields = obj.select_list();
-    let full = soql::chunk_query(
-        &obj.object,
-        &fields,
-        &obj.cursor_field,
-        obj.cursor_is_date,
-        start,
-        end,
-    );
-    if client.query_uri_len(&full, all) <= max_uri {
-        return vec![fields];
-    }
-    let mut groups: Vec<Vec<String>> = Vec::new();
-    let mut cur: Vec<String> = vec!["Id".to_string()];
-    for f in fields.into_iter().filter(|f| f != "Id") {
-        cur.push(f);
-        let q = soql::chunk_query(
+) -> Vec<FieldGroup> {
+    let query = |fields: &[String]| {
+        soql::chunk_query(
             &obj.object,
-            &cur,
+            fields,
             &obj.cursor_field,
             obj.cursor_is_date,
             start,
             end,
-        );
-        if client.query_uri_len(&q, all) > max_uri && cur.len() > 2 {
-            let last = cur.pop().expect("pushed above");
-            groups.push(std::mem::replace(&mut cur, vec!["Id".to_string(), last]));
+        )
+    };
+    let whole = FieldGroup {
+        select: obj.select_list(),
+        keys: obj.columns.iter().map(|c| c.name.clone()).collect(),
+    };
+    if client.query_uri_len(&query(&whole.select), all) <= max_uri {
+        return vec![whole];
+    }
+    let id = || FieldGroup {
+        select: vec!["Id".to_string()],
+        keys: vec!["Id".to_string()],
+    };
+    let mut groups: Vec<FieldGroup> = Vec::new();
+    let mut cur = id();
+    for c in obj.columns.iter().filter(|c| c.name != "Id") {
+        let paths = c.select_paths();
+        let before = cur.select.len();
+        cur.select.extend(paths.iter().cloned());
+        cur.keys.push(c.name.clone());
+        if client.query_uri_len(&query(&cur.select), all) > max_uri && cur.keys.len() > 2 {
+            cur.select.truncate(before);
+            cur.keys.pop();
+            let mut next = id();
+            next.select.extend(paths);
+            next.keys.push(c.name.clone());
+            groups.push(std::mem::replace(&mut cur, next));
         }
     }
     groups.push(cur);
@@ -142,7 +159,7 @@ impl Fetcher<'_> {
     /// Several queries over groups of fields, joined by Id in lockstep into synthetic pages.
     pub async fn split(
         &mut self,
-        queries: &[(String, Vec<String>)],
+        queries: &[(String, Vec<String>)], // (query, the JSON keys it brings)
         tx: &tokio::sync::mpsc::Sender<Bytes>,
     ) -> Result<FetchEnd, SyncError> {
         #[derive(Deserialize)]

@@ -8,7 +8,7 @@ use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
 use crate::config::ObjectConfig;
 use crate::salesforce::{ident, soql, SfError};
-use crate::schema::ObjectSchema;
+use crate::schema::{Describes, ObjectSchema};
 use crate::sink::layout;
 use crate::sink::manifest;
 use crate::sync::{Budget, Context, SyncError};
@@ -36,8 +36,16 @@ pub async fn prepare_objects(
     ctx.client.authenticate().await?;
     let mut out = Vec::new();
     let mut global = None;
+    // Every describe read in this run (configured objects and the parents their relationship
+    // paths reach): each object is described once.
+    let mut describes = Describes::default();
     for o in &ctx.config.objects {
-        let describe = match ctx.client.describe(&o.name).await {
+        let cached = describes.get(&o.name).cloned();
+        let describe = match cached {
+            Some(d) => Ok(d),
+            None => ctx.client.describe(&o.name).await,
+        };
+        let describe = match describe {
             Ok(d) => d,
             Err(SfError::Api { code, .. }) if code == "NOT_FOUND" || code == "INVALID_TYPE" => {
                 if global.is_none() {
@@ -65,7 +73,15 @@ pub async fn prepare_objects(
                 name: o.name.clone(),
             });
         }
-        let schema = ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field)?;
+        describes.insert(Arc::new(describe.clone()));
+        while let Some(parent) =
+            crate::schema::path::missing_describe(&describe, o.fields.as_deref(), &describes)?
+        {
+            let d = ctx.client.describe(&parent).await?;
+            describes.insert(Arc::new(d));
+        }
+        let schema =
+            ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field, &describes)?;
         if ctx.config.sync.api == crate::config::Api::Bulk {
             if let Some(why) = schema.bulk_obstacle() {
                 return Err(SyncError::BulkRefused {

@@ -11,6 +11,10 @@ use sha2::{Digest, Sha256};
 use crate::salesforce::describe::{FieldDescribe, ObjectDescribe};
 use crate::salesforce::ident;
 
+pub mod path;
+
+pub use path::Describes;
+
 /// How a column's JSON values are decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
@@ -34,6 +38,9 @@ pub enum ColumnKind {
     MultiPicklist,
     Address,
     Location,
+    /// A child-to-parent relationship (`Owner`): a struct of the parent's fields
+    /// ([`Column::parent`]).
+    Relationship,
 }
 
 /// One queried column.
@@ -49,6 +56,63 @@ pub struct Column {
     /// A compound (address, location): its component fields, as (struct key index, field
     /// name) — what Bulk API 2.0 selects instead of the compound, which it cannot.
     pub components: Vec<(usize, String)>,
+    /// A relationship column: the lookup it follows and the parent fields selected through it.
+    pub parent: Option<Box<Parent>>,
+}
+
+/// The parent side of a relationship column.
+#[derive(Debug, Clone)]
+pub struct Parent {
+    /// The lookup field (`OwnerId`).
+    pub lookup: String,
+    /// The objects it can point to (describe's `referenceTo`).
+    pub reference_to: Vec<String>,
+    /// Several possible parents: SOQL reaches them as the `Name` object.
+    pub polymorphic: bool,
+    /// The parent's columns (nested relationships included), in path order.
+    pub fields: Vec<Column>,
+}
+
+impl Column {
+    /// The names SOQL selects for this column: its own, or for a relationship every path
+    /// through it (`Owner.Name`, `Owner.Manager.Email`).
+    pub fn select_paths(&self) -> Vec<String> {
+        match &self.parent {
+            None => vec![self.name.clone()],
+            Some(p) => p
+                .fields
+                .iter()
+                .flat_map(|c| c.select_paths())
+                .map(|s| format!("{}.{s}", self.name))
+                .collect(),
+        }
+    }
+
+    /// The names a Bulk API 2.0 job selects for this column: compounds as their components,
+    /// relationships as their paths plus the parent's Id (which tells an empty lookup from a
+    /// parent whose selected fields are all null: a CSV row shows both as empty fields).
+    pub fn bulk_paths(&self) -> Vec<String> {
+        match &self.parent {
+            None if self.components.is_empty() => vec![self.name.clone()],
+            None => self.components.iter().map(|(_, n)| n.clone()).collect(),
+            Some(p) => {
+                let mut out: Vec<String> = Vec::new();
+                for c in &p.fields {
+                    for s in c.bulk_paths() {
+                        push_unique(&mut out, format!("{}.{s}", self.name));
+                    }
+                }
+                push_unique(&mut out, format!("{}.Id", self.name));
+                out
+            }
+        }
+    }
+}
+
+fn push_unique(out: &mut Vec<String>, name: String) {
+    if !out.iter().any(|o| o.eq_ignore_ascii_case(&name)) {
+        out.push(name);
+    }
 }
 
 /// The plan for one object: columns to query, in order, and which of them are written.
@@ -91,6 +155,12 @@ pub enum SchemaError {
         object: String,
         field: String,
         suggestions: Vec<String>,
+    },
+    #[error("{object} field {path:?}: {message}")]
+    BadPath {
+        object: String,
+        path: String,
+        message: String,
     },
     #[error("object {object} has no field that can be written (every field is compound or binary); list fields explicitly")]
     NoColumns { object: String },
@@ -188,6 +258,16 @@ pub fn arrow_type(kind: ColumnKind) -> DataType {
         }
         ColumnKind::Address => DataType::Struct(address_fields()),
         ColumnKind::Location => DataType::Struct(location_fields()),
+        // its fields come from the parent: see `column_type`
+        ColumnKind::Relationship => DataType::Struct(Fields::empty()),
+    }
+}
+
+/// The Arrow type of a column (a relationship's struct holds its parent's fields).
+pub fn column_type(c: &Column) -> DataType {
+    match &c.parent {
+        Some(p) => DataType::Struct(p.fields.iter().map(arrow_field).collect()),
+        None => arrow_type(c.kind),
     }
 }
 
@@ -234,6 +314,7 @@ pub fn column(f: &FieldDescribe) -> Column {
         label: f.label.clone(),
         calculated: f.calculated,
         components: Vec::new(),
+        parent: None,
     }
 }
 
@@ -249,7 +330,7 @@ pub fn component_key(keys: &[(&str, ColumnKind)], component: &str) -> Option<usi
 }
 
 /// Fills in the components of compound columns from describe's `compoundFieldName`.
-fn attach_components(describe: &ObjectDescribe, columns: &mut [Column]) {
+pub(crate) fn attach_components(describe: &ObjectDescribe, columns: &mut [Column]) {
     for c in columns.iter_mut() {
         let keys: &[(&str, ColumnKind)] = match c.kind {
             ColumnKind::Address => &ADDRESS_KEYS,
@@ -272,10 +353,14 @@ pub fn is_default_field(f: &FieldDescribe) -> bool {
 
 impl ObjectSchema {
     /// Resolves the configured field list (or the standard fields) and the cursor against describe.
+    ///
+    /// Relationship paths (`Owner.Name`) are resolved against the parents' describes in
+    /// `parents` ([`path::missing_describe`] says which are still needed).
     pub fn resolve(
         describe: &ObjectDescribe,
         fields: Option<&[String]>,
         cursor: &str,
+        parents: &Describes,
     ) -> Result<Self, SchemaError> {
         let object = describe.name.clone();
         let mut columns: Vec<Column> = match fields {
@@ -288,6 +373,10 @@ impl ObjectSchema {
             Some(list) => {
                 let mut out = Vec::with_capacity(list.len());
                 for name in list {
+                    if path::is_path(name) {
+                        path::add_path(describe, name, parents, &mut out)?;
+                        continue;
+                    }
                     match describe.field(name) {
                         Some(f) => out.push(column(f)),
                         None => {
@@ -349,7 +438,7 @@ impl ObjectSchema {
 
     /// Names to SELECT, in order.
     pub fn select_list(&self) -> Vec<String> {
-        self.columns.iter().map(|c| c.name.clone()).collect()
+        self.columns.iter().flat_map(Column::select_paths).collect()
     }
 
     /// Names a Bulk API 2.0 job selects: compounds replaced by their components (a component
@@ -357,15 +446,8 @@ impl ObjectSchema {
     pub fn bulk_select_list(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::with_capacity(self.columns.len());
         for c in &self.columns {
-            let names: Vec<&String> = if c.components.is_empty() {
-                vec![&c.name]
-            } else {
-                c.components.iter().map(|(_, n)| n).collect()
-            };
-            for n in names {
-                if !out.iter().any(|o| o.eq_ignore_ascii_case(n)) {
-                    out.push(n.clone());
-                }
+            for n in c.bulk_paths() {
+                push_unique(&mut out, n);
             }
         }
         out
@@ -374,23 +456,31 @@ impl ObjectSchema {
     /// Why Bulk API 2.0 cannot fetch this object's columns, if it cannot: a base64 field (Bulk
     /// cannot select binary data) or a compound whose components describe does not list.
     pub fn bulk_obstacle(&self) -> Option<String> {
-        for c in &self.columns {
-            if c.sf_type == "base64" {
-                return Some(format!(
-                    "field {}.{} is base64, which Bulk API 2.0 cannot select",
-                    self.object, c.name
-                ));
+        fn find(object: &str, prefix: &str, cols: &[Column]) -> Option<String> {
+            for c in cols {
+                if c.sf_type == "base64" {
+                    return Some(format!(
+                        "field {object}.{prefix}{} is base64, which Bulk API 2.0 cannot select",
+                        c.name
+                    ));
+                }
+                if matches!(c.kind, ColumnKind::Address | ColumnKind::Location)
+                    && c.components.is_empty()
+                {
+                    return Some(format!(
+                        "compound field {object}.{prefix}{} has no component fields in describe, and Bulk API 2.0 cannot select a compound",
+                        c.name
+                    ));
+                }
+                if let Some(p) = &c.parent {
+                    if let Some(why) = find(object, &format!("{prefix}{}.", c.name), &p.fields) {
+                        return Some(why);
+                    }
+                }
             }
-            if matches!(c.kind, ColumnKind::Address | ColumnKind::Location)
-                && c.components.is_empty()
-            {
-                return Some(format!(
-                    "compound field {}.{} has no component fields in describe, and Bulk API 2.0 cannot select a compound",
-                    self.object, c.name
-                ));
-            }
+            None
         }
-        None
+        find(&self.object, "", &self.columns)
     }
 
     /// The schema record written to `_forcelake/schemas/<Object>/<hash>.json`.
@@ -405,6 +495,7 @@ impl ObjectSchema {
                 "salesforce_type": c.sf_type,
                 "label": c.label,
                 "calculated": c.calculated,
+                "reference_to": c.parent.as_ref().map(|p| p.reference_to.clone()),
             })).collect::<Vec<_>>(),
         })
     }
@@ -412,16 +503,22 @@ impl ObjectSchema {
 
 /// The Arrow field for a column, with Salesforce metadata.
 pub fn arrow_field(c: &Column) -> Field {
-    Field::new(&c.name, arrow_type(c.kind), c.nullable).with_metadata(
-        std::collections::HashMap::from([
-            ("salesforce.type".to_string(), c.sf_type.clone()),
-            ("salesforce.label".to_string(), c.label.clone()),
-            (
-                "salesforce.calculated".to_string(),
-                c.calculated.to_string(),
-            ),
-        ]),
-    )
+    let mut md = std::collections::HashMap::from([
+        ("salesforce.type".to_string(), c.sf_type.clone()),
+        ("salesforce.label".to_string(), c.label.clone()),
+        (
+            "salesforce.calculated".to_string(),
+            c.calculated.to_string(),
+        ),
+    ]);
+    if let Some(p) = &c.parent {
+        md.insert("salesforce.lookup".into(), p.lookup.clone());
+        md.insert("salesforce.reference_to".into(), p.reference_to.join(","));
+        if p.polymorphic {
+            md.insert("salesforce.polymorphic".into(), "true".into());
+        }
+    }
+    Field::new(&c.name, column_type(c), c.nullable).with_metadata(md)
 }
 
 /// A stable 16-hex-digit hash of names, types, nullability and Salesforce types.
@@ -448,6 +545,14 @@ pub fn schema_hash(schema: &Schema) -> String {
 mod tests {
     use super::*;
 
+    fn resolve(
+        d: &ObjectDescribe,
+        fields: Option<&[String]>,
+        cursor: &str,
+    ) -> Result<ObjectSchema, SchemaError> {
+        ObjectSchema::resolve(d, fields, cursor, &Describes::default())
+    }
+
     fn fd(name: &str, t: &str, custom: bool) -> FieldDescribe {
         serde_json::from_value(serde_json::json!({"name": name, "type": t, "label": name, "custom": custom, "precision": 18, "scale": 2})).unwrap()
     }
@@ -473,7 +578,7 @@ mod tests {
 
     #[test]
     fn default_fields_are_standard_non_compound() {
-        let s = ObjectSchema::resolve(&describe(), None, "LastModifiedDate").unwrap();
+        let s = resolve(&describe(), None, "LastModifiedDate").unwrap();
         let names: Vec<_> = s.arrow.fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(
             names,
@@ -496,7 +601,7 @@ mod tests {
 
     #[test]
     fn explicit_fields_keep_order_and_append_cursor_for_query_only() {
-        let s = ObjectSchema::resolve(
+        let s = resolve(
             &describe(),
             Some(&["name".into(), "BillingAddress".into()]),
             "LastModifiedDate",
@@ -513,7 +618,7 @@ mod tests {
 
     #[test]
     fn unknown_field_suggests_closest() {
-        let e = ObjectSchema::resolve(&describe(), Some(&["Nmae".into()]), "LastModifiedDate")
+        let e = resolve(&describe(), Some(&["Nmae".into()]), "LastModifiedDate")
             .unwrap_err()
             .to_string();
         assert!(e.contains("Nmae") && e.contains("did you mean Name"), "{e}");
@@ -521,11 +626,9 @@ mod tests {
 
     #[test]
     fn cursor_must_be_datetime() {
-        let e = ObjectSchema::resolve(&describe(), None, "Name")
-            .unwrap_err()
-            .to_string();
+        let e = resolve(&describe(), None, "Name").unwrap_err().to_string();
         assert!(e.contains("is a string field"), "{e}");
-        let e = ObjectSchema::resolve(&describe(), None, "LastModfiedDate")
+        let e = resolve(&describe(), None, "LastModfiedDate")
             .unwrap_err()
             .to_string();
         assert!(e.contains("LastModifiedDate"), "{e}");
@@ -533,10 +636,65 @@ mod tests {
 
     #[test]
     fn hash_changes_with_schema() {
-        let a = ObjectSchema::resolve(&describe(), None, "LastModifiedDate").unwrap();
-        let b =
-            ObjectSchema::resolve(&describe(), Some(&["Id".into()]), "LastModifiedDate").unwrap();
+        let a = resolve(&describe(), None, "LastModifiedDate").unwrap();
+        let b = resolve(&describe(), Some(&["Id".into()]), "LastModifiedDate").unwrap();
         assert_ne!(a.hash, b.hash);
         assert_eq!(a.hash.len(), 16);
+    }
+}
+
+/// Describes for tests: objects from (name, type) pairs, where `reference:User` is a lookup to
+/// User (relationship name: the field without `Id`, or `__c` → `__r`) and
+/// `reference:Group,User` a polymorphic one.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    pub fn describe(object: &str, fields: &[(&str, &str)]) -> ObjectDescribe {
+        let fields: Vec<serde_json::Value> = fields
+            .iter()
+            .map(|(n, t)| {
+                let (t, to) = t.split_once(':').unwrap_or((t, ""));
+                let rel = (t == "reference").then(|| match n.strip_suffix("__c") {
+                    Some(b) => format!("{b}__r"),
+                    None => n.trim_end_matches("Id").to_string(),
+                });
+                let to: Vec<&str> = to.split(',').filter(|s| !s.is_empty()).collect();
+                serde_json::json!({"name": n, "type": t, "label": n, "precision": 18, "scale": 2,
+                    "custom": n.ends_with("__c"), "relationshipName": rel, "referenceTo": to})
+            })
+            .collect();
+        serde_json::from_value(
+            serde_json::json!({"name": object, "label": object, "fields": fields}),
+        )
+        .expect("a describe")
+    }
+
+    /// User: Id, Name, Email, IsActive, a Manager (User), LastModifiedDate.
+    pub fn user() -> ObjectDescribe {
+        describe(
+            "User",
+            &[
+                ("Id", "id"),
+                ("Name", "string"),
+                ("Email", "email"),
+                ("IsActive", "boolean"),
+                ("ManagerId", "reference:User"),
+                ("LastModifiedDate", "datetime"),
+            ],
+        )
+    }
+
+    pub fn resolve(
+        root: &ObjectDescribe,
+        fields: &[&str],
+        parents: &[ObjectDescribe],
+    ) -> Result<ObjectSchema, SchemaError> {
+        let mut known = Describes::default();
+        for p in parents {
+            known.insert(std::sync::Arc::new(p.clone()));
+        }
+        let list: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+        ObjectSchema::resolve(root, Some(&list), "LastModifiedDate", &known)
     }
 }
