@@ -589,7 +589,7 @@ async fn discover(cfg: Config, object: Option<&str>, out: Out) -> Result<ExitCod
                 }));
             } else {
                 println!(
-                    "{} ({} fields; * = in the default field set; cursor: {})",
+                    "{} ({} fields; * = in the default field set; -> relationship (parent): select its fields as Relationship.Field; cursor: {})",
                     describe.name,
                     fields.len(),
                     if cursors.is_empty() {
@@ -602,7 +602,7 @@ async fn discover(cfg: Config, object: Option<&str>, out: Out) -> Result<ExitCod
                     let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
                     let rel = match f["relationship_name"].as_str() {
                         Some(r) => format!(
-                            " -> {r} ({})",
+                            " -> {r} ({}{})",
                             f["reference_to"]
                                 .as_array()
                                 .map(|a| a
@@ -610,7 +610,12 @@ async fn discover(cfg: Config, object: Option<&str>, out: Out) -> Result<ExitCod
                                     .filter_map(|x| x.as_str())
                                     .collect::<Vec<_>>()
                                     .join(", "))
-                                .unwrap_or_default()
+                                .unwrap_or_default(),
+                            if f["polymorphic"] == true {
+                                "; polymorphic: paths reach only the Name fields"
+                            } else {
+                                ""
+                            }
                         ),
                         None => String::new(),
                     };
@@ -658,6 +663,7 @@ pub fn discover_fields(d: &crate::salesforce::describe::ObjectDescribe) -> Vec<s
             if let Some(r) = &f.relationship_name {
                 v["relationship_name"] = r.clone().into();
                 v["reference_to"] = f.reference_to.clone().into();
+                v["polymorphic"] = f.is_polymorphic().into();
             }
             v
         })

@@ -83,7 +83,7 @@ name = "Account"
 [[objects]]
 name = "Invoice__c"
 fields = ["Id", "Name", "IsDeleted", "Amount__c", "Tax_Rate__c", "Due_Date__c", "Paid__c", "Line_Items__c", "Tags__c",
-          "Cutoff_Time__c", "Ship_To__c", "LastModifiedDate"]
+          "Cutoff_Time__c", "Ship_To__c", "LastModifiedDate", "Owner.Name", "Account__r.Name", "Account__r.Owner.Email"]
 
 [sync]
 mode = "historical"
@@ -165,6 +165,24 @@ url = "file://{lake}"
     check("25 Invoice__c records: decimal, date, multipicklist, time, datetime and location equal the REST values", not mismatches, str(mismatches[:3]))
     big = con.execute(f"SELECT count(*) FROM read_parquet('{lake}/Invoice__c/*/*.parquet') WHERE Amount__c >= 10000000").fetchone()[0]
     check("currency values in Java exponent form (>= 1E7) arrive exactly", big > 0)
+
+    # Relationship paths are struct columns: `SELECT Owner.Name` works as written.
+    check("Invoice__c.Owner is STRUCT(\"Name\" VARCHAR)", types.get("Owner") == 'STRUCT("Name" VARCHAR)', f"got {types.get('Owner')}")
+    sample = con.execute(f"""SELECT Id, Owner.Name, Account__r.Name, Account__r.Owner.Email
+                            FROM read_parquet('{lake}/Invoice__c/*/*.parquet', hive_partitioning = true) ORDER BY Id LIMIT 40""").fetchall()
+    ids = ",".join(f"'{r[0]}'" for r in sample)
+    recs = {r["Id"]: r for r in soql(base, token, f"SELECT Id, Owner.Name, Account__r.Name, Account__r.Owner.Email FROM Invoice__c WHERE Id IN ({ids})")["records"]}
+    mismatches = []
+    empty = 0
+    for (id_, owner, acct, acct_owner) in sample:
+        r = recs[id_]
+        a = r["Account__r"]
+        empty += a is None
+        want = (r["Owner"]["Name"], a and a["Name"], a and a["Owner"] and a["Owner"]["Email"])
+        if (owner, acct, acct_owner) != want:
+            mismatches.append((id_, (owner, acct, acct_owner), want))
+    check("40 Invoice__c records: Owner.Name, Account__r.Name and Account__r.Owner.Email equal the REST values", not mismatches, str(mismatches[:3]))
+    check("some invoices have no account: their Account__r is NULL", 0 < empty < len(sample), f"{empty} empty")
 
     # Manifests follow their schema; files named by manifests exist.
     mschema = json.load(open(os.path.join(ROOT, "schemas/manifest.schema.json")))

@@ -12,5 +12,6 @@ mod firstday;
 mod historical;
 mod incremental;
 mod memory;
+mod relationships;
 mod stores;
 mod windows;

@@ -325,6 +325,18 @@ pub fn assert_matches_truth(
                 assert_eq!(&d, day, "{object} {id} is in the wrong day partition");
             }
             for (ci, field) in b.schema().fields().iter().enumerate() {
+                if is_relationship(field) {
+                    check_parent(
+                        data,
+                        &t.def,
+                        truth,
+                        field,
+                        b.column(ci).as_ref(),
+                        row,
+                        &format!("{object} {id} {}", field.name()),
+                    );
+                    continue;
+                }
                 let fi = t.def.field_index(field.name()).unwrap();
                 let scale = t.def.fields[fi].scale;
                 check_value(
@@ -339,6 +351,62 @@ pub fn assert_matches_truth(
         }
     }
     n
+}
+
+fn is_relationship(f: &arrow::datatypes::Field) -> bool {
+    f.metadata().get("salesforce.type").map(String::as_str) == Some("relationship")
+}
+
+/// A relationship struct column against the emulator's parent record (through the lookup the
+/// field metadata names): null for an empty lookup, else each parent field (nested
+/// relationships followed the same way; on a polymorphic parent, a field its object lacks is
+/// null and `Type` is its object).
+fn check_parent(
+    data: &Dataset,
+    def: &forcelake::emulator::data::ObjectDef,
+    truth: &[Cell],
+    field: &arrow::datatypes::Field,
+    col: &dyn Array,
+    row: usize,
+    ctx: &str,
+) {
+    let md = field.metadata();
+    let fk = def
+        .field_index(&md["salesforce.lookup"])
+        .unwrap_or_else(|| panic!("{ctx}: no lookup {}", md["salesforce.lookup"]));
+    let targets: Vec<String> = md["salesforce.reference_to"]
+        .split(',')
+        .map(String::from)
+        .collect();
+    let parent = match &truth[fk] {
+        Cell::Str(id) => Some(
+            data.record(id, &targets)
+                .unwrap_or_else(|| panic!("{ctx}: the parent {id} is not in the emulator's data")),
+        ),
+        _ => None,
+    };
+    let Some((pt, prow)) = parent else {
+        assert!(col.is_null(row), "{ctx}: expected null (an empty lookup)");
+        return;
+    };
+    assert!(!col.is_null(row), "{ctx}: null, but the lookup is set");
+    let s = col.as_struct();
+    let DataType::Struct(kids) = field.data_type() else {
+        panic!("{ctx}: not a struct")
+    };
+    for (k, kf) in kids.iter().enumerate() {
+        let kctx = format!("{ctx}.{}", kf.name());
+        if is_relationship(kf) {
+            check_parent(data, &pt.def, &prow, kf, s.column(k).as_ref(), row, &kctx);
+            continue;
+        }
+        let (cell, scale) = match pt.def.field_index(kf.name()) {
+            Some(fi) => (prow[fi].clone(), pt.def.fields[fi].scale),
+            None if kf.name() == "Type" => (Cell::Str(pt.def.name.clone()), 0),
+            None => (Cell::Null, 0),
+        };
+        check_value(s.column(k).as_ref(), row, &cell, scale, &kctx);
+    }
 }
 
 fn check_value(col: &dyn Array, row: usize, cell: &Cell, scale: i32, ctx: &str) {
