@@ -32,7 +32,7 @@ name = "Case"
 name = "Invoice__c"
 fields = ["Id", "Name", "IsDeleted", "Account__c", "Amount__c", "Tax_Rate__c", "Due_Date__c", "Paid__c",
           "Units__c", "Line_Items__c", "Status__c", "Tags__c", "Cutoff_Time__c", "Notes__c", "Ship_To__c",
-          "CreatedDate", "LastModifiedDate", "SystemModstamp"]
+          "CreatedDate", "LastModifiedDate", "SystemModstamp", "Account__r.Name", "Owner.Name"]
 
 [sync]
 mode = "incremental"
@@ -103,6 +103,7 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
         println!("\n{}", st.to_text());
         println!("Query it with DuckDB:");
         println!("  duckdb -c \"SELECT date, count(*) FROM read_parquet('{dir_s}/Account/*/*.parquet', hive_partitioning = true) GROUP BY date ORDER BY date DESC LIMIT 5\"");
+        println!("  duckdb -c \"SELECT Name, Account__r.Name AS account, Owner.Name AS owner FROM read_parquet('{dir_s}/Invoice__c/*/*.parquet') LIMIT 5\"");
         println!("or in Python: import duckdb; duckdb.sql(\"SELECT Industry, count(*) FROM read_parquet('{dir_s}/Account/*/*.parquet', hive_partitioning=true) GROUP BY 1\").show()");
         println!("The pipeline file used: see `forcelake demo --help`; lake: {dir_s}");
     }
