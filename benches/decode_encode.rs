@@ -60,7 +60,13 @@ fn main() {
     .expect("describe");
     let names: Vec<String> = table.def.fields.iter().map(|f| f.name.clone()).collect();
     let schema = Arc::new(
-        ObjectSchema::resolve(&describe, Some(&names), "LastModifiedDate").expect("schema"),
+        ObjectSchema::resolve(
+            &describe,
+            Some(&names),
+            "LastModifiedDate",
+            &Default::default(),
+        )
+        .expect("schema"),
     );
     let bodies: Vec<Vec<u8>> = (0..pages)
         .map(|p| {

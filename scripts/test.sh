@@ -2,9 +2,11 @@
 # Runs every test: unit and end-to-end tests (the real binary against the built-in Salesforce
 # emulator), the storage suite against S3 (moto), GCS (moto behind a GCS XML-API shim) and
 # Azure (Azurite) on 127.0.0.1, then DuckDB reading the lake back (locally and from S3 over
-# httpfs) and JSON Schema checks. Installs and starts what it needs itself: a Python venv
-# (moto, duckdb, jsonschema from PyPI) and Azurite (npm), on free loopback ports, stopped on
-# exit. Usage: scripts/test.sh
+# httpfs) and JSON Schema checks, Spark 3.5 and 4.1 reading the lake, and Apache Airflow 3
+# running the example DAGs. Installs and starts what it needs itself: Python venvs under
+# target/ (moto, duckdb, jsonschema; pyspark 3.5.9; pyspark 4.1.1; apache-airflow 3.3.2, all
+# from PyPI, set up once and reused), Java from Debian when `java` is missing, and Azurite
+# (npm), on free loopback ports, stopped on exit. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -18,6 +20,27 @@ if ! "$VENV/bin/python" -c "import duckdb, jsonschema, moto, flask, duckdb_exten
     "duckdb==1.5.5" "duckdb-extension-httpfs==1.5.5" "jsonschema>=4" \
     "moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5"
 fi
+# Spark and Airflow venvs are set up in the background while Rust builds (network-bound).
+venv() {  # venv DIR PACKAGE...: (re)creates DIR when its package list changed
+  local dir=$1; shift
+  if [ "$(cat "$dir/.forcelake-packages" 2>/dev/null)" != "$*" ]; then
+    echo "== setting up $dir ($*)"
+    rm -rf "$dir" && python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check uv
+    "$dir/bin/uv" pip install --quiet --python "$dir/bin/python" "$@"
+    echo "$*" > "$dir/.forcelake-packages"
+  fi
+}
+venv target/spark35-venv "pyspark==3.5.9" "duckdb==1.5.5" > target/spark35-venv.log 2>&1 & SPARK35_SETUP=$!
+venv target/spark4-venv "pyspark==4.1.1" "duckdb==1.5.5" > target/spark4-venv.log 2>&1 & SPARK4_SETUP=$!
+venv target/airflow-venv "apache-airflow==3.3.2" "apache-airflow-providers-standard==1.21.0" > target/airflow-venv.log 2>&1 & AIRFLOW_SETUP=$!
+if ! command -v java >/dev/null; then
+  echo "== installing Java (openjdk-17-jre-headless) for Spark"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+ready() { wait "$1" || { echo "setting up $2 failed:"; cat "$2.log"; exit 1; }; }
+
 NPM_DIR=target/npm
 if [ ! -x "$NPM_DIR/node_modules/.bin/azurite-blob" ]; then
   echo "== installing Azurite 3.35.0 into $NPM_DIR"
@@ -49,3 +72,11 @@ echo "== cargo test --release"
 cargo test --release --locked
 echo "== DuckDB and schema checks"
 "$VENV/bin/python" tests/duckdb_check.py target/release/forcelake
+echo "== Spark 3.5 and 4.1 read the lake"
+ready "$SPARK35_SETUP" target/spark35-venv
+target/spark35-venv/bin/python tests/spark_check.py target/release/forcelake
+ready "$SPARK4_SETUP" target/spark4-venv
+target/spark4-venv/bin/python tests/spark_check.py target/release/forcelake
+echo "== Airflow 3 runs the example DAGs against the emulator"
+ready "$AIRFLOW_SETUP" target/airflow-venv
+target/airflow-venv/bin/python tests/airflow_check.py target/release/forcelake

@@ -90,10 +90,7 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
     let summary = sync::historical::run_historical(hctx).await?;
     let inc = sync::incremental::run_incremental(ctx.clone()).await?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
     } else {
         eprint!("{}", summary.to_text());
         eprint!("{}", inc.to_text());

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder,
-    Int64Builder, ListBuilder, StringBuilder, StructArray, Time32MillisecondBuilder,
-    TimestampMillisecondBuilder,
+    Int64Builder, ListBuilder, StringBuilder, StructArray, TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Fields};
 
@@ -24,7 +23,8 @@ pub(super) enum Builder {
     Decimal(Decimal128Builder, u8, i8),
     Date(Date32Builder),
     Timestamp(TimestampMillisecondBuilder),
-    Time(Time32MillisecondBuilder),
+    /// `HH:MM:SS.sss` text.
+    Time(StringBuilder),
     List(ListBuilder<StringBuilder>),
     Struct(Box<StructColumn>),
 }
@@ -75,7 +75,7 @@ impl Builder {
             ColumnKind::Timestamp => {
                 Builder::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC"))
             }
-            ColumnKind::Time => Builder::Time(Time32MillisecondBuilder::new()),
+            ColumnKind::Time => Builder::Time(StringBuilder::new()),
             ColumnKind::MultiPicklist => Builder::List(ListBuilder::new(StringBuilder::new())),
             ColumnKind::Address | ColumnKind::Location | ColumnKind::Relationship => {
                 let keys: &'static [(&'static str, ColumnKind)] = match kind {

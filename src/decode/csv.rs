@@ -17,7 +17,7 @@ use csv_core::{ReadRecordResult, Reader};
 
 use super::{
     parse_date_days, parse_datetime_ms, parse_decimal, parse_f64, parse_integer, parse_time_ms,
-    Builder, DecodeError,
+    time_text, Builder, DecodeError,
 };
 use crate::schema::{Column, ObjectSchema};
 
@@ -437,7 +437,8 @@ fn append_text(b: &mut Builder, v: &str) -> Result<(), (&'static str, String)> {
             "expected e.g. 2024-03-01T12:34:56.000Z".to_string(),
         ))?),
         Builder::Time(b) => {
-            b.append_value(parse_time_ms(v).ok_or(("time", "expected HH:MM:SS.sssZ".to_string()))?)
+            let ms = parse_time_ms(v).ok_or(("time", "expected HH:MM:SS.sssZ".to_string()))?;
+            b.append_value(time_text(ms, &mut [0; 12]))
         }
         Builder::List(b) => {
             for item in v.split(';') {

@@ -7,7 +7,7 @@
 //! gives the precise error or the result. Declining is always safe; accepting must agree with
 //! the visitor (tests: `fast_path_agrees_with_the_visitor`).
 
-use super::{parse_date_days, parse_datetime_ms, parse_time_ms};
+use super::{parse_date_days, parse_datetime_ms, parse_time_ms, time_text};
 use super::{Builder, PageDecoder, PageInfo, StructColumn, ValueSeed};
 
 /// The page is left to the serde visitor.
@@ -422,7 +422,8 @@ impl<'a> Reader<'a> {
             }
             Builder::Time(tb) => {
                 let s = self.string(scratch)?;
-                tb.append_value(parse_time_ms(s.get(scratch)).ok_or(Declined)?);
+                let ms = parse_time_ms(s.get(scratch)).ok_or(Declined)?;
+                tb.append_value(time_text(ms, &mut [0; 12]));
             }
             Builder::List(lb) => {
                 let s = self.string(scratch)?;

@@ -34,6 +34,7 @@ use self::builder::{finish_builders, Builder, StructColumn};
 pub use self::csv::CsvDecoder;
 pub use self::values::{
     parse_date_days, parse_datetime_ms, parse_decimal, parse_f64, parse_integer, parse_time_ms,
+    time_text,
 };
 
 /// Why a page could not be decoded.
@@ -656,7 +657,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 None => return Err(self.fail(format!("{v:?}"), "date", "expected YYYY-MM-DD")),
             },
             Builder::Time(b) => match parse_time_ms(v) {
-                Some(t) => b.append_value(t),
+                Some(t) => b.append_value(time_text(t, &mut [0; 12])),
                 None => return Err(self.fail(format!("{v:?}"), "time", "expected HH:MM:SS.sssZ")),
             },
             _ => {
@@ -745,6 +746,74 @@ impl ValueSeed<'_> {
     }
 }
 
+/// Reads a page's envelope only: what the fetch loop needs to request the next page while the
+/// previous one is decoded elsewhere. Salesforce writes `totalSize`, `done` and
+/// `nextRecordsUrl` before `records`, so only the page's head is parsed; a page with another
+/// key order falls back to a full (skipping) parse. A body cut short is still caught by the
+/// decoder, which reads every byte.
+pub fn parse_envelope(object: &str, page: &[u8]) -> Result<PageInfo, DecodeError> {
+    let head = &page[..page.len().min(1024)];
+    if let Some(pos) = memfind(head, b"\"records\":") {
+        let mut small = head[..pos].to_vec();
+        while matches!(small.last(), Some(b',' | b' ' | b'\n' | b'\r' | b'\t')) {
+            small.pop();
+        }
+        small.push(b'}');
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Head {
+            total_size: u64,
+            done: bool,
+            #[serde(default)]
+            next_records_url: Option<String>,
+        }
+        if let Ok(h) = serde_json::from_slice::<Head>(&small) {
+            return Ok(PageInfo {
+                total_size: h.total_size,
+                done: h.done,
+                next_records_url: h.next_records_url,
+                records: 0,
+            });
+        }
+    }
+    parse_envelope_full(object, page)
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The envelope by a full parse that skips the records.
+pub fn parse_envelope_full(object: &str, page: &[u8]) -> Result<PageInfo, DecodeError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Envelope {
+        #[serde(default)]
+        total_size: u64,
+        #[serde(default)]
+        done: bool,
+        #[serde(default)]
+        next_records_url: Option<String>,
+        records: IgnoredAny,
+    }
+    match serde_json::from_slice::<Envelope>(page) {
+        Ok(e) => {
+            let _ = e.records;
+            Ok(PageInfo {
+                total_size: e.total_size,
+                done: e.done,
+                next_records_url: e.next_records_url,
+                records: 0,
+            })
+        }
+        Err(e) => Err(DecodeError::Malformed {
+            object: object.to_string(),
+            message: e.to_string(),
+            truncated: e.is_eof(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,12 +885,7 @@ mod tests {
                 .value(0),
             19782
         );
-        assert_eq!(
-            b.column(6)
-                .as_primitive::<arrow::datatypes::Time32MillisecondType>()
-                .value(0),
-            37_800_000
-        );
+        assert_eq!(b.column(6).as_string::<i32>().value(0), "10:30:00.000");
         let m = b.column(7).as_list::<i32>();
         assert_eq!(
             m.value(0)
@@ -1030,6 +1094,13 @@ mod tests {
         assert_eq!(parse_time_ms("00:00:00.001Z"), Some(1));
         assert_eq!(parse_time_ms("23:59:59"), Some(86_399_000));
         assert_eq!(parse_time_ms("24:00:00.000Z"), None);
+        let mut buf = [0; 12];
+        assert_eq!(time_text(1, &mut buf), "00:00:00.001");
+        assert_eq!(time_text(86_399_999, &mut buf), "23:59:59.999");
+        assert_eq!(
+            time_text(parse_time_ms("10:30:05.5Z").unwrap(), &mut buf),
+            "10:30:05.500"
+        );
         assert_eq!(parse_date_days("1970-01-01"), Some(0));
         assert_eq!(parse_date_days("2023-02-29"), None);
         assert_eq!(
@@ -1055,73 +1126,5 @@ mod tests {
             let text = if units < 0 && units / 100 == 0 { format!("-{text}") } else { text };
             prop_assert_eq!(parse_decimal(&text, 18, 2), Ok(units as i128));
         }
-    }
-}
-
-/// Reads a page's envelope only: what the fetch loop needs to request the next page while the
-/// previous one is decoded elsewhere. Salesforce writes `totalSize`, `done` and
-/// `nextRecordsUrl` before `records`, so only the page's head is parsed; a page with another
-/// key order falls back to a full (skipping) parse. A body cut short is still caught by the
-/// decoder, which reads every byte.
-pub fn parse_envelope(object: &str, page: &[u8]) -> Result<PageInfo, DecodeError> {
-    let head = &page[..page.len().min(1024)];
-    if let Some(pos) = memfind(head, b"\"records\":") {
-        let mut small = head[..pos].to_vec();
-        while matches!(small.last(), Some(b',' | b' ' | b'\n' | b'\r' | b'\t')) {
-            small.pop();
-        }
-        small.push(b'}');
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Head {
-            total_size: u64,
-            done: bool,
-            #[serde(default)]
-            next_records_url: Option<String>,
-        }
-        if let Ok(h) = serde_json::from_slice::<Head>(&small) {
-            return Ok(PageInfo {
-                total_size: h.total_size,
-                done: h.done,
-                next_records_url: h.next_records_url,
-                records: 0,
-            });
-        }
-    }
-    parse_envelope_full(object, page)
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The envelope by a full parse that skips the records.
-pub fn parse_envelope_full(object: &str, page: &[u8]) -> Result<PageInfo, DecodeError> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Envelope {
-        #[serde(default)]
-        total_size: u64,
-        #[serde(default)]
-        done: bool,
-        #[serde(default)]
-        next_records_url: Option<String>,
-        records: IgnoredAny,
-    }
-    match serde_json::from_slice::<Envelope>(page) {
-        Ok(e) => {
-            let _ = e.records;
-            Ok(PageInfo {
-                total_size: e.total_size,
-                done: e.done,
-                next_records_url: e.next_records_url,
-                records: 0,
-            })
-        }
-        Err(e) => Err(DecodeError::Malformed {
-            object: object.to_string(),
-            message: e.to_string(),
-            truncated: e.is_eof(),
-        }),
     }
 }

@@ -195,6 +195,29 @@ pub fn parse_datetime_ms(s: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// Milliseconds since midnight → `HH:MM:SS.sss`, how a time column is written (SPEC §3: text,
+/// because Spark 3.5 reads no Parquet TIME, Spark 4 no TIME(MILLIS), and Delta has no time).
+pub fn time_text(ms: i32, buf: &mut [u8; 12]) -> &str {
+    let ms = ms.clamp(0, 86_399_999) as u32;
+    let (h, m, s, f) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let d = |v: u32| b'0' + v as u8;
+    *buf = [
+        d(h / 10),
+        d(h % 10),
+        b':',
+        d(m / 10),
+        d(m % 10),
+        b':',
+        d(s / 10),
+        d(s % 10),
+        b'.',
+        d(f / 100),
+        d(f / 10 % 10),
+        d(f % 10),
+    ];
+    std::str::from_utf8(buf).expect("ASCII digits")
+}
+
 /// Salesforce time text (`10:30:00.000Z`; the `Z` is not a zone) → milliseconds since midnight.
 pub fn parse_time_ms(s: &str) -> Option<i32> {
     let s = s.strip_suffix('Z').unwrap_or(s);

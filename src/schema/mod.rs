@@ -33,6 +33,7 @@ pub enum ColumnKind {
     },
     Date,
     Timestamp,
+    /// Written as text `HH:MM:SS.sss` (the field metadata says `salesforce.type = time`).
     Time,
     /// `A;B;C` → `["A","B","C"]`.
     MultiPicklist,
@@ -252,7 +253,8 @@ pub fn arrow_type(kind: ColumnKind) -> DataType {
         ColumnKind::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
         ColumnKind::Date => DataType::Date32,
         ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-        ColumnKind::Time => DataType::Time32(TimeUnit::Millisecond),
+        // text: no TIME for Spark 3.5, no TIME(MILLIS) for Spark 4, no time type in Delta
+        ColumnKind::Time => DataType::Utf8,
         ColumnKind::MultiPicklist => {
             DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
         }

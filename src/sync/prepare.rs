@@ -214,6 +214,16 @@ async fn schema_changes(store: &dyn ObjectStore, schema: &ObjectSchema) -> Vec<S
     for f in schema.arrow.fields() {
         match old_fields.iter().find(|(n, _)| n == f.name()) {
             None => w.push(format!("{}.{} is a new column: files written from now on have it, older files do not (read with DuckDB union_by_name = true or Spark mergeSchema)", schema.object, f.name())),
+            Some((_, t))
+                if t.starts_with("Time32")
+                    && f.data_type() == &arrow::datatypes::DataType::Utf8
+                    && f.metadata().get("salesforce.type").map(String::as_str) == Some("time") =>
+            {
+                w.push(format!(
+                    "{}.{} (a Salesforce time) is now written as text HH:MM:SS.sss instead of Parquet TIME, which Spark 3.5 cannot read at all, Spark 4 not at millisecond precision, and Delta not at all: files written before keep TIME; to read old and new files together cast both to text or TIME (DuckDB: read_parquet(..., union_by_name = true) and CAST({} AS TIME)), or backfill the object's days to rewrite them",
+                    schema.object, f.name(), f.name()
+                ))
+            }
             Some((_, t)) if *t != f.data_type().to_string() => w.push(format!(
                 "{}.{} changed type from {} to {}: older files keep {}, new files use {}; a reader merging both must cast (DuckDB union_by_name = true)",
                 schema.object, f.name(), t, f.data_type(), t, f.data_type()
@@ -239,8 +249,8 @@ async fn write_schema_record(
     let path = layout::schema_path(&schema.object, &schema.hash);
     let mut record = schema.to_json();
     record["created_at"] = serde_json::Value::String(crate::timefmt::rfc3339(Utc::now()));
-    let body =
-        serde_json::to_vec_pretty(&record).map_err(|e| SyncError::Internal(e.to_string()))?;
+    let mut body = serde_json::to_vec(&record).map_err(|e| SyncError::Internal(e.to_string()))?;
+    body.push(b'\n'); // one line, like every record forcelake writes
     match store
         .put_opts(
             &path,

@@ -90,10 +90,8 @@ async fn historical_sync_writes_exact_typed_values_and_resumes() {
         DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
     );
     assert_eq!(ty("LastActivityDate"), DataType::Date32);
-    assert_eq!(
-        ty("Support_Cutoff__c"),
-        DataType::Time32(TimeUnit::Millisecond)
-    );
+    // a time is text HH:MM:SS.sss (Spark and Delta read no Parquet TIME(MILLIS))
+    assert_eq!(ty("Support_Cutoff__c"), DataType::Utf8);
     assert!(matches!(ty("Regions__c"), DataType::List(f) if f.data_type() == &DataType::Utf8));
     assert!(
         matches!(ty("BillingAddress"), DataType::Struct(f) if f.len() == 10 && f[0].name() == "street")
@@ -376,4 +374,56 @@ async fn synthetic_table_synced_with_and_without_gzip() {
         );
     }
     emu.stop().await;
+}
+
+/// A lake whose last schema wrote a Salesforce time as Parquet TIME (before times became text)
+/// is told what changed; manifests and `--json` summaries are one JSON object on one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_text_a_lake_written_with_time_is_told_and_json_is_one_line_per_object() {
+    let emu = start(emulator_config(60)).await;
+    let p = pipeline(
+        &emu.url,
+        "[[objects]]\nname = \"Account\"\nfields = [\"Id\", \"Support_Cutoff__c\", \"LastModifiedDate\"]\n",
+        "end_date = \"2025-12-31\"",
+    );
+    let old = p
+        .lake
+        .join("_forcelake/schemas/Account/00000000000000aa.json");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    std::fs::write(
+        &old,
+        r#"{"object":"Account","schema_hash":"00000000000000aa","created_at":"2025-01-01T00:00:00Z","fields":[{"name":"Id","arrow_type":"Utf8"},{"name":"Support_Cutoff__c","arrow_type":"Time32(ms)"},{"name":"LastModifiedDate","arrow_type":"Timestamp(ms, \"UTC\")"}]}
+"#,
+    )
+    .unwrap();
+    let out = run(&p, &["sync", "--json"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(stdout.trim_end().lines().count(), 1, "one line: {stdout}");
+    let s = json(&out);
+    assert_eq!(s["status"], "complete", "{}", text(&out));
+    let warnings = s["objects"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("Account.Support_Cutoff__c (a Salesforce time) is now written as text HH:MM:SS.sss instead of Parquet TIME"),
+        "{warnings}"
+    );
+    let files = walk(&p.lake.join("_forcelake"));
+    assert!(files.len() > 3);
+    for f in files {
+        let body = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            body.ends_with('\n') && body.trim_end().lines().count() == 1,
+            "{} is one JSON line: {body}",
+            f.display()
+        );
+        serde_json::from_str::<serde_json::Value>(&body).unwrap();
+    }
+    // `plan --json` too
+    let plan = run(&p, &["plan", "sync", "--json"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&plan.stdout)
+            .trim_end()
+            .lines()
+            .count(),
+        1
+    );
 }
