@@ -20,21 +20,12 @@ import sys
 import tempfile
 import time
 
+from checks import check, run
+
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/forcelake")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AIRFLOW = os.path.join(os.path.dirname(sys.executable), "airflow")
 SECRET = "forcelake-demo-secret"
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}", flush=True)
 
 
 def last_json(text, default):
@@ -57,12 +48,12 @@ def free_port():
 class Emulator:
     """`forcelake emulator` on a fixed port, so it can be stopped and started again."""
 
-    def __init__(self, port, latency_ms=0):
-        self.port, self.latency_ms, self.proc = port, latency_ms, None
+    def __init__(self, port, latency_ms=0, accounts=300):
+        self.port, self.latency_ms, self.accounts, self.proc = port, latency_ms, accounts, None
 
     def start(self):
         self.proc = subprocess.Popen(
-            [BIN, "emulator", "--listen", f"127.0.0.1:{self.port}", "--rows", "Account=300,Invoice__c=200,Contact=0,Opportunity=0,Case=0",
+            [BIN, "emulator", "--listen", f"127.0.0.1:{self.port}", "--rows", f"Account={self.accounts},Invoice__c=200,Contact=0,Opportunity=0,Case=0",
              "--anchor-date", "2026-01-01", "--days", "60", "--seed", "23", "--latency-ms", str(self.latency_ms)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert re.search(r"http://127\.0\.0\.1:\d+", self.proc.stdout.readline())
@@ -75,9 +66,9 @@ class Emulator:
             self.proc = None
 
 
-def write_config(path, port, lake, mode):
+def write_config(path, port, lake, mode, extra=""):
     sync = ('mode = "incremental"\nlag_s = 1\n' if mode == "incremental"
-            else 'mode = "historical"\nstart_date = "2025-10-01"\nend_date = "2025-12-31"\n')
+            else 'mode = "historical"\nstart_date = "2025-10-01"\nend_date = "2025-12-31"\n') + extra
     with open(path, "w") as f:
         f.write(f"""[salesforce]
 instance_url = "http://127.0.0.1:{port}"
@@ -91,7 +82,7 @@ name = "Invoice__c"
 fields = ["Id", "Name", "Amount__c", "Account__r.Name", "LastModifiedDate"]
 
 [sync]
-{sync}query_limit = 100000
+{sync}
 rate_limit = 10000
 
 [destination]
@@ -116,9 +107,10 @@ def main():
     home = tempfile.mkdtemp(prefix="forcelake-airflow-")
     port = free_port()
     emu = Emulator(port).start()
-    cfgs = {name: os.path.join(home, f"{name}.toml") for name in ["fanout", "nightly", "broken"]}
-    write_config(cfgs["fanout"], port, os.path.join(home, "lake"), "historical")
-    write_config(cfgs["nightly"], port, os.path.join(home, "lake-nightly"), "incremental")
+    cfgs = {name: os.path.join(home, f"{name}.toml") for name in ["fanout", "nightly", "broken", "budget"]}
+    roomy = "query_limit = 100000\n"
+    write_config(cfgs["fanout"], port, os.path.join(home, "lake"), "historical", roomy)
+    write_config(cfgs["nightly"], port, os.path.join(home, "lake-nightly"), "incremental", roomy)
     env = dict(os.environ,
                AIRFLOW_HOME=home,
                AIRFLOW__CORE__DAGS_FOLDER=os.path.join(ROOT, "examples", "airflow"),
@@ -197,7 +189,7 @@ def main():
         # 4. The emulator stops part-way (after the plan): the run fails, a new run completes the lake.
         emu.stop()
         emu = Emulator(port, latency_ms=300).start()
-        write_config(cfgs["broken"], port, os.path.join(home, "lake-broken"), "historical")
+        write_config(cfgs["broken"], port, os.path.join(home, "lake-broken"), "historical", roomy)
         planned = chunks_left(cfgs["broken"])
         proc = subprocess.Popen([AIRFLOW, "dags", "test", "forcelake_fanout"], env=dict(env, AIRFLOW_VAR_FORCELAKE_CONFIG=cfgs["broken"]),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -215,11 +207,21 @@ def main():
         r = airflow("dags", "test", "forcelake_fanout", config=cfgs["broken"])
         check("a new fan-out run after the emulator is back exits 0", r.returncode == 0, (r.stdout + r.stderr)[-3000:])
         check("and the lake is complete", chunks_left(cfgs["broken"]) == 0, str(chunks_left(cfgs["broken"])))
+
+        # 5. A window bigger than the request budget: run-chunk exits 3, the task retries later
+        # and resumes where the last try committed, until the window is done.
+        emu.stop()
+        emu = Emulator(port, accounts=5000).start()
+        write_config(cfgs["budget"], port, os.path.join(home, "lake-budget"), "historical", "query_limit = 2\nconcurrency = 1\n")
+        planned = chunks_left(cfgs["budget"])
+        r = airflow("dags", "test", "forcelake_fanout", config=cfgs["budget"])
+        log = r.stdout + r.stderr
+        check("a run-chunk stopped by its budget (exit 3) is retried and the run succeeds", r.returncode == 0 and "not done yet" in log,
+              log[-3000:])
+        check(f"and its window is complete ({planned} planned)", chunks_left(cfgs["budget"]) == 0, str(chunks_left(cfgs["budget"])))
     finally:
         emu.stop()
 
 
 if __name__ == "__main__":
-    main()
-    print(f"airflow: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run("airflow", main)

@@ -24,21 +24,12 @@ import urllib.request
 import duckdb
 import jsonschema
 
+from checks import check, run
+
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/forcelake")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENT_ID = "forcelake-demo-client"
 SECRET = "forcelake-demo-secret"
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
 
 
 def rest(base, token, path):
@@ -255,10 +246,4 @@ aws_allow_http = "true"
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001
-        failed += 1
-        print(f"FAIL unexpected error: {e!r}")
-    print(f"duckdb: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run("duckdb", main)

@@ -21,6 +21,8 @@ import tempfile
 import duckdb
 from pyspark.sql import SparkSession
 
+from checks import check, run
+
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/forcelake")
 CLIENT_ID = "forcelake-demo-client"
 SECRET = "forcelake-demo-secret"
@@ -34,17 +36,6 @@ OBJECTS = {
                    "Account__r.Owner.Email"],
     "Case": None,  # the standard fields
 }
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
 
 
 def norm(v):
@@ -162,6 +153,4 @@ def read(lake):
 
 
 if __name__ == "__main__":
-    main()
-    print(f"spark: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run("spark", main)

@@ -1388,23 +1388,17 @@ fn render_record(
         }
     }
     out.extend_from_slice(b"\"}");
-    let rels_at = |k: usize| {
-        parents
-            .into_iter()
-            .flat_map(move |p| p.rels.iter().filter(move |(at, _)| *at == k))
-            .map(|(_, r)| r)
+    // The relationship objects selected before plain field `k` (or after the last).
+    let push_rels = |out: &mut Vec<u8>, k: usize| {
+        for p in parents {
+            for (_, r) in p.rels.iter().filter(|(at, _)| *at == k) {
+                out.push(b',');
+                render_parent(out, p.data, row, r, version);
+            }
+        }
     };
     for (k, &fi) in fields.iter().enumerate() {
-        for r in rels_at(k) {
-            out.push(b',');
-            render_parent(
-                out,
-                parents.expect("rels come with parents").data,
-                row,
-                r,
-                version,
-            );
-        }
+        push_rels(out, k);
         let f = &def.fields[fi];
         out.push(b',');
         push_json_str(out, &f.name);
@@ -1430,16 +1424,7 @@ fn render_record(
         }
         render_cell(out, f, &row[fi]);
     }
-    for r in rels_at(fields.len()) {
-        out.push(b',');
-        render_parent(
-            out,
-            parents.expect("rels come with parents").data,
-            row,
-            r,
-            version,
-        );
-    }
+    push_rels(out, fields.len());
     out.push(b'}');
 }
 
