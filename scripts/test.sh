@@ -31,8 +31,8 @@ venv() {  # venv DIR PACKAGE...: (re)creates DIR when its package list changed
     echo "$*" > "$dir/.forcelake-packages"
   fi
 }
-venv target/spark35-venv "pyspark==3.5.9" "duckdb==1.5.5" > target/spark35-venv.log 2>&1 & SPARK35_SETUP=$!
-venv target/spark4-venv "pyspark==4.1.1" "duckdb==1.5.5" > target/spark4-venv.log 2>&1 & SPARK4_SETUP=$!
+venv target/spark35-venv "pyspark==3.5.9" "duckdb==1.5.5" "pytz" > target/spark35-venv.log 2>&1 & SPARK35_SETUP=$!
+venv target/spark4-venv "pyspark==4.1.1" "duckdb==1.5.5" "pytz" > target/spark4-venv.log 2>&1 & SPARK4_SETUP=$!
 venv target/airflow-venv "apache-airflow==3.3.2" "apache-airflow-providers-standard==1.21.0" > target/airflow-venv.log 2>&1 & AIRFLOW_SETUP=$!
 if ! command -v java >/dev/null; then
   echo "== installing Java (openjdk-17-jre-headless) for Spark"
