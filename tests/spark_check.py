@@ -35,7 +35,9 @@ OBJECTS = {
                    "Status__c", "Tags__c", "Cutoff_Time__c", "Ship_To__c", "LastModifiedDate", "Account__r.Name",
                    "Account__r.Owner.Email"],
     "Case": None,  # the standard fields
+    "AccountHistory": None,  # anyType values (JSON text); its cursor is CreatedDate
 }
+CURSORS = {"AccountHistory": "CreatedDate"}
 
 
 def norm(v):
@@ -57,7 +59,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="forcelake-spark-")
     lake = os.path.join(tmp, "lake")
     emu = subprocess.Popen(
-        [BIN, "emulator", "--listen", "127.0.0.1:0", "--rows", "Account=300,Invoice__c=300,Case=200,Contact=0,Opportunity=0",
+        [BIN, "emulator", "--listen", "127.0.0.1:0", "--rows", "Account=300,Invoice__c=300,Case=200,AccountHistory=150,Contact=0,Opportunity=0",
          "--anchor-date", "2026-01-01", "--days", "60", "--seed", "17"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -68,6 +70,8 @@ def main():
             objects += f'\n[[objects]]\nname = "{name}"\n'
             if fields:
                 objects += "fields = [" + ", ".join(f'"{f}"' for f in fields) + "]\n"
+            if name in CURSORS:
+                objects += f'cursor_field = "{CURSORS[name]}"\n'
         with open(cfg, "w") as f:
             f.write(f"""
 [salesforce]
