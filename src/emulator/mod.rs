@@ -1390,7 +1390,7 @@ fn render_record(
     out.extend_from_slice(b"\"}");
     // The relationship objects selected before plain field `k` (or after the last).
     let push_rels = |out: &mut Vec<u8>, k: usize| {
-        for p in parents {
+        if let Some(p) = parents {
             for (_, r) in p.rels.iter().filter(|(at, _)| *at == k) {
                 out.push(b',');
                 render_parent(out, p.data, row, r, version);

@@ -65,17 +65,17 @@ pub fn is_path(field: &str) -> bool {
     field.contains('.')
 }
 
-/// The first parent object a path of `fields` reaches whose describe `known` lacks (describe
-/// it, add it and ask again), or `None` when every path can be resolved. A bad step is an
-/// error here already, so no describe is fetched past it.
-pub fn missing_describe(
+/// The first parent object a path of `fields` reaches whose describe `known` lacks, with that
+/// path (describe the object, add it and ask again), or `None` when every path can be
+/// resolved. A bad step is an error here already, so no describe is fetched past it.
+pub fn missing_describe<'f>(
     root: &ObjectDescribe,
-    fields: Option<&[String]>,
+    fields: Option<&'f [String]>,
     known: &Describes,
-) -> Result<Option<String>, SchemaError> {
+) -> Result<Option<(String, &'f str)>, SchemaError> {
     for f in fields.unwrap_or_default().iter().filter(|f| is_path(f)) {
         if let Walk::Need(object) = walk(root, f, known)? {
-            return Ok(Some(object));
+            return Ok(Some((object, f.as_str())));
         }
     }
     Ok(None)
@@ -378,9 +378,9 @@ mod tests {
         let fields: Vec<String> = vec!["Id".into(), "Account.Owner.Email".into()];
         let mut known = Describes::default();
         let need = |k: &Describes| missing_describe(&contact(), Some(&fields), k).unwrap();
-        assert_eq!(need(&known).as_deref(), Some("Account"));
+        assert_eq!(need(&known).map(|n| n.0), Some("Account".to_string()));
         known.insert(Arc::new(account()));
-        assert_eq!(need(&known).as_deref(), Some("User"));
+        assert_eq!(need(&known).map(|n| n.0), Some("User".to_string()));
         known.insert(Arc::new(user()));
         assert_eq!(need(&known), None);
         // a bad first step is an error before any describe is fetched

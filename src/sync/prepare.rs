@@ -74,10 +74,23 @@ pub async fn prepare_objects(
             });
         }
         describes.insert(Arc::new(describe.clone()));
-        while let Some(parent) =
+        while let Some((parent, path)) =
             crate::schema::path::missing_describe(&describe, o.fields.as_deref(), &describes)?
         {
-            let d = ctx.client.describe(&parent).await?;
+            let d = match ctx.client.describe(&parent).await {
+                Ok(d) => d,
+                Err(SfError::Api { code, message, .. })
+                    if matches!(code.as_str(), "NOT_FOUND" | "INVALID_TYPE" | "INSUFFICIENT_ACCESS") =>
+                {
+                    return Err(crate::schema::SchemaError::BadPath {
+                        object: o.name.clone(),
+                        path: path.to_string(),
+                        message: format!("its parent object {parent} cannot be described ({code}: {message}): the Run-As user must be able to see {parent}, or leave the path out"),
+                    }
+                    .into())
+                }
+                Err(e) => return Err(e.into()),
+            };
             describes.insert(Arc::new(d));
         }
         let schema =
