@@ -247,6 +247,7 @@ impl EmulatorArgs {
             slow_first_queries: None,
             expire_locator_at: None,
             refuse_aggregates: self.refuse_aggregates,
+            hidden_objects: Vec::new(),
         };
         cfg.bulk = emulator::bulk::BulkConfig {
             processing: Duration::from_millis(self.bulk_delay_ms),

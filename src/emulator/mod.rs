@@ -53,6 +53,8 @@ pub struct Faults {
     pub expire_locator_at: Option<u64>,
     /// Aggregate (`GROUP BY`) queries answer `QUERY_TIMEOUT`, as they may on a huge table.
     pub refuse_aggregates: bool,
+    /// Objects the Run-As user cannot see: their describe answers 404 `NOT_FOUND`.
+    pub hidden_objects: Vec<String>,
 }
 
 /// Emulator settings.
@@ -832,7 +834,10 @@ async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: Uri) -> Res
             json_ok(&st, body)
         }
         ["sobjects", obj, "describe"] => {
-            let t = st.data.read().expect("dataset lock").table_arc(obj);
+            let hidden = st.cfg.faults.hidden_objects.iter().any(|h| h.eq_ignore_ascii_case(obj));
+            let t = (!hidden)
+                .then(|| st.data.read().expect("dataset lock").table_arc(obj))
+                .flatten();
             match t {
                 Some(t) => json_ok(&st, object_describe(&t.def, &version).to_string()),
                 None => rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),

@@ -269,6 +269,24 @@ async fn a_typo_at_each_step_exits_2_naming_the_step_and_what_exists_there() {
         }
         assert!(parquet_files(&p.lake, object).is_empty());
     }
+    // A parent the Run-As user cannot see is named with the path that needs it.
+    let mut cfg = emulator_config(5);
+    cfg.faults.hidden_objects = vec!["User".into()];
+    let hidden = start(cfg).await;
+    let p = pipeline(
+        &hidden.url,
+        "[[objects]]\nname = \"Account\"\nfields = [\"Id\", \"Owner.Name\"]\n",
+        "",
+    );
+    let out = run(&p, &["check"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "Account field \"Owner.Name\": its parent object User cannot be described (NOT_FOUND"
+        ),
+        "{}",
+        text(&out)
+    );
     // Past five relationships, or a path that is not one, is refused with the config file.
     let p = pipeline(
         &emu.url,
