@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::AsArray;
 use forcelake::emulator::{EmulatorConfig, RunningEmulator};
 
 use crate::util::*;
@@ -12,23 +12,6 @@ use crate::util::*;
 /// Every type the emulator serves: Account with its compounds named (Bulk assembles them
 /// from components), Contact, Opportunity and Case with their standard fields.
 const OBJECTS: &str = "[[objects]]\nname = \"Account\"\nfields = [\"Id\", \"Name\", \"IsDeleted\", \"Type\", \"BillingAddress\", \"BillingCity\", \"Phone\", \"AnnualRevenue\", \"NumberOfEmployees\", \"Description\", \"LastActivityDate\", \"Credit_Limit__c\", \"Global_Employees__c\", \"Regions__c\", \"Discount__c\", \"Is_Partner__c\", \"Support_Cutoff__c\", \"HQ_Location__c\", \"CreatedDate\", \"LastModifiedDate\", \"SystemModstamp\"]\n\n[[objects]]\nname = \"Contact\"\n\n[[objects]]\nname = \"Opportunity\"\n\n[[objects]]\nname = \"Case\"\n";
-
-/// An object's rows from every Parquet file of the lake, as one batch sorted by Id.
-fn sorted(lake: &std::path::Path, object: &str) -> RecordBatch {
-    let batches: Vec<RecordBatch> = read_object(lake, object)
-        .into_iter()
-        .map(|(_, b)| b)
-        .collect();
-    assert!(
-        !batches.is_empty(),
-        "{object}: no rows in {}",
-        lake.display()
-    );
-    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
-    let order =
-        arrow::compute::sort_to_indices(all.column_by_name("Id").unwrap(), None, None).unwrap();
-    arrow::compute::take_record_batch(&all, &order).unwrap()
-}
 
 fn with_bulk(
     mut cfg: EmulatorConfig,
@@ -101,7 +84,7 @@ async fn bulk_and_rest_windows_give_identical_lakes_for_every_type() {
     assert_eq!(b["status"], "complete", "{b}");
     let bulk_requests = emu.requests() - before;
     for o in ["Account", "Contact", "Opportunity", "Case"] {
-        let (x, y) = (sorted(&rest.lake, o), sorted(&bulk.lake, o));
+        let (x, y) = (sorted_by_id(&rest.lake, o), sorted_by_id(&bulk.lake, o));
         assert_eq!(x.schema(), y.schema(), "{o}: schemas differ");
         for (i, f) in x.schema().fields().iter().enumerate() {
             assert_eq!(
@@ -124,7 +107,7 @@ async fn bulk_and_rest_windows_give_identical_lakes_for_every_type() {
         );
     }
     // the compounds were assembled, not left null
-    let acc = sorted(&bulk.lake, "Account");
+    let acc = sorted_by_id(&bulk.lake, "Account");
     let addr = acc.column_by_name("BillingAddress").unwrap();
     assert!(
         addr.null_count() < addr.len(),
@@ -320,7 +303,10 @@ async fn kills_during_polling_and_during_results_leave_no_partial_day_and_the_re
     // the rows of every day are complete (the lake equals a clean REST run's)
     let rest = pipeline(&emu.url, objects, "api = \"rest\"");
     json(&run(&rest, &["sync", "--json"]).await);
-    let (a, b) = (sorted(&p.lake, "Account"), sorted(&rest.lake, "Account"));
+    let (a, b) = (
+        sorted_by_id(&p.lake, "Account"),
+        sorted_by_id(&rest.lake, "Account"),
+    );
     assert_eq!(
         a.column_by_name("Id").unwrap().as_string::<i32>(),
         b.column_by_name("Id").unwrap().as_string::<i32>()

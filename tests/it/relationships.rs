@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray};
 use chrono::Utc;
 use forcelake::emulator::data::{record_serial, Cell};
 
@@ -13,17 +13,6 @@ use crate::util::*;
 /// One- and two-level paths, a custom `__r` relationship, a polymorphic owner; Contact's
 /// AccountId and Invoice__c's Account__c are empty on about a third of the records.
 const OBJECTS: &str = "[[objects]]\nname = \"Contact\"\nfields = [\"Id\", \"LastName\", \"AccountId\", \"Account.Name\", \"Account.Owner.Email\", \"Account.BillingCity\", \"owner.name\", \"LastModifiedDate\"]\n\n[[objects]]\nname = \"Invoice__c\"\nfields = [\"Id\", \"Name\", \"Account__r.Name\", \"Account__r.Owner.Manager.Name\", \"LastModifiedDate\"]\n\n[[objects]]\nname = \"Case\"\nfields = [\"Id\", \"Subject\", \"Owner.Name\", \"Owner.Type\", \"Owner.Email\", \"Owner.Alias\", \"Contact.Account.Name\", \"LastModifiedDate\"]\n";
-
-fn sorted_rows(lake: &std::path::Path, object: &str) -> RecordBatch {
-    let batches: Vec<RecordBatch> = read_object(lake, object)
-        .into_iter()
-        .map(|(_, b)| b)
-        .collect();
-    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
-    let order =
-        arrow::compute::sort_to_indices(all.column_by_name("Id").unwrap(), None, None).unwrap();
-    arrow::compute::take_record_batch(&all, &order).unwrap()
-}
 
 fn assert_lake_is_the_truth(emu: &forcelake::emulator::RunningEmulator, p: &Pipeline) {
     let data = emu.dataset();
@@ -49,7 +38,7 @@ async fn relationship_paths_are_struct_columns_equal_to_the_parents_and_cost_no_
 
     // The columns: one struct per relationship, nested for deeper paths, named as written in
     // SOQL (canonical case), typed from the parent's describe.
-    let contact = sorted_rows(&p.lake, "Contact");
+    let contact = sorted_by_id(&p.lake, "Contact");
     let names: Vec<String> = contact
         .schema()
         .fields()
@@ -79,7 +68,7 @@ async fn relationship_paths_are_struct_columns_equal_to_the_parents_and_cost_no_
     let owner_email = account.column_by_name("Owner").unwrap().as_struct();
     assert!(owner_email.column_by_name("Email").is_some());
     // A polymorphic owner: users and queues, the queue's fields a user lacks are null.
-    let case = sorted_rows(&p.lake, "Case");
+    let case = sorted_by_id(&p.lake, "Case");
     let owner = case.column_by_name("Owner").unwrap().as_struct();
     let types: std::collections::HashSet<&str> = owner
         .column_by_name("Type")
@@ -125,8 +114,8 @@ async fn bulk_builds_the_same_relationship_structs_as_rest() {
     assert_lake_is_the_truth(&emu, &bulk);
     for object in ["Contact", "Invoice__c", "Case"] {
         assert_eq!(
-            sorted_rows(&rest.lake, object),
-            sorted_rows(&bulk.lake, object),
+            sorted_by_id(&rest.lake, object),
+            sorted_by_id(&bulk.lake, object),
             "{object}: the Bulk lake equals the REST lake"
         );
     }

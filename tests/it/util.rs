@@ -498,6 +498,23 @@ fn check_value(col: &dyn Array, row: usize, cell: &Cell, scale: i32, ctx: &str) 
     }
 }
 
+/// An object's rows from every Parquet file of the lake, as one batch sorted by Id.
+pub fn sorted_by_id(lake: &std::path::Path, object: &str) -> RecordBatch {
+    let batches: Vec<RecordBatch> = read_object(lake, object)
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    assert!(
+        !batches.is_empty(),
+        "{object}: no rows in {}",
+        lake.display()
+    );
+    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let order =
+        arrow::compute::sort_to_indices(all.column_by_name("Id").unwrap(), None, None).unwrap();
+    arrow::compute::take_record_batch(&all, &order).unwrap()
+}
+
 /// Manifests of an object, parsed.
 pub fn manifests(lake: &Path, object: &str) -> Vec<serde_json::Value> {
     let mut out = vec![];
