@@ -31,12 +31,6 @@ enum Target {
     Presence(usize),
 }
 
-/// A struct column (compound or relationship) whose validity each row sets.
-#[derive(Debug)]
-struct StructNode {
-    path: Box<[usize]>,
-}
-
 /// The builder at `path` (a column, then struct children).
 fn builder_at<'a>(builders: &'a mut [Builder], path: &[usize]) -> &'a mut Builder {
     let mut b = &mut builders[path[0]];
@@ -57,7 +51,7 @@ fn plan_column(
     path: Vec<usize>,
     by_name: &mut HashMap<String, Vec<Target>>,
     needed: &mut Vec<(Target, String)>,
-    nodes: &mut Vec<StructNode>,
+    nodes: &mut Vec<Box<[usize]>>,
 ) {
     fn add(
         by_name: &mut HashMap<String, Vec<Target>>,
@@ -79,9 +73,7 @@ fn plan_column(
                 child.push(j);
                 plan_column(f, &inner, child, by_name, needed, nodes);
             }
-            nodes.push(StructNode {
-                path: path.into_boxed_slice(),
-            });
+            nodes.push(path.into_boxed_slice());
             let presence = Target::Presence(nodes.len() - 1);
             add(by_name, needed, format!("{inner}Id"), presence);
         }
@@ -97,9 +89,7 @@ fn plan_column(
                 let t = Target::Value(child.into(), Some(node));
                 add(by_name, needed, format!("{prefix}{name}"), t);
             }
-            nodes.push(StructNode {
-                path: path.into_boxed_slice(),
-            });
+            nodes.push(path.into_boxed_slice());
         }
     }
 }
@@ -117,8 +107,9 @@ pub struct CsvDecoder {
     /// The current page's columns.
     targets: Vec<Vec<Target>>,
     id_field: Option<usize>,
-    /// Struct columns (compounds, relationships), inner ones first.
-    nodes: Vec<StructNode>,
+    /// The paths of the struct columns (compounds, relationships) whose validity each row
+    /// sets, inner ones first.
+    nodes: Vec<Box<[usize]>>,
     /// Per struct node: whether the current row made it non-null.
     node_seen: Vec<bool>,
     rdr: Reader,
@@ -344,7 +335,7 @@ impl CsvDecoder {
             }
         }
         for (n, node) in self.nodes.iter().enumerate() {
-            if let Builder::Struct(s) = builder_at(&mut self.builders, &node.path) {
+            if let Builder::Struct(s) = builder_at(&mut self.builders, node) {
                 for c in s.children.iter_mut() {
                     if c.len() == row {
                         c.append_null();

@@ -1,6 +1,8 @@
 //! The fast reader against the visitor on generated pages: clean ones, and ones with every
 //! kind of oddity (escapes, surrogates, control characters, wrong types, bad numbers, unknown,
-//! missing, duplicate and reordered keys, whitespace, compound values, truncation).
+//! missing, duplicate and reordered keys, whitespace, compound values, relationship objects,
+//! truncation). Test code only.
+#![cfg(test)]
 
 use super::*;
 use proptest::prelude::*;

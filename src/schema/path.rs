@@ -31,16 +31,12 @@ impl Describes {
         self.by_name.insert(d.name.to_ascii_lowercase(), d);
     }
 
-    pub fn get(&self, name: &str) -> Option<&ObjectDescribe> {
+    pub fn get(&self, name: &str) -> Option<Arc<ObjectDescribe>> {
+        self.by_name.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    fn find(&self, name: &str) -> Option<&ObjectDescribe> {
         self.by_name.get(&name.to_ascii_lowercase()).map(|d| &**d)
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_name.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
     }
 }
 
@@ -192,7 +188,7 @@ fn walk<'a>(
                     k + 1
                 )));
             };
-            match known.get(target) {
+            match known.find(target) {
                 Some(d) => d,
                 None => return Ok(Walk::Need(target.clone())),
             }

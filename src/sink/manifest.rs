@@ -78,12 +78,10 @@ impl Manifest {
 /// Writes the manifest with `PutMode::Create`.
 pub async fn commit(store: &dyn ObjectStore, m: &Manifest) -> Result<CommitOutcome, SinkError> {
     let path = m.path()?;
-    // One JSON object on one line (JSON Lines): `spark.read.json` reads it without multiLine.
-    let mut body = serde_json::to_vec(m).map_err(|e| SinkError::Manifest {
+    let body = super::json_line(m).map_err(|e| SinkError::Manifest {
         path: path.to_string(),
         message: e.to_string(),
     })?;
-    body.push(b'\n');
     let opts = PutOptions {
         mode: PutMode::Create,
         ..Default::default()

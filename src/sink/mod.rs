@@ -34,6 +34,15 @@ pub enum SinkError {
     Manifest { path: String, message: String },
 }
 
+/// A record forcelake writes to the lake (manifest, schema record, backfill plan, failure
+/// marker) as one JSON object on one line (JSON Lines), so `spark.read.json` reads a folder of
+/// them without `multiLine`.
+pub fn json_line(value: &impl serde::Serialize) -> Result<Vec<u8>, serde_json::Error> {
+    let mut body = serde_json::to_vec(value)?;
+    body.push(b'\n');
+    Ok(body)
+}
+
 impl SinkError {
     pub(crate) fn store(what: impl Into<String>, source: object_store::Error) -> Self {
         SinkError::Store {

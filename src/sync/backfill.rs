@@ -151,8 +151,7 @@ pub async fn plan_backfill(
         created_at: rfc3339(now),
         tool_version: crate::VERSION.to_string(),
     };
-    let mut body = serde_json::to_vec(&plan).map_err(|e| SyncError::Internal(e.to_string()))?;
-    body.push(b'\n'); // one line, like every record forcelake writes
+    let body = crate::sink::json_line(&plan).map_err(|e| SyncError::Internal(e.to_string()))?;
     store
         .put_opts(
             &plan_path(&plan.id),

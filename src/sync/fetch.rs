@@ -156,10 +156,11 @@ impl Fetcher<'_> {
         }
     }
 
-    /// Several queries over groups of fields, joined by Id in lockstep into synthetic pages.
+    /// Several queries over groups of fields, joined by Id in lockstep into synthetic pages;
+    /// each query comes with the JSON keys its records bring ([`FieldGroup::keys`]).
     pub async fn split(
         &mut self,
-        queries: &[(String, Vec<String>)], // (query, the JSON keys it brings)
+        queries: &[(String, Vec<String>)],
         tx: &tokio::sync::mpsc::Sender<Bytes>,
     ) -> Result<FetchEnd, SyncError> {
         #[derive(Deserialize)]

@@ -40,10 +40,9 @@ pub async fn prepare_objects(
     // paths reach): each object is described once.
     let mut describes = Describes::default();
     for o in &ctx.config.objects {
-        let cached = describes.get(&o.name).cloned();
-        let describe = match cached {
+        let describe = match describes.get(&o.name) {
             Some(d) => Ok(d),
-            None => ctx.client.describe(&o.name).await,
+            None => ctx.client.describe(&o.name).await.map(Arc::new),
         };
         let describe = match describe {
             Ok(d) => d,
@@ -73,7 +72,7 @@ pub async fn prepare_objects(
                 name: o.name.clone(),
             });
         }
-        describes.insert(Arc::new(describe.clone()));
+        describes.insert(describe.clone());
         while let Some((parent, path)) =
             crate::schema::path::missing_describe(&describe, o.fields.as_deref(), &describes)?
         {
@@ -262,8 +261,7 @@ async fn write_schema_record(
     let path = layout::schema_path(&schema.object, &schema.hash);
     let mut record = schema.to_json();
     record["created_at"] = serde_json::Value::String(crate::timefmt::rfc3339(Utc::now()));
-    let mut body = serde_json::to_vec(&record).map_err(|e| SyncError::Internal(e.to_string()))?;
-    body.push(b'\n'); // one line, like every record forcelake writes
+    let body = crate::sink::json_line(&record).map_err(|e| SyncError::Internal(e.to_string()))?;
     match store
         .put_opts(
             &path,

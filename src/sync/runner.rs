@@ -170,7 +170,7 @@ pub async fn execute_gated(
                 }
                 Err(e) if !matches!(e, SyncError::Salesforce(SfError::DailyLimit { .. }) | SyncError::BulkAllowance { .. }) => {
                     let body = serde_json::json!({"object": job.object.object, "chunk_id": job.chunk.to_string(), "error": e.to_string(), "failed_at": crate::timefmt::rfc3339(Utc::now())});
-                    let _ = object_store::ObjectStoreExt::put(ctx2.store.as_ref(), &marker, PutPayload::from(format!("{body}\n"))).await;
+                    let _ = object_store::ObjectStoreExt::put(ctx2.store.as_ref(), &marker, PutPayload::from(crate::sink::json_line(&body).unwrap_or_default())).await;
                 }
                 _ => {}
             }
