@@ -131,6 +131,7 @@ pub struct RawSync {
 pub struct RawDestination {
     pub url: Option<String>,
     pub compression: Option<String>,
+    pub table_format: Option<String>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
 }
@@ -140,6 +141,7 @@ impl fmt::Debug for RawDestination {
         f.debug_struct("RawDestination")
             .field("url", &self.url)
             .field("compression", &self.compression)
+            .field("table_format", &self.table_format)
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -181,6 +183,15 @@ impl Mode {
             Mode::Incremental => "incremental",
         }
     }
+}
+
+/// What the object folders are besides Parquet files and manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// Each object folder is also a Delta Lake table (the default).
+    Delta,
+    /// Parquet and manifests only.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +256,7 @@ pub enum Api {
 pub struct DestinationConfig {
     pub url: String,
     pub compression: Compression,
+    pub table_format: TableFormat,
     pub options: BTreeMap<String, String>,
 }
 
@@ -267,6 +279,7 @@ impl fmt::Debug for DestinationConfig {
         f.debug_struct("DestinationConfig")
             .field("url", &self.url)
             .field("compression", &self.compression)
+            .field("table_format", &self.table_format)
             .field("options", &options)
             .finish()
     }
@@ -787,6 +800,17 @@ impl RawConfig {
                 ))
             }
         };
+        let table_format = match d.table_format.as_deref().unwrap_or("delta") {
+            "delta" => TableFormat::Delta,
+            "none" => TableFormat::None,
+            other => {
+                return Err(invalid(
+                    "destination.table_format",
+                    format!("{other:?}"),
+                    "must be \"delta\" (each object folder is also a Delta Lake table) or \"none\" (Parquet and manifests only)",
+                ))
+            }
+        };
         crate::sink::store::check_url_and_options(&url, &d.options)
             .map_err(|b| invalid(&b.key, b.value, b.rule))?;
 
@@ -820,6 +844,7 @@ impl RawConfig {
             destination: DestinationConfig {
                 url,
                 compression,
+                table_format,
                 options: d.options,
             },
         })
@@ -923,6 +948,11 @@ url = "/tmp/lake"
         assert!(load(&["sync.api_budget_percent=0"]).is_err());
         assert!(load(&["sync.rate_limit=0"]).is_err());
         assert!(load(&["sync.lag_s=-1"]).is_err());
+        assert_eq!(c.destination.table_format, TableFormat::Delta);
+        assert!(load(&["destination.table_format=iceberg"])
+            .unwrap_err()
+            .to_string()
+            .contains("destination.table_format"));
         assert!(load(&["destination.compression=lz4"])
             .unwrap_err()
             .to_string()

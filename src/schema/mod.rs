@@ -520,7 +520,27 @@ pub fn arrow_field(c: &Column) -> Field {
             md.insert("salesforce.polymorphic".into(), "true".into());
         }
     }
-    Field::new(&c.name, column_type(c), c.nullable).with_metadata(md)
+    let name = lake_name(&c.name);
+    if name != c.name {
+        md.insert("salesforce.name".into(), c.name.clone());
+    }
+    Field::new(name, column_type(c), c.nullable).with_metadata(md)
+}
+
+/// The partition column of every object (the `date=YYYY-MM-DD` folders, and the Delta
+/// table's partition column).
+pub const PARTITION_COLUMN: &str = "date";
+
+/// The column name a Salesforce field is written under: its own, except a field named like
+/// the `date` partition column (`Date`, any case), which becomes `Date_` — Delta and DuckDB's
+/// hive reader compare names without case, so the two would clash. (Salesforce API names
+/// never end in `_`, so the new name cannot clash either.)
+pub fn lake_name(name: &str) -> String {
+    if name.eq_ignore_ascii_case(PARTITION_COLUMN) {
+        format!("{name}_")
+    } else {
+        name.to_string()
+    }
 }
 
 /// A stable 16-hex-digit hash of names, types, nullability and Salesforce types.

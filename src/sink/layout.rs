@@ -185,6 +185,17 @@ pub fn parse_manifest_path(p: &Path) -> Option<(String, ChunkId)> {
     }
 }
 
+/// `<Object>/date=YYYY-MM-DD/<file>.parquet` → the object and the day.
+pub fn parse_data_path(p: &str) -> Option<(&str, NaiveDate)> {
+    let mut parts = p.split('/');
+    let (object, date, file) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || !file.ends_with(".parquet") {
+        return None;
+    }
+    let day = NaiveDate::parse_from_str(date.strip_prefix("date=")?, "%Y-%m-%d").ok()?;
+    Some((object, day))
+}
+
 /// The chunk id and attempt of a data file name, for orphan clean-up.
 pub fn data_file_chunk(file_name: &str) -> Option<&str> {
     let stem = file_name.strip_suffix(".parquet")?;

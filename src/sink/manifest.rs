@@ -132,6 +132,15 @@ pub async fn load_all(
     object: &str,
 ) -> Result<Vec<Manifest>, SinkError> {
     let ids = list_chunks(store.as_ref(), object).await?;
+    load_some(store, object, ids).await
+}
+
+/// Reads the manifests of the given chunks (16 reads in flight), sorted by chunk id.
+pub async fn load_some(
+    store: Arc<dyn ObjectStore>,
+    object: &str,
+    ids: Vec<ChunkId>,
+) -> Result<Vec<Manifest>, SinkError> {
     let mut out: Vec<Manifest> = futures::stream::iter(ids.into_iter().map(|id| {
         let store = store.clone();
         let path = layout::manifest_path(object, &id);

@@ -1,5 +1,6 @@
 //! Where data lands: object stores, partition paths, Parquet files and manifests.
 
+pub mod delta;
 pub mod layout;
 pub mod manifest;
 pub mod store;
@@ -30,6 +31,8 @@ pub enum SinkError {
     /// The destination cannot be used as configured (the message says why and what to do).
     #[error("{0}")]
     Unusable(String),
+    #[error(transparent)]
+    Delta(#[from] delta::DeltaError),
     #[error("manifest {path}: {message}")]
     Manifest { path: String, message: String },
 }

@@ -175,58 +175,102 @@ pub fn open_with_folder(
     options: &BTreeMap<String, String>,
 ) -> Result<(Arc<dyn ObjectStore>, Option<Arc<LocalFileSystem>>), SinkError> {
     let d = parse_destination(url).map_err(SinkError::Unusable)?;
-    let cfg_err = |store: &str, e: object_store::Error| {
-        SinkError::store(format!("configuring the {store} store for {url}"), e)
-    };
-    match d {
+    match &d {
         Destination::Local(dir) => {
-            local_folder(&dir).map_err(SinkError::Unusable)?;
+            local_folder(dir).map_err(SinkError::Unusable)?;
             let folder = Arc::new(
-                LocalFileSystem::new_with_prefix(&dir)
+                LocalFileSystem::new_with_prefix(dir)
                     .map_err(|e| SinkError::store(format!("opening {}", dir.display()), e))?
                     .with_automatic_cleanup(true),
             );
             Ok((folder.clone(), Some(folder)))
         }
+        Destination::S3 { prefix, .. }
+        | Destination::Gcs { prefix, .. }
+        | Destination::Azure { prefix, .. } => {
+            Ok((prefixed(bucket_store(url, &d, options)?, prefix), None))
+        }
+    }
+}
+
+/// The store rooted at the bucket (container, file system) root and the destination as a
+/// directory URL in it: what the Delta kernel's engine needs (it maps URL paths straight to
+/// store paths).
+pub fn open_root(
+    url: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<(Arc<dyn ObjectStore>, url::Url), SinkError> {
+    let d = parse_destination(url).map_err(SinkError::Unusable)?;
+    let dir_url = |scheme: &str, bucket: &str, prefix: &str| {
+        let s = if prefix.is_empty() {
+            format!("{scheme}://{bucket}/")
+        } else {
+            format!("{scheme}://{bucket}/{prefix}/")
+        };
+        url::Url::parse(&s).map_err(|e| SinkError::Unusable(format!("{url}: {e}")))
+    };
+    match &d {
+        Destination::Local(dir) => {
+            local_folder(dir).map_err(SinkError::Unusable)?;
+            let abs = std::fs::canonicalize(dir).map_err(|e| SinkError::Folder {
+                what: dir.display().to_string(),
+                source: e,
+            })?;
+            let root = url::Url::from_directory_path(&abs).map_err(|_| {
+                SinkError::Unusable(format!("{} cannot be written as a file:// URL", abs.display()))
+            })?;
+            Ok((Arc::new(LocalFileSystem::new()), root))
+        }
         Destination::S3 { bucket, prefix } => {
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+            Ok((bucket_store(url, &d, options)?, dir_url("s3", bucket, prefix)?))
+        }
+        Destination::Gcs { bucket, prefix } => {
+            Ok((bucket_store(url, &d, options)?, dir_url("gs", bucket, prefix)?))
+        }
+        Destination::Azure {
+            container, prefix, ..
+        } => Ok((bucket_store(url, &d, options)?, dir_url("az", container, prefix)?)),
+    }
+}
+
+/// The bucket's (container's) store, without the destination's prefix.
+fn bucket_store(
+    url: &str,
+    d: &Destination,
+    options: &BTreeMap<String, String>,
+) -> Result<Arc<dyn ObjectStore>, SinkError> {
+    let cfg_err = |store: &str, e: object_store::Error| {
+        SinkError::store(format!("configuring the {store} store for {url}"), e)
+    };
+    match d {
+        Destination::Local(_) => Err(SinkError::Unusable(format!(
+            "{url} is a local folder, not a bucket"
+        ))),
+        Destination::S3 { bucket, .. } => {
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| cfg_err("S3", e))?, v);
             }
-            Ok((
-                prefixed(Arc::new(b.build().map_err(|e| cfg_err("S3", e))?), &prefix),
-                None,
-            ))
+            Ok(Arc::new(b.build().map_err(|e| cfg_err("S3", e))?))
         }
-        Destination::Gcs { bucket, prefix } => {
-            let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(&bucket);
+        Destination::Gcs { bucket, .. } => {
+            let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| cfg_err("GCS", e))?, v);
             }
-            Ok((
-                prefixed(Arc::new(b.build().map_err(|e| cfg_err("GCS", e))?), &prefix),
-                None,
-            ))
+            Ok(Arc::new(b.build().map_err(|e| cfg_err("GCS", e))?))
         }
         Destination::Azure {
-            container,
-            account,
-            prefix,
+            container, account, ..
         } => {
-            let mut b = MicrosoftAzureBuilder::from_env().with_container_name(&container);
+            let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
             if let Some(a) = account {
                 b = b.with_account(a);
             }
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| cfg_err("Azure", e))?, v);
             }
-            Ok((
-                prefixed(
-                    Arc::new(b.build().map_err(|e| cfg_err("Azure", e))?),
-                    &prefix,
-                ),
-                None,
-            ))
+            Ok(Arc::new(b.build().map_err(|e| cfg_err("Azure", e))?))
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::config::ConfigError;
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest;
 use crate::sink::SinkError;
-use crate::sync::chunk::{finish_supersedes, ChunkJob};
+use crate::sync::chunk::ChunkJob;
 use crate::sync::prepare::prepare_objects;
 use crate::sync::runner::{execute_gated, Gate};
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
@@ -223,15 +223,6 @@ pub async fn run_backfill(
     }
     let objects = prepare_objects(&ctx, true).await?;
     let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
-    for n in &names {
-        let n = finish_supersedes(&ctx.store, n).await?;
-        if n > 0 {
-            tracing::info!(
-                files = n,
-                "removed files that an earlier backfill superseded"
-            );
-        }
-    }
     let (plan, resumed) = plan_backfill(ctx.store.as_ref(), &names, start, end, force).await?;
     tracing::info!(backfill = %plan.id, resumed, chunks = plan.chunks.len(), "backfill plan");
     let mut summary = RunSummary {

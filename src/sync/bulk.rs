@@ -224,7 +224,7 @@ async fn instead(
 }
 
 async fn rest(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
-    chunk::run_chunk(&ctx.client, &ctx.store, budget, &ctx.scratch, job).await
+    chunk::run_chunk(&ctx.client, &ctx.store, budget, &ctx.scratch, ctx.delta.as_deref(), job).await
 }
 
 /// What the async side tells the decoder thread.
@@ -322,6 +322,7 @@ async fn attempt(
     let commit = Committer {
         store: &ctx.store,
         scratch: &ctx.scratch,
+        delta: ctx.delta.as_deref(),
         job,
         days: &days,
         skip: &skip,

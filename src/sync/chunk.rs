@@ -17,6 +17,7 @@ use crate::decode::PageDecoder;
 use crate::salesforce::{soql, Client};
 use crate::schema::ObjectSchema;
 use crate::sink::layout::{self, ChunkId};
+use crate::sink::delta::DeltaTables;
 use crate::sink::manifest::{self, CommitOutcome, FileEntry, Manifest};
 use crate::sink::writer::{self, ChunkFileWriter, LocalPart, ParquetSettings};
 use crate::sync::{Budget, Scratch, SyncError};
@@ -175,6 +176,7 @@ pub async fn run_chunk(
     store: &Arc<dyn ObjectStore>,
     budget: &Budget,
     scratch: &Scratch,
+    delta: Option<&DeltaTables>,
     job: &ChunkJob,
 ) -> Result<ChunkOutcome, SyncError> {
     let obj = &job.object;
@@ -198,6 +200,7 @@ pub async fn run_chunk(
     let commit = Committer {
         store,
         scratch,
+        delta,
         job,
         days: &days,
         skip: &skip,
@@ -569,6 +572,8 @@ pub(super) fn decode_schema(obj: &ObjectSchema) -> (ObjectSchema, usize) {
 pub(super) struct Committer<'a> {
     pub(super) store: &'a Arc<dyn ObjectStore>,
     pub(super) scratch: &'a Scratch,
+    /// The object's Delta table, committed after each manifest (`table_format = "delta"`).
+    pub(super) delta: Option<&'a DeltaTables>,
     pub(super) job: &'a ChunkJob,
     pub(super) days: &'a [ChunkId],
     pub(super) skip: &'a [bool],
@@ -734,13 +739,19 @@ impl Committer<'_> {
         match manifest::commit(store.as_ref(), &m).await {
             Ok(CommitOutcome::Committed) => {
                 remove_orphans(store, &obj.object, chunk, self.attempt).await;
-                // Readers never see a day with rows missing: old files go only after the commit.
-                for old in &superseded {
-                    delete_quietly(store, old.files.iter().map(|f| f.path.clone())).await;
-                }
                 tracing::debug!(object = %obj.object, chunk = %chunk, rows, "chunk committed");
                 tally.rows += rows;
                 tally.committed += 1;
+                // The Delta commit follows the manifest; a crash between the two is made good
+                // by the next run's catch-up (the manifest is the truth).
+                if let Some(delta) = self.delta {
+                    super::delta::commit(delta, &obj.arrow, &m, &superseded).await?;
+                }
+                // Readers never see a day with rows missing: old files go only after the
+                // commits (the manifest, and the table that no longer lists them).
+                for old in &superseded {
+                    delete_quietly(store, old.files.iter().map(|f| f.path.clone())).await;
+                }
                 Ok(())
             }
             Ok(CommitOutcome::AlreadyCommitted) => {

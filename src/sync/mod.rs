@@ -3,6 +3,7 @@
 pub mod backfill;
 pub mod bulk;
 pub mod chunk;
+pub mod delta;
 pub mod counts;
 pub mod fetch;
 pub mod historical;
@@ -165,6 +166,8 @@ pub struct Context {
     pub client: Arc<Client>,
     pub store: Arc<dyn ObjectStore>,
     pub scratch: Scratch,
+    /// The objects' Delta tables (`destination.table_format = "delta"`).
+    pub delta: Option<Arc<crate::sink::delta::DeltaTables>>,
     /// The org's Bulk job allowance and the objects Bulk refused, as this run learns them.
     pub bulk: bulk::BulkState,
 }
@@ -189,9 +192,24 @@ impl Context {
             url: config.destination.url.clone(),
             message: e.to_string(),
         })?;
+        let delta = match config.destination.table_format {
+            crate::config::TableFormat::None => None,
+            crate::config::TableFormat::Delta => {
+                let (root_store, root) = crate::sink::store::open_root(
+                    &config.destination.url,
+                    &config.destination.options,
+                )
+                .map_err(|e| SyncError::Destination {
+                    url: config.destination.url.clone(),
+                    message: e.to_string(),
+                })?;
+                Some(Arc::new(crate::sink::delta::DeltaTables::new(root_store, root)))
+            }
+        };
         Ok(Self {
             client,
             store,
+            delta,
             scratch: Scratch {
                 dir: std::env::temp_dir(),
                 local,

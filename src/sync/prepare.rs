@@ -154,6 +154,10 @@ pub async fn prepare_objects(
             o.warnings.extend(changes);
             write_schema_record(ctx.store.as_ref(), &o.schema).await?;
         }
+        // A writing run starts from a table level with the manifests.
+        for o in &out {
+            crate::sync::delta::settle(ctx, &o.schema.object, &o.schema.arrow).await?;
+        }
     }
     Ok(out)
 }

@@ -215,7 +215,11 @@ pub fn parquet_files(lake: &Path, object: &str) -> Vec<PathBuf> {
     let mut out = vec![];
     let root = lake.join(object);
     if let Ok(days) = std::fs::read_dir(&root) {
-        for d in days.flatten() {
+        // day folders only: `_delta_log/` holds checkpoints, which are Parquet too
+        for d in days
+            .flatten()
+            .filter(|d| d.file_name().to_string_lossy().starts_with("date="))
+        {
             for f in std::fs::read_dir(d.path()).unwrap().flatten() {
                 if f.path()
                     .extension()

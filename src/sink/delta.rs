@@ -1,0 +1,616 @@
+//! The Delta Lake table of each object (SPEC §3 "The Delta table"): `<dest>/<Object>/` over the
+//! same Parquet files, partitioned by `date`, with `_delta_log/` beside the day folders.
+//!
+//! The manifests stay the source of truth. After a chunk's manifest is committed, one Delta
+//! commit adds the chunk's files and removes the files it supersedes (a backfill), with the
+//! chunk id as a `txn` application id; [`DeltaTables::catch_up`] makes the commits a crash
+//! prevented, comparing the table's files with the live manifests' files (so a file is never
+//! added twice). Conflicts with other writers (log version already taken) are retried on a
+//! fresh snapshot, a bounded number of times. The log is checkpointed every
+//! [`CHECKPOINT_EVERY`] commits.
+//!
+//! `delta_kernel`'s API is synchronous: every call runs in `spawn_blocking`, with an engine
+//! that runs its I/O on this process's Tokio runtime. The engine maps URL paths straight to
+//! store paths, so its store is rooted at the bucket (or file system) root, not at the
+//! destination prefix.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray, StructArray};
+use arrow::datatypes::{DataType as ArrowType, Field as ArrowField, Schema as ArrowSchema};
+use chrono::NaiveDate;
+use delta_kernel::committer::FileSystemCommitter;
+use delta_kernel::engine::arrow_conversion::TryFromArrow;
+use delta_kernel::engine::arrow_data::ArrowEngineData;
+use delta_kernel::expressions::{Expression, Predicate, Scalar};
+use delta_kernel::expressions::ColumnName;
+use delta_kernel::schema::{DataType, StructField, StructType};
+use delta_kernel::snapshot::{Snapshot, SnapshotRef};
+use delta_kernel::transaction::create_table::create_table;
+use delta_kernel::transaction::data_layout::DataLayout;
+use delta_kernel::transaction::{CommitResult, UpdateTableOperation};
+use delta_kernel::{EngineData, FileMeta, FilteredEngineData};
+use delta_kernel_default_engine::executor::tokio::TokioMultiThreadExecutor;
+use delta_kernel_default_engine::parquet::DataFileMetadata;
+use delta_kernel_default_engine::{build_add_file_metadata, DefaultEngine, DefaultEngineBuilder};
+use object_store::ObjectStore;
+use url::Url;
+
+pub use crate::schema::PARTITION_COLUMN;
+
+/// A checkpoint is written when this many commits have followed the last one, so that opening a
+/// table reads one Parquet checkpoint and fewer than this many JSON commits.
+pub const CHECKPOINT_EVERY: u64 = 100;
+
+/// How many times a commit is rebuilt on a fresh snapshot after another writer took the log's
+/// next version (eight racing workers need a few each).
+const MAX_ATTEMPTS: u32 = 60;
+
+/// What the Delta layer reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeltaError {
+    #[error("Delta table of {object}: {message}")]
+    Kernel { object: String, message: String },
+    /// A column's type changed: Delta cannot express that without rewriting the table.
+    #[error(
+        "Delta table of {object}: column {column} is {table_type} in the table but the object's schema now makes it {new_type}; \
+         Delta cannot change a column's type without rewriting the table, so this chunk's Parquet files and manifest are committed \
+         but the table stays at its last version. Fix: sync to a new destination (or set destination.table_format = \"none\" to keep \
+         syncing without the table); the Parquet glob <Object>/date=*/*.parquet still reads every file"
+    )]
+    TypeChanged {
+        object: String,
+        column: String,
+        table_type: String,
+        new_type: String,
+    },
+    #[error("Delta table of {object}: gave up after {attempts} attempts: other writers kept taking the log's next version")]
+    TooManyConflicts { object: String, attempts: u32 },
+}
+
+fn kernel(object: &str, e: impl std::fmt::Display) -> DeltaError {
+    DeltaError::Kernel {
+        object: object.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// One data file to add, as a manifest names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaFile {
+    /// Relative to the destination root (`Account/date=2024-01-01/….parquet`).
+    pub path: String,
+    pub day: NaiveDate,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// One Delta commit for a chunk.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkCommit {
+    pub chunk_id: String,
+    pub adds: Vec<DeltaFile>,
+    /// Files (relative to the destination root) this chunk supersedes.
+    pub removes: Vec<String>,
+}
+
+/// What a chunk's Delta commit found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaOutcome {
+    /// Committed as this table version.
+    Committed(u64),
+    /// Another writer had already committed this chunk (its `txn` is in the log).
+    AlreadyThere,
+}
+
+/// The table's state: its version and the files it holds (relative to the destination root).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableState {
+    pub version: Option<u64>,
+    pub files: HashSet<String>,
+}
+
+type Engine = DefaultEngine<TokioMultiThreadExecutor>;
+
+/// The Delta tables of one destination.
+pub struct DeltaTables {
+    engine: Arc<Engine>,
+    /// The destination as a directory URL (`file:///abs/lake/`, `s3://bucket/prefix/`).
+    root: Url,
+    /// The newest snapshot this process knows per object, and a lock so this process's own
+    /// commits to a table never race each other (they race only other processes).
+    tables: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<SnapshotRef>>>>>,
+}
+
+impl std::fmt::Debug for DeltaTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeltaTables").field("root", &self.root.as_str()).finish()
+    }
+}
+
+impl DeltaTables {
+    /// `store` is rooted at the bucket (file system) root and `root` is the destination's URL.
+    pub fn new(store: Arc<dyn ObjectStore>, root: Url) -> Self {
+        let executor = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                TokioMultiThreadExecutor::new(h)
+            }
+            // a current-thread runtime (some tests): the engine gets a small runtime of its own
+            _ => TokioMultiThreadExecutor::new_owned_runtime(Some(2), None)
+                .expect("a 2-thread Tokio runtime can be created"),
+        };
+        let engine = DefaultEngineBuilder::new(store)
+            .with_task_executor(Arc::new(executor))
+            .build();
+        let mut root = root;
+        if !root.path().ends_with('/') {
+            let p = format!("{}/", root.path());
+            root.set_path(&p);
+        }
+        Self {
+            engine: Arc::new(engine),
+            root,
+            tables: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The table's URL (`<root>/<Object>/`).
+    pub fn table_url(&self, object: &str) -> Result<Url, DeltaError> {
+        self.root
+            .join(&format!("{object}/"))
+            .map_err(|e| kernel(object, e))
+    }
+
+    fn slot(&self, object: &str) -> Arc<tokio::sync::Mutex<Option<SnapshotRef>>> {
+        let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        t.entry(object.to_string()).or_default().clone()
+    }
+
+    /// Commits one chunk: adds its files, removes those it supersedes, records its id. Creates
+    /// the table (from `schema`) when there is none; adds the schema's new columns.
+    pub async fn commit_chunk(
+        &self,
+        object: &str,
+        schema: &ArrowSchema,
+        commit: ChunkCommit,
+    ) -> Result<DeltaOutcome, DeltaError> {
+        let slot = self.slot(object);
+        let mut cached = slot.lock().await;
+        let engine = self.engine.clone();
+        let url = self.table_url(object)?;
+        let object_s = object.to_string();
+        let schema = table_schema(object, schema)?;
+        let start = cached.clone();
+        let (outcome, snapshot) = tokio::task::spawn_blocking(move || {
+            commit_blocking(&engine, &url, &object_s, &schema, &commit, start)
+        })
+        .await
+        .map_err(|e| kernel(object, e))??;
+        *cached = snapshot;
+        Ok(outcome)
+    }
+
+    /// The table's version and files (`version: None` when there is no table yet).
+    pub async fn state(&self, object: &str) -> Result<TableState, DeltaError> {
+        let slot = self.slot(object);
+        let mut cached = slot.lock().await;
+        let engine = self.engine.clone();
+        let url = self.table_url(object)?;
+        let object_s = object.to_string();
+        let start = cached.clone();
+        let (state, snapshot) = tokio::task::spawn_blocking(move || {
+            let Some(snap) = latest(&engine, &url, &object_s, start)? else {
+                return Ok((TableState::default(), None));
+            };
+            let files = table_files(&engine, &snap, &object_s, None)?;
+            Ok::<_, DeltaError>((
+                TableState {
+                    version: Some(snap.version()),
+                    files,
+                },
+                Some(snap),
+            ))
+        })
+        .await
+        .map_err(|e| kernel(object, e))??;
+        *cached = snapshot;
+        Ok(state)
+    }
+}
+
+/// The Delta schema for an object's Arrow schema: its columns (nullable, except `Id`) and the
+/// `date` partition column last.
+pub fn table_schema(object: &str, arrow: &ArrowSchema) -> Result<Arc<StructType>, DeltaError> {
+    let mut fields: Vec<ArrowField> = arrow.fields().iter().map(|f| f.as_ref().clone()).collect();
+    if fields
+        .iter()
+        .any(|f| f.name().eq_ignore_ascii_case(PARTITION_COLUMN))
+    {
+        return Err(kernel(
+            object,
+            "a column is named like the partition column `date` (forcelake writes such a field as `Date_`)",
+        ));
+    }
+    fields.push(ArrowField::new(PARTITION_COLUMN, ArrowType::Date32, true));
+    let s = StructType::try_from_arrow(&ArrowSchema::new(fields)).map_err(|e| kernel(object, e))?;
+    Ok(Arc::new(s))
+}
+
+/// A column added since the table was created: where (its parent struct) and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewColumn {
+    pub parent: Vec<String>,
+    pub field: StructField,
+}
+
+/// The columns `new` has that `table` lacks (at any depth of structs), or the first column
+/// whose type differs. Nullability and metadata are not compared.
+pub fn schema_diff(
+    object: &str,
+    table: &StructType,
+    new: &StructType,
+) -> Result<Vec<NewColumn>, DeltaError> {
+    fn walk(
+        object: &str,
+        path: &mut Vec<String>,
+        table: &StructType,
+        new: &StructType,
+        out: &mut Vec<NewColumn>,
+    ) -> Result<(), DeltaError> {
+        for f in new.fields() {
+            let existing = table
+                .fields()
+                .find(|t| t.name().eq_ignore_ascii_case(f.name()));
+            match existing {
+                None => out.push(NewColumn {
+                    parent: path.clone(),
+                    field: StructField::new(f.name(), f.data_type().clone(), true)
+                        .with_metadata(f.metadata().clone()),
+                }),
+                Some(t) => match (t.data_type(), f.data_type()) {
+                    (DataType::Struct(a), DataType::Struct(b)) => {
+                        path.push(t.name().clone());
+                        walk(object, path, a, b, out)?;
+                        path.pop();
+                    }
+                    (a, b) if same_type(a, b) => {}
+                    (a, b) => {
+                        let mut column = path.clone();
+                        column.push(f.name().clone());
+                        return Err(DeltaError::TypeChanged {
+                            object: object.to_string(),
+                            column: column.join("."),
+                            table_type: a.to_string(),
+                            new_type: b.to_string(),
+                        });
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(object, &mut Vec::new(), table, new, &mut out)?;
+    Ok(out)
+}
+
+fn same_type(a: &DataType, b: &DataType) -> bool {
+    match (a, b) {
+        (DataType::Array(x), DataType::Array(y)) => same_type(x.element_type(), y.element_type()),
+        (DataType::Struct(x), DataType::Struct(y)) => {
+            x.fields().count() == y.fields().count()
+                && x.fields().zip(y.fields()).all(|(p, q)| {
+                    p.name() == q.name() && same_type(p.data_type(), q.data_type())
+                })
+        }
+        _ => a == b,
+    }
+}
+
+/// Loads the newest snapshot (incrementally from `start` when there is one); `None` when the
+/// table does not exist yet.
+fn latest(
+    engine: &Engine,
+    url: &Url,
+    object: &str,
+    start: Option<SnapshotRef>,
+) -> Result<Option<SnapshotRef>, DeltaError> {
+    let built = match start {
+        Some(s) => Snapshot::builder_from(s).build(engine),
+        None => Snapshot::builder_for(url.as_str()).build(engine),
+    };
+    match built {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            // no commit at all yet: not an error, there is no table
+            if log_is_empty(engine, url)? {
+                Ok(None)
+            } else {
+                Err(kernel(object, e))
+            }
+        }
+    }
+}
+
+fn log_is_empty(engine: &Engine, url: &Url) -> Result<bool, DeltaError> {
+    use delta_kernel::Engine as _;
+    let log = url
+        .join("_delta_log/")
+        .map_err(|e| kernel(url.as_str(), e))?;
+    match engine.storage_handler().list_from(&log) {
+        Ok(mut it) => Ok(!it.any(|f| {
+            f.map(|m| m.location.path().ends_with(".json"))
+                .unwrap_or(false)
+        })),
+        Err(delta_kernel::KernelError::FileNotFound(_)) => Ok(true),
+        Err(e) => Err(kernel(url.as_str(), e)),
+    }
+}
+
+/// Paths (relative to the destination root) of the files the snapshot holds, of one day or
+/// all of them.
+fn table_files(
+    engine: &Engine,
+    snap: &SnapshotRef,
+    object: &str,
+    day: Option<NaiveDate>,
+) -> Result<HashSet<String>, DeltaError> {
+    let mut out = HashSet::new();
+    for_each_scan_file(engine, snap, object, day, |path, selected| {
+        if selected {
+            out.insert(format!("{object}/{path}"));
+        }
+        false
+    })?;
+    Ok(out)
+}
+
+/// Calls `f(path relative to the table, selected)` for every file row of the snapshot's scan
+/// metadata (of one day when given) and returns the rows with the selection `f` chose.
+fn for_each_scan_file(
+    engine: &Engine,
+    snap: &SnapshotRef,
+    object: &str,
+    day: Option<NaiveDate>,
+    mut f: impl FnMut(&str, bool) -> bool,
+) -> Result<Vec<FilteredEngineData>, DeltaError> {
+    let mut builder = snap.clone().scan_builder();
+    if let Some(d) = day {
+        builder = builder.with_predicate(Arc::new(Predicate::eq(
+            Expression::column([PARTITION_COLUMN]),
+            Scalar::Date(days_since_epoch(d)),
+        )));
+    }
+    let scan = builder.build().map_err(|e| kernel(object, e))?;
+    let mut chosen = Vec::new();
+    for meta in scan.scan_metadata(engine).map_err(|e| kernel(object, e))? {
+        let meta = meta.map_err(|e| kernel(object, e))?;
+        let (data, selection) = meta.scan_files.into_parts();
+        let data = ArrowEngineData::try_from_engine_data(data).map_err(|e| kernel(object, e))?;
+        let batch: &RecordBatch = data.record_batch();
+        let paths = batch
+            .column_by_name("path")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| kernel(object, "scan metadata without a path column"))?;
+        let mut pick = vec![false; batch.num_rows()];
+        let mut any = false;
+        for (i, p) in pick.iter_mut().enumerate() {
+            let selected = selection.get(i).copied().unwrap_or(true) && paths.is_valid(i);
+            if selected {
+                *p = f(paths.value(i), true);
+                any |= *p;
+            }
+        }
+        if any {
+            let data: Box<dyn EngineData> = data;
+            chosen.push(FilteredEngineData::try_new(data, pick).map_err(|e| kernel(object, e))?);
+        }
+    }
+    Ok(chosen)
+}
+
+fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch is a date")).num_days() as i32
+}
+
+fn commit_blocking(
+    engine: &Engine,
+    url: &Url,
+    object: &str,
+    schema: &Arc<StructType>,
+    commit: &ChunkCommit,
+    start: Option<SnapshotRef>,
+) -> Result<(DeltaOutcome, Option<SnapshotRef>), DeltaError> {
+    let engine_info = format!("forcelake/{}", crate::VERSION);
+    // The first attempt trusts the snapshot this process last saw (its own last commit): if
+    // another writer committed since, the commit conflicts and the retry reads the log.
+    let mut fresh = start.is_some();
+    let mut snap = start;
+    for attempt in 1..=MAX_ATTEMPTS {
+        if !fresh || snap.is_none() {
+            snap = latest(engine, url, object, snap)?;
+        }
+        fresh = false;
+        let Some(s) = snap.clone() else {
+            // no table yet: create it (a racing creator wins; then append to its table)
+            let txn = create_table(url.as_str(), schema.clone(), &engine_info, false)
+                .with_data_layout(DataLayout::partitioned([PARTITION_COLUMN]))
+                .build(engine, Box::new(FileSystemCommitter::new()))
+                .map_err(|e| kernel(object, e))?;
+            match txn.commit(engine).map_err(|e| kernel(object, e))? {
+                CommitResult::Committed(c) => {
+                    tracing::info!(object, version = c.commit_version(), "created the Delta table");
+                    snap = c.post_commit_snapshot().cloned();
+                    fresh = snap.is_some();
+                }
+                CommitResult::Conflicted(_) | CommitResult::Retryable(_) => {}
+            }
+            continue;
+        };
+        if attempt > 1 && s.get_app_id_version(&commit.chunk_id, engine).map_err(|e| kernel(object, e))?.is_some() {
+            return Ok((DeltaOutcome::AlreadyThere, Some(s)));
+        }
+        let new_columns = schema_diff(object, &s.schema(), schema)?;
+        let mut builder = s
+            .clone()
+            .update_table(UpdateTableOperation::Write, &engine_info, true)
+            .with_transaction_id(commit.chunk_id.clone(), 1);
+        for c in &new_columns {
+            builder = if c.parent.is_empty() {
+                builder.add_column(c.field.clone())
+            } else {
+                builder.add_column_at(ColumnName::new(c.parent.iter()), c.field.clone())
+            };
+        }
+        let mut txn = builder
+            .build(engine, Box::new(FileSystemCommitter::new()))
+            .map_err(|e| kernel(object, e))?;
+        // adds, grouped by day (one write context per partition value)
+        let mut by_day: BTreeMap<NaiveDate, Vec<&DeltaFile>> = BTreeMap::new();
+        for f in &commit.adds {
+            by_day.entry(f.day).or_default().push(f);
+        }
+        let table_url = url.clone();
+        let write_state = txn.write_state().map_err(|e| kernel(object, e))?;
+        for (day, files) in &by_day {
+            let ctx = write_state
+                .write_context_builder()
+                .with_partition_values(HashMap::from([(
+                    PARTITION_COLUMN.to_string(),
+                    Scalar::Date(days_since_epoch(*day)),
+                )]))
+                .build()
+                .map_err(|e| kernel(object, e))?;
+            for f in files {
+                let rel = f
+                    .path
+                    .strip_prefix(&format!("{object}/"))
+                    .ok_or_else(|| kernel(object, format!("{} is outside the table", f.path)))?;
+                let location = table_url.join(rel).map_err(|e| kernel(object, e))?;
+                let meta = DataFileMetadata::new(
+                    FileMeta {
+                        location,
+                        last_modified: chrono::Utc::now().timestamp_millis(),
+                        size: f.bytes,
+                    },
+                    num_records(f.rows),
+                );
+                txn.add_files(build_add_file_metadata(meta, &ctx).map_err(|e| kernel(object, e))?);
+            }
+        }
+        if !commit.removes.is_empty() {
+            let wanted: HashSet<&str> = commit
+                .removes
+                .iter()
+                .filter_map(|p| p.strip_prefix(&format!("{object}/")))
+                .collect();
+            let days: HashSet<NaiveDate> = commit
+                .removes
+                .iter()
+                .filter_map(|p| crate::sink::layout::parse_data_path(p).map(|(_, d)| d))
+                .collect();
+            let day = (days.len() == 1).then(|| *days.iter().next().expect("one day"));
+            for rows in for_each_scan_file(engine, &s, object, day, |p, _| wanted.contains(p))? {
+                txn.remove_files(rows);
+            }
+        }
+        match txn.commit(engine).map_err(|e| kernel(object, e))? {
+            CommitResult::Committed(c) => {
+                let version = c.commit_version();
+                let stats = c.post_commit_stats().commits_since_checkpoint;
+                let after = c.post_commit_snapshot().cloned();
+                let after = match after {
+                    Some(a) if stats >= CHECKPOINT_EVERY => match a.checkpoint(engine, None) {
+                        Ok((_, s)) => {
+                            tracing::info!(object, version, "checkpointed the Delta log");
+                            Some(s)
+                        }
+                        Err(e) => {
+                            tracing::warn!(object, version, error = %e, "could not checkpoint the Delta log; the next commit tries again");
+                            Some(a)
+                        }
+                    },
+                    other => other,
+                };
+                return Ok((DeltaOutcome::Committed(version), after));
+            }
+            CommitResult::Conflicted(c) => {
+                tracing::debug!(object, version = c.conflict_version(), attempt, "another writer took the Delta log's next version; retrying on a fresh snapshot");
+                std::thread::sleep(std::time::Duration::from_millis(
+                    (5 * attempt as u64).min(200) + rand::random::<u64>() % 20,
+                ));
+            }
+            CommitResult::Retryable(_) => {
+                std::thread::sleep(std::time::Duration::from_millis(100 * attempt.min(10) as u64));
+            }
+        }
+    }
+    Err(DeltaError::TooManyConflicts {
+        object: object.to_string(),
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
+/// The `stats` of an add action: `numRecords` only (Delta readers need no more; column
+/// statistics would have to be gathered while the file is written).
+fn num_records(rows: u64) -> StructArray {
+    let field = Arc::new(ArrowField::new("numRecords", ArrowType::Int64, true));
+    StructArray::from(vec![(
+        field,
+        Arc::new(Int64Array::from(vec![rows as i64])) as Arc<dyn Array>,
+    )])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(fields: Vec<StructField>) -> StructType {
+        StructType::try_new(fields).unwrap()
+    }
+
+    #[test]
+    fn new_columns_at_any_depth_and_type_changes_are_found() {
+        let owner = |extra: bool| {
+            let mut f = vec![StructField::nullable("Name", DataType::STRING)];
+            if extra {
+                f.push(StructField::nullable("Email", DataType::STRING));
+            }
+            DataType::Struct(Box::new(st(f)))
+        };
+        let table = st(vec![
+            StructField::new("Id", DataType::STRING, false),
+            StructField::nullable("Owner", owner(false)),
+        ]);
+        let new = st(vec![
+            StructField::new("Id", DataType::STRING, false),
+            StructField::nullable("Owner", owner(true)),
+            StructField::new("Rating", DataType::LONG, false),
+        ]);
+        let d = schema_diff("Account", &table, &new).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].parent, vec!["Owner".to_string()]);
+        assert_eq!(d[0].field.name(), "Email");
+        assert!(d[1].parent.is_empty() && d[1].field.is_nullable());
+        assert!(schema_diff("Account", &new, &new).unwrap().is_empty());
+        // a column the schema no longer has stays in the table: not a change
+        assert!(schema_diff("Account", &new, &table).unwrap().is_empty());
+        let retyped = st(vec![StructField::nullable("Id", DataType::LONG)]);
+        let e = schema_diff("Account", &table, &retyped).unwrap_err().to_string();
+        assert!(e.contains("column Id is string") && e.contains("long"), "{e}");
+    }
+
+    #[test]
+    fn the_partition_column_is_added_and_a_date_column_is_refused() {
+        let a = ArrowSchema::new(vec![ArrowField::new("Id", ArrowType::Utf8, false)]);
+        let s = table_schema("Account", &a).unwrap();
+        assert_eq!(
+            s.fields().map(|f| f.name().as_str()).collect::<Vec<_>>(),
+            ["Id", "date"]
+        );
+        let b = ArrowSchema::new(vec![ArrowField::new("Date", ArrowType::Date32, true)]);
+        assert!(table_schema("Event", &b).is_err());
+    }
+}

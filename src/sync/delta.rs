@@ -1,0 +1,247 @@
+//! Keeping each object's Delta table level with its manifests (SPEC §3 "The Delta table"):
+//! the commit that follows a chunk's manifest, and the catch-up a writing run starts with,
+//! which makes the commits a crash prevented and then deletes the files superseded chunks
+//! left behind.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::sink::delta::{ChunkCommit, DeltaFile, DeltaOutcome, DeltaTables};
+use crate::sink::manifest::{self, Manifest};
+use crate::sync::{Context, SyncError};
+
+/// The Delta commit of a committed manifest: its files in, the files of the chunks it
+/// supersedes out. A chunk without files that supersedes nothing changes no table.
+pub(super) async fn commit(
+    delta: &DeltaTables,
+    arrow: &arrow::datatypes::Schema,
+    m: &Manifest,
+    superseded: &[Manifest],
+) -> Result<(), SyncError> {
+    let removes: Vec<String> = superseded
+        .iter()
+        .flat_map(|o| o.files.iter().map(|f| f.path.clone()))
+        .collect();
+    if m.files.is_empty() && removes.is_empty() {
+        return Ok(());
+    }
+    let day = chrono::NaiveDate::parse_from_str(&m.day, "%Y-%m-%d")
+        .map_err(|e| SyncError::Internal(format!("manifest {}: day {:?}: {e}", m.chunk_id, m.day)))?;
+    let commit = ChunkCommit {
+        chunk_id: m.chunk_id.clone(),
+        adds: m
+            .files
+            .iter()
+            .map(|f| DeltaFile {
+                path: f.path.clone(),
+                day,
+                rows: f.rows,
+                bytes: f.bytes,
+            })
+            .collect(),
+        removes,
+    };
+    match delta.commit_chunk(&m.object, arrow, commit).await {
+        Ok(DeltaOutcome::Committed(version)) => {
+            tracing::debug!(object = %m.object, chunk = %m.chunk_id, version, "Delta commit");
+            Ok(())
+        }
+        Ok(DeltaOutcome::AlreadyThere) => Ok(()),
+        Err(e) => Err(crate::sink::SinkError::from(e).into()),
+    }
+}
+
+/// The chunk id in a data file's path (`<Object>/date=…/<chunk>-<attempt>-<n>.parquet`).
+fn file_chunk(path: &str) -> Option<&str> {
+    crate::sink::layout::data_file_chunk(path.rsplit('/').next()?)
+}
+
+/// What the table lacks or still holds compared with the live manifests (those no committed
+/// backfill supersedes), in commit order: one catch-up commit per chunk. `manifests` must hold
+/// every backfill manifest and every manifest whose chunk has no file in the table; the files
+/// a backfill supersedes are found in the table by their chunk id.
+pub fn behind(manifests: &[Manifest], table: &HashSet<String>) -> Vec<ChunkCommit> {
+    let superseded: HashSet<&str> = manifests
+        .iter()
+        .flat_map(|m| m.supersedes.iter().map(String::as_str))
+        .collect();
+    let mut by_chunk: HashMap<&str, Vec<&String>> = HashMap::new();
+    for p in table {
+        if let Some(c) = file_chunk(p) {
+            by_chunk.entry(c).or_default().push(p);
+        }
+    }
+    let mut live: Vec<&Manifest> = manifests
+        .iter()
+        .filter(|m| !superseded.contains(m.chunk_id.as_str()))
+        .collect();
+    live.sort_by(|a, b| {
+        a.committed_at
+            .cmp(&b.committed_at)
+            .then(a.chunk_id.cmp(&b.chunk_id))
+    });
+    let mut out = Vec::new();
+    for m in live {
+        let Ok(day) = chrono::NaiveDate::parse_from_str(&m.day, "%Y-%m-%d") else {
+            continue;
+        };
+        let adds: Vec<DeltaFile> = m
+            .files
+            .iter()
+            .filter(|f| !table.contains(&f.path))
+            .map(|f| DeltaFile {
+                path: f.path.clone(),
+                day,
+                rows: f.rows,
+                bytes: f.bytes,
+            })
+            .collect();
+        let mut removes: Vec<String> = m
+            .supersedes
+            .iter()
+            .filter_map(|id| by_chunk.get(id.as_str()))
+            .flatten()
+            .map(|p| p.to_string())
+            .collect();
+        removes.sort();
+        if !adds.is_empty() || !removes.is_empty() {
+            out.push(ChunkCommit {
+                chunk_id: m.chunk_id.clone(),
+                adds,
+                removes,
+            });
+        }
+    }
+    out
+}
+
+/// How far an object's table is behind its manifests: the table's version and the catch-up
+/// commits it needs. Reads the table, the manifest listing, every backfill manifest and the
+/// manifests of chunks without a file in the table (not every manifest).
+pub async fn lag(
+    ctx: &Context,
+    delta: &DeltaTables,
+    object: &str,
+) -> Result<(Option<u64>, Vec<ChunkCommit>), SyncError> {
+    let ids = manifest::list_chunks(ctx.store.as_ref(), object).await?;
+    if ids.is_empty() {
+        return Ok((None, vec![]));
+    }
+    let state = delta
+        .state(object)
+        .await
+        .map_err(crate::sink::SinkError::from)?;
+    let represented: HashSet<&str> = state.files.iter().filter_map(|p| file_chunk(p)).collect();
+    let wanted: Vec<_> = ids
+        .into_iter()
+        .filter(|id| !id.is_marker())
+        .filter(|id| {
+            id.kind == crate::sink::layout::ChunkKind::Backfill
+                || !represented.contains(id.to_string().as_str())
+        })
+        .collect();
+    let manifests = manifest::load_some(ctx.store.clone(), object, wanted).await?;
+    Ok((state.version, behind(&manifests, &state.files)))
+}
+
+/// Brings an object's table level with its manifests (the commits a crash or an error
+/// prevented), then deletes the files of superseded chunks that are left (the table no longer
+/// lists them). Returns the catch-up commits made.
+pub async fn settle(
+    ctx: &Context,
+    object: &str,
+    arrow: &arrow::datatypes::Schema,
+) -> Result<usize, SyncError> {
+    let mut made = 0;
+    if let Some(delta) = ctx.delta.as_deref() {
+        let (_, todo) = lag(ctx, delta, object).await?;
+        if !todo.is_empty() {
+            tracing::info!(
+                object,
+                commits = todo.len(),
+                "making the Delta commits an earlier run did not make"
+            );
+        }
+        for c in todo {
+            if let DeltaOutcome::Committed(_) = delta
+                .commit_chunk(object, arrow, c)
+                .await
+                .map_err(crate::sink::SinkError::from)?
+            {
+                made += 1;
+            }
+        }
+    }
+    let n = super::chunk::finish_supersedes(&ctx.store, object).await?;
+    if n > 0 {
+        tracing::info!(
+            object,
+            files = n,
+            "removed files that an earlier backfill superseded"
+        );
+    }
+    Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::manifest::FileEntry;
+
+    fn m(id: &str, day: &str, files: &[&str], supersedes: &[&str], at: &str) -> Manifest {
+        Manifest {
+            format_version: 1,
+            object: "Account".into(),
+            day: day.into(),
+            chunk_id: id.into(),
+            kind: crate::sink::layout::ChunkKind::Historical,
+            cursor_field: "LastModifiedDate".into(),
+            window_start: String::new(),
+            window_end: String::new(),
+            files: files
+                .iter()
+                .map(|f| FileEntry {
+                    path: f.to_string(),
+                    rows: 3,
+                    bytes: 100,
+                })
+                .collect(),
+            rows: 3 * files.len() as u64,
+            schema_hash: String::new(),
+            api_requests: 1,
+            started_at: at.into(),
+            committed_at: at.into(),
+            tool_version: String::new(),
+            supersedes: supersedes.iter().map(|s| s.to_string()).collect(),
+            attempt: String::new(),
+            endpoint: String::new(),
+            soql: String::new(),
+            total_size: 0,
+        }
+    }
+
+    #[test]
+    fn catch_up_adds_what_is_missing_and_removes_what_a_backfill_superseded() {
+        let h = "Account/date=2024-01-01/historical-20240101-a1-0.parquet";
+        let b = "Account/date=2024-01-01/backfill.x-20240101-b1-0.parquet";
+        let h2 = "Account/date=2024-01-02/historical-20240102-a1-0.parquet";
+        let manifests = vec![
+            m("historical-20240101", "2024-01-01", &[h], &[], "2024-02-01T00:00:00Z"),
+            m("backfill.x-20240101", "2024-01-01", &[b], &["historical-20240101"], "2024-02-03T00:00:00Z"),
+            m("historical-20240102", "2024-01-02", &[h2], &[], "2024-02-02T00:00:00Z"),
+        ];
+        // the table has the first historical chunk; the backfill's commit never happened
+        let table: HashSet<String> = [h.to_string()].into();
+        let todo = behind(&manifests, &table);
+        assert_eq!(todo.len(), 2);
+        assert_eq!(todo[0].chunk_id, "historical-20240102");
+        assert_eq!(todo[1].chunk_id, "backfill.x-20240101");
+        assert_eq!(todo[1].adds[0].path, b);
+        assert_eq!(todo[1].removes, vec![h.to_string()]);
+        // level: nothing to do, and a superseded chunk is never added back
+        let level: HashSet<String> = [b.to_string(), h2.to_string()].into();
+        assert!(behind(&manifests, &level).is_empty());
+        // an empty chunk changes nothing
+        let empty = vec![m("historical-20240103", "2024-01-03", &[], &[], "2024-02-04T00:00:00Z")];
+        assert!(behind(&empty, &HashSet::new()).is_empty());
+    }
+}
