@@ -948,7 +948,7 @@ url = "/tmp/lake"
         assert!(load(&["sync.api_budget_percent=0"]).is_err());
         assert!(load(&["sync.rate_limit=0"]).is_err());
         assert!(load(&["sync.lag_s=-1"]).is_err());
-        assert_eq!(c.destination.table_format, TableFormat::Delta);
+        assert_eq!(load(&[]).unwrap().destination.table_format, TableFormat::Delta);
         assert!(load(&["destination.table_format=iceberg"])
             .unwrap_err()
             .to_string()
@@ -1116,7 +1116,7 @@ mod readme_tests {
             "[salesforce]\ninstance_url = \"https://a.my.salesforce.com\"\nclient_id = \"k\"\nclient_secret = \"s\"\napi_version = \"62.0\"\ngzip = false\n\
              [[objects]]\nname = \"Account\"\nfields = [\"Id\"]\ncursor_field = \"SystemModstamp\"\n\
              [sync]\nmode = \"historical\"\ncursor_field = \"LastModifiedDate\"\nstart_date = \"2024-01-01\"\nend_date = \"2024-02-01\"\nquery_limit = 5\napi_budget_percent = 50\nlag_s = 10\nrate_limit = 3\nrate_limit_timeout_ms = 500\nrequest_timeout_s = 30\ninclude_deleted = false\nconcurrency = 2\nmemory_limit_mb = 64\nwindow_records = 1000\napi = \"rest\"\n\
-             [destination]\nurl = \"/tmp/x\"\ncompression = \"snappy\"\n"
+             [destination]\nurl = \"/tmp/x\"\ncompression = \"snappy\"\ntable_format = \"none\"\n"
         );
         Config::from_toml_str(&text, "t", &[], None).unwrap();
         let table: toml::Table = toml::from_str(&text).unwrap();

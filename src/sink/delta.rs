@@ -55,10 +55,10 @@ pub enum DeltaError {
     Kernel { object: String, message: String },
     /// A column's type changed: Delta cannot express that without rewriting the table.
     #[error(
-        "Delta table of {object}: column {column} is {table_type} in the table but the object's schema now makes it {new_type}; \
-         Delta cannot change a column's type without rewriting the table, so this chunk's Parquet files and manifest are committed \
-         but the table stays at its last version. Fix: sync to a new destination (or set destination.table_format = \"none\" to keep \
-         syncing without the table); the Parquet glob <Object>/date=*/*.parquet still reads every file"
+        "Delta table of {object}: column {column} is {table_type} in the table but Salesforce's describe now makes it {new_type}; \
+         a Delta table cannot change a column's type without rewriting it, so nothing was fetched or written. Fix: sync the object \
+         to a new destination.url (a new table), or leave the field out of the object's `fields` list, or set \
+         destination.table_format = \"none\" to keep syncing Parquet files and manifests only"
     )]
     TypeChanged {
         object: String,
@@ -106,10 +106,12 @@ pub enum DeltaOutcome {
 }
 
 /// The table's state: its version and the files it holds (relative to the destination root).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct TableState {
     pub version: Option<u64>,
     pub files: HashSet<String>,
+    /// The table's schema (with the `date` partition column).
+    pub schema: Option<Arc<StructType>>,
 }
 
 type Engine = DefaultEngine<TokioMultiThreadExecutor>;
@@ -209,6 +211,7 @@ impl DeltaTables {
                 TableState {
                     version: Some(snap.version()),
                     files,
+                    schema: Some(snap.schema()),
                 },
                 Some(snap),
             ))

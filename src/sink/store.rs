@@ -308,8 +308,9 @@ pub fn local_folder(dir: &std::path::Path) -> Result<(), String> {
     })
 }
 
-/// Writes, reads back and deletes a small probe object under `_forcelake/`: the destination
-/// works and the credentials allow what a sync needs.
+/// Writes (create-only, twice: the second must be refused), reads back and deletes a small
+/// probe object under `_forcelake/`: the destination works, honours create-only writes, and
+/// the credentials allow what a sync needs.
 pub async fn probe(store: &Arc<dyn ObjectStore>) -> Result<(), String> {
     use object_store::ObjectStoreExt;
     let path =
@@ -327,13 +328,43 @@ pub async fn probe(store: &Arc<dyn ObjectStore>) -> Result<(), String> {
         };
         format!("{op} failed: {e} — {fix}")
     };
+    // Create-only, as manifests and Delta log entries are written: a second create of the
+    // same object must be refused, or two workers could both commit one chunk (one version).
+    let create = || object_store::PutOptions {
+        mode: object_store::PutMode::Create,
+        ..Default::default()
+    };
     store
-        .put(
+        .put_opts(
             &path,
             object_store::PutPayload::from_static(b"forcelake probe"),
+            create(),
         )
         .await
-        .map_err(|e| hint("writing a probe object", &e))?;
+        .map_err(|e| match e {
+            object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. } => format!(
+                "writing a probe object create-only failed: {e} — the store cannot refuse a second write of the same object, which manifests and the Delta log rely on: use a store with conditional writes (S3: leave aws_conditional_put at its default)"
+            ),
+            e => hint("writing a probe object", &e),
+        })?;
+    match store
+        .put_opts(
+            &path,
+            object_store::PutPayload::from_static(b"forcelake probe 2"),
+            create(),
+        )
+        .await
+    {
+        Err(object_store::Error::AlreadyExists { .. }) => {}
+        Ok(_) => {
+            let _ = store.delete(&path).await;
+            return Err("a second create-only write of the probe object was accepted (it overwrote the first): two workers could both commit the same chunk or Delta version; use a store that honours If-None-Match / create-only writes".into());
+        }
+        Err(e) => {
+            let _ = store.delete(&path).await;
+            return Err(hint("writing the probe object a second time (create-only)", &e));
+        }
+    }
     let got = store
         .get(&path)
         .await

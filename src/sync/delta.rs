@@ -4,8 +4,11 @@
 //! left behind.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use crate::sink::delta::{ChunkCommit, DeltaFile, DeltaOutcome, DeltaTables};
+use object_store::ObjectStore;
+
+use crate::sink::delta::{ChunkCommit, DeltaFile, DeltaOutcome, DeltaTables, TableState};
 use crate::sink::manifest::{self, Manifest};
 use crate::sync::{Context, SyncError};
 
@@ -118,18 +121,18 @@ pub fn behind(manifests: &[Manifest], table: &HashSet<String>) -> Vec<ChunkCommi
 /// commits it needs. Reads the table, the manifest listing, every backfill manifest and the
 /// manifests of chunks without a file in the table (not every manifest).
 pub async fn lag(
-    ctx: &Context,
+    store: &Arc<dyn ObjectStore>,
     delta: &DeltaTables,
     object: &str,
-) -> Result<(Option<u64>, Vec<ChunkCommit>), SyncError> {
-    let ids = manifest::list_chunks(ctx.store.as_ref(), object).await?;
-    if ids.is_empty() {
-        return Ok((None, vec![]));
-    }
+) -> Result<(TableState, Vec<ChunkCommit>), SyncError> {
+    let ids = manifest::list_chunks(store.as_ref(), object).await?;
     let state = delta
         .state(object)
         .await
         .map_err(crate::sink::SinkError::from)?;
+    if ids.is_empty() {
+        return Ok((state, vec![]));
+    }
     let represented: HashSet<&str> = state.files.iter().filter_map(|p| file_chunk(p)).collect();
     let wanted: Vec<_> = ids
         .into_iter()
@@ -139,8 +142,26 @@ pub async fn lag(
                 || !represented.contains(id.to_string().as_str())
         })
         .collect();
-    let manifests = manifest::load_some(ctx.store.clone(), object, wanted).await?;
-    Ok((state.version, behind(&manifests, &state.files)))
+    let manifests = manifest::load_some(store.clone(), object, wanted).await?;
+    let todo = behind(&manifests, &state.files);
+    Ok((state, todo))
+}
+
+/// `status`'s view of each object's table: its version, and how many chunks' commits it lacks
+/// (a crash between a manifest and its Delta commit; the next writing run makes them).
+pub async fn add_table_status(
+    store: &Arc<dyn ObjectStore>,
+    delta: &DeltaTables,
+    status: &mut crate::sync::status::Status,
+) -> Result<(), SyncError> {
+    for o in &mut status.objects {
+        let (state, todo) = lag(store, delta, &o.object).await?;
+        o.delta = Some(crate::sync::status::DeltaStatus {
+            version: state.version,
+            behind_chunks: todo.len() as u64,
+        });
+    }
+    Ok(())
 }
 
 /// Brings an object's table level with its manifests (the commits a crash or an error
@@ -153,7 +174,14 @@ pub async fn settle(
 ) -> Result<usize, SyncError> {
     let mut made = 0;
     if let Some(delta) = ctx.delta.as_deref() {
-        let (_, todo) = lag(ctx, delta, object).await?;
+        let (state, todo) = lag(&ctx.store, delta, object).await?;
+        // A retyped column cannot go into the table: refused before anything is fetched.
+        if let Some(table) = &state.schema {
+            let new = crate::sink::delta::table_schema(object, arrow)
+                .map_err(crate::sink::SinkError::from)?;
+            crate::sink::delta::schema_diff(object, table, &new)
+                .map_err(crate::sink::SinkError::from)?;
+        }
         if !todo.is_empty() {
             tracing::info!(
                 object,

@@ -101,6 +101,9 @@ impl SyncError {
             | SyncError::BulkRefused { .. }
             | SyncError::Destination { .. } => 2,
             SyncError::Salesforce(e) if e.is_user_error() => 2,
+            SyncError::Sink(SinkError::Delta(crate::sink::delta::DeltaError::TypeChanged {
+                ..
+            })) => 2,
             _ => 1,
         }
     }

@@ -146,6 +146,11 @@ pub async fn prepare_objects(
         });
     }
     if write_schemas {
+        // A writing run starts from a table level with the manifests (and refuses a retyped
+        // column before anything is fetched).
+        for o in &out {
+            crate::sync::delta::settle(ctx, &o.schema.object, &o.schema.arrow).await?;
+        }
         for o in &mut out {
             let changes = schema_changes(ctx.store.as_ref(), &o.schema).await;
             for w in &changes {
@@ -153,10 +158,6 @@ pub async fn prepare_objects(
             }
             o.warnings.extend(changes);
             write_schema_record(ctx.store.as_ref(), &o.schema).await?;
-        }
-        // A writing run starts from a table level with the manifests.
-        for o in &out {
-            crate::sync::delta::settle(ctx, &o.schema.object, &o.schema.arrow).await?;
         }
     }
     Ok(out)

@@ -52,6 +52,18 @@ pub struct ObjectStatus {
     pub schema_hashes: Vec<String>,
     /// Extra: rows per day partition (superseded chunks excluded).
     pub rows_per_day: BTreeMap<String, u64>,
+    /// Extra: the object's Delta table (`table_format = "delta"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<DeltaStatus>,
+}
+
+/// The Delta table of an object as `status` sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeltaStatus {
+    /// The table's newest version (`None`: no table yet).
+    pub version: Option<u64>,
+    /// Committed chunks whose Delta commit is still to be made (by the next writing run).
+    pub behind_chunks: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -246,6 +258,7 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             rows_by_kind,
             days_with_rows: days.len() as u64,
             schema_hashes: hashes.into_iter().map(|(_, h)| h).collect(),
+            delta: None,
         });
     }
     Ok(Status {
@@ -280,7 +293,7 @@ impl Status {
             return "the lake has no committed chunks yet (run `forcelake sync`)\n".into();
         }
         let mut s = format!(
-            "{:<20} {:>12} {:>10} {:>8} {:>7}  {:<24} {:<24} {:<24} {}\n",
+            "{:<20} {:>12} {:>10} {:>8} {:>7}  {:<24} {:<24} {:<24} {:<5} {}\n",
             "OBJECT",
             "ROWS",
             "COMMITTED",
@@ -289,11 +302,29 @@ impl Status {
             "COVERED FROM",
             "COVERED TO",
             "INCREMENTAL POSITION",
-            "GAPS"
+            "GAPS",
+            if self.objects.iter().any(|o| o.delta.is_some()) { "DELTA TABLE" } else { "" }
         );
         for o in &self.objects {
+            let gaps = if o.coverage_gaps.is_empty() {
+                "none".to_string()
+            } else {
+                o.coverage_gaps
+                    .iter()
+                    .map(|g| format!("[{}, {})", g.start, g.end))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let delta = match &o.delta {
+                None => String::new(),
+                Some(DeltaStatus { version: None, .. }) => "none yet".into(),
+                Some(DeltaStatus { version: Some(v), behind_chunks: 0 }) => format!("v{v}, level"),
+                Some(DeltaStatus { version: Some(v), behind_chunks: n }) => {
+                    format!("v{v}, {n} chunks behind (the next sync commits them)")
+                }
+            };
             s.push_str(&format!(
-                "{:<20} {:>12} {:>10} {:>8} {:>7}  {:<24} {:<24} {:<24} {}\n",
+                "{:<20} {:>12} {:>10} {:>8} {:>7}  {:<24} {:<24} {:<24} {:<5} {}\n",
                 o.object,
                 o.rows,
                 o.chunks.committed,
@@ -302,15 +333,8 @@ impl Status {
                 o.covered_from.as_deref().unwrap_or("-"),
                 o.covered_to.as_deref().unwrap_or("-"),
                 o.incremental_position.as_deref().unwrap_or("-"),
-                if o.coverage_gaps.is_empty() {
-                    "none".to_string()
-                } else {
-                    o.coverage_gaps
-                        .iter()
-                        .map(|g| format!("[{}, {})", g.start, g.end))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                }
+                gaps,
+                delta
             ));
         }
         if !self.backfills.is_empty() {

@@ -222,6 +222,7 @@ async fn killed_backfills_resume_to_the_lake_of_an_uninterrupted_one() {
     // killed while a query answer is held (at most k − 1 answered each time: 11 of 14 chunks)
     for (i, k) in [2u64, 4, 3, 5].into_iter().enumerate() {
         kill_while_held(&emu, &p, &args, k, Duration::from_millis(3 + 9 * i as u64)).await;
+        assert_delta_shows_only_committed(&p.lake, "Account");
     }
     let s = json(&run(&p, &[&args[..], &["--json"]].concat()).await);
     assert_eq!(s["status"], "complete", "{s}");

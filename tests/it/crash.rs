@@ -59,6 +59,10 @@ async fn killed_runs_resume_to_the_same_lake() {
     let k = (total_chunks / 6) as u64;
     for i in 0..4u64 {
         kill_while_held(&emu, &p, &["sync"], k, Duration::from_millis(3 + 7 * i)).await;
+        // a table reader sees committed chunks only, whatever moment the kill hit
+        for object in ["Account", "Invoice__c"] {
+            assert_delta_shows_only_committed(&p.lake, object);
+        }
     }
     let out = run(&p, &["sync", "--json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

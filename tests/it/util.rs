@@ -580,6 +580,81 @@ pub fn assert_files_match_manifests(lake: &Path, object: &str) {
         on_disk, named,
         "{object}: files on disk differ from files named by manifests (orphans or losses)"
     );
+    if let Some(table) = delta_files(lake, object) {
+        assert_eq!(
+            table, named,
+            "{object}: the Delta table's files differ from the live manifests' files"
+        );
+    }
+}
+
+/// The files (relative to the lake) the object's Delta table holds at its newest version, by
+/// replaying `_delta_log/` here (the last checkpoint's `add` rows, then the JSON commits after
+/// it), independently of forcelake's own Delta code; `None` without a table.
+pub fn delta_files(lake: &Path, object: &str) -> Option<std::collections::BTreeSet<String>> {
+    let log = lake.join(object).join("_delta_log");
+    if !log.is_dir() {
+        return None;
+    }
+    let unescape = |p: &str| p.replace("%3D", "=").replace("%3A", ":");
+    let mut files = std::collections::BTreeSet::new();
+    let mut version: i64 = -1;
+    if let Ok(text) = std::fs::read_to_string(log.join("_last_checkpoint")) {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        version = v["version"].as_i64().unwrap();
+        let cp = std::fs::File::open(log.join(format!("{version:020}.checkpoint.parquet")))
+            .expect("the checkpoint _last_checkpoint names exists");
+        for b in ParquetRecordBatchReaderBuilder::try_new(cp).unwrap().build().unwrap() {
+            let b = b.unwrap();
+            let add = b.column_by_name("add").unwrap().as_struct();
+            let paths = add.column_by_name("path").unwrap().as_string::<i32>();
+            for i in 0..b.num_rows() {
+                if add.is_valid(i) {
+                    files.insert(format!("{object}/{}", unescape(paths.value(i))));
+                }
+            }
+        }
+    }
+    loop {
+        version += 1;
+        let Ok(text) = std::fs::read_to_string(log.join(format!("{version:020}.json"))) else {
+            break;
+        };
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let a: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(p) = a["add"]["path"].as_str() {
+                files.insert(format!("{object}/{}", unescape(p)));
+            }
+            if let Some(p) = a["remove"]["path"].as_str() {
+                files.remove(&format!("{object}/{}", unescape(p)));
+            }
+        }
+    }
+    Some(files)
+}
+
+/// After a kill: the Delta table shows committed data only — every file it holds exists and
+/// is named by a committed manifest (a superseded chunk's files may still be there until the
+/// next run makes the backfill's Delta commit).
+pub fn assert_delta_shows_only_committed(lake: &Path, object: &str) {
+    let Some(table) = delta_files(lake, object) else {
+        return;
+    };
+    let named: std::collections::HashSet<String> = manifests(lake, object)
+        .iter()
+        .flat_map(|m| {
+            m["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["path"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for f in &table {
+        assert!(lake.join(f).is_file(), "{object}: the Delta table holds {f}, which is gone");
+        assert!(named.contains(f), "{object}: the Delta table holds {f}, which no manifest names");
+    }
 }
 
 /// Starts the binary with `args` and kills it (SIGKILL) while the emulator holds its `k`-th
