@@ -94,6 +94,9 @@ pub struct ChunkCommit {
     pub adds: Vec<DeltaFile>,
     /// Files (relative to the destination root) this chunk supersedes.
     pub removes: Vec<String>,
+    /// The chunks this chunk supersedes: recorded as settled (a `txn` each) in the same commit,
+    /// so no late catch-up adds their files back.
+    pub settles: Vec<String>,
 }
 
 /// What a chunk's Delta commit found.
@@ -326,6 +329,8 @@ fn latest(
     };
     match built {
         Ok(s) => Ok(Some(s)),
+        // no commit yet (or the first is being written: creating then conflicts and retries)
+        Err(delta_kernel::KernelError::EmptyLog) => Ok(None),
         Err(e) => {
             // no commit at all yet: not an error, there is no table
             if log_is_empty(engine, url)? {
@@ -452,7 +457,15 @@ fn commit_blocking(
             }
             continue;
         };
-        if attempt > 1 && s.get_app_id_version(&commit.chunk_id, engine).map_err(|e| kernel(object, e))?.is_some() {
+        // The snapshot may hold commits the caller did not know of when it chose what to
+        // commit: this chunk's own (another writer's catch-up made it), or a backfill's that
+        // superseded it (which records the chunks it supersedes too). Either settles it.
+        // (Post-commit snapshots answer this from memory.)
+        if s
+            .get_app_id_version(&commit.chunk_id, engine)
+            .map_err(|e| kernel(object, e))?
+            .is_some()
+        {
             return Ok((DeltaOutcome::AlreadyThere, Some(s)));
         }
         let new_columns = schema_diff(object, &s.schema(), schema)?;
@@ -460,6 +473,9 @@ fn commit_blocking(
             .clone()
             .update_table(UpdateTableOperation::Write, &engine_info, true)
             .with_transaction_id(commit.chunk_id.clone(), 1);
+        for settled in &commit.settles {
+            builder = builder.with_transaction_id(settled.clone(), 1);
+        }
         for c in &new_columns {
             builder = if c.parent.is_empty() {
                 builder.add_column(c.field.clone())

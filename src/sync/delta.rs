@@ -24,7 +24,7 @@ pub(super) async fn commit(
         .iter()
         .flat_map(|o| o.files.iter().map(|f| f.path.clone()))
         .collect();
-    if m.files.is_empty() && removes.is_empty() {
+    if m.files.is_empty() && superseded.is_empty() {
         return Ok(());
     }
     let day = chrono::NaiveDate::parse_from_str(&m.day, "%Y-%m-%d")
@@ -42,6 +42,7 @@ pub(super) async fn commit(
             })
             .collect(),
         removes,
+        settles: superseded.iter().map(|o| o.chunk_id.clone()).collect(),
     };
     match delta.commit_chunk(&m.object, arrow, commit).await {
         Ok(DeltaOutcome::Committed(version)) => {
@@ -111,6 +112,7 @@ pub fn behind(manifests: &[Manifest], table: &HashSet<String>) -> Vec<ChunkCommi
                 chunk_id: m.chunk_id.clone(),
                 adds,
                 removes,
+                settles: m.supersedes.clone(),
             });
         }
     }

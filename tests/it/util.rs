@@ -596,15 +596,27 @@ pub fn delta_files(lake: &Path, object: &str) -> Option<std::collections::BTreeS
     if !log.is_dir() {
         return None;
     }
+    Some(replay_delta_log(object, |name| std::fs::read(log.join(name)).ok()))
+}
+
+/// [`delta_files`] over any store: `read(file name in _delta_log/)`.
+pub fn replay_delta_log(
+    object: &str,
+    read: impl Fn(&str) -> Option<Vec<u8>>,
+) -> std::collections::BTreeSet<String> {
     let unescape = |p: &str| p.replace("%3D", "=").replace("%3A", ":");
     let mut files = std::collections::BTreeSet::new();
     let mut version: i64 = -1;
-    if let Ok(text) = std::fs::read_to_string(log.join("_last_checkpoint")) {
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    if let Some(text) = read("_last_checkpoint") {
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
         version = v["version"].as_i64().unwrap();
-        let cp = std::fs::File::open(log.join(format!("{version:020}.checkpoint.parquet")))
+        let cp = read(&format!("{version:020}.checkpoint.parquet"))
             .expect("the checkpoint _last_checkpoint names exists");
-        for b in ParquetRecordBatchReaderBuilder::try_new(cp).unwrap().build().unwrap() {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(cp))
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in reader {
             let b = b.unwrap();
             let add = b.column_by_name("add").unwrap().as_struct();
             let paths = add.column_by_name("path").unwrap().as_string::<i32>();
@@ -617,10 +629,10 @@ pub fn delta_files(lake: &Path, object: &str) -> Option<std::collections::BTreeS
     }
     loop {
         version += 1;
-        let Ok(text) = std::fs::read_to_string(log.join(format!("{version:020}.json"))) else {
+        let Some(text) = read(&format!("{version:020}.json")) else {
             break;
         };
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        for line in String::from_utf8(text).unwrap().lines().filter(|l| !l.trim().is_empty()) {
             let a: serde_json::Value = serde_json::from_str(line).unwrap();
             if let Some(p) = a["add"]["path"].as_str() {
                 files.insert(format!("{object}/{}", unescape(p)));
@@ -630,7 +642,24 @@ pub fn delta_files(lake: &Path, object: &str) -> Option<std::collections::BTreeS
             }
         }
     }
-    Some(files)
+    files
+}
+
+/// The live manifests' files (those no committed backfill superseded).
+pub fn live_files(manifests: &[serde_json::Value]) -> std::collections::BTreeSet<String> {
+    let superseded = superseded(manifests);
+    manifests
+        .iter()
+        .filter(|m| !superseded.contains(m["chunk_id"].as_str().unwrap()))
+        .flat_map(|m| {
+            m["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["path"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// After a kill: the Delta table shows committed data only — every file it holds exists and
