@@ -4,7 +4,7 @@
 # Azure (Azurite) on 127.0.0.1, then DuckDB reading the lake back (locally and from S3 over
 # httpfs) and JSON Schema checks, Spark 3.5 and 4.1 reading the lake, and Apache Airflow 3
 # running the example DAGs. Installs and starts what it needs itself: Python venvs under
-# target/ (moto, duckdb, jsonschema; pyspark 3.5.9; pyspark 4.1.1; apache-airflow 3.3.2, all
+# target/ (moto, duckdb and its httpfs/delta extensions, deltalake, polars, jsonschema; pyspark 3.5.9; pyspark 4.1.1; apache-airflow 3.3.2, all
 # from PyPI, set up once and reused), Java from Debian when `java` is missing, and Azurite
 # (npm), on free loopback ports, stopped on exit. Usage: scripts/test.sh
 set -euo pipefail
@@ -13,11 +13,12 @@ ROOT="$PWD"
 mkdir -p target
 
 VENV="${FORCELAKE_TEST_VENV:-target/test-venv}"
-if ! "$VENV/bin/python" -c "import duckdb, jsonschema, moto, flask, duckdb_extension_httpfs" 2>/dev/null; then
-  echo "== setting up $VENV (duckdb, httpfs, jsonschema, moto)"
+if ! "$VENV/bin/python" -c "import duckdb, jsonschema, moto, flask, duckdb_extension_httpfs, duckdb_extension_delta, deltalake, polars, pyarrow" 2>/dev/null; then
+  echo "== setting up $VENV (duckdb with httpfs and delta, deltalake, polars, jsonschema, moto)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "duckdb==1.5.5" "duckdb-extension-httpfs==1.5.5" "jsonschema>=4" \
+    "duckdb==1.5.5" "duckdb-extension-httpfs==1.5.5" "duckdb-extension-delta==1.5.5" \
+    "deltalake==1.6.6" "polars==2.1.0" "pyarrow==22.0.0" "jsonschema>=4" \
     "moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5"
 fi
 # Spark and Airflow venvs are set up in the background while Rust builds (network-bound).
@@ -72,6 +73,8 @@ echo "== cargo test --release"
 cargo test --release --locked
 echo "== DuckDB and schema checks"
 "$VENV/bin/python" tests/duckdb_check.py target/release/forcelake
+echo "== Delta tables read by DuckDB (delta extension), deltalake and Polars"
+"$VENV/bin/python" tests/delta_check.py target/release/forcelake
 echo "== Spark 3.5 and 4.1 read the lake"
 ready "$SPARK35_SETUP" target/spark35-venv
 target/spark35-venv/bin/python tests/spark_check.py target/release/forcelake

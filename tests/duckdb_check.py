@@ -99,7 +99,7 @@ url = "file://{lake}"
 
     con = duckdb.connect()
     for obj in ["Account", "Invoice__c"]:
-        glob = f"{lake}/{obj}/*/*.parquet"
+        glob = f"{lake}/{obj}/date=*/*.parquet"
         n, distinct = con.execute(f"SELECT count(*), count(DISTINCT Id) FROM read_parquet('{glob}', hive_partitioning = true)").fetchone()
         sf = soql(base, token, f"SELECT COUNT() FROM {obj} WHERE LastModifiedDate < 2026-01-01T00:00:00Z")["totalSize"]
         check(f"{obj}: DuckDB count equals Salesforce COUNT() ({sf})", n == sf, f"duckdb {n}")
@@ -114,15 +114,15 @@ url = "file://{lake}"
                           "sync", "--json"], env=env, capture_output=True, text=True, timeout=600)
     check("sync with sync.api = bulk exits 0", out.returncode == 0, out.stderr[-2000:])
     for obj in ["Account", "Invoice__c"]:
-        a = f"read_parquet('{lake}/{obj}/*/*.parquet', hive_partitioning = true)"
-        b = f"read_parquet('{bulk_lake}/{obj}/*/*.parquet', hive_partitioning = true)"
+        a = f"read_parquet('{lake}/{obj}/date=*/*.parquet', hive_partitioning = true)"
+        b = f"read_parquet('{bulk_lake}/{obj}/date=*/*.parquet', hive_partitioning = true)"
         diff = con.execute(f"SELECT (SELECT count(*) FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b})) + "
                            f"(SELECT count(*) FROM (SELECT * FROM {b} EXCEPT ALL SELECT * FROM {a}))").fetchone()[0]
         n = con.execute(f"SELECT count(*) FROM {b}").fetchone()[0]
         check(f"{obj}: DuckDB reads the Bulk lake with the REST lake's rows, value for value ({n})", diff == 0 and n == rows[obj],
               f"{diff} rows differ")
 
-    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('{lake}/Invoice__c/*/*.parquet', hive_partitioning = true))").fetchall())
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('{lake}/Invoice__c/date=*/*.parquet', hive_partitioning = true))").fetchall())
     want = {"Amount__c": "DECIMAL(16,2)", "Tax_Rate__c": "DOUBLE", "Due_Date__c": "DATE", "Paid__c": "BOOLEAN", "Line_Items__c": "INTEGER",
             "Tags__c": "VARCHAR[]", "Cutoff_Time__c": "VARCHAR", "LastModifiedDate": "TIMESTAMP WITH TIME ZONE", "date": "DATE",
             "Ship_To__c": "STRUCT(latitude DOUBLE, longitude DOUBLE)"}
@@ -131,7 +131,7 @@ url = "file://{lake}"
 
     # Typed values equal what the REST API serves.
     sample = con.execute(f"""SELECT Id, Amount__c, Due_Date__c, Tags__c, Cutoff_Time__c, epoch_ms(LastModifiedDate), Ship_To__c
-                            FROM read_parquet('{lake}/Invoice__c/*/*.parquet', hive_partitioning = true) ORDER BY Id LIMIT 25""").fetchall()
+                            FROM read_parquet('{lake}/Invoice__c/date=*/*.parquet', hive_partitioning = true) ORDER BY Id LIMIT 25""").fetchall()
     ids = ",".join(f"'{r[0]}'" for r in sample)
     recs = {r["Id"]: r for r in soql(base, token, f"SELECT Id, Amount__c, Due_Date__c, Tags__c, Cutoff_Time__c, LastModifiedDate, Ship_To__c FROM Invoice__c WHERE Id IN ({ids})")["records"]}
     mismatches = []
@@ -154,15 +154,15 @@ url = "file://{lake}"
         if ship != exp_ship:
             mismatches.append((id_, "Ship_To__c", ship, r["Ship_To__c"]))
     check("25 Invoice__c records: decimal, date, multipicklist, time, datetime and location equal the REST values", not mismatches, str(mismatches[:3]))
-    big = con.execute(f"SELECT count(*) FROM read_parquet('{lake}/Invoice__c/*/*.parquet') WHERE Amount__c >= 10000000").fetchone()[0]
+    big = con.execute(f"SELECT count(*) FROM read_parquet('{lake}/Invoice__c/date=*/*.parquet') WHERE Amount__c >= 10000000").fetchone()[0]
     check("currency values in Java exponent form (>= 1E7) arrive exactly", big > 0)
-    times = con.execute(f"SELECT count(Cutoff_Time__c), count(CAST(Cutoff_Time__c AS TIME)) FROM read_parquet('{lake}/Invoice__c/*/*.parquet')").fetchone()
+    times = con.execute(f"SELECT count(Cutoff_Time__c), count(CAST(Cutoff_Time__c AS TIME)) FROM read_parquet('{lake}/Invoice__c/date=*/*.parquet')").fetchone()
     check("a time is HH:MM:SS.sss text that DuckDB casts to TIME", times[0] > 0 and times[0] == times[1], str(times))
 
     # Relationship paths are struct columns: `SELECT Owner.Name` works as written.
     check("Invoice__c.Owner is STRUCT(\"Name\" VARCHAR)", types.get("Owner") == 'STRUCT("Name" VARCHAR)', f"got {types.get('Owner')}")
     sample = con.execute(f"""SELECT Id, Owner.Name, Account__r.Name, Account__r.Owner.Email
-                            FROM read_parquet('{lake}/Invoice__c/*/*.parquet', hive_partitioning = true) ORDER BY Id LIMIT 40""").fetchall()
+                            FROM read_parquet('{lake}/Invoice__c/date=*/*.parquet', hive_partitioning = true) ORDER BY Id LIMIT 40""").fetchall()
     ids = ",".join(f"'{r[0]}'" for r in sample)
     recs = {r["Id"]: r for r in soql(base, token, f"SELECT Id, Owner.Name, Account__r.Name, Account__r.Owner.Email FROM Invoice__c WHERE Id IN ({ids})")["records"]}
     mismatches = []
@@ -233,7 +233,7 @@ aws_allow_http = "true"
         s3con.sql(f"LOAD '{ext}'")
         hostport = s3.split("://", 1)[1]
         s3con.sql(f"CREATE SECRET s3emu (TYPE s3, KEY_ID 'test', SECRET 'test', REGION 'us-east-1', ENDPOINT '{hostport}', URL_STYLE 'path', USE_SSL false)")
-        n, days = s3con.execute(f"SELECT count(*), count(DISTINCT date) FROM read_parquet('s3://{bucket}/{prefix}/Account/*/*.parquet', hive_partitioning = true)").fetchone()
+        n, days = s3con.execute(f"SELECT count(*), count(DISTINCT date) FROM read_parquet('s3://{bucket}/{prefix}/Account/date=*/*.parquet', hive_partitioning = true)").fetchone()
         check(f"DuckDB reads Account from S3 over httpfs ({n} rows in {days} day partitions)", n == s3rows["Account"] == rows["Account"] and days > 1, f"{n} vs {s3rows}")
 
     # The README's first command: `forcelake demo` writes a lake DuckDB reads.
@@ -241,7 +241,7 @@ aws_allow_http = "true"
     out = subprocess.run([BIN, "demo", "--dir", demo_dir, "--rows", "200", "--json"], capture_output=True, text=True, timeout=600)
     check("demo exits 0", out.returncode == 0, out.stderr[-2000:])
     demo_rows = {o["object"]: o["rows"] for o in json.loads(out.stdout)["objects"]}
-    n = con.execute(f"SELECT count(*) FROM read_parquet('{demo_dir}/Account/*/*.parquet', hive_partitioning = true)").fetchone()[0]
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{demo_dir}/Account/date=*/*.parquet', hive_partitioning = true)").fetchone()[0]
     check("demo: DuckDB reads Account with the rows the emulator served (200)", n == 200 == demo_rows["Account"], f"{n}, summary {demo_rows}")
 
 

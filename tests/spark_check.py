@@ -115,7 +115,7 @@ def read(lake):
                 check(f"Spark {version} reads {obj} with an inferred schema", False, str(e)[:800])
                 continue
             check(f"Spark {version} reads {obj} with an inferred schema ({len(rows)} rows)", len(rows) > 0)
-            ddb = con.execute(f"SELECT * FROM read_parquet('{folder}/*/*.parquet', hive_partitioning = true) ORDER BY Id")
+            ddb = con.execute(f"SELECT * FROM read_parquet('{folder}/date=*/*.parquet', hive_partitioning = true) ORDER BY Id")
             cols = [d[0] for d in ddb.description]
             drows = ddb.fetchall()
             check(f"{obj}: Spark and DuckDB see the same columns", sorted(cols) == sorted(df.columns),
