@@ -2,7 +2,8 @@
 # Runs every test: unit and end-to-end tests (the real binary against the built-in Salesforce
 # emulator), the storage suite against S3 (moto), GCS (moto behind a GCS XML-API shim) and
 # Azure (Azurite) on 127.0.0.1, then DuckDB reading the lake back (locally and from S3 over
-# httpfs) and JSON Schema checks, Spark 3.5 and 4.1 reading the lake, and Apache Airflow 3
+# httpfs) and JSON Schema checks, every object as a Delta table (DuckDB delta extension,
+# deltalake, Polars), Spark 3.5 and 4.1 reading the lake, and Apache Airflow 3
 # running the example DAGs. Installs and starts what it needs itself: Python venvs under
 # target/ (moto, duckdb and its httpfs/delta extensions, deltalake, polars, jsonschema; pyspark 3.5.9; pyspark 4.1.1; apache-airflow 3.3.2, all
 # from PyPI, set up once and reused), Java from Debian when `java` is missing, and Azurite
