@@ -359,14 +359,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
                     message: e.to_string(),
                 })?;
             let mut st = sync::status::status(store.clone(), object).await?;
-            if cfg.destination.table_format == crate::config::TableFormat::Delta {
-                let (root_store, root) =
-                    crate::sink::store::open_root(&cfg.destination.url, &cfg.destination.options)
-                        .map_err(|e| SyncError::Destination {
-                            url: cfg.destination.url.clone(),
-                            message: e.to_string(),
-                        })?;
-                let delta = crate::sink::delta::DeltaTables::new(root_store, root);
+            if let Some(delta) = sync::delta::open_tables(&cfg.destination)? {
                 sync::delta::add_table_status(&store, &delta, &mut st).await?;
             }
             if out.json {

@@ -149,6 +149,20 @@ pub async fn lag(
     Ok((state, todo))
 }
 
+/// The destination's Delta tables, when `destination.table_format = "delta"`.
+pub fn open_tables(
+    d: &crate::config::DestinationConfig,
+) -> Result<Option<DeltaTables>, SyncError> {
+    match d.table_format {
+        crate::config::TableFormat::None => Ok(None),
+        crate::config::TableFormat::Delta => {
+            let (root_store, root) = crate::sink::store::open_root(&d.url, &d.options)
+                .map_err(|e| super::destination_error(d, e))?;
+            Ok(Some(DeltaTables::new(root_store, root)))
+        }
+    }
+}
+
 /// `status`'s view of each object's table: its version, and how many chunks' commits it lacks
 /// (a crash between a manifest and its Delta commit; the next writing run makes them).
 pub async fn add_table_status(

@@ -183,6 +183,17 @@ pub struct Scratch {
     pub local: Option<Arc<object_store::local::LocalFileSystem>>,
 }
 
+/// The destination cannot be opened (exit 2).
+pub(crate) fn destination_error(
+    d: &crate::config::DestinationConfig,
+    e: crate::sink::SinkError,
+) -> SyncError {
+    SyncError::Destination {
+        url: d.url.clone(),
+        message: e.to_string(),
+    }
+}
+
 impl Context {
     /// Connects nothing yet: builds the client and opens the store.
     pub fn new(config: Config) -> Result<Self, SyncError> {
@@ -191,24 +202,8 @@ impl Context {
             &config.destination.url,
             &config.destination.options,
         )
-        .map_err(|e| SyncError::Destination {
-            url: config.destination.url.clone(),
-            message: e.to_string(),
-        })?;
-        let delta = match config.destination.table_format {
-            crate::config::TableFormat::None => None,
-            crate::config::TableFormat::Delta => {
-                let (root_store, root) = crate::sink::store::open_root(
-                    &config.destination.url,
-                    &config.destination.options,
-                )
-                .map_err(|e| SyncError::Destination {
-                    url: config.destination.url.clone(),
-                    message: e.to_string(),
-                })?;
-                Some(Arc::new(crate::sink::delta::DeltaTables::new(root_store, root)))
-            }
-        };
+        .map_err(|e| destination_error(&config.destination, e))?;
+        let delta = delta::open_tables(&config.destination)?.map(Arc::new);
         Ok(Self {
             client,
             store,

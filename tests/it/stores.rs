@@ -246,17 +246,7 @@ async fn every_backend_keeps_the_commit_protocol() {
             "{}: the backfill superseded the day's chunk",
             b.name
         );
-        let named: HashSet<String> = ms
-            .iter()
-            .filter(|m| !superseded.contains(m["chunk_id"].as_str().unwrap()))
-            .flat_map(|m| {
-                m["files"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| f["path"].as_str().unwrap().to_string())
-            })
-            .collect();
+        let named: HashSet<String> = live_files(&ms).into_iter().collect();
         let on_store: HashSet<String> = list(&store, "Account")
             .await
             .into_iter()
