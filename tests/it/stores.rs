@@ -308,8 +308,9 @@ async fn every_backend_keeps_the_commit_protocol() {
             "{}: duplicates after the race",
             b.name
         );
-        // Eight workers on eight different days all commit, and the Delta table (its log
-        // replayed here from the store) holds exactly the live manifests' files.
+        // Eight workers on the windows of eight different days all finish (each window is
+        // committed once), and the Delta table (its log replayed here from the store) holds
+        // exactly the live manifests' files.
         let plan = run(
             &p,
             &[
@@ -335,15 +336,26 @@ async fn every_backend_keeps_the_commit_protocol() {
             .iter()
             .map(|c| c["chunk"].as_str().unwrap().to_string())
             .collect();
-        assert!(specs.len() >= 8, "{}: {plan}", b.name);
-        let args: Vec<[&str; 5]> = specs
-            .iter()
-            .map(|s| ["run-chunk", s.as_str(), "--json", "--set", "sync.window_records=1"])
+        // windows over sparse days may join days: eight workers share them round-robin
+        assert!(specs.len() >= 4, "{}: {plan}", b.name);
+        let args: Vec<[&str; 5]> = (0..8)
+            .map(|i| specs[i % specs.len()].as_str())
+            .map(|s| ["run-chunk", s, "--json", "--set", "sync.window_records=1"])
             .collect();
         let outs = futures::future::join_all(args.iter().map(|a| run(&p, a))).await;
-        for o in &outs {
+        let mut committed: HashMap<&str, usize> = HashMap::new();
+        for (o, a) in outs.iter().zip(&args) {
             ok(o, "run-chunk on its own day");
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            if v["outcome"] == "committed" {
+                *committed.entry(a[1]).or_default() += 1;
+            }
         }
+        assert!(
+            specs.iter().all(|s| committed.get(s.as_str()) == Some(&1)),
+            "{}: each window committed once: {committed:?}",
+            b.name
+        );
         let ms = remote_manifests(&store, "Account").await;
         let log: HashMap<String, Vec<u8>> = {
             let mut m = HashMap::new();
