@@ -948,7 +948,10 @@ url = "/tmp/lake"
         assert!(load(&["sync.api_budget_percent=0"]).is_err());
         assert!(load(&["sync.rate_limit=0"]).is_err());
         assert!(load(&["sync.lag_s=-1"]).is_err());
-        assert_eq!(load(&[]).unwrap().destination.table_format, TableFormat::Delta);
+        assert_eq!(
+            load(&[]).unwrap().destination.table_format,
+            TableFormat::Delta
+        );
         assert!(load(&["destination.table_format=iceberg"])
             .unwrap_err()
             .to_string()

@@ -105,7 +105,9 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
         println!("  duckdb -c \"INSTALL delta; LOAD delta; SELECT date, count(*) FROM delta_scan('{dir_s}/Account') GROUP BY date ORDER BY date DESC LIMIT 5\"");
         println!("  duckdb -c \"SELECT Name, Account__r.Name AS account, Owner.Name AS owner FROM read_parquet('{dir_s}/Invoice__c/date=*/*.parquet') LIMIT 5\"");
         println!("or in Python: import duckdb; duckdb.sql(\"SELECT Industry, count(*) FROM read_parquet('{dir_s}/Account/date=*/*.parquet', hive_partitioning=true) GROUP BY 1\").show()");
-        println!("             import deltalake; deltalake.DeltaTable('{dir_s}/Account').to_pandas()");
+        println!(
+            "             import deltalake; deltalake.DeltaTable('{dir_s}/Account').to_pandas()"
+        );
         println!("The pipeline file used: see `forcelake demo --help`; lake: {dir_s}");
     }
     emu.stop().await;

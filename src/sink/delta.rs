@@ -23,8 +23,8 @@ use chrono::NaiveDate;
 use delta_kernel::committer::FileSystemCommitter;
 use delta_kernel::engine::arrow_conversion::TryFromArrow;
 use delta_kernel::engine::arrow_data::ArrowEngineData;
-use delta_kernel::expressions::{Expression, Predicate, Scalar};
 use delta_kernel::expressions::ColumnName;
+use delta_kernel::expressions::{Expression, Predicate, Scalar};
 use delta_kernel::schema::{DataType, StructField, StructType};
 use delta_kernel::snapshot::{Snapshot, SnapshotRef};
 use delta_kernel::transaction::create_table::create_table;
@@ -131,7 +131,9 @@ pub struct DeltaTables {
 
 impl std::fmt::Debug for DeltaTables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeltaTables").field("root", &self.root.as_str()).finish()
+        f.debug_struct("DeltaTables")
+            .field("root", &self.root.as_str())
+            .finish()
     }
 }
 
@@ -307,9 +309,9 @@ fn same_type(a: &DataType, b: &DataType) -> bool {
         (DataType::Array(x), DataType::Array(y)) => same_type(x.element_type(), y.element_type()),
         (DataType::Struct(x), DataType::Struct(y)) => {
             x.fields().count() == y.fields().count()
-                && x.fields().zip(y.fields()).all(|(p, q)| {
-                    p.name() == q.name() && same_type(p.data_type(), q.data_type())
-                })
+                && x.fields()
+                    .zip(y.fields())
+                    .all(|(p, q)| p.name() == q.name() && same_type(p.data_type(), q.data_type()))
         }
         _ => a == b,
     }
@@ -449,7 +451,11 @@ fn commit_blocking(
                 .map_err(|e| kernel(object, e))?;
             match txn.commit(engine).map_err(|e| kernel(object, e))? {
                 CommitResult::Committed(c) => {
-                    tracing::info!(object, version = c.commit_version(), "created the Delta table");
+                    tracing::info!(
+                        object,
+                        version = c.commit_version(),
+                        "created the Delta table"
+                    );
                     snap = c.post_commit_snapshot().cloned();
                     fresh = snap.is_some();
                 }
@@ -461,8 +467,7 @@ fn commit_blocking(
         // commit: this chunk's own (another writer's catch-up made it), or a backfill's that
         // superseded it (which records the chunks it supersedes too). Either settles it.
         // (Post-commit snapshots answer this from memory.)
-        if s
-            .get_app_id_version(&commit.chunk_id, engine)
+        if s.get_app_id_version(&commit.chunk_id, engine)
             .map_err(|e| kernel(object, e))?
             .is_some()
         {
@@ -562,7 +567,9 @@ fn commit_blocking(
                 ));
             }
             CommitResult::Retryable(_) => {
-                std::thread::sleep(std::time::Duration::from_millis(100 * attempt.min(10) as u64));
+                std::thread::sleep(std::time::Duration::from_millis(
+                    100 * attempt.min(10) as u64,
+                ));
             }
         }
     }
@@ -617,8 +624,13 @@ mod tests {
         // a column the schema no longer has stays in the table: not a change
         assert!(schema_diff("Account", &new, &table).unwrap().is_empty());
         let retyped = st(vec![StructField::nullable("Id", DataType::LONG)]);
-        let e = schema_diff("Account", &table, &retyped).unwrap_err().to_string();
-        assert!(e.contains("column Id is string") && e.contains("long"), "{e}");
+        let e = schema_diff("Account", &table, &retyped)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("column Id is string") && e.contains("long"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -217,19 +217,27 @@ pub fn open_root(
                 source: e,
             })?;
             let root = url::Url::from_directory_path(&abs).map_err(|_| {
-                SinkError::Unusable(format!("{} cannot be written as a file:// URL", abs.display()))
+                SinkError::Unusable(format!(
+                    "{} cannot be written as a file:// URL",
+                    abs.display()
+                ))
             })?;
             Ok((Arc::new(LocalFileSystem::new()), root))
         }
-        Destination::S3 { bucket, prefix } => {
-            Ok((bucket_store(url, &d, options)?, dir_url("s3", bucket, prefix)?))
-        }
-        Destination::Gcs { bucket, prefix } => {
-            Ok((bucket_store(url, &d, options)?, dir_url("gs", bucket, prefix)?))
-        }
+        Destination::S3 { bucket, prefix } => Ok((
+            bucket_store(url, &d, options)?,
+            dir_url("s3", bucket, prefix)?,
+        )),
+        Destination::Gcs { bucket, prefix } => Ok((
+            bucket_store(url, &d, options)?,
+            dir_url("gs", bucket, prefix)?,
+        )),
         Destination::Azure {
             container, prefix, ..
-        } => Ok((bucket_store(url, &d, options)?, dir_url("az", container, prefix)?)),
+        } => Ok((
+            bucket_store(url, &d, options)?,
+            dir_url("az", container, prefix)?,
+        )),
     }
 }
 
@@ -362,7 +370,10 @@ pub async fn probe(store: &Arc<dyn ObjectStore>) -> Result<(), String> {
         }
         Err(e) => {
             let _ = store.delete(&path).await;
-            return Err(hint("writing the probe object a second time (create-only)", &e));
+            return Err(hint(
+                "writing the probe object a second time (create-only)",
+                &e,
+            ));
         }
     }
     let got = store

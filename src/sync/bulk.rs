@@ -224,7 +224,15 @@ async fn instead(
 }
 
 async fn rest(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
-    chunk::run_chunk(&ctx.client, &ctx.store, budget, &ctx.scratch, ctx.delta.as_deref(), job).await
+    chunk::run_chunk(
+        &ctx.client,
+        &ctx.store,
+        budget,
+        &ctx.scratch,
+        ctx.delta.as_deref(),
+        job,
+    )
+    .await
 }
 
 /// What the async side tells the decoder thread.

@@ -27,8 +27,9 @@ pub(super) async fn commit(
     if m.files.is_empty() && superseded.is_empty() {
         return Ok(());
     }
-    let day = chrono::NaiveDate::parse_from_str(&m.day, "%Y-%m-%d")
-        .map_err(|e| SyncError::Internal(format!("manifest {}: day {:?}: {e}", m.chunk_id, m.day)))?;
+    let day = chrono::NaiveDate::parse_from_str(&m.day, "%Y-%m-%d").map_err(|e| {
+        SyncError::Internal(format!("manifest {}: day {:?}: {e}", m.chunk_id, m.day))
+    })?;
     let commit = ChunkCommit {
         chunk_id: m.chunk_id.clone(),
         adds: m
@@ -150,9 +151,7 @@ pub async fn lag(
 }
 
 /// The destination's Delta tables, when `destination.table_format = "delta"`.
-pub fn open_tables(
-    d: &crate::config::DestinationConfig,
-) -> Result<Option<DeltaTables>, SyncError> {
+pub fn open_tables(d: &crate::config::DestinationConfig) -> Result<Option<DeltaTables>, SyncError> {
     match d.table_format {
         crate::config::TableFormat::None => Ok(None),
         crate::config::TableFormat::Delta => {
@@ -269,9 +268,27 @@ mod tests {
         let b = "Account/date=2024-01-01/backfill.x-20240101-b1-0.parquet";
         let h2 = "Account/date=2024-01-02/historical-20240102-a1-0.parquet";
         let manifests = vec![
-            m("historical-20240101", "2024-01-01", &[h], &[], "2024-02-01T00:00:00Z"),
-            m("backfill.x-20240101", "2024-01-01", &[b], &["historical-20240101"], "2024-02-03T00:00:00Z"),
-            m("historical-20240102", "2024-01-02", &[h2], &[], "2024-02-02T00:00:00Z"),
+            m(
+                "historical-20240101",
+                "2024-01-01",
+                &[h],
+                &[],
+                "2024-02-01T00:00:00Z",
+            ),
+            m(
+                "backfill.x-20240101",
+                "2024-01-01",
+                &[b],
+                &["historical-20240101"],
+                "2024-02-03T00:00:00Z",
+            ),
+            m(
+                "historical-20240102",
+                "2024-01-02",
+                &[h2],
+                &[],
+                "2024-02-02T00:00:00Z",
+            ),
         ];
         // the table has the first historical chunk; the backfill's commit never happened
         let table: HashSet<String> = [h.to_string()].into();
@@ -285,7 +302,13 @@ mod tests {
         let level: HashSet<String> = [b.to_string(), h2.to_string()].into();
         assert!(behind(&manifests, &level).is_empty());
         // an empty chunk changes nothing
-        let empty = vec![m("historical-20240103", "2024-01-03", &[], &[], "2024-02-04T00:00:00Z")];
+        let empty = vec![m(
+            "historical-20240103",
+            "2024-01-03",
+            &[],
+            &[],
+            "2024-02-04T00:00:00Z",
+        )];
         assert!(behind(&empty, &HashSet::new()).is_empty());
     }
 }

@@ -3,8 +3,8 @@
 pub mod backfill;
 pub mod bulk;
 pub mod chunk;
-pub mod delta;
 pub mod counts;
+pub mod delta;
 pub mod fetch;
 pub mod historical;
 pub mod incremental;

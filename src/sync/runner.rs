@@ -359,7 +359,15 @@ pub async fn run_with_retries(
         let r = if job.bulk {
             crate::sync::bulk::run_window(ctx, budget, job).await
         } else {
-            run_chunk(&ctx.client, &ctx.store, budget, &ctx.scratch, ctx.delta.as_deref(), job).await
+            run_chunk(
+                &ctx.client,
+                &ctx.store,
+                budget,
+                &ctx.scratch,
+                ctx.delta.as_deref(),
+                job,
+            )
+            .await
         };
         match r {
             Err(e) if e.is_retryable() && attempt < 3 && !budget.exhausted() => {

@@ -303,7 +303,11 @@ impl Status {
             "COVERED TO",
             "INCREMENTAL POSITION",
             "GAPS",
-            if self.objects.iter().any(|o| o.delta.is_some()) { "DELTA TABLE" } else { "" }
+            if self.objects.iter().any(|o| o.delta.is_some()) {
+                "DELTA TABLE"
+            } else {
+                ""
+            }
         );
         for o in &self.objects {
             let gaps = if o.coverage_gaps.is_empty() {
@@ -318,8 +322,14 @@ impl Status {
             let delta = match &o.delta {
                 None => String::new(),
                 Some(DeltaStatus { version: None, .. }) => "none yet".into(),
-                Some(DeltaStatus { version: Some(v), behind_chunks: 0 }) => format!("v{v}, level"),
-                Some(DeltaStatus { version: Some(v), behind_chunks: n }) => {
+                Some(DeltaStatus {
+                    version: Some(v),
+                    behind_chunks: 0,
+                }) => format!("v{v}, level"),
+                Some(DeltaStatus {
+                    version: Some(v),
+                    behind_chunks: n,
+                }) => {
                     format!("v{v}, {n} chunks behind (the next sync commits them)")
                 }
             };

@@ -411,7 +411,7 @@ async fn new_and_retyped_fields_are_reported_and_files_stay_readable() {
     emu.change_field_type("Account", "NumberOfEmployees", "double");
     emu.insert_records("Account", 30, Utc::now().timestamp_millis());
     tokio::time::sleep(Duration::from_millis(1200)).await; // past the lag
-    // The Delta table cannot take a retyped column: refused before anything is fetched.
+                                                           // The Delta table cannot take a retyped column: refused before anything is fetched.
     let before = manifests(&p.lake, "Account").len();
     let out = run(&p, &["sync"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -422,9 +422,19 @@ async fn new_and_retyped_fields_are_reported_and_files_stay_readable() {
             && t.contains("destination.table_format = \"none\""),
         "{t}"
     );
-    assert_eq!(manifests(&p.lake, "Account").len(), before, "nothing is written");
+    assert_eq!(
+        manifests(&p.lake, "Account").len(),
+        before,
+        "nothing is written"
+    );
     // Parquet and manifests only: files keep their own schema, and the change is reported.
-    let s = json(&run(&p, &["sync", "--json", "--set", "destination.table_format=none"]).await);
+    let s = json(
+        &run(
+            &p,
+            &["sync", "--json", "--set", "destination.table_format=none"],
+        )
+        .await,
+    );
     let warnings = s["objects"][0]["warnings"].to_string();
     assert!(
         warnings.contains("Account.Region is a new column"),

@@ -308,7 +308,8 @@ async fn every_backend_keeps_the_commit_protocol() {
             "{}: duplicates after the race",
             b.name
         );
-        // Eight workers on the windows of eight different days all finish, and the Delta table (its log replayed here from the store) holds
+        // Eight workers on the windows of eight different days all finish, and the Delta
+        // table (its log replayed here from the store) holds
         // exactly the live manifests' files.
         let plan = run(
             &p,
@@ -366,10 +367,19 @@ async fn every_backend_keeps_the_commit_protocol() {
             m
         };
         let table = replay_delta_log("Account", |name| log.get(name).cloned());
-        assert_eq!(table, live_files(&ms), "{}: the Delta table differs from the manifests", b.name);
+        assert_eq!(
+            table,
+            live_files(&ms),
+            "{}: the Delta table differs from the manifests",
+            b.name
+        );
         let st: serde_json::Value =
             serde_json::from_slice(&run(&p, &["status", "--json"]).await.stdout).unwrap();
-        assert_eq!(st["objects"][0]["delta"]["behind_chunks"], 0, "{}: {st}", b.name);
+        assert_eq!(
+            st["objects"][0]["delta"]["behind_chunks"], 0,
+            "{}: {st}",
+            b.name
+        );
         eprintln!("storage suite: {} ok ({n} records)", b.name);
     }
     emu.stop().await;

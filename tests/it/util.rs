@@ -596,7 +596,9 @@ pub fn delta_files(lake: &Path, object: &str) -> Option<std::collections::BTreeS
     if !log.is_dir() {
         return None;
     }
-    Some(replay_delta_log(object, |name| std::fs::read(log.join(name)).ok()))
+    Some(replay_delta_log(object, |name| {
+        std::fs::read(log.join(name)).ok()
+    }))
 }
 
 /// [`delta_files`] over any store: `read(file name in _delta_log/)`.
@@ -632,7 +634,11 @@ pub fn replay_delta_log(
         let Some(text) = read(&format!("{version:020}.json")) else {
             break;
         };
-        for line in String::from_utf8(text).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+        for line in String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
             let a: serde_json::Value = serde_json::from_str(line).unwrap();
             if let Some(p) = a["add"]["path"].as_str() {
                 files.insert(format!("{object}/{}", unescape(p)));
@@ -681,8 +687,14 @@ pub fn assert_delta_shows_only_committed(lake: &Path, object: &str) {
         })
         .collect();
     for f in &table {
-        assert!(lake.join(f).is_file(), "{object}: the Delta table holds {f}, which is gone");
-        assert!(named.contains(f), "{object}: the Delta table holds {f}, which no manifest names");
+        assert!(
+            lake.join(f).is_file(),
+            "{object}: the Delta table holds {f}, which is gone"
+        );
+        assert!(
+            named.contains(f),
+            "{object}: the Delta table holds {f}, which no manifest names"
+        );
     }
 }
 
