@@ -657,14 +657,17 @@ pub fn live_files(manifests: &[serde_json::Value]) -> std::collections::BTreeSet
     manifests
         .iter()
         .filter(|m| !superseded.contains(m["chunk_id"].as_str().unwrap()))
-        .flat_map(|m| {
-            m["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["path"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(manifest_files)
+        .collect()
+}
+
+/// The paths a manifest names.
+pub fn manifest_files(m: &serde_json::Value) -> Vec<String> {
+    m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -675,17 +678,8 @@ pub fn assert_delta_shows_only_committed(lake: &Path, object: &str) {
     let Some(table) = delta_files(lake, object) else {
         return;
     };
-    let named: std::collections::HashSet<String> = manifests(lake, object)
-        .iter()
-        .flat_map(|m| {
-            m["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["path"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let named: std::collections::HashSet<String> =
+        manifests(lake, object).iter().flat_map(manifest_files).collect();
     for f in &table {
         assert!(
             lake.join(f).is_file(),
