@@ -417,8 +417,10 @@ impl Client {
             if let Some(body) = json {
                 req = req.json(body);
             }
+            let sent = std::time::Instant::now();
             let resp = req.send().await.map_err(|e| self.transport(what, &e))?;
             let status = resp.status();
+            tracing::trace!(what, %method, status = status.as_u16(), ms = sent.elapsed().as_millis() as u64, "answer");
             if let Some(u) = resp
                 .headers()
                 .get("sforce-limit-info")

@@ -9,6 +9,11 @@
 //! fresh snapshot, a bounded number of times. The log is checkpointed every
 //! [`CHECKPOINT_EVERY`] commits.
 //!
+//! Commits are grouped: the chunks of one object that wait while a commit to its table is
+//! being made go into the next commit together (one log version, a `txn` per chunk), so a
+//! sync of many sparse days makes a few dozen commits, not one per day, and this process's
+//! windows never queue behind each other's single-day commits.
+//!
 //! `delta_kernel`'s API is synchronous: every call runs in `spawn_blocking`, with an engine
 //! that runs its I/O on this process's Tokio runtime. The engine maps URL paths straight to
 //! store paths, so its store is rooted at the bucket (or file system) root, not at the
@@ -48,7 +53,7 @@ pub const CHECKPOINT_EVERY: u64 = 100;
 const MAX_ATTEMPTS: u32 = 60;
 
 /// What the Delta layer reports.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeltaError {
     #[error("Delta table of {object}: {message}")]
@@ -124,9 +129,23 @@ pub struct DeltaTables {
     engine: Arc<Engine>,
     /// The destination as a directory URL (`file:///abs/lake/`, `s3://bucket/prefix/`).
     root: Url,
-    /// The newest snapshot this process knows per object, and a lock so this process's own
-    /// commits to a table never race each other (they race only other processes).
-    tables: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<SnapshotRef>>>>>,
+    /// Per object: the newest snapshot this process knows, behind a lock so this process's own
+    /// commits to a table never race each other (they race only other processes), and the
+    /// chunks waiting for the next commit.
+    tables: Mutex<HashMap<String, Arc<Table>>>,
+}
+
+/// One object's table in this process.
+#[derive(Default)]
+struct Table {
+    snapshot: tokio::sync::Mutex<Option<SnapshotRef>>,
+    waiting: Mutex<Vec<Waiting>>,
+}
+
+/// A chunk waiting to be committed, and where its outcome goes.
+struct Waiting {
+    commit: ChunkCommit,
+    done: tokio::sync::oneshot::Sender<Result<DeltaOutcome, DeltaError>>,
 }
 
 impl std::fmt::Debug for DeltaTables {
@@ -170,39 +189,66 @@ impl DeltaTables {
             .map_err(|e| kernel(object, e))
     }
 
-    fn slot(&self, object: &str) -> Arc<tokio::sync::Mutex<Option<SnapshotRef>>> {
+    fn slot(&self, object: &str) -> Arc<Table> {
         let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         t.entry(object.to_string()).or_default().clone()
     }
 
     /// Commits one chunk: adds its files, removes those it supersedes, records its id. Creates
-    /// the table (from `schema`) when there is none; adds the schema's new columns.
+    /// the table (from `schema`) when there is none; adds the schema's new columns. The chunk
+    /// joins the other chunks of the object waiting for the table, and whichever caller gets
+    /// the table first commits them all in one log version.
     pub async fn commit_chunk(
         &self,
         object: &str,
         schema: &ArrowSchema,
         commit: ChunkCommit,
     ) -> Result<DeltaOutcome, DeltaError> {
-        let slot = self.slot(object);
-        let mut cached = slot.lock().await;
-        let engine = self.engine.clone();
-        let url = self.table_url(object)?;
-        let object_s = object.to_string();
+        let table = self.slot(object);
         let schema = table_schema(object, schema)?;
-        let start = cached.clone();
-        let (outcome, snapshot) = tokio::task::spawn_blocking(move || {
-            commit_blocking(&engine, &url, &object_s, &schema, &commit, start)
-        })
-        .await
-        .map_err(|e| kernel(object, e))??;
-        *cached = snapshot;
-        Ok(outcome)
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        lock(&table.waiting).push(Waiting { commit, done });
+        {
+            let mut cached = table.snapshot.lock().await;
+            // empty when an earlier holder of the lock already committed this chunk
+            let batch = std::mem::take(&mut *lock(&table.waiting));
+            if !batch.is_empty() {
+                let (commits, senders): (Vec<ChunkCommit>, Vec<_>) =
+                    batch.into_iter().map(|w| (w.commit, w.done)).unzip();
+                let engine = self.engine.clone();
+                let url = self.table_url(object)?;
+                let object_s = object.to_string();
+                let start = cached.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    commit_blocking(&engine, &url, &object_s, &schema, &commits, start)
+                })
+                .await
+                .map_err(|e| kernel(object, e))
+                .and_then(|r| r);
+                match r {
+                    Ok((outcomes, snapshot)) => {
+                        *cached = snapshot;
+                        for (s, o) in senders.into_iter().zip(outcomes) {
+                            let _ = s.send(Ok(o));
+                        }
+                    }
+                    Err(e) => {
+                        for s in senders {
+                            let _ = s.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        outcome
+            .await
+            .map_err(|_| kernel(object, "the commit that held this chunk was cancelled"))?
     }
 
     /// The table's version and files (`version: None` when there is no table yet).
     pub async fn state(&self, object: &str) -> Result<TableState, DeltaError> {
         let slot = self.slot(object);
-        let mut cached = slot.lock().await;
+        let mut cached = slot.snapshot.lock().await;
         let engine = self.engine.clone();
         let url = self.table_url(object)?;
         let object_s = object.to_string();
@@ -421,8 +467,41 @@ fn for_each_scan_file(
     Ok(chosen)
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn days_since_epoch(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch is a date")).num_days() as i32
+}
+
+/// Which chunks of a batch still need committing against `snap`: not those whose `txn` is in
+/// the log already (another writer's catch-up made it, or a backfill settled it), nor those
+/// another chunk of the batch settles (a backfill removing them). The snapshot may hold commits
+/// the callers did not know of when they chose what to commit. (Post-commit snapshots answer
+/// from memory.)
+fn still_to_commit(
+    engine: &Engine,
+    snap: &SnapshotRef,
+    object: &str,
+    commits: &[ChunkCommit],
+) -> Result<Vec<bool>, DeltaError> {
+    let settled: HashSet<&str> = commits
+        .iter()
+        .flat_map(|c| c.settles.iter().map(String::as_str))
+        .collect();
+    commits
+        .iter()
+        .map(|c| {
+            if settled.contains(c.chunk_id.as_str()) {
+                return Ok(false);
+            }
+            Ok(snap
+                .get_app_id_version(&c.chunk_id, engine)
+                .map_err(|e| kernel(object, e))?
+                .is_none())
+        })
+        .collect()
 }
 
 fn commit_blocking(
@@ -430,9 +509,9 @@ fn commit_blocking(
     url: &Url,
     object: &str,
     schema: &Arc<StructType>,
-    commit: &ChunkCommit,
+    commits: &[ChunkCommit],
     start: Option<SnapshotRef>,
-) -> Result<(DeltaOutcome, Option<SnapshotRef>), DeltaError> {
+) -> Result<(Vec<DeltaOutcome>, Option<SnapshotRef>), DeltaError> {
     let engine_info = format!("forcelake/{}", crate::VERSION);
     // The first attempt trusts the snapshot this process last saw (its own last commit): if
     // another writer committed since, the commit conflicts and the retry reads the log.
@@ -463,23 +542,27 @@ fn commit_blocking(
             }
             continue;
         };
-        // The snapshot may hold commits the caller did not know of when it chose what to
-        // commit: this chunk's own (another writer's catch-up made it), or a backfill's that
-        // superseded it (which records the chunks it supersedes too). Either settles it.
-        // (Post-commit snapshots answer this from memory.)
-        if s.get_app_id_version(&commit.chunk_id, engine)
-            .map_err(|e| kernel(object, e))?
-            .is_some()
-        {
-            return Ok((DeltaOutcome::AlreadyThere, Some(s)));
+        let live = still_to_commit(engine, &s, object, commits)?;
+        if !live.contains(&true) {
+            return Ok((vec![DeltaOutcome::AlreadyThere; commits.len()], Some(s)));
         }
+        let chosen: Vec<&ChunkCommit> = commits
+            .iter()
+            .zip(&live)
+            .filter_map(|(c, l)| l.then_some(c))
+            .collect();
         let new_columns = schema_diff(object, &s.schema(), schema)?;
         let mut builder = s
             .clone()
-            .update_table(UpdateTableOperation::Write, &engine_info, true)
-            .with_transaction_id(commit.chunk_id.clone(), 1);
-        for settled in &commit.settles {
-            builder = builder.with_transaction_id(settled.clone(), 1);
+            .update_table(UpdateTableOperation::Write, &engine_info, true);
+        // a txn per chunk and per chunk it settles (each once: the log refuses duplicates)
+        let mut ids = HashSet::new();
+        for c in &chosen {
+            for id in std::iter::once(&c.chunk_id).chain(&c.settles) {
+                if ids.insert(id.as_str()) {
+                    builder = builder.with_transaction_id(id.clone(), 1);
+                }
+            }
         }
         for c in &new_columns {
             builder = if c.parent.is_empty() {
@@ -493,7 +576,7 @@ fn commit_blocking(
             .map_err(|e| kernel(object, e))?;
         // adds, grouped by day (one write context per partition value)
         let mut by_day: BTreeMap<NaiveDate, Vec<&DeltaFile>> = BTreeMap::new();
-        for f in &commit.adds {
+        for f in chosen.iter().flat_map(|c| &c.adds) {
             by_day.entry(f.day).or_default().push(f);
         }
         let table_url = url.clone();
@@ -524,19 +607,25 @@ fn commit_blocking(
                 txn.add_files(build_add_file_metadata(meta, &ctx).map_err(|e| kernel(object, e))?);
             }
         }
-        if !commit.removes.is_empty() {
-            let wanted: HashSet<&str> = commit
-                .removes
-                .iter()
-                .filter_map(|p| p.strip_prefix(&format!("{object}/")))
-                .collect();
-            let days: HashSet<NaiveDate> = commit
-                .removes
-                .iter()
-                .filter_map(|p| crate::sink::layout::parse_data_path(p).map(|(_, d)| d))
-                .collect();
-            let day = (days.len() == 1).then(|| *days.iter().next().expect("one day"));
-            for rows in for_each_scan_file(engine, &s, object, day, |p, _| wanted.contains(p))? {
+        // removes, found in the scan metadata of their days
+        let prefix = format!("{object}/");
+        let removes: HashSet<&str> = chosen
+            .iter()
+            .flat_map(|c| &c.removes)
+            .filter_map(|p| p.strip_prefix(&prefix))
+            .collect();
+        let mut remove_days: Vec<Option<NaiveDate>> = chosen
+            .iter()
+            .flat_map(|c| &c.removes)
+            .map(|p| crate::sink::layout::parse_data_path(p).map(|(_, d)| d))
+            .collect();
+        remove_days.sort();
+        remove_days.dedup();
+        if remove_days.contains(&None) {
+            remove_days = vec![None]; // a path without a day: scan the whole table once
+        }
+        for day in remove_days {
+            for rows in for_each_scan_file(engine, &s, object, day, |p, _| removes.contains(p))? {
                 txn.remove_files(rows);
             }
         }
@@ -558,7 +647,17 @@ fn commit_blocking(
                     },
                     other => other,
                 };
-                return Ok((DeltaOutcome::Committed(version), after));
+                let outcomes = live
+                    .iter()
+                    .map(|l| {
+                        if *l {
+                            DeltaOutcome::Committed(version)
+                        } else {
+                            DeltaOutcome::AlreadyThere
+                        }
+                    })
+                    .collect();
+                return Ok((outcomes, after));
             }
             CommitResult::Conflicted(c) => {
                 tracing::debug!(object, version = c.conflict_version(), attempt, "another writer took the Delta log's next version; retrying on a fresh snapshot");
@@ -631,6 +730,102 @@ mod tests {
             e.contains("column Id is string") && e.contains("long"),
             "{e}"
         );
+    }
+
+    fn file(day: u32, chunk: &str) -> DeltaFile {
+        let day = NaiveDate::from_ymd_opt(2024, 1, day).unwrap();
+        DeltaFile {
+            path: format!("Account/date={day}/{chunk}-0000-0.parquet"),
+            day,
+            rows: 1,
+            bytes: 10,
+        }
+    }
+
+    /// Chunks committed at once share log versions, each chunk exactly once; a chunk settled by
+    /// another chunk of the same batch is not added; a second commit of a chunk finds it there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_chunks_are_grouped_into_few_commits_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("Account")).unwrap(); // where the data files go
+        let (store, root) =
+            crate::sink::store::open_root(dir.path().to_str().unwrap(), &Default::default())
+                .unwrap();
+        let tables = Arc::new(DeltaTables::new(store, root));
+        let schema = Arc::new(ArrowSchema::new(vec![ArrowField::new(
+            "Id",
+            ArrowType::Utf8,
+            false,
+        )]));
+        let mut tasks = Vec::new();
+        for d in 1..=24u32 {
+            let (tables, schema) = (tables.clone(), schema.clone());
+            tasks.push(tokio::spawn(async move {
+                let id = format!("historical-202401{d:02}");
+                let c = ChunkCommit {
+                    chunk_id: id.clone(),
+                    adds: vec![file(d, &id)],
+                    ..Default::default()
+                };
+                tables.commit_chunk("Account", &schema, c).await.unwrap()
+            }));
+        }
+        let mut versions = HashSet::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                DeltaOutcome::Committed(v) => {
+                    versions.insert(v);
+                }
+                DeltaOutcome::AlreadyThere => panic!("a new chunk was found committed"),
+            }
+        }
+        let state = tables.state("Account").await.unwrap();
+        assert_eq!(state.files.len(), 24, "{:?}", state.files);
+        assert!(versions.len() < 24, "no commit was grouped: {versions:?}");
+        assert_eq!(state.version, versions.iter().max().copied());
+        // a commit of a chunk already in the log changes nothing
+        let again = ChunkCommit {
+            chunk_id: "historical-20240105".into(),
+            adds: vec![file(5, "historical-20240105-again")],
+            ..Default::default()
+        };
+        assert_eq!(
+            tables
+                .commit_chunk("Account", &schema, again)
+                .await
+                .unwrap(),
+            DeltaOutcome::AlreadyThere
+        );
+        // one batch: a backfill settling a chunk that comes in the same batch
+        let engine = tables.engine.clone();
+        let url = tables.table_url("Account").unwrap();
+        let delta_schema = table_schema("Account", &schema).unwrap();
+        let start = tables.slot("Account").snapshot.lock().await.clone();
+        let batch = vec![
+            ChunkCommit {
+                chunk_id: "historical-20240201".into(),
+                adds: vec![file(30, "historical-20240201")],
+                ..Default::default()
+            },
+            ChunkCommit {
+                chunk_id: "backfill-x-20240201".into(),
+                adds: vec![file(31, "backfill-x-20240201")],
+                settles: vec!["historical-20240201".into()],
+                ..Default::default()
+            },
+        ];
+        let (outcomes, _) = tokio::task::spawn_blocking(move || {
+            commit_blocking(&engine, &url, "Account", &delta_schema, &batch, start)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(outcomes[0], DeltaOutcome::AlreadyThere);
+        assert!(matches!(outcomes[1], DeltaOutcome::Committed(_)));
+        *tables.slot("Account").snapshot.lock().await = None;
+        let files = tables.state("Account").await.unwrap().files;
+        assert!(files.iter().any(|f| f.contains("backfill-x")));
+        assert!(!files.iter().any(|f| f.contains("historical-20240201")));
     }
 
     #[test]

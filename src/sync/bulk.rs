@@ -1,5 +1,5 @@
 //! A query window fetched by one Bulk API 2.0 query job: create the job (no ORDER BY), poll its
-//! state with an exponential backoff, read its CSV result pages by `Sforce-Locator` as byte
+//! state with a gentle exponential backoff, read its CSV result pages by `Sforce-Locator` as byte
 //! streams into the CSV decoder, route the unordered rows to their UTC days — spilling them to
 //! one local Arrow IPC file per window whenever the rows held pass the window's memory share,
 //! so memory stays bounded however many days the job spans — and, once every page is read and
@@ -32,6 +32,9 @@ use crate::sync::{Budget, Context, SyncError};
 /// `maxRecords` of a results request: pages are streamed, so their size costs no memory; a
 /// page is one request.
 pub const RESULTS_PAGE: u64 = 100_000;
+
+/// How much each wait between two polls of a job grows (from 1 s, up to 15 s).
+const POLL_GROWTH: f32 = 1.25;
 
 /// Rows per decoded batch of a Bulk window.
 const BATCH_ROWS: usize = 8_192;
@@ -361,12 +364,14 @@ async fn attempt(
     };
     tracing::debug!(object = %obj.object, window = %window, job = %created.id, "Bulk job created");
 
-    // Poll with an exponential backoff until the job ends.
+    // Poll with a gentle exponential backoff until the job ends: a job's end is seen at most
+    // a quarter of its run time late (doubling would wait up to its whole run time again),
+    // for a few more polls on long jobs.
     let started = std::time::Instant::now();
     let deadline = job_deadline();
     let mut delays = backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_secs(1))
-        .with_factor(2.0)
+        .with_factor(POLL_GROWTH)
         .with_max_delay(Duration::from_secs(15))
         .without_max_times()
         .build();

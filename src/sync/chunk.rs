@@ -25,6 +25,10 @@ use crate::timefmt::rfc3339;
 use arrow::array::RecordBatch;
 use tokio::sync::mpsc::UnboundedSender;
 
+/// Day chunks of one window committed at once: their store round trips overlap (a sparse
+/// window of hundreds of days on an object store would otherwise wait for each in turn).
+pub const COMMITS_IN_FLIGHT: usize = 8;
+
 /// Rows per Arrow batch handed to the Parquet writer: in practice one page (Salesforce pages
 /// hold at most 2,000 records), so a chunk never holds more than a page's worth of Arrow data.
 const BATCH_ROWS: usize = 1000;
@@ -357,6 +361,12 @@ pub(super) struct Tally {
 }
 
 impl Tally {
+    fn add(&mut self, other: &Tally) {
+        self.rows += other.rows;
+        self.committed += other.committed;
+        self.already += other.already;
+    }
+
     pub(super) fn outcome(&self, requests: u64, budget_spent: bool) -> ChunkOutcome {
         match (budget_spent, self.committed) {
             (true, _) => ChunkOutcome::BudgetSpent {
@@ -588,24 +598,40 @@ pub(super) struct Committer<'a> {
 }
 
 impl Committer<'_> {
-    /// Commits the days handed over, in order, until the sender is dropped; after an error
-    /// the rest are dropped (their temp files go with them). What it committed, and the error.
+    /// Commits the days handed over until the sender is dropped, up to [`COMMITS_IN_FLIGHT`]
+    /// at once (each day is its own commit; a store's round trips overlap, and the Delta
+    /// commits of days committed together are grouped); after an error the rest are dropped
+    /// (their temp files go with them). What it committed, and the first error.
     pub(super) async fn drain(
         &self,
         rx: &mut tokio::sync::mpsc::UnboundedReceiver<Done>,
     ) -> (Tally, Option<SyncError>) {
+        use futures::StreamExt;
         let mut tally = Tally::default();
         let mut failed: Option<SyncError> = None;
-        while let Some(d) = rx.recv().await {
-            if failed.is_some() {
-                continue;
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut open = true;
+        let mut settle = |r: (Tally, Result<(), SyncError>), failed: &mut Option<SyncError>| {
+            tally.add(&r.0);
+            if let Err(e) = r.1 {
+                failed.get_or_insert(e);
             }
-            let r = match d {
-                Done::Day { idx, parts, rows } => self.day(idx, parts, rows, &mut tally).await,
-                Done::Empty { from, to } => self.empty(from, to, &mut tally).await,
-            };
-            if let Err(e) = r {
-                failed = Some(e);
+        };
+        while open || !in_flight.is_empty() {
+            tokio::select! {
+                d = rx.recv(), if open && in_flight.len() < COMMITS_IN_FLIGHT => match d {
+                    None => open = false,
+                    Some(_) if failed.is_some() => {}
+                    Some(d) => in_flight.push(async move {
+                        let mut t = Tally::default();
+                        let r = match d {
+                            Done::Day { idx, parts, rows } => self.day(idx, parts, rows, &mut t).await,
+                            Done::Empty { from, to } => self.empty(from, to, &mut t).await,
+                        };
+                        (t, r)
+                    }),
+                },
+                Some(r) = in_flight.next(), if !in_flight.is_empty() => settle(r, &mut failed),
             }
         }
         (tally, failed)

@@ -62,64 +62,75 @@ pub fn future_start_warning(start: chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
-/// The chunks a historical sync of every configured object still needs.
+/// The chunks a historical sync of every configured object still needs (the objects are
+/// counted at once, up to `sync.concurrency`: their round trips overlap).
 pub async fn plan_historical(
     ctx: &Context,
     objects: &[PreparedObject],
     budgets: &HashMap<String, Arc<Budget>>,
 ) -> Result<Vec<HistoricalPlan>, SyncError> {
+    use futures::{StreamExt, TryStreamExt};
     let now = crate::sync::incremental::now();
-    let mut out = Vec::new();
-    for o in objects {
-        let date = o.schema.cursor_is_date;
-        let cut = plan::cut(now, ctx.config.sync.lag_s, date);
-        let end = ctx.config.sync.end.unwrap_or(now);
-        let budget = budgets
-            .get(&o.schema.object)
-            .cloned()
-            .unwrap_or_else(|| Arc::new(Budget::new(ctx.config.sync.query_limit)));
-        let start = match ctx.config.sync.start {
-            Some(s) => Some(s),
-            None => earliest_cursor(ctx, &o.schema, &budget)
-                .await?
-                .map(|t| day_start(t.date_naive())),
-        };
-        let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
-        let range = start.and_then(|s| plan::fetch_range(s, end, cut, date));
-        // what no committed chunk (of any kind) covers, counted, cut into query windows
-        let covered: Vec<_> = committed.iter().map(|c| (c.start, c.end)).collect();
-        let stretches = match range {
-            Some((s, e)) => plan::subtract(s, e, &covered),
-            None => vec![],
-        };
-        let windows = counts::windows_for(ctx, &o.schema, &stretches, &budget).await?;
-        let budget_spent = windows.is_none();
-        let windows: Vec<(ChunkId, u64)> = windows
-            .unwrap_or_default()
-            .into_iter()
-            .map(|w| {
-                (
-                    ChunkId::new(ChunkKind::Historical, w.start, w.end),
-                    w.records,
-                )
-            })
-            .collect();
-        tracing::info!(object = %o.schema.object, windows = windows.len(), records = windows.iter().map(|w| w.1).filter(|r| *r != plan::UNCOUNTED).sum::<u64>(), already_committed = committed.len(), "planned historical sync");
-        out.push(HistoricalPlan {
-            object: o.clone(),
-            windows,
-            budget_spent,
-            range_end: range.map(|(_, e)| e),
-            note: cut_note(ctx.config.sync.end, cut, ctx.config.sync.lag_s, date),
-            warning: ctx
-                .config
-                .sync
-                .start
-                .filter(|s| *s >= cut)
-                .map(future_start_warning),
-        });
-    }
-    Ok(out)
+    futures::stream::iter(objects.iter().map(|o| plan_object(ctx, o, budgets, now)))
+        .buffered(ctx.config.sync.concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+/// One object's part of [`plan_historical`].
+async fn plan_object(
+    ctx: &Context,
+    o: &PreparedObject,
+    budgets: &HashMap<String, Arc<Budget>>,
+    now: DateTime<Utc>,
+) -> Result<HistoricalPlan, SyncError> {
+    let date = o.schema.cursor_is_date;
+    let cut = plan::cut(now, ctx.config.sync.lag_s, date);
+    let end = ctx.config.sync.end.unwrap_or(now);
+    let budget = budgets
+        .get(&o.schema.object)
+        .cloned()
+        .unwrap_or_else(|| Arc::new(Budget::new(ctx.config.sync.query_limit)));
+    let start = match ctx.config.sync.start {
+        Some(s) => Some(s),
+        None => earliest_cursor(ctx, &o.schema, &budget)
+            .await?
+            .map(|t| day_start(t.date_naive())),
+    };
+    let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
+    let range = start.and_then(|s| plan::fetch_range(s, end, cut, date));
+    // what no committed chunk (of any kind) covers, counted, cut into query windows
+    let covered: Vec<_> = committed.iter().map(|c| (c.start, c.end)).collect();
+    let stretches = match range {
+        Some((s, e)) => plan::subtract(s, e, &covered),
+        None => vec![],
+    };
+    let windows = counts::windows_for(ctx, &o.schema, &stretches, &budget).await?;
+    let budget_spent = windows.is_none();
+    let windows: Vec<(ChunkId, u64)> = windows
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| {
+            (
+                ChunkId::new(ChunkKind::Historical, w.start, w.end),
+                w.records,
+            )
+        })
+        .collect();
+    tracing::info!(object = %o.schema.object, windows = windows.len(), records = windows.iter().map(|w| w.1).filter(|r| *r != plan::UNCOUNTED).sum::<u64>(), already_committed = committed.len(), "planned historical sync");
+    Ok(HistoricalPlan {
+        object: o.clone(),
+        windows,
+        budget_spent,
+        range_end: range.map(|(_, e)| e),
+        note: cut_note(ctx.config.sync.end, cut, ctx.config.sync.lag_s, date),
+        warning: ctx
+            .config
+            .sync
+            .start
+            .filter(|s| *s >= cut)
+            .map(future_start_warning),
+    })
 }
 
 /// Runs a historical sync of every configured object.

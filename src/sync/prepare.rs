@@ -39,10 +39,36 @@ pub async fn prepare_objects(
     // Every describe read in this run (configured objects and the parents their relationship
     // paths reach): each object is described once.
     let mut describes = Describes::default();
-    for o in &ctx.config.objects {
-        let describe = match describes.get(&o.name) {
-            Some(d) => Ok(d),
-            None => ctx.client.describe(&o.name).await.map(Arc::new),
+    // The configured objects are described at once (their round trips overlap, up to
+    // `sync.concurrency`); each is then checked in the configured order (a parent that is
+    // also configured is not described twice).
+    let fetched: Vec<Result<_, SfError>> = {
+        use futures::StreamExt;
+        futures::stream::iter(
+            ctx.config
+                .objects
+                .iter()
+                .map(|o| ctx.client.describe(&o.name)),
+        )
+        .buffered(ctx.config.sync.concurrency.max(1))
+        .collect()
+        .await
+    };
+    let mut failed = Vec::new();
+    for r in fetched {
+        match r {
+            Ok(d) => {
+                describes.insert(Arc::new(d));
+                failed.push(None);
+            }
+            Err(e) => failed.push(Some(e)),
+        }
+    }
+    for (o, failed) in ctx.config.objects.iter().zip(failed) {
+        let describe = match (describes.get(&o.name), failed) {
+            (Some(d), _) => Ok(d),
+            (None, Some(e)) => Err(e),
+            (None, None) => ctx.client.describe(&o.name).await.map(Arc::new),
         };
         let describe = match describe {
             Ok(d) => d,

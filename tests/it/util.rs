@@ -678,8 +678,10 @@ pub fn assert_delta_shows_only_committed(lake: &Path, object: &str) {
     let Some(table) = delta_files(lake, object) else {
         return;
     };
-    let named: std::collections::HashSet<String> =
-        manifests(lake, object).iter().flat_map(manifest_files).collect();
+    let named: std::collections::HashSet<String> = manifests(lake, object)
+        .iter()
+        .flat_map(manifest_files)
+        .collect();
     for f in &table {
         assert!(
             lake.join(f).is_file(),
