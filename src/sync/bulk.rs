@@ -366,8 +366,10 @@ async fn attempt(
 
     // Poll with a gentle exponential backoff until the job ends: a job's end is seen at most
     // a quarter of its run time late (doubling would wait up to its whole run time again),
-    // for a few more polls on long jobs.
+    // for a few more polls on long jobs. The waits are counted from the job's creation, not
+    // from each poll's answer, so round trips do not stretch the schedule.
     let started = std::time::Instant::now();
+    let mut next_poll = started;
     let deadline = job_deadline();
     let mut delays = backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_secs(1))
@@ -377,7 +379,9 @@ async fn attempt(
         .build();
     let info = loop {
         let d = delays.next().unwrap_or(Duration::from_secs(15));
-        if started.elapsed() + d > deadline {
+        // (after a slow answer, the next poll still waits a little)
+        next_poll = (next_poll + d).max(std::time::Instant::now() + d / 4);
+        if next_poll - started > deadline {
             guard.abort().await;
             return Err(SyncError::BulkJobFailed {
                 object: obj.object.clone(),
@@ -390,7 +394,7 @@ async fn attempt(
                 )),
             });
         }
-        tokio::time::sleep(d).await;
+        tokio::time::sleep_until(next_poll.into()).await;
         budget.force_take();
         requests.fetch_add(1, Ordering::Relaxed);
         let info = match ctx.client.job_info(&created.id, &what).await {
