@@ -11,8 +11,8 @@
 //!
 //! Commits are grouped: the chunks of one object that wait while a commit to its table is
 //! being made go into the next commit together (one log version, a `txn` per chunk), so a
-//! sync of many sparse days makes a few dozen commits, not one per day, and this process's
-//! windows never queue behind each other's single-day commits.
+//! sync of many sparse days makes fewer commits than days (about 280 for 730) and this
+//! process's windows do not queue behind each other's single-day commits.
 //!
 //! `delta_kernel`'s API is synchronous: every call runs in `spawn_blocking`, with an engine
 //! that runs its I/O on this process's Tokio runtime. The engine maps URL paths straight to
@@ -190,8 +190,10 @@ impl DeltaTables {
     }
 
     fn slot(&self, object: &str) -> Arc<Table> {
-        let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
-        t.entry(object.to_string()).or_default().clone()
+        lock(&self.tables)
+            .entry(object.to_string())
+            .or_default()
+            .clone()
     }
 
     /// Commits one chunk: adds its files, removes those it supersedes, records its id. Creates
@@ -206,6 +208,7 @@ impl DeltaTables {
     ) -> Result<DeltaOutcome, DeltaError> {
         let table = self.slot(object);
         let schema = table_schema(object, schema)?;
+        let url = self.table_url(object)?;
         let (done, outcome) = tokio::sync::oneshot::channel();
         lock(&table.waiting).push(Waiting { commit, done });
         {
@@ -216,7 +219,6 @@ impl DeltaTables {
                 let (commits, senders): (Vec<ChunkCommit>, Vec<_>) =
                     batch.into_iter().map(|w| (w.commit, w.done)).unzip();
                 let engine = self.engine.clone();
-                let url = self.table_url(object)?;
                 let object_s = object.to_string();
                 let start = cached.clone();
                 let r = tokio::task::spawn_blocking(move || {
