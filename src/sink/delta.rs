@@ -381,6 +381,10 @@ fn latest(
         Ok(s) => Ok(Some(s)),
         // no commit yet (or the first is being written: creating then conflicts and retries)
         Err(delta_kernel::KernelError::EmptyLog) => Ok(None),
+        // the object's folder does not exist yet (a local destination before its first file)
+        Err(delta_kernel::KernelError::InvalidTableLocation(m)) if m.contains("does not exist") => {
+            Ok(None)
+        }
         Err(e) => {
             // no commit at all yet: not an error, there is no table
             if log_is_empty(engine, url)? {
@@ -525,11 +529,16 @@ fn commit_blocking(
         }
         fresh = false;
         let Some(s) = snap.clone() else {
-            // no table yet: create it (a racing creator wins; then append to its table)
-            let txn = create_table(url.as_str(), schema.clone(), &engine_info, false)
+            // no table yet: create it (a racing creator wins; then append to its table — also
+            // when it created the table between our read of the log and this create's check)
+            let txn = match create_table(url.as_str(), schema.clone(), &engine_info, false)
                 .with_data_layout(DataLayout::partitioned([PARTITION_COLUMN]))
                 .build(engine, Box::new(FileSystemCommitter::new()))
-                .map_err(|e| kernel(object, e))?;
+            {
+                Ok(t) => t,
+                Err(delta_kernel::KernelError::TableAlreadyExistsAtPath(_)) => continue,
+                Err(e) => return Err(kernel(object, e)),
+            };
             match txn.commit(engine).map_err(|e| kernel(object, e))? {
                 CommitResult::Committed(c) => {
                     tracing::info!(
