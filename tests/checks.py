@@ -1,5 +1,6 @@
 """The reporting the Python checks share (tests/*_check.py): one line per check, a tally,
 and the exit code; an unexpected error counts as a failure."""
+import os
 import sys
 
 passed = failed = 0
@@ -23,5 +24,9 @@ def run(label, main):
     except Exception as e:  # noqa: BLE001 - reported as a failed check
         failed += 1
         print(f"FAIL unexpected error: {e!r}", flush=True)
-    print(f"{label}: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    print(f"{label}: {passed} passed, {failed} failed", flush=True)
+    sys.stderr.flush()
+    # os._exit, not sys.exit: the native readers' threads (DuckDB's delta extension, deltalake)
+    # can abort the interpreter's teardown ("terminate called without an active exception")
+    # after every check has run; the verdict is the checks'.
+    os._exit(1 if failed else 0)
