@@ -208,6 +208,10 @@ pub struct EmulatorArgs {
     /// Bulk API 2.0: objects refused with INVALIDENTITY (besides Salesforce's own list).
     #[arg(long, value_name = "OBJECT,...", value_delimiter = ',')]
     pub bulk_refuse: Vec<String>,
+    /// The org's id (in the token response's identity URL): another id plays another org,
+    /// e.g. a sandbox.
+    #[arg(long, default_value = emulator::DEMO_ORG_ID)]
+    pub org_id: String,
 }
 
 impl EmulatorArgs {
@@ -227,6 +231,7 @@ impl EmulatorArgs {
         cfg.client_secret = self.client_secret.clone();
         cfg.daily_limit = self.daily_limit;
         cfg.locator_idle = Duration::from_secs(self.locator_idle_s);
+        cfg.org_id = self.org_id.clone();
         cfg.faults = emulator::Faults {
             fail_every: self.fail_every,
             token_ttl: self.token_ttl_s.map(Duration::from_secs),

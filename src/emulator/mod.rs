@@ -70,6 +70,8 @@ pub struct EmulatorConfig {
     pub locator_idle: Duration,
     /// Bulk API 2.0 query jobs: processing time, failures and limits.
     pub bulk: bulk::BulkConfig,
+    /// The org's 18-character id, in the token response's identity URL.
+    pub org_id: String,
 }
 
 /// Demo credentials.
@@ -94,9 +96,13 @@ impl Default for EmulatorConfig {
             faults: Faults::default(),
             locator_idle: Duration::from_secs(15 * 60),
             bulk: bulk::BulkConfig::default(),
+            org_id: DEMO_ORG_ID.into(),
         }
     }
 }
+
+/// The demo org's id.
+pub const DEMO_ORG_ID: &str = "00D5g000004EMULEAA";
 
 struct Cursor {
     /// The table as it was when the query ran (a consistent snapshot).
@@ -596,7 +602,7 @@ async fn token(State(st): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) ->
         "signature": "ZW11bGF0b3Itc2lnbmF0dXJl",
         "scope": "api",
         "instance_url": base,
-        "id": format!("{base}/id/00D5g000004EMULEAA/0055g00000EMULAAA"),
+        "id": format!("{base}/id/{}/0055g00000EMULAAA", st.cfg.org_id),
         "token_type": "Bearer",
         "issued_at": now_ms.to_string(),
     });

@@ -113,6 +113,18 @@ pub fn auth_fix(error: &str, description: &str) -> String {
 struct TokenResponse {
     access_token: String,
     instance_url: Option<String>,
+    /// The identity URL, `https://login.salesforce.com/id/<org id>/<user id>`.
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// The org id in a token response's identity URL (`…/id/<org id>/<user id>`).
+pub fn org_id_of(identity_url: &str) -> Option<String> {
+    let mut parts = identity_url.trim_end_matches('/').rsplit('/');
+    let _user = parts.next()?;
+    let org = parts.next()?;
+    (parts.next()? == "id" && (org.len() == 15 || org.len() == 18) && org.starts_with("00D"))
+        .then(|| org.to_string())
 }
 
 #[derive(Deserialize)]
@@ -225,6 +237,8 @@ pub struct Client {
     usage_max: AtomicU64,
     requests: AtomicU64,
     retry: ExponentialBuilder,
+    /// The org id of the last token (its identity URL).
+    org_id: std::sync::RwLock<Option<String>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -281,7 +295,13 @@ impl Client {
                 .with_max_delay(Duration::from_secs(8))
                 .with_max_times(6)
                 .with_jitter(),
+            org_id: std::sync::RwLock::new(None),
         })
+    }
+
+    /// The org id the token response named (after the first token).
+    pub fn org_id(&self) -> Option<String> {
+        self.org_id.read().ok()?.clone()
     }
 
     /// The org's API usage as last reported.
@@ -349,6 +369,11 @@ impl Client {
                 })?;
             if let Some(iu) = &t.instance_url {
                 tracing::debug!(instance_url = %iu, "token issued");
+            }
+            if let Some(org) = t.id.as_deref().and_then(org_id_of) {
+                if let Ok(mut o) = self.org_id.write() {
+                    *o = Some(org);
+                }
             }
             *self.token.write().await = Some(Arc::new(Secret::new(t.access_token)));
             return Ok(());
@@ -654,6 +679,20 @@ fn snippet(body: &[u8]) -> String {
         )
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod org_tests {
+    #[test]
+    fn the_org_id_is_read_from_the_identity_url() {
+        assert_eq!(
+            super::org_id_of("https://login.salesforce.com/id/00D5g000004EMULEAA/0055g00000EMULAAA")
+                .as_deref(),
+            Some("00D5g000004EMULEAA")
+        );
+        assert_eq!(super::org_id_of("https://x/id/nope/005"), None);
+        assert_eq!(super::org_id_of(""), None);
     }
 }
 

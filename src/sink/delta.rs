@@ -102,6 +102,9 @@ pub struct ChunkCommit {
     /// The chunks this chunk supersedes: recorded as settled (a `txn` each) in the same commit,
     /// so no late catch-up adds their files back.
     pub settles: Vec<String>,
+    /// A backfill that holds this whole day: every file of the day's partition that forcelake
+    /// did not write (e.g. a compaction's output) goes too.
+    pub replace_day: Option<NaiveDate>,
 }
 
 /// What a chunk's Delta commit found.
@@ -180,6 +183,39 @@ impl DeltaTables {
             root,
             tables: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Of `chunk_ids`, those whose `txn` the table's log holds (their commit was made, even if
+    /// a compaction has since replaced their files).
+    pub async fn committed(
+        &self,
+        object: &str,
+        chunk_ids: Vec<String>,
+    ) -> Result<HashSet<String>, DeltaError> {
+        if chunk_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let slot = self.slot(object);
+        let Some(snap) = slot.snapshot.lock().await.clone() else {
+            return Ok(HashSet::new());
+        };
+        let engine = self.engine.clone();
+        let object_s = object.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut out = HashSet::new();
+            for id in chunk_ids {
+                if snap
+                    .get_app_id_version(&id, engine.as_ref())
+                    .map_err(|e| kernel(&object_s, e))?
+                    .is_some()
+                {
+                    out.insert(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| kernel(object, e))?
     }
 
     /// The table's URL (`<root>/<Object>/`).
@@ -625,10 +661,12 @@ fn commit_blocking(
             .flat_map(|c| &c.removes)
             .filter_map(|p| p.strip_prefix(&prefix))
             .collect();
+        let replaced: HashSet<NaiveDate> = chosen.iter().filter_map(|c| c.replace_day).collect();
         let mut remove_days: Vec<Option<NaiveDate>> = chosen
             .iter()
             .flat_map(|c| &c.removes)
             .map(|p| crate::sink::layout::parse_data_path(p).map(|(_, d)| d))
+            .chain(replaced.iter().map(|d| Some(*d)))
             .collect();
         remove_days.sort();
         remove_days.dedup();
@@ -636,7 +674,13 @@ fn commit_blocking(
             remove_days = vec![None]; // a path without a day: scan the whole table once
         }
         for day in remove_days {
-            for rows in for_each_scan_file(engine, &s, object, day, |p, _| removes.contains(p))? {
+            let foreign = |p: &str| {
+                let in_replaced = day.is_some_and(|d| replaced.contains(&d));
+                in_replaced && !crate::sink::layout::is_forcelake_file(p.rsplit('/').next().unwrap_or(p))
+            };
+            for rows in for_each_scan_file(engine, &s, object, day, |p, _| {
+                removes.contains(p) || foreign(p)
+            })? {
                 txn.remove_files(rows);
             }
         }

@@ -167,6 +167,44 @@ pub fn manifests_prefix(object: &str) -> Path {
     Path::from(format!("_forcelake/manifests/{object}"))
 }
 
+/// The commit log of an object's day: `_forcelake/commits/<Object>/date=YYYY-MM-DD/`. Each
+/// entry is a create-only put of the next sequence number holding the chunk's manifest: the
+/// one point where concurrent writers of a day are ordered (see `sync::gate`).
+pub fn commit_log_dir(object: &str, day: NaiveDate) -> Path {
+    Path::from(format!("_forcelake/commits/{object}/{}", partition(day)))
+}
+
+/// Entry `seq` of a day's commit log.
+pub fn commit_log_path(object: &str, day: NaiveDate, seq: u64) -> Path {
+    Path::from(format!(
+        "_forcelake/commits/{object}/{}/{seq:010}.json",
+        partition(day)
+    ))
+}
+
+/// The sequence number of a commit log entry.
+pub fn parse_commit_log_seq(p: &Path) -> Option<u64> {
+    p.filename()?.strip_suffix(".json")?.parse().ok()
+}
+
+/// The manifests of an object's day.
+pub fn day_manifests_dir(object: &str, day: NaiveDate) -> Path {
+    Path::from(format!("_forcelake/manifests/{object}/{}", partition(day)))
+}
+
+/// True for a data file forcelake wrote (`<chunk-id>-<attempt>-<n>.parquet`); false for a
+/// file another tool wrote into a partition (e.g. a Delta compaction's output).
+pub fn is_forcelake_file(file_name: &str) -> bool {
+    data_file_chunk(file_name)
+        .and_then(ChunkId::parse)
+        .is_some()
+}
+
+/// The lake's org record: the Salesforce org whose records the lake holds.
+pub fn org_record_path() -> Path {
+    Path::from("_forcelake/org.json")
+}
+
 /// The schema record of an object's schema hash.
 pub fn schema_path(object: &str, hash: &str) -> Path {
     Path::from(format!("_forcelake/schemas/{object}/{hash}.json"))
@@ -245,6 +283,14 @@ mod tests {
         assert_eq!(bf.to_string(), "backfill.20261127T101500Z-20240229");
         assert_eq!(ChunkId::parse(&bf.to_string()), Some(bf));
         assert_eq!(ChunkId::parse("backfill.-20240229"), None);
+        assert!(is_forcelake_file("historical-20240229-a1b2-0.parquet"));
+        assert!(!is_forcelake_file("part-00001-3f1c9a7e-c000.zstd.parquet"));
+        let log = commit_log_path("Account", d, 12);
+        assert_eq!(
+            log.as_ref(),
+            "_forcelake/commits/Account/date=2024-02-29/0000000012.json"
+        );
+        assert_eq!(parse_commit_log_seq(&log), Some(12));
         assert_eq!(ChunkId::parse("backfill.a/b-20240229"), None);
     }
 

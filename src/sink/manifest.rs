@@ -55,6 +55,10 @@ pub struct Manifest {
     /// Extra: `totalSize` Salesforce reported (equals `rows`).
     #[serde(default)]
     pub total_size: u64,
+    /// The Salesforce org that wrote the chunk (from the token response's identity URL); a
+    /// run against another org is refused. Absent in manifests of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
 }
 
 /// What a commit attempt found.

@@ -320,11 +320,18 @@ pub async fn backfill_windows(
     let out = windows
         .into_iter()
         .map(|w| {
-            let planned = parts
+            let touching: Vec<_> = parts
                 .iter()
                 .filter(|(p, _)| p.start < w.end && p.end > w.start)
-                .map(|(_, planned)| (planned.start, planned.end));
-            let replaces = planned.fold((w.start, w.end), |(a, b), (x, y)| (a.min(x), b.max(y)));
+                .collect();
+            let replaces = touching
+                .iter()
+                .map(|(_, planned)| (planned.start, planned.end))
+                .fold((w.start, w.end), |(a, b), (x, y)| (a.min(x), b.max(y)));
+            // what can be fetched now: a planned day cut at now − lag is replaced up to the cut
+            // (the rest of the day waits for a later run of the backfill)
+            let runnable = touching.iter().map(|(p, _)| p.end).max().unwrap_or(w.end);
+            let replaces = (replaces.0, replaces.1.min(runnable.max(w.end)));
             let id = ChunkId::new(ChunkKind::Backfill, w.start, w.end).with_tag(tag);
             (id, w.records, replaces)
         })

@@ -227,15 +227,7 @@ async fn instead(
 }
 
 async fn rest(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
-    chunk::run_chunk(
-        &ctx.client,
-        &ctx.store,
-        budget,
-        &ctx.scratch,
-        ctx.delta.as_deref(),
-        job,
-    )
-    .await
+    chunk::run_chunk(ctx, budget, job).await
 }
 
 /// What the async side tells the decoder thread.
@@ -334,6 +326,8 @@ async fn attempt(
         store: &ctx.store,
         scratch: &ctx.scratch,
         delta: ctx.delta.as_deref(),
+        log: &ctx.commit_log,
+        org_id: ctx.client.org_id(),
         job,
         days: &days,
         skip: &skip,

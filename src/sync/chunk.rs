@@ -14,13 +14,14 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use rand::Rng;
 
 use crate::decode::PageDecoder;
-use crate::salesforce::{soql, Client};
+use crate::salesforce::soql;
 use crate::schema::ObjectSchema;
 use crate::sink::delta::DeltaTables;
 use crate::sink::layout::{self, ChunkId};
-use crate::sink::manifest::{self, CommitOutcome, FileEntry, Manifest};
+use crate::sink::manifest::{self, FileEntry, Manifest};
 use crate::sink::writer::{self, ChunkFileWriter, LocalPart, ParquetSettings};
-use crate::sync::{Budget, Scratch, SyncError};
+use crate::sync::gate::{self, BackfillRule, GateOutcome, LogCache};
+use crate::sync::{Budget, Context, Scratch, SyncError};
 use crate::timefmt::rfc3339;
 use arrow::array::RecordBatch;
 use tokio::sync::mpsc::UnboundedSender;
@@ -123,8 +124,10 @@ pub fn day_chunks(window: &ChunkId) -> Vec<ChunkId> {
         .collect()
 }
 
-/// A window's day chunks, which of them an earlier attempt (or another worker) of this
-/// window's kind committed, and the first one still to do; `None` when all are done.
+/// A window's day chunks, which of them are committed already, and the first one still to
+/// do; `None` when all are done. For a backfill: the days this backfill committed; for the
+/// other kinds: the days chunks of any kind cover (what another run covered is not fetched
+/// again).
 pub(super) async fn pending_days(
     store: &Arc<dyn ObjectStore>,
     job: &ChunkJob,
@@ -133,7 +136,11 @@ pub(super) async fn pending_days(
     let covered: Vec<_> = manifest::list_chunks(store.as_ref(), &job.object.object)
         .await?
         .into_iter()
-        .filter(|c| c.kind == job.chunk.kind && c.tag == job.chunk.tag && !c.is_marker())
+        .filter(|c| {
+            !c.is_marker()
+                && (job.chunk.kind != layout::ChunkKind::Backfill
+                    || (c.kind == job.chunk.kind && c.tag == job.chunk.tag))
+        })
         .map(|c| (c.start, c.end))
         .collect();
     let skip: Vec<bool> = days
@@ -176,13 +183,11 @@ struct Tail {
 /// chunks). A crash or error loses only the days not committed; a rerun fetches just those.
 /// A window planned empty (`expected == Some(0)`) costs no query.
 pub async fn run_chunk(
-    client: &Arc<Client>,
-    store: &Arc<dyn ObjectStore>,
+    ctx: &Context,
     budget: &Budget,
-    scratch: &Scratch,
-    delta: Option<&DeltaTables>,
     job: &ChunkJob,
 ) -> Result<ChunkOutcome, SyncError> {
+    let (client, store, scratch) = (&ctx.client, &ctx.store, &ctx.scratch);
     let obj = &job.object;
     let Some((days, skip, first)) = pending_days(store, job).await? else {
         return Ok(ChunkOutcome::AlreadyCommitted { requests: 0 });
@@ -204,7 +209,9 @@ pub async fn run_chunk(
     let commit = Committer {
         store,
         scratch,
-        delta,
+        delta: ctx.delta.as_deref(),
+        log: &ctx.commit_log,
+        org_id: client.org_id(),
         job,
         days: &days,
         skip: &skip,
@@ -358,6 +365,8 @@ pub(super) struct Tally {
     pub(super) rows: u64,
     pub(super) committed: u64,
     pub(super) already: u64,
+    /// Of `already`: dropped because another run's chunk covers their time.
+    pub(super) yielded: u64,
 }
 
 impl Tally {
@@ -365,6 +374,7 @@ impl Tally {
         self.rows += other.rows;
         self.committed += other.committed;
         self.already += other.already;
+        self.yielded += other.yielded;
     }
 
     pub(super) fn outcome(&self, requests: u64, budget_spent: bool) -> ChunkOutcome {
@@ -584,6 +594,10 @@ pub(super) struct Committer<'a> {
     pub(super) scratch: &'a Scratch,
     /// The object's Delta table, committed after each manifest (`table_format = "delta"`).
     pub(super) delta: Option<&'a DeltaTables>,
+    /// Commit log entries read so far (see [`gate`]).
+    pub(super) log: &'a LogCache,
+    /// The org the run's token names, recorded in each manifest.
+    pub(super) org_id: Option<String>,
     pub(super) job: &'a ChunkJob,
     pub(super) days: &'a [ChunkId],
     pub(super) skip: &'a [bool],
@@ -716,26 +730,11 @@ impl Committer<'_> {
     ) -> Result<(), SyncError> {
         let obj = &self.job.object;
         let store = self.store;
-        let superseded = if chunk.kind == layout::ChunkKind::Backfill {
-            match superseded_by(
-                store,
-                &obj.object,
-                chunk,
-                self.replaces(chunk),
-                self.started_at,
-            )
-            .await
-            {
-                Ok(v) => v,
-                Err(e) => {
-                    delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
-                    return Err(e.into());
-                }
-            }
-        } else {
-            vec![]
-        };
-        let m = Manifest {
+        let rule = (chunk.kind == layout::ChunkKind::Backfill).then(|| BackfillRule {
+            began: self.started_at,
+            replaces: self.replaces(chunk),
+        });
+        let mut m = Manifest {
             format_version: manifest::FORMAT_VERSION,
             object: obj.object.clone(),
             day: chunk.day().format("%Y-%m-%d").to_string(),
@@ -754,24 +753,40 @@ impl Committer<'_> {
                 now - self.attributed.swap(now, Relaxed).min(now)
             },
             started_at: rfc3339(self.started_at),
-            committed_at: rfc3339(Utc::now()),
+            committed_at: String::new(), // set by the gate
             tool_version: crate::VERSION.to_string(),
-            supersedes: superseded.iter().map(|m| m.chunk_id.clone()).collect(),
+            supersedes: vec![], // set by the gate
             attempt: self.attempt.to_string(),
             endpoint: self.endpoint.clone(),
             soql: self.soql.to_string(),
             total_size: rows,
+            org_id: self.org_id.clone(),
         };
-        match manifest::commit(store.as_ref(), &m).await {
-            Ok(CommitOutcome::Committed) => {
+        let outcome = match gate::commit(store, self.log, &mut m, rule.as_ref()).await {
+            Ok(o) => o,
+            Err(e) => {
+                delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+                return Err(e);
+            }
+        };
+        match outcome {
+            GateOutcome::Committed {
+                superseded,
+                whole_day,
+            } => {
                 remove_orphans(store, &obj.object, chunk, self.attempt).await;
-                tracing::debug!(object = %obj.object, chunk = %chunk, rows, "chunk committed");
+                tracing::debug!(object = %obj.object, chunk = %chunk, rows, superseded = superseded.len(), "chunk committed");
                 tally.rows += rows;
                 tally.committed += 1;
                 // The Delta commit follows the manifest; a crash between the two is made good
-                // by the next run's catch-up (the manifest is the truth).
+                // by the next run's catch-up (the manifest is the truth). A backfill that now
+                // holds its whole day also takes out files no manifest names (a compaction's).
                 if let Some(delta) = self.delta {
-                    super::delta::commit(delta, &obj.arrow, &m, &superseded).await?;
+                    let replace_day = whole_day.then(|| chunk.day());
+                    super::delta::commit(delta, &obj.arrow, &m, &superseded, replace_day).await?;
+                    if whole_day {
+                        remove_foreign(store, &obj.object, chunk.day()).await;
+                    }
                 }
                 // Readers never see a day with rows missing: old files go only after the
                 // commits (the manifest, and the table that no longer lists them).
@@ -780,70 +795,20 @@ impl Committer<'_> {
                 }
                 Ok(())
             }
-            Ok(CommitOutcome::AlreadyCommitted) => {
+            GateOutcome::Already => {
                 delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
                 tally.already += 1;
                 Ok(())
             }
-            Err(e) => {
+            GateOutcome::Yielded { by } => {
+                tracing::info!(object = %obj.object, chunk = %chunk, covered_by = %by, "another run committed this time first: this chunk is dropped, that one stands");
                 delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
-                Err(e.into())
+                tally.already += 1;
+                tally.yielded += 1;
+                Ok(())
             }
         }
     }
-}
-
-/// What a backfill chunk supersedes when it commits: once this chunk and the other chunks of
-/// its backfill (same tag) cover the whole planned window `replaces`, every other chunk inside
-/// that window committed before the backfill's first chunk there began. Until then, nothing
-/// (so a window split by QUERY_TIMEOUT never leaves readers with rows missing).
-async fn superseded_by(
-    store: &Arc<dyn ObjectStore>,
-    object: &str,
-    chunk: &ChunkId,
-    replaces: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
-    started_at: chrono::DateTime<Utc>,
-) -> Result<Vec<Manifest>, crate::sink::SinkError> {
-    let prefix = object_store::path::Path::from(format!(
-        "_forcelake/manifests/{object}/{}",
-        layout::partition(chunk.day())
-    ));
-    let metas: Vec<_> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| crate::sink::SinkError::store(format!("listing {prefix}"), e))?;
-    let mut mine = vec![(chunk.start, chunk.end)];
-    let mut began = started_at;
-    let mut others = Vec::new();
-    for meta in metas {
-        let Some((_, id)) = layout::parse_manifest_path(&meta.location) else {
-            continue;
-        };
-        if id == *chunk || id.is_marker() || id.start < replaces.0 || id.end > replaces.1 {
-            continue;
-        }
-        let m = manifest::load(store.as_ref(), &meta.location).await?;
-        if id.kind == chunk.kind && id.tag == chunk.tag {
-            mine.push((id.start, id.end));
-            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&m.started_at) {
-                began = began.min(t.with_timezone(&Utc));
-            }
-        } else {
-            others.push(m);
-        }
-    }
-    if !crate::sync::plan::gaps(replaces.0, replaces.1, &mine).is_empty() {
-        return Ok(vec![]);
-    }
-    Ok(others
-        .into_iter()
-        .filter(|m| {
-            chrono::DateTime::parse_from_rfc3339(&m.committed_at)
-                .map(|t| t.with_timezone(&Utc) < began)
-                .unwrap_or(false)
-        })
-        .collect())
 }
 
 /// Finishes deletions a crash may have interrupted: files of chunks that a committed backfill
@@ -875,6 +840,29 @@ pub async fn finish_supersedes(
         }
     }
     Ok(deleted)
+}
+
+/// After a backfill's Delta commit that replaced its whole day: the files another tool wrote
+/// into the day's folder (a compaction's output, which that commit took out of the table) go,
+/// so the plain Parquet glob holds the day once too.
+async fn remove_foreign(store: &Arc<dyn ObjectStore>, object: &str, day: chrono::NaiveDate) {
+    let dir = layout::day_dir(object, day);
+    let Ok(listed) = store.list(Some(&dir)).try_collect::<Vec<_>>().await else {
+        return;
+    };
+    let foreign: Vec<String> = listed
+        .iter()
+        .filter(|m| {
+            m.location
+                .filename()
+                .is_some_and(|n| n.ends_with(".parquet") && !layout::is_forcelake_file(n))
+        })
+        .map(|m| m.location.to_string())
+        .collect();
+    if !foreign.is_empty() {
+        tracing::info!(object, day = %day, files = foreign.len(), "removing files another tool wrote into the replaced day (the Delta table no longer holds them)");
+    }
+    delete_quietly(store, foreign.into_iter()).await;
 }
 
 async fn delete_quietly(store: &Arc<dyn ObjectStore>, paths: impl Iterator<Item = String>) {

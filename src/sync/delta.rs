@@ -19,12 +19,13 @@ pub(super) async fn commit(
     arrow: &arrow::datatypes::Schema,
     m: &Manifest,
     superseded: &[Manifest],
+    replace_day: Option<chrono::NaiveDate>,
 ) -> Result<(), SyncError> {
     let removes: Vec<String> = superseded
         .iter()
         .flat_map(|o| o.files.iter().map(|f| f.path.clone()))
         .collect();
-    if m.files.is_empty() && superseded.is_empty() {
+    if m.files.is_empty() && superseded.is_empty() && replace_day.is_none() {
         return Ok(());
     }
     let day = chrono::NaiveDate::parse_from_str(&m.day, "%Y-%m-%d").map_err(|e| {
@@ -44,6 +45,7 @@ pub(super) async fn commit(
             .collect(),
         removes,
         settles: superseded.iter().map(|o| o.chunk_id.clone()).collect(),
+        replace_day,
     };
     match delta.commit_chunk(&m.object, arrow, commit).await {
         Ok(DeltaOutcome::Committed(version)) => {
@@ -114,6 +116,7 @@ pub fn behind(manifests: &[Manifest], table: &HashSet<String>) -> Vec<ChunkCommi
                 adds,
                 removes,
                 settles: m.supersedes.clone(),
+                replace_day: None,
             });
         }
     }
@@ -171,9 +174,28 @@ pub async fn add_table_status(
 ) -> Result<(), SyncError> {
     for o in &mut status.objects {
         let (state, todo) = lag(store, delta, &o.object).await?;
+        let named: HashSet<String> = manifest::list_chunks(store.as_ref(), &o.object)
+            .await?
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let done = delta
+            .committed(&o.object, todo.iter().map(|c| c.chunk_id.clone()).collect())
+            .await
+            .map_err(crate::sink::SinkError::from)?;
+        let unmanaged = state
+            .files
+            .iter()
+            .filter(|p| file_chunk(p).is_none_or(|c| !named.contains(c)))
+            .count() as u64;
         o.delta = Some(crate::sync::status::DeltaStatus {
             version: state.version,
-            behind_chunks: todo.len() as u64,
+            // a chunk whose files a compaction replaced is committed (its txn is in the log)
+            behind_chunks: todo
+                .iter()
+                .filter(|c| !done.contains(&c.chunk_id))
+                .count() as u64,
+            unmanaged_files: unmanaged,
         });
     }
     Ok(())
@@ -259,6 +281,7 @@ mod tests {
             endpoint: String::new(),
             soql: String::new(),
             total_size: 0,
+            org_id: None,
         }
     }
 

@@ -3,7 +3,8 @@
 //! The first run of an object commits a start-point marker (an empty window `[P, P)` with
 //! `P = now − lag`) and syncs nothing before it. Every later run pulls `[position, now − lag)`
 //! in per-day chunks through `queryAll`. The position is the end of the contiguous committed
-//! coverage that starts at `P`: a window whose chunks are not all committed stops it at the
+//! coverage (by chunks of any kind: what a backfill covered is not fetched again) that starts
+//! at `P`: a window whose chunks are not all committed stops it at the
 //! first missing chunk, so a half-committed window is redone — only its missing chunks, since
 //! committed ones are never planned again — and no record version is written twice.
 
@@ -41,10 +42,12 @@ pub fn incremental_state(chunks: &[ChunkId]) -> Option<(DateTime<Utc>, DateTime<
         .filter(|c| c.kind == ChunkKind::Incremental && c.is_marker())
         .map(|c| c.start)
         .min()?;
-    // Only incremental windows move the position: a backfill never moves the cursor.
+    // Chunks of every kind count: an incremental run never fetches again what a backfill or
+    // a historical sync covers (superseded chunks lie inside their backfill's, so the union
+    // is the same with or without them).
     let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = chunks
         .iter()
-        .filter(|c| c.kind == ChunkKind::Incremental && !c.is_marker() && c.end > start)
+        .filter(|c| !c.is_marker() && c.end > start)
         .map(|c| (c.start, c.end))
         .collect();
     windows.sort();
@@ -64,6 +67,7 @@ fn marker_manifest(
     object: &crate::schema::ObjectSchema,
     at: DateTime<Utc>,
     endpoint: &str,
+    org_id: Option<String>,
 ) -> Manifest {
     let id = ChunkId::new(ChunkKind::Incremental, at, at);
     let now = rfc3339(Utc::now());
@@ -88,11 +92,12 @@ fn marker_manifest(
         endpoint: endpoint.to_string(),
         soql: String::new(),
         total_size: 0,
+        org_id,
     }
 }
 
-/// The windows `[position, now − lag)` still to fetch, minus what incremental chunks already
-/// cover (a half-committed window is redone only where it is missing).
+/// The windows `[position, now − lag)` still to fetch, minus what committed chunks of any kind
+/// already cover (a half-committed window is redone only where it is missing).
 fn stretches(
     committed: &[ChunkId],
     pos: DateTime<Utc>,
@@ -100,7 +105,7 @@ fn stretches(
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let own: Vec<_> = committed
         .iter()
-        .filter(|c| c.kind == ChunkKind::Incremental)
+        .filter(|c| !c.is_marker())
         .map(|c| (c.start, c.end))
         .collect();
     if pos < end {
@@ -177,7 +182,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
         };
         match incremental_state(&committed) {
             None => {
-                let m = marker_manifest(&o.schema, end, endpoint);
+                let m = marker_manifest(&o.schema, end, endpoint, ctx.client.org_id());
                 manifest::commit(ctx.store.as_ref(), &m).await?;
                 tracing::info!(object = %name, start_point = %rfc3339(end), "incremental start point recorded; nothing before it is synced incrementally");
                 s.incremental_start = Some(rfc3339(end));
@@ -271,10 +276,13 @@ mod tests {
         let (_, pos) =
             incremental_state(&[marker.clone(), w1.clone(), w2.clone(), w3.clone(), hist]).unwrap();
         assert_eq!(pos, t("2025-03-02T08:00:00Z"));
-        // a backfill never moves the position
+        // what a backfill covers past the position is not fetched again
         let bf = c(ChunkKind::Backfill, "2025-03-02", "2025-03-03");
-        let (_, pos) = incremental_state(&[marker.clone(), w1.clone(), bf]).unwrap();
-        assert_eq!(pos, t("2025-03-02"));
+        let (_, pos) = incremental_state(&[marker.clone(), w1.clone(), bf.clone()]).unwrap();
+        assert_eq!(pos, t("2025-03-03"));
+        // a backfill after a hole does not move it
+        let (_, pos) = incremental_state(&[marker.clone(), bf]).unwrap();
+        assert_eq!(pos, marker.start);
         // a half-committed window: the first day's chunk missing stops the position at the start
         let (_, pos) = incremental_state(&[marker.clone(), w2.clone()]).unwrap();
         assert_eq!(pos, marker.start);

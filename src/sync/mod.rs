@@ -6,6 +6,7 @@ pub mod chunk;
 pub mod counts;
 pub mod delta;
 pub mod fetch;
+pub mod gate;
 pub mod historical;
 pub mod incremental;
 pub mod offpeak;
@@ -77,6 +78,18 @@ pub enum SyncError {
     BulkRefused { object: String, message: String },
     #[error("the org's daily Bulk API 2.0 query job allowance is used up or guarded ({message}); no new job is started, and the next run resumes")]
     BulkAllowance { message: String },
+    #[error("{object} {chunk}: {by} was committed while this backfill ran and reaches past its end; the day is fetched again to cover it")]
+    Overtaken {
+        object: String,
+        chunk: String,
+        by: String,
+    },
+    #[error("destination.url {destination} holds the lake of Salesforce org {lake}, but this configuration's token is for org {org}: one lake holds one org. Point destination.url at another folder for this org (e.g. a sandbox), or salesforce.instance_url back at org {lake}")]
+    OtherOrg {
+        destination: String,
+        lake: String,
+        org: String,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -98,6 +111,7 @@ impl SyncError {
             | SyncError::UnknownObject { .. }
             | SyncError::NotQueryable { .. }
             | SyncError::CursorChanged { .. }
+            | SyncError::OtherOrg { .. }
             | SyncError::BulkRefused { .. }
             | SyncError::Destination { .. } => 2,
             SyncError::Salesforce(e) if e.is_user_error() => 2,
@@ -117,6 +131,7 @@ impl SyncError {
             }
             SyncError::Decode(e) => e.is_retryable(),
             SyncError::CountMismatch { .. } => true,
+            SyncError::Overtaken { .. } => true,
             SyncError::BulkJobFailed { .. } => true,
             SyncError::Sink(SinkError::Store { .. }) => true,
             _ => false,
@@ -173,6 +188,8 @@ pub struct Context {
     pub delta: Option<Arc<crate::sink::delta::DeltaTables>>,
     /// The org's Bulk job allowance and the objects Bulk refused, as this run learns them.
     pub bulk: bulk::BulkState,
+    /// The day commit log entries this run has read (they never change).
+    pub commit_log: gate::LogCache,
 }
 
 /// Where a chunk's Parquet files are written before they are placed in the store.
@@ -213,6 +230,7 @@ impl Context {
                 local,
             },
             bulk: Default::default(),
+            commit_log: Default::default(),
             config,
         })
     }

@@ -34,6 +34,8 @@ pub async fn prepare_objects(
     write_schemas: bool,
 ) -> Result<Vec<PreparedObject>, SyncError> {
     ctx.client.authenticate().await?;
+    // another org's lake is refused first; the org is recorded once everything checks out
+    check_org(ctx, false).await?;
     let mut out = Vec::new();
     let mut global = None;
     // Every describe read in this run (configured objects and the parents their relationship
@@ -172,6 +174,7 @@ pub async fn prepare_objects(
         });
     }
     if write_schemas {
+        check_org(ctx, true).await?;
         // A writing run starts from a table level with the manifests (and refuses a retyped
         // column before anything is fetched).
         for o in &out {
@@ -187,6 +190,69 @@ pub async fn prepare_objects(
         }
     }
     Ok(out)
+}
+
+/// One lake holds one org: the first writing run records its org (from the token's identity
+/// URL) in `_forcelake/org.json`; a run whose token names another org is refused before
+/// anything is written. A token without an identity URL checks nothing.
+async fn check_org(ctx: &Context, write: bool) -> Result<(), SyncError> {
+    use object_store::ObjectStoreExt;
+    let Some(org) = ctx.client.org_id() else {
+        return Ok(());
+    };
+    let path = layout::org_record_path();
+    for _ in 0..2 {
+        match ctx.store.get(&path).await {
+            Ok(r) => {
+                let bytes = r
+                    .bytes()
+                    .await
+                    .map_err(|e| crate::sink::SinkError::store(format!("reading {path}"), e))?;
+                let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    crate::sink::SinkError::Manifest {
+                        path: path.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let lake = v["org_id"].as_str().unwrap_or_default();
+                // 15- and 18-character forms of one id share their first 15 characters
+                if lake.get(..15) == org.get(..15) {
+                    return Ok(());
+                }
+                return Err(SyncError::OtherOrg {
+                    destination: ctx.config.destination.url.clone(),
+                    lake: lake.to_string(),
+                    org,
+                });
+            }
+            Err(object_store::Error::NotFound { .. }) if !write => return Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {
+                let record = serde_json::json!({
+                    "org_id": org,
+                    "instance_url": ctx.config.salesforce.instance_url.as_str(),
+                    "created_at": crate::timefmt::rfc3339(Utc::now()),
+                });
+                let body = crate::sink::json_line(&record)
+                    .map_err(|e| SyncError::Internal(e.to_string()))?;
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                };
+                match ctx.store.put_opts(&path, PutPayload::from(body), opts).await {
+                    Ok(_) => return Ok(()),
+                    // another run recorded it first: compare with that
+                    Err(object_store::Error::AlreadyExists { .. }) => continue,
+                    Err(e) => {
+                        return Err(crate::sink::SinkError::store(format!("writing {path}"), e).into())
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(crate::sink::SinkError::store(format!("reading {path}"), e).into())
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The cursor of an object is fixed once its first manifest exists (its day partitions follow

@@ -356,18 +356,15 @@ pub async fn run_with_retries(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        // a backfill cut inside a day first covers what committed past its cut
+        let job = match crate::sync::gate::widen_backfill(&ctx.store, job).await? {
+            Some(wider) => std::borrow::Cow::Owned(wider),
+            None => std::borrow::Cow::Borrowed(job),
+        };
         let r = if job.bulk {
-            crate::sync::bulk::run_window(ctx, budget, job).await
+            crate::sync::bulk::run_window(ctx, budget, &job).await
         } else {
-            run_chunk(
-                &ctx.client,
-                &ctx.store,
-                budget,
-                &ctx.scratch,
-                ctx.delta.as_deref(),
-                job,
-            )
-            .await
+            run_chunk(ctx, budget, &job).await
         };
         match r {
             Err(e) if e.is_retryable() && attempt < 3 && !budget.exhausted() => {

@@ -64,6 +64,9 @@ pub struct DeltaStatus {
     pub version: Option<u64>,
     /// Committed chunks whose Delta commit is still to be made (by the next writing run).
     pub behind_chunks: u64,
+    /// Files the table holds that no manifest names (e.g. a compaction's output). A backfill
+    /// of their day replaces them with the day's records.
+    pub unmanaged_files: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -322,15 +325,19 @@ impl Status {
             let delta = match &o.delta {
                 None => String::new(),
                 Some(DeltaStatus { version: None, .. }) => "none yet".into(),
-                Some(DeltaStatus {
-                    version: Some(v),
-                    behind_chunks: 0,
-                }) => format!("v{v}, level"),
-                Some(DeltaStatus {
-                    version: Some(v),
-                    behind_chunks: n,
-                }) => {
-                    format!("v{v}, {n} chunks behind (the next sync commits them)")
+                Some(d) => {
+                    let v = d.version.unwrap_or(0);
+                    let mut t = match d.behind_chunks {
+                        0 => format!("v{v}, level"),
+                        n => format!("v{v}, {n} chunks behind (the next sync commits them)"),
+                    };
+                    if d.unmanaged_files > 0 {
+                        t.push_str(&format!(
+                            "; {} files no manifest names (another tool wrote them, e.g. a compaction; a backfill of their days replaces them)",
+                            d.unmanaged_files
+                        ));
+                    }
+                    t
                 }
             };
             s.push_str(&format!(

@@ -13,6 +13,7 @@ mod firstday;
 mod historical;
 mod incremental;
 mod memory;
+mod races;
 mod relationships;
 mod stores;
 mod windows;
