@@ -66,7 +66,7 @@ export FORCELAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MOTO_PORT" FORCELAKE_TEST_S
        FORCELAKE_TEST_GCS_BASE_URL="http://127.0.0.1:$MOTO_PORT" FORCELAKE_TEST_GCS_BUCKET=gcs-test \
        FORCELAKE_TEST_AZURE_ENDPOINT="http://127.0.0.1:$AZ_PORT/devstoreaccount1" FORCELAKE_TEST_AZURE_CONTAINER=az-test
 # Cloud clients get explicit dummy credentials: nothing may probe a metadata address.
-export AWS_EC2_METADATA_DISABLED=true
+export AWS_EC2_METADATA_DISABLED=true FORCELAKE_TEST_STORES=required
 
 echo "== cargo build --release"
 cargo build --release --locked

@@ -836,6 +836,29 @@ impl Table {
         }
     }
 
+    /// Takes a field out of the describe and the records: what a deleted field, or one that
+    /// field-level security hides from the Run-As user, looks like through the API.
+    pub fn remove_field(&mut self, name: &str) {
+        self.assert_stored();
+        let Some(i) = self.def.field_index(name) else {
+            return;
+        };
+        self.def.fields.remove(i);
+        for r in self.rows.iter_mut() {
+            Arc::make_mut(r).remove(i);
+        }
+        self.version += 1;
+    }
+
+    /// Changes a number field's precision and scale (a widening keeps every value).
+    pub fn change_field_scale(&mut self, name: &str, precision: u32, scale: i32) {
+        self.assert_stored();
+        if let Some(i) = self.def.field_index(name) {
+            self.def.fields[i].precision = precision;
+            self.def.fields[i].scale = scale;
+        }
+    }
+
     /// Changes a field's describe type (values are converted where that is meaningful).
     pub fn change_field_type(&mut self, name: &str, ftype: &'static str) {
         self.assert_stored();

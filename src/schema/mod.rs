@@ -438,6 +438,31 @@ impl ObjectSchema {
         })
     }
 
+    /// This schema with the decimal columns named in `types` written as the given
+    /// (precision, scale) instead of describe's (the type a lake's table holds: values are
+    /// decoded into it exactly, and one that does not fit is an error naming its record).
+    pub fn with_decimals(&self, types: &[(String, u8, i8)]) -> Self {
+        let mut s = self.clone();
+        for c in s.columns.iter_mut() {
+            if let Some((_, p, sc)) = types.iter().find(|(n, _, _)| *n == c.name) {
+                if matches!(c.kind, ColumnKind::Decimal { .. }) {
+                    c.kind = ColumnKind::Decimal {
+                        precision: *p,
+                        scale: *sc,
+                    };
+                }
+            }
+        }
+        s.arrow = Arc::new(Schema::new(
+            s.columns[..s.written]
+                .iter()
+                .map(arrow_field)
+                .collect::<Vec<_>>(),
+        ));
+        s.hash = schema_hash(&s.arrow);
+        s
+    }
+
     /// Names to SELECT, in order.
     pub fn select_list(&self) -> Vec<String> {
         self.columns.iter().flat_map(Column::select_paths).collect()

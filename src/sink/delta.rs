@@ -30,7 +30,7 @@ use delta_kernel::engine::arrow_conversion::TryFromArrow;
 use delta_kernel::engine::arrow_data::ArrowEngineData;
 use delta_kernel::expressions::ColumnName;
 use delta_kernel::expressions::{Expression, Predicate, Scalar};
-use delta_kernel::schema::{DataType, StructField, StructType};
+use delta_kernel::schema::{DataType, PrimitiveType, StructField, StructType};
 use delta_kernel::snapshot::{Snapshot, SnapshotRef};
 use delta_kernel::transaction::create_table::create_table;
 use delta_kernel::transaction::data_layout::DataLayout;
@@ -386,6 +386,31 @@ pub fn schema_diff(
     let mut out = Vec::new();
     walk(object, &mut Vec::new(), table, new, &mut out)?;
     Ok(out)
+}
+
+/// Top-level decimal columns whose table type differs from the new schema's: (name, table
+/// precision, table scale, holds) — `holds`: the table type holds every value of the new type
+/// (as many integer digits and as many decimal places, or more).
+pub fn decimal_differences(table: &StructType, new: &ArrowSchema) -> Vec<(String, u8, i8, bool)> {
+    let mut out = Vec::new();
+    for f in new.fields() {
+        let ArrowType::Decimal128(np, ns) = f.data_type() else {
+            continue;
+        };
+        let Some(t) = table.field(f.name()) else {
+            continue;
+        };
+        let DataType::Primitive(PrimitiveType::Decimal(d)) = t.data_type() else {
+            continue;
+        };
+        let (tp, ts) = (d.precision(), d.scale() as i8);
+        if (tp, ts) == (*np, *ns) {
+            continue;
+        }
+        let holds = ts >= *ns && (tp as i16 - ts as i16) >= (*np as i16 - *ns as i16);
+        out.push((f.name().clone(), tp, ts, holds));
+    }
+    out
 }
 
 fn same_type(a: &DataType, b: &DataType) -> bool {

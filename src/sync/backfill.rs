@@ -19,7 +19,6 @@ use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest;
 use crate::sink::SinkError;
 use crate::sync::chunk::ChunkJob;
-use crate::sync::prepare::prepare_objects;
 use crate::sync::runner::{execute_gated, Gate};
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
 use crate::timefmt::{compact, rfc3339};
@@ -221,7 +220,7 @@ pub async fn run_backfill(
         }
         .into());
     }
-    let objects = prepare_objects(&ctx, true).await?;
+    let (objects, failed) = crate::sync::prepare::prepare_each(&ctx, true, true).await?;
     let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
     let (plan, resumed) = plan_backfill(ctx.store.as_ref(), &names, start, end, force).await?;
     tracing::info!(backfill = %plan.id, resumed, chunks = plan.chunks.len(), "backfill plan");
@@ -292,6 +291,7 @@ pub async fn run_backfill(
     if summary.status == "complete" && summary.objects.iter().any(|o| o.status == "paused") {
         summary.status = "paused".into();
     }
+    crate::sync::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }
 

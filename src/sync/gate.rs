@@ -23,7 +23,7 @@
 //!   this one began, which makes this one yield (both pulled the day whole); a live chunk that
 //!   reaches past the backfill's end (an incremental run committed past a "today" backfill's
 //!   cut while it ran) makes the chunk [`Overtaken`](crate::sync::SyncError::Overtaken): it is
-//!   fetched again, its end moved to cover that chunk ([`widen_backfill`]);
+//!   fetched again, its end moved to cover that chunk (`runner::widen_backfill`);
 //! - the one exception: a backfill day cut into several chunks (a window boundary inside the
 //!   day, or halves after `QUERY_TIMEOUT`) keeps the old chunks that reach past its first parts
 //!   until its last part commits and supersedes them.
@@ -178,7 +178,7 @@ impl LogCache {
     }
 }
 
-async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>, SinkError> {
+pub(crate) async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>, SinkError> {
     match store.list(Some(prefix)).try_collect::<Vec<_>>().await {
         Ok(v) => Ok(v.into_iter().map(|m| m.location).collect()),
         Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
@@ -314,43 +314,6 @@ pub async fn commit(
         }
     }
     unreachable!("the loop only ends by returning")
-}
-
-/// A backfill window that ends inside a day (a range cut at `now − lag`) is widened, before
-/// its query, to the end of every committed chunk of that day it reaches into (never past the
-/// day), so it can supersede them whole rather than leave versions twice.
-pub async fn widen_backfill(
-    store: &Arc<dyn ObjectStore>,
-    job: &crate::sync::chunk::ChunkJob,
-) -> Result<Option<crate::sync::chunk::ChunkJob>, SyncError> {
-    let c = &job.chunk;
-    let Some(replaces) = job.replaces else {
-        return Ok(None);
-    };
-    let day = c.end.date_naive();
-    let d0 = crate::timefmt::day_start(day);
-    if c.kind != ChunkKind::Backfill
-        || job.object.cursor_is_date
-        || c.end == d0
-        || replaces.1 != c.end
-    {
-        return Ok(None);
-    }
-    let named = list(store.as_ref(), &layout::day_manifests_dir(&job.object.object, day)).await?;
-    let end = named
-        .iter()
-        .filter_map(|p| layout::parse_manifest_path(p).map(|(_, k)| k))
-        .filter(|k| !k.is_marker() && k.start < c.end && k.end > c.end)
-        .map(|k| k.end)
-        .max()
-        .map(|e| e.min(d0 + chrono::Duration::days(1)));
-    Ok(end.map(|end| {
-        tracing::info!(object = %job.object.object, window = %c, to = %crate::timefmt::rfc3339(end), "backfill window widened to cover a chunk committed past its end");
-        let mut j = job.clone();
-        j.chunk.end = end;
-        j.replaces = Some((replaces.0, end));
-        j
-    }))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest;
 use crate::sync::chunk::day_chunks;
 use crate::sync::counts;
-use crate::sync::prepare::{earliest_cursor, prepare_objects, PreparedObject};
+use crate::sync::prepare::{earliest_cursor, PreparedObject};
 use crate::sync::runner::execute;
 use crate::sync::runner::window_jobs;
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
@@ -136,7 +136,7 @@ async fn plan_object(
 /// Runs a historical sync of every configured object.
 pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
     let started = Instant::now();
-    let objects = prepare_objects(&ctx, true).await?;
+    let (objects, failed) = crate::sync::prepare::prepare_each(&ctx, true, true).await?;
     let budgets: HashMap<String, Arc<Budget>> = objects
         .iter()
         .map(|o| {
@@ -185,5 +185,6 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
         jobs.extend(window_jobs(&o.schema, windows, &ctx.config, false));
     }
     execute(ctx.clone(), jobs, &budgets, &mut summary).await;
+    crate::sync::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }

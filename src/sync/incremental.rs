@@ -18,7 +18,6 @@ use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest::{self, Manifest};
 use crate::sync::chunk::day_chunks;
 use crate::sync::counts;
-use crate::sync::prepare::prepare_objects;
 use crate::sync::runner::execute;
 use crate::sync::runner::window_jobs;
 use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
@@ -152,7 +151,7 @@ pub async fn plan_incremental(
 /// Runs one incremental sync of every configured object.
 pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
     let started = Instant::now();
-    let objects = prepare_objects(&ctx, true).await?;
+    let (objects, failed) = crate::sync::prepare::prepare_each(&ctx, true, true).await?;
     let now = now();
     let endpoint = if ctx.config.sync.include_deleted {
         "queryAll"
@@ -239,6 +238,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
             s.position_after = Some(rfc3339(pos));
         }
     }
+    crate::sync::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }
 

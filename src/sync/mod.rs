@@ -90,6 +90,10 @@ pub enum SyncError {
         lake: String,
         org: String,
     },
+    #[error("{object}.{field} was in the lake and is no longer in Salesforce's describe: it was deleted, or field-level security now hides it from the Run-As user. {object} is not synced until it is back (give the Run-As user's profile or permission set read access to it) or removed from the object's `fields` list; the lake keeps what it has of it, and the other objects sync")]
+    FieldGone { object: String, field: String },
+    #[error("{object} is in the lake but cannot be read any more ({message}); the lake keeps what it has of it, and the other objects sync")]
+    ObjectGone { object: String, message: String },
     #[error("{0}")]
     Internal(String),
 }

@@ -28,15 +28,65 @@ pub struct PreparedObject {
 /// describe and against the cursor the lake was written with), counts records with a null
 /// cursor, and — only once every object is valid, and only when `write_schemas` — records
 /// each schema under `_forcelake/schemas/`. Nothing is written before the whole
-/// configuration has been checked.
+/// configuration has been checked. Any object's problem is an error here (see
+/// [`prepare_each`] for runs that go on without it).
 pub async fn prepare_objects(
     ctx: &Context,
     write_schemas: bool,
 ) -> Result<Vec<PreparedObject>, SyncError> {
+    let (objects, failed) = prepare_each(ctx, write_schemas, false).await?;
+    match failed.into_iter().next() {
+        Some(f) => Err(f.error),
+        None => Ok(objects),
+    }
+}
+
+/// Adds the objects a run left out to its summary (the run exits 1).
+pub fn add_failed(summary: &mut crate::sync::RunSummary, failed: Vec<FailedObject>) {
+    if failed.is_empty() {
+        return;
+    }
+    summary
+        .objects
+        .extend(failed.iter().map(FailedObject::summary));
+    summary.status = "failed".into();
+}
+
+/// An object a run leaves out: what the lake holds of it stays, the others sync.
+#[derive(Debug)]
+pub struct FailedObject {
+    pub object: String,
+    pub error: SyncError,
+}
+
+impl FailedObject {
+    /// Its line in the run's summary (status `failed`: the run exits 1).
+    pub fn summary(&self) -> crate::sync::ObjectSummary {
+        crate::sync::ObjectSummary {
+            object: self.object.clone(),
+            status: "failed".into(),
+            chunks_failed: 1,
+            errors: vec![self.error.to_string()],
+            ..Default::default()
+        }
+    }
+}
+
+/// As [`prepare_objects`]; with `per_object`, an object the lake already holds that can no
+/// longer be synced as configured — a configured field gone from describe (deleted, or hidden
+/// from the Run-As user by field-level security), an object that cannot be read, a column its
+/// Delta table cannot take — is returned as failed while the others go on. A problem of an
+/// object the lake does not hold yet (a typo) stays an error of the whole run.
+pub async fn prepare_each(
+    ctx: &Context,
+    write_schemas: bool,
+    per_object: bool,
+) -> Result<(Vec<PreparedObject>, Vec<FailedObject>), SyncError> {
     ctx.client.authenticate().await?;
     // another org's lake is refused first; the org is recorded once everything checks out
     check_org(ctx, false).await?;
     let mut out = Vec::new();
+    let mut failed_objects = Vec::new();
     let mut global = None;
     // Every describe read in this run (configured objects and the parents their relationship
     // paths reach): each object is described once.
@@ -66,120 +116,47 @@ pub async fn prepare_objects(
             Err(e) => failed.push(Some(e)),
         }
     }
-    for (o, failed) in ctx.config.objects.iter().zip(failed) {
-        let describe = match (describes.get(&o.name), failed) {
-            (Some(d), _) => Ok(d),
-            (None, Some(e)) => Err(e),
-            (None, None) => ctx.client.describe(&o.name).await.map(Arc::new),
-        };
-        let describe = match describe {
-            Ok(d) => d,
-            Err(SfError::Api { code, .. }) if code == "NOT_FOUND" || code == "INVALID_TYPE" => {
-                if global.is_none() {
-                    global = Some(ctx.client.describe_global().await?);
-                }
-                let names = global
-                    .as_ref()
-                    .map(|g| {
-                        g.sobjects
-                            .iter()
-                            .filter(|s| s.queryable)
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default();
-                return Err(SyncError::UnknownObject {
-                    name: o.name.clone(),
-                    suggestions: ident::closest(&o.name, names, 3),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if !describe.queryable {
-            return Err(SyncError::NotQueryable {
-                name: o.name.clone(),
-            });
-        }
-        describes.insert(describe.clone());
-        while let Some((parent, path)) =
-            crate::schema::path::missing_describe(&describe, o.fields.as_deref(), &describes)?
-        {
-            let d = match ctx.client.describe(&parent).await {
-                Ok(d) => d,
-                Err(SfError::Api { code, message, .. })
-                    if matches!(code.as_str(), "NOT_FOUND" | "INVALID_TYPE" | "INSUFFICIENT_ACCESS") =>
-                {
-                    return Err(crate::schema::SchemaError::BadPath {
+    let in_lake = if per_object {
+        manifest::list_objects(ctx.store.as_ref()).await?
+    } else {
+        vec![]
+    };
+    for (o, fetch_error) in ctx.config.objects.iter().zip(failed) {
+        match prepare_one(ctx, o, fetch_error, &mut describes, &mut global).await {
+            Ok(p) => out.push(p),
+            Err(e) if in_lake.contains(&o.name) => match gone(ctx, &o.name, e).await {
+                Ok(error) => {
+                    tracing::error!(object = %o.name, "{error}; the other objects go on");
+                    failed_objects.push(FailedObject {
                         object: o.name.clone(),
-                        path: path.to_string(),
-                        message: format!("its parent object {parent} cannot be described ({code}: {message}): the Run-As user must be able to see {parent}, or leave the path out"),
-                    }
-                    .into())
+                        error,
+                    });
                 }
-                Err(e) => return Err(e.into()),
-            };
-            describes.insert(Arc::new(d));
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
         }
-        let schema =
-            ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field, &describes)?;
-        if ctx.config.sync.api == crate::config::Api::Bulk {
-            if let Some(why) = schema.bulk_obstacle() {
-                return Err(SyncError::BulkRefused {
-                    object: schema.object.clone(),
-                    message: why,
-                });
-            }
-        }
-        check_lake_cursor(ctx, &schema).await?;
-        let mut warnings = Vec::new();
-        let mut null_cursor = None;
-        if schema.cursor_nillable {
-            let n = ctx
-                .client
-                .count(
-                    &soql::null_cursor_count_query(&schema.object, &schema.cursor_field),
-                    ctx.config.sync.include_deleted,
-                    &format!(
-                        "count of {} records without {}",
-                        schema.object, schema.cursor_field
-                    ),
-                )
-                .await?;
-            null_cursor = Some(n);
-            let better = crate::schema::cursor_candidates(&describe, "LastModifiedDate");
-            let w = format!(
-                "the cursor {}.{} can be null: {n} records have no {} — they belong to no day and are never synced{}",
-                schema.object,
-                schema.cursor_field,
-                schema.cursor_field,
-                if better.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; to sync every record use {} (cursor_field = \"{}\" in the [[objects]] table of {})",
-                        better.join(", "),
-                        better[0],
-                        schema.object
-                    )
-                }
-            );
-            tracing::warn!(object = %schema.object, records = n, "{w}");
-            warnings.push(w);
-        }
-        out.push(PreparedObject {
-            config: o.clone(),
-            schema: Arc::new(schema),
-            warnings,
-            null_cursor,
-        });
     }
     if write_schemas {
         check_org(ctx, true).await?;
         // A writing run starts from a table level with the manifests (and refuses a retyped
-        // column before anything is fetched).
-        for o in &out {
-            crate::sync::delta::settle(ctx, &o.schema.object, &o.schema.arrow).await?;
+        // column before anything is fetched); a decimal column is written in the type its
+        // table holds when that type holds the new one's values.
+        let mut kept = Vec::with_capacity(out.len());
+        for mut o in out {
+            match settle_object(ctx, &mut o).await {
+                Ok(()) => kept.push(o),
+                Err(e) if per_object && e.exit_code() == 2 => {
+                    tracing::error!(object = %o.schema.object, "{e}; the other objects go on");
+                    failed_objects.push(FailedObject {
+                        object: o.schema.object.clone(),
+                        error: e,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
+        out = kept;
         for o in &mut out {
             let changes = schema_changes(ctx.store.as_ref(), &o.schema).await;
             for w in &changes {
@@ -189,7 +166,212 @@ pub async fn prepare_objects(
             write_schema_record(ctx.store.as_ref(), &o.schema).await?;
         }
     }
-    Ok(out)
+    Ok((out, failed_objects))
+}
+
+/// The object's Delta table: a decimal column whose precision or scale changed in Salesforce
+/// (a currency widened from (16,2) to (18,2), say) is written in the type its table column has
+/// — the Delta kernel cannot change a column's type — so the object keeps syncing: every value
+/// that fits is exact, and one that does not is an error naming its record, field and value
+/// (never rounded). A warning says which. Then the table is brought level with the manifests.
+async fn settle_object(ctx: &Context, o: &mut PreparedObject) -> Result<(), SyncError> {
+    if let Some(delta) = ctx.delta.as_deref() {
+        let state = delta
+            .state(&o.schema.object)
+            .await
+            .map_err(crate::sink::SinkError::from)?;
+        if let Some(table) = &state.schema {
+            let diffs = crate::sink::delta::decimal_differences(table, &o.schema.arrow);
+            let keep: Vec<(String, u8, i8)> = diffs
+                .iter()
+                .map(|(n, p, s, _)| (n.clone(), *p, *s))
+                .collect();
+            for (n, p, s, holds) in &diffs {
+                let now = o
+                    .schema
+                    .arrow
+                    .field_with_name(n)
+                    .map(|f| f.data_type().to_string())
+                    .unwrap_or_default();
+                let w = if *holds {
+                    format!("{}.{n} is {now} in Salesforce now; its Delta table column Decimal128({p}, {s}) holds every such value: written as Decimal128({p}, {s})", o.schema.object)
+                } else {
+                    format!("{}.{n} is {now} in Salesforce now (widened); its Delta table column stays Decimal128({p}, {s}) (a Delta table's column type cannot be changed by this writer): values that fit it are written exactly and the object keeps syncing; a value with more digits than it holds fails its window, naming the record — then write the object to a new destination.url to take the wider type", o.schema.object)
+                };
+                tracing::warn!(object = %o.schema.object, "{w}");
+                o.warnings.push(w);
+            }
+            if !keep.is_empty() {
+                o.schema = Arc::new(o.schema.with_decimals(&keep));
+            }
+        }
+    }
+    crate::sync::delta::settle(ctx, &o.schema.object, &o.schema.arrow).await?;
+    Ok(())
+}
+
+/// The error of an object the lake holds that can no longer be prepared, told as such.
+async fn gone(ctx: &Context, object: &str, e: SyncError) -> Result<SyncError, SyncError> {
+    use crate::schema::SchemaError;
+    Ok(match e {
+        SyncError::Schema(SchemaError::UnknownField { object, field, .. }) => {
+            let had = lake_columns(ctx.store.as_ref(), &object).await;
+            if !had.contains(&field) {
+                return Err(SyncError::Schema(SchemaError::UnknownField {
+                    object,
+                    field,
+                    suggestions: vec![],
+                }));
+            }
+            SyncError::FieldGone { object, field }
+        }
+        SyncError::UnknownObject { .. } | SyncError::NotQueryable { .. } => SyncError::ObjectGone {
+            object: object.to_string(),
+            message: e.to_string(),
+        },
+        // other problems (a network error, an auth error) stop the run as before
+        other => return Err(other),
+    })
+}
+
+/// The column names every schema the lake recorded for the object has had.
+async fn lake_columns(store: &dyn ObjectStore, object: &str) -> std::collections::HashSet<String> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let prefix = object_store::path::Path::from(format!("_forcelake/schemas/{object}"));
+    let mut out = std::collections::HashSet::new();
+    let Ok(metas) = store.list(Some(&prefix)).try_collect::<Vec<_>>().await else {
+        return out;
+    };
+    for m in metas {
+        let Ok(r) = store.get(&m.location).await else {
+            continue;
+        };
+        let Ok(bytes) = r.bytes().await else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        for f in v["fields"].as_array().into_iter().flatten() {
+            if let Some(n) = f["name"].as_str() {
+                out.insert(n.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Resolves one configured object against describe and the lake.
+async fn prepare_one(
+    ctx: &Context,
+    o: &ObjectConfig,
+    fetch_error: Option<SfError>,
+    describes: &mut Describes,
+    global: &mut Option<crate::salesforce::describe::GlobalDescribe>,
+) -> Result<PreparedObject, SyncError> {
+    let describe = match (describes.get(&o.name), fetch_error) {
+        (Some(d), _) => Ok(d),
+        (None, Some(e)) => Err(e),
+        (None, None) => ctx.client.describe(&o.name).await.map(Arc::new),
+    };
+    let describe = match describe {
+        Ok(d) => d,
+        Err(SfError::Api { code, .. }) if code == "NOT_FOUND" || code == "INVALID_TYPE" => {
+            if global.is_none() {
+                *global = Some(ctx.client.describe_global().await?);
+            }
+            let names = global
+                .as_ref()
+                .map(|g| {
+                    g.sobjects
+                        .iter()
+                        .filter(|s| s.queryable)
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            return Err(SyncError::UnknownObject {
+                name: o.name.clone(),
+                suggestions: ident::closest(&o.name, names, 3),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !describe.queryable {
+        return Err(SyncError::NotQueryable {
+            name: o.name.clone(),
+        });
+    }
+    describes.insert(describe.clone());
+    while let Some((parent, path)) =
+        crate::schema::path::missing_describe(&describe, o.fields.as_deref(), describes)?
+    {
+        let d = match ctx.client.describe(&parent).await {
+            Ok(d) => d,
+            Err(SfError::Api { code, message, .. })
+                if matches!(code.as_str(), "NOT_FOUND" | "INVALID_TYPE" | "INSUFFICIENT_ACCESS") =>
+            {
+                return Err(crate::schema::SchemaError::BadPath {
+                    object: o.name.clone(),
+                    path: path.to_string(),
+                    message: format!("its parent object {parent} cannot be described ({code}: {message}): the Run-As user must be able to see {parent}, or leave the path out"),
+                }
+                .into())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        describes.insert(Arc::new(d));
+    }
+    let schema = ObjectSchema::resolve(&describe, o.fields.as_deref(), &o.cursor_field, describes)?;
+    if ctx.config.sync.api == crate::config::Api::Bulk {
+        if let Some(why) = schema.bulk_obstacle() {
+            return Err(SyncError::BulkRefused {
+                object: schema.object.clone(),
+                message: why,
+            });
+        }
+    }
+    check_lake_cursor(ctx, &schema).await?;
+    let mut warnings = Vec::new();
+    let mut null_cursor = None;
+    if schema.cursor_nillable {
+        let n = ctx
+            .client
+            .count(
+                &soql::null_cursor_count_query(&schema.object, &schema.cursor_field),
+                ctx.config.sync.include_deleted,
+                &format!(
+                    "count of {} records without {}",
+                    schema.object, schema.cursor_field
+                ),
+            )
+            .await?;
+        null_cursor = Some(n);
+        let better = crate::schema::cursor_candidates(&describe, "LastModifiedDate");
+        let w = format!(
+            "the cursor {}.{} can be null: {n} records have no {} — they belong to no day and are never synced{}",
+            schema.object,
+            schema.cursor_field,
+            schema.cursor_field,
+            if better.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; to sync every record use {} (cursor_field = \"{}\" in the [[objects]] table of {})",
+                    better.join(", "),
+                    better[0],
+                    schema.object
+                )
+            }
+        );
+        tracing::warn!(object = %schema.object, records = n, "{w}");
+        warnings.push(w);
+    }
+    Ok(PreparedObject {
+        config: o.clone(),
+        schema: Arc::new(schema),
+        warnings,
+        null_cursor,
+    })
 }
 
 /// One lake holds one org: the first writing run records its org (from the token's identity

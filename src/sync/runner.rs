@@ -347,6 +347,44 @@ pub fn run_splitting<'a>(
     })
 }
 
+/// A backfill window that ends inside a day (a range cut at `now − lag`) is widened, before
+/// its query, to the end of every committed chunk of that day it reaches into (never past the
+/// day), so it can supersede them whole rather than leave versions twice.
+async fn widen_backfill(
+    store: &Arc<dyn object_store::ObjectStore>,
+    job: &ChunkJob,
+) -> Result<Option<ChunkJob>, SyncError> {
+    use crate::sink::layout::{self, ChunkKind};
+    let c = &job.chunk;
+    let Some(replaces) = job.replaces else {
+        return Ok(None);
+    };
+    let day = c.end.date_naive();
+    let d0 = crate::timefmt::day_start(day);
+    if c.kind != ChunkKind::Backfill
+        || job.object.cursor_is_date
+        || c.end == d0
+        || replaces.1 != c.end
+    {
+        return Ok(None);
+    }
+    let named = crate::sync::gate::list(store.as_ref(), &layout::day_manifests_dir(&job.object.object, day)).await?;
+    let end = named
+        .iter()
+        .filter_map(|p| layout::parse_manifest_path(p).map(|(_, k)| k))
+        .filter(|k| !k.is_marker() && k.start < c.end && k.end > c.end)
+        .map(|k| k.end)
+        .max()
+        .map(|e| e.min(d0 + chrono::Duration::days(1)));
+    Ok(end.map(|end| {
+        tracing::info!(object = %job.object.object, window = %c, to = %crate::timefmt::rfc3339(end), "backfill window widened to cover a chunk committed past its end");
+        let mut j = job.clone();
+        j.chunk.end = end;
+        j.replaces = Some((replaces.0, end));
+        j
+    }))
+}
+
 /// A chunk with up to 3 attempts on retryable errors, each from the chunk's start.
 pub async fn run_with_retries(
     ctx: &Context,
@@ -357,7 +395,7 @@ pub async fn run_with_retries(
     loop {
         attempt += 1;
         // a backfill cut inside a day first covers what committed past its cut
-        let job = match crate::sync::gate::widen_backfill(&ctx.store, job).await? {
+        let job = match widen_backfill(&ctx.store, job).await? {
             Some(wider) => std::borrow::Cow::Owned(wider),
             None => std::borrow::Cow::Borrowed(job),
         };

@@ -15,10 +15,10 @@ use forcelake::emulator::data::Cell;
 
 use crate::util::*;
 
-const ACCOUNT: &str = "[[objects]]\nname = \"Account\"\nfields = [\"Id\", \"Name\", \"IsDeleted\", \"LastModifiedDate\", \"SystemModstamp\"]\n";
+pub const ACCOUNT: &str = "[[objects]]\nname = \"Account\"\nfields = [\"Id\", \"Name\", \"IsDeleted\", \"LastModifiedDate\", \"SystemModstamp\"]\n";
 
 /// A run that sends at most 3 requests a second: it finishes after its rival.
-const SLOW: [&str; 4] = ["--set", "sync.rate_limit=3", "--set", "sync.concurrency=1"];
+pub const SLOW: [&str; 4] = ["--set", "sync.rate_limit=3", "--set", "sync.concurrency=1"];
 
 /// Checks the lake's one-truth promise for `object`: the Parquet glob, the live manifests'
 /// files and the Delta table hold the same files, and no (Id, SystemModstamp) is in them
@@ -96,7 +96,7 @@ fn ms(v: &serde_json::Value) -> i64 {
     time_at(v).timestamp_millis()
 }
 
-fn args<'a>(base: &[&'a str], slow: bool) -> Vec<&'a str> {
+pub fn args<'a>(base: &[&'a str], slow: bool) -> Vec<&'a str> {
     let mut v = base.to_vec();
     if slow {
         v.extend(SLOW);
@@ -105,7 +105,7 @@ fn args<'a>(base: &[&'a str], slow: bool) -> Vec<&'a str> {
 }
 
 /// Runs `a` now and `b` 150 ms later, both to the end; each must exit 0.
-async fn race(p: &Pipeline, a: &[&str], b: &[&str]) -> (serde_json::Value, serde_json::Value) {
+pub async fn race(p: &Pipeline, a: &[&str], b: &[&str]) -> (serde_json::Value, serde_json::Value) {
     let second = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
         run(p, b).await
