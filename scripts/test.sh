@@ -14,12 +14,12 @@ ROOT="$PWD"
 mkdir -p target
 
 VENV="${FORCELAKE_TEST_VENV:-target/test-venv}"
-if ! "$VENV/bin/python" -c "import duckdb, jsonschema, moto, flask, duckdb_extension_httpfs, duckdb_extension_delta, deltalake, polars, pyarrow" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import duckdb, jsonschema, moto, flask, duckdb_extension_httpfs, duckdb_extension_delta, deltalake, polars, pyarrow; assert pyarrow.__version__ == '26.0.1'" 2>/dev/null; then
   echo "== setting up $VENV (duckdb with httpfs and delta, deltalake, polars, jsonschema, moto)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     "duckdb==1.5.5" "duckdb-extension-httpfs==1.5.5" "duckdb-extension-delta==1.5.5" \
-    "deltalake==1.6.6" "polars==2.1.0" "pyarrow==22.0.0" "jsonschema>=4" \
+    "deltalake==1.6.6" "polars==2.1.0" "pyarrow==26.0.1" "jsonschema>=4" \
     "moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5"
 fi
 # Spark and Airflow venvs are set up in the background while Rust builds (network-bound).

@@ -973,6 +973,7 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
     let mut later = parts.iter().any(|p| p.end > cut);
     let mut stop: Option<String> = ctx.api_budget_stop();
     let (mut rows, mut committed_parts) = (0u64, 0u64);
+    sync::runner::mark_started(&ctx, &o.schema.object, &chunk).await;
     for part in &parts {
         if stop.is_some() {
             break;
@@ -1017,8 +1018,10 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             include_deleted: ctx.config.sync.include_deleted,
             settings: sync::chunk::parquet_settings(&ctx.config),
             pages_ahead: sync::chunk::pages_ahead(1),
+            // a day cut at now − lag is replaced up to the cut (then widened over what
+            // committed past it, as a backfill run does)
             replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
-                .then_some((chunk.start, chunk.end)),
+                .then_some((chunk.start, chunk.end.min(b))),
             expected,
             bulk: sync::bulk::use_bulk(api, expected, &o.schema),
             memory_share: (ctx.config.sync.memory_limit_mb << 20),
@@ -1045,6 +1048,7 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             Err(e) => return Err(e),
         }
     }
+    sync::runner::mark_ended(&ctx, &o.schema.object, &chunk).await;
     if stop.is_some() {
         later = true;
     }

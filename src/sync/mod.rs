@@ -66,7 +66,7 @@ pub enum SyncError {
     },
     #[error("destination.url {url}: {message}")]
     Destination { url: String, message: String },
-    #[error("{object} {window}: Bulk API 2.0 job {job} ended {state}{}; the window is redone", .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    #[error("{object} {window}: Bulk API 2.0 job {job} ended {state}{}", .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     BulkJobFailed {
         object: String,
         window: String,

@@ -23,6 +23,26 @@ pub struct Gate {
     pub wait: bool,
 }
 
+/// A `run-chunk` records that it started (`status` counts the chunk as failed until it ends:
+/// a worker killed mid-chunk shows), and removes the record when it ends without an error.
+pub async fn mark_started(ctx: &Context, object: &str, chunk: &crate::sink::layout::ChunkId) {
+    let body = serde_json::json!({"object": object, "chunk_id": chunk.to_string(),
+        "error": "run-chunk started and has not finished: the worker was killed or is still running; rerun the task",
+        "started_at": crate::timefmt::rfc3339(Utc::now())});
+    let _ = object_store::ObjectStoreExt::put(
+        ctx.store.as_ref(),
+        &failure_path(object, chunk),
+        PutPayload::from(crate::sink::json_line(&body).unwrap_or_default()),
+    )
+    .await;
+}
+
+/// See [`mark_started`].
+pub async fn mark_ended(ctx: &Context, object: &str, chunk: &crate::sink::layout::ChunkId) {
+    let _ = object_store::ObjectStoreExt::delete(ctx.store.as_ref(), &failure_path(object, chunk))
+        .await;
+}
+
 fn failure_path(object: &str, chunk: &crate::sink::layout::ChunkId) -> object_store::path::Path {
     object_store::path::Path::from(format!("_forcelake/failures/{object}/{chunk}.json"))
 }
@@ -91,7 +111,11 @@ pub async fn execute_gated(
                 tracing::error!(object, error = %e, "chunk failed");
                 s.chunks_failed += 1;
                 if s.errors.len() < 10 {
-                    s.errors.push(e.to_string());
+                    s.errors.push(if e.is_retryable() {
+                        format!("{e} (after its retries; the next run fetches the window again)")
+                    } else {
+                        e.to_string()
+                    });
                 }
                 if e.exit_code() == 2 {
                     summary.config_error = true;

@@ -108,6 +108,17 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
     let names = if objects.is_empty() {
         let mut n = manifest::list_objects(store.as_ref()).await?;
         n.extend(plans.iter().flat_map(|p| p.objects.iter().cloned()));
+        // objects whose only trace is a failed (or killed) chunk
+        if let Ok(r) = store
+            .list_with_delimiter(Some(&object_store::path::Path::from("_forcelake/failures")))
+            .await
+        {
+            n.extend(
+                r.common_prefixes
+                    .iter()
+                    .filter_map(|p| p.filename().map(str::to_string)),
+            );
+        }
         n.sort();
         n.dedup();
         n

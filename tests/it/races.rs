@@ -468,3 +468,25 @@ async fn a_lake_refuses_another_orgs_run_before_writing() {
     sandbox.stop().await;
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_chunk_shows_in_status_until_it_is_rerun() {
+    let emu = start(emulator_config(400)).await;
+    let p = pipeline(&emu.url, ACCOUNT, "");
+    let plan = json(&run(&p, &["plan", "sync", "--json"]).await);
+    let spec = plan["chunks"][0]["chunk"].as_str().unwrap().to_string();
+    kill_while_held(
+        &emu,
+        &p,
+        &["run-chunk", spec.as_str()],
+        1,
+        Duration::from_millis(200),
+    )
+    .await;
+    let st = json(&run(&p, &["status", "--json"]).await);
+    assert_eq!(st["objects"][0]["chunks"]["failed"], 1, "{st}");
+    json(&run(&p, &["run-chunk", "--json", spec.as_str()]).await);
+    let st = json(&run(&p, &["status", "--json"]).await);
+    assert_eq!(st["objects"][0]["chunks"]["failed"], 0, "{st}");
+    emu.stop().await;
+}
