@@ -687,8 +687,10 @@ mod org_tests {
     #[test]
     fn the_org_id_is_read_from_the_identity_url() {
         assert_eq!(
-            super::org_id_of("https://login.salesforce.com/id/00D5g000004EMULEAA/0055g00000EMULAAA")
-                .as_deref(),
+            super::org_id_of(
+                "https://login.salesforce.com/id/00D5g000004EMULEAA/0055g00000EMULAAA"
+            )
+            .as_deref(),
             Some("00D5g000004EMULEAA")
         );
         assert_eq!(super::org_id_of("https://x/id/nope/005"), None);

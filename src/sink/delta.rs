@@ -701,7 +701,8 @@ fn commit_blocking(
         for day in remove_days {
             let foreign = |p: &str| {
                 let in_replaced = day.is_some_and(|d| replaced.contains(&d));
-                in_replaced && !crate::sink::layout::is_forcelake_file(p.rsplit('/').next().unwrap_or(p))
+                in_replaced
+                    && !crate::sink::layout::is_forcelake_file(p.rsplit('/').next().unwrap_or(p))
             };
             for rows in for_each_scan_file(engine, &s, object, day, |p, _| {
                 removes.contains(p) || foreign(p)

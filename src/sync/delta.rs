@@ -191,10 +191,7 @@ pub async fn add_table_status(
         o.delta = Some(crate::sync::status::DeltaStatus {
             version: state.version,
             // a chunk whose files a compaction replaced is committed (its txn is in the log)
-            behind_chunks: todo
-                .iter()
-                .filter(|c| !done.contains(&c.chunk_id))
-                .count() as u64,
+            behind_chunks: todo.iter().filter(|c| !done.contains(&c.chunk_id)).count() as u64,
             unmanaged_files: unmanaged,
         });
     }

@@ -158,7 +158,9 @@ pub enum GateOutcome {
     },
     Already,
     /// Not committed: the live chunk `by` covers (part of) it.
-    Yielded { by: String },
+    Yielded {
+        by: String,
+    },
 }
 
 /// Commit log entries this process has read (they never change), per destination.
@@ -406,8 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn of_two_backfills_of_a_day_the_later_committer_yields_to_one_that_committed_after_it_began()
-    {
+    fn of_two_backfills_of_a_day_the_later_committer_yields_to_one_that_committed_after_it_began() {
         let b1 = h(ChunkKind::Backfill, 0, 24).with_tag("B1");
         let b2 = h(ChunkKind::Backfill, 0, 24).with_tag("B2");
         let rule = BackfillRule {

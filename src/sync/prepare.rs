@@ -420,12 +420,18 @@ async fn check_org(ctx: &Context, write: bool) -> Result<(), SyncError> {
                     mode: PutMode::Create,
                     ..Default::default()
                 };
-                match ctx.store.put_opts(&path, PutPayload::from(body), opts).await {
+                match ctx
+                    .store
+                    .put_opts(&path, PutPayload::from(body), opts)
+                    .await
+                {
                     Ok(_) => return Ok(()),
                     // another run recorded it first: compare with that
                     Err(object_store::Error::AlreadyExists { .. }) => continue,
                     Err(e) => {
-                        return Err(crate::sink::SinkError::store(format!("writing {path}"), e).into())
+                        return Err(
+                            crate::sink::SinkError::store(format!("writing {path}"), e).into()
+                        )
                     }
                 }
             }

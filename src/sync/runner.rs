@@ -392,7 +392,11 @@ async fn widen_backfill(
     {
         return Ok(None);
     }
-    let named = crate::sync::gate::list(store.as_ref(), &layout::day_manifests_dir(&job.object.object, day)).await?;
+    let named = crate::sync::gate::list(
+        store.as_ref(),
+        &layout::day_manifests_dir(&job.object.object, day),
+    )
+    .await?;
     let end = named
         .iter()
         .filter_map(|p| layout::parse_manifest_path(p).map(|(_, k)| k))

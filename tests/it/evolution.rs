@@ -34,11 +34,7 @@ async fn a_widened_currency_keeps_syncing_and_a_vanished_field_fails_only_its_ob
             .unwrap()
             .change_field_scale("Amount__c", 18, 2);
     });
-    let out = run(
-        &p,
-        &["sync", "--json", "--set", "sync.end_date=2025-12-20"],
-    )
-    .await;
+    let out = run(&p, &["sync", "--json", "--set", "sync.end_date=2025-12-20"]).await;
     let s = json(&out);
     assert_eq!(s["status"], "complete", "{s}");
     for o in s["objects"].as_array().unwrap() {
@@ -61,11 +57,7 @@ async fn a_widened_currency_keeps_syncing_and_a_vanished_field_fails_only_its_ob
             .unwrap()
             .change_field_scale("AnnualRevenue", 18, 2)
     });
-    let out = run(
-        &p,
-        &["sync", "--json", "--set", "sync.end_date=2025-12-25"],
-    )
-    .await;
+    let out = run(&p, &["sync", "--json", "--set", "sync.end_date=2025-12-25"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["objects"][0]["status"], "failed", "{s}");
@@ -89,11 +81,7 @@ async fn a_widened_currency_keeps_syncing_and_a_vanished_field_fails_only_its_ob
             .remove_field("Credit_Limit__c")
     });
     let before = manifests(&p.lake, "Account").len();
-    let out = run(
-        &p,
-        &["sync", "--json", "--set", "sync.end_date=2025-12-31"],
-    )
-    .await;
+    let out = run(&p, &["sync", "--json", "--set", "sync.end_date=2025-12-31"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let by_name = |n: &str| {
@@ -117,7 +105,11 @@ async fn a_widened_currency_keeps_syncing_and_a_vanished_field_fails_only_its_ob
     let invoice = by_name("Invoice__c");
     assert_eq!(invoice["status"], "complete", "{s}");
     assert!(invoice["chunks_committed"].as_u64().unwrap() > 0, "{s}");
-    assert_eq!(manifests(&p.lake, "Account").len(), before, "Account was written");
+    assert_eq!(
+        manifests(&p.lake, "Account").len(),
+        before,
+        "Account was written"
+    );
 
     // a typo in a new configuration is still a configuration error of the whole run
     let typo = pipeline(

@@ -419,8 +419,8 @@ async fn new_and_retyped_fields_are_reported_and_files_stay_readable() {
     emu.change_field_type("Account", "NumberOfEmployees", "double");
     emu.insert_records("Account", 30, Utc::now().timestamp_millis());
     tokio::time::sleep(Duration::from_millis(1200)).await; // past the lag
-    // The Delta table cannot take a retyped column: that object is refused before anything
-    // is fetched (the run exits 1; other objects would go on).
+                                                           // The Delta table cannot take a retyped column: that object is refused before anything
+                                                           // is fetched (the run exits 1; other objects would go on).
     let before = manifests(&p.lake, "Account").len();
     let out = run(&p, &["sync"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -48,7 +48,12 @@ fn assert_each_version_once(lake: &std::path::Path, object: &str) -> HashSet<(St
                 if let Some(other) = seen.insert((id.clone(), sm.value(r)), f.clone()) {
                     let chunks: Vec<String> = manifests(lake, object)
                         .iter()
-                        .map(|m| format!("{} supersedes {} committed {}", m["chunk_id"], m["supersedes"], m["committed_at"]))
+                        .map(|m| {
+                            format!(
+                                "{} supersedes {} committed {}",
+                                m["chunk_id"], m["supersedes"], m["committed_at"]
+                            )
+                        })
                         .collect();
                     panic!(
                         "{object} {id} version SystemModstamp={} is in the lake twice: {} and {}\nmanifests:\n{}",
@@ -74,7 +79,12 @@ fn assert_truth_in(
     to_ms: i64,
 ) -> usize {
     let data = emu.dataset();
-    let rows = truth_rows(data.table("Account").unwrap(), "LastModifiedDate", from_ms, to_ms);
+    let rows = truth_rows(
+        data.table("Account").unwrap(),
+        "LastModifiedDate",
+        from_ms,
+        to_ms,
+    );
     let t = data.table("Account").unwrap();
     let (id_i, lmd_i) = (
         t.def.field_index("Id").unwrap(),
@@ -421,7 +431,9 @@ async fn a_backfill_replaces_a_compacted_day_whole() {
         !p.lake.join(&compacted).exists(),
         "the compacted file is still in the day's folder"
     );
-    assert!(!delta_files(&p.lake, "Account").unwrap().contains(&compacted));
+    assert!(!delta_files(&p.lake, "Account")
+        .unwrap()
+        .contains(&compacted));
     assert_whole_truth(&emu, &p);
     let st = json(&run(&p, &["status", "--json"]).await);
     assert_eq!(st["objects"][0]["delta"]["unmanaged_files"], 0, "{st}");

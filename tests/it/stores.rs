@@ -505,9 +505,18 @@ async fn two_incremental_syncs_started_together_on_s3_write_each_version_once() 
         Some(&url),
         &b.options,
     );
-    let o = run_env(&p, &["sync", "--json"], &[("FORCELAKE_NOW", ago(chrono::Duration::days(2)))]).await;
+    let o = run_env(
+        &p,
+        &["sync", "--json"],
+        &[("FORCELAKE_NOW", ago(chrono::Duration::days(2)))],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let edits = emu.start_mutations(&["Account"], Duration::from_millis(20), Duration::from_millis(300));
+    let edits = emu.start_mutations(
+        &["Account"],
+        Duration::from_millis(20),
+        Duration::from_millis(300),
+    );
     for slow_first in [true, false] {
         let sync = ["sync", "--json"];
         crate::races::race(
@@ -526,7 +535,10 @@ async fn two_incremental_syncs_started_together_on_s3_write_each_version_once() 
         .into_iter()
         .filter(|f| f.ends_with(".parquet"))
         .collect();
-    assert_eq!(on_store, live, "s3: the Parquet files differ from the live manifests' files");
+    assert_eq!(
+        on_store, live,
+        "s3: the Parquet files differ from the live manifests' files"
+    );
     let log: HashMap<String, Vec<u8>> = {
         let mut m = HashMap::new();
         for f in list(&store, "Account/_delta_log").await {
@@ -535,7 +547,11 @@ async fn two_incremental_syncs_started_together_on_s3_write_each_version_once() 
         }
         m
     };
-    assert_eq!(replay_delta_log("Account", |name| log.get(name).cloned()), live, "s3: the Delta table differs");
+    assert_eq!(
+        replay_delta_log("Account", |name| log.get(name).cloned()),
+        live,
+        "s3: the Delta table differs"
+    );
     let mut seen = HashSet::new();
     let mut rows = 0;
     for (day, b) in read_remote(&store, "Account").await {
