@@ -86,6 +86,7 @@ def main():
         lake = readers_equal_the_manifests(base)
         the_readme_example_runs_as_written(lake)
         a_backfill_replaces_a_day_deltalake_compacted(base)
+        type_widening_is_not_readable_by_every_promised_reader()
         backfill_is_atomic_for_a_polling_reader(base)
     finally:
         emu.terminate()
@@ -146,6 +147,43 @@ def the_readme_example_runs_as_written(lake):
     exec(code, scope)  # noqa: S102 - the README's own example
     dt = scope["dt"]
     check("the README's deltalake example runs as written", dt.version() is not None)
+
+
+def type_widening_is_not_readable_by_every_promised_reader():
+    """Why a widened decimal keeps its table column's type instead of using Delta's type
+    widening: a table with the `typeWidening` reader feature (decimal(18,0) → decimal(20,2))
+    is read by DuckDB but refused by deltalake and Polars. When this check fails, the readers
+    caught up: widen the table instead (README, "Incremental mode")."""
+    import decimal
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    t = tempfile.mkdtemp(prefix="forcelake-typewidening-")
+    deltalake.write_deltalake(t, pa.table({"Id": ["a"], "Amt": pa.array([decimal.Decimal("12")], pa.decimal128(18, 0))}))
+    pq.write_table(pa.table({"Id": ["b"], "Amt": pa.array([decimal.Decimal("14.25")], pa.decimal128(20, 2))}), f"{t}/wide.parquet")
+    log = f"{t}/_delta_log"
+    meta = next(json.loads(l)["metaData"] for l in open(f"{log}/00000000000000000000.json") if "metaData" in l)
+    schema = json.loads(meta["schemaString"])
+    for f in schema["fields"]:
+        if f["name"] == "Amt":
+            f["type"] = "decimal(20,2)"
+            f["metadata"] = {"delta.typeChanges": [{"fromType": "decimal(18,0)", "toType": "decimal(20,2)"}]}
+    meta["schemaString"] = json.dumps(schema)
+    meta.setdefault("configuration", {})["delta.enableTypeWidening"] = "true"
+    actions = [{"protocol": {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["typeWidening"], "writerFeatures": ["typeWidening"]}},
+               {"metaData": meta},
+               {"add": {"path": "wide.parquet", "partitionValues": {}, "size": os.path.getsize(f"{t}/wide.parquet"),
+                        "modificationTime": int(time.time() * 1000), "dataChange": True}}]
+    with open(f"{log}/00000000000000000001.json", "w") as f:
+        f.write("".join(json.dumps(a) + "\n" for a in actions))
+    rows = connect().execute(f"SELECT Amt FROM delta_scan('{t}') ORDER BY Id").fetchall()
+    check("type widening: DuckDB delta_scan reads a widened decimal", [r[0] for r in rows] == [decimal.Decimal("12.00"), decimal.Decimal("14.25")], str(rows))
+    for name, read in [("deltalake", lambda: deltalake.DeltaTable(t).to_pyarrow_table()), ("Polars", lambda: pl.read_delta(t))]:
+        try:
+            read()
+            refused = False
+        except Exception:  # noqa: BLE001 - the refusal is what is measured
+            refused = True
+        check(f"type widening: {name} still refuses the typeWidening reader feature (else: widen tables instead)", refused)
 
 
 def a_backfill_replaces_a_day_deltalake_compacted(base):
