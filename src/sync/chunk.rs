@@ -762,13 +762,30 @@ impl Committer<'_> {
             total_size: rows,
             org_id: self.org_id.clone(),
         };
-        let outcome = match gate::commit(store, self.log, &mut m, rule.as_ref()).await {
+        let (outcome, completed) = match gate::commit(store, self.log, &mut m, rule.as_ref()).await
+        {
             Ok(o) => o,
             Err(e) => {
                 delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
                 return Err(e);
             }
         };
+        // Claims of this day whose writer stopped before their manifest: the gate wrote the
+        // manifests; their Delta commits and deletions follow here (the start-of-run catch-up
+        // ran before they had manifests).
+        for c in &completed {
+            if let Some(delta) = self.delta {
+                if let Err(e) =
+                    super::delta::commit(delta, &obj.arrow, &c.manifest, &c.superseded, None).await
+                {
+                    tracing::warn!(object = %obj.object, chunk = %c.manifest.chunk_id, error = %e, "could not make the Delta commit of a completed chunk; the next run's catch-up makes it");
+                    continue;
+                }
+            }
+            for old in &c.superseded {
+                delete_quietly(store, old.files.iter().map(|f| f.path.clone())).await;
+            }
+        }
         match outcome {
             GateOutcome::Committed {
                 superseded,

@@ -188,15 +188,25 @@ pub(crate) async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<P
     }
 }
 
+/// A chunk whose claim this committer found without its manifest (its writer stopped between
+/// the two) and completed: the manifest is written; its Delta commit and the deletion of what
+/// it superseded are the caller's to make.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    pub manifest: Manifest,
+    pub superseded: Vec<Manifest>,
+}
+
 /// The day's committed manifests that matter to `chunk` (see [`decide`]), the highest
-/// sequence number of its log, and the claimed manifests not written yet (written here).
+/// sequence number of its log, and the claimed chunks whose manifests were missing (written
+/// here).
 async fn read_day(
     store: &Arc<dyn ObjectStore>,
     cache: &LogCache,
     object: &str,
     day: NaiveDate,
     chunk: &ChunkId,
-) -> Result<(Vec<Manifest>, Option<u64>), SinkError> {
+) -> Result<(Vec<Manifest>, Option<u64>, Vec<Completed>), SinkError> {
     let (log_dir, manifest_dir) = (
         layout::commit_log_dir(object, day),
         layout::day_manifests_dir(object, day),
@@ -231,10 +241,22 @@ async fn read_day(
         .collect();
     let mut out: Vec<Manifest> = Vec::with_capacity(logged.len());
     let mut seen = HashSet::new();
+    let mut completed = Vec::new();
     for m in &logged {
         if !named.contains_key(&m.chunk_id) {
             // claimed, but its writer stopped before the manifest: written for it
-            manifest::commit(store.as_ref(), m).await?;
+            if manifest::commit(store.as_ref(), m).await? == manifest::CommitOutcome::Committed {
+                tracing::info!(object, chunk = %m.chunk_id, "completed a commit whose writer stopped between its claim and its manifest");
+                let superseded = logged
+                    .iter()
+                    .filter(|o| m.supersedes.contains(&o.chunk_id))
+                    .map(|o| (**o).clone())
+                    .collect();
+                completed.push(Completed {
+                    manifest: (**m).clone(),
+                    superseded,
+                });
+            }
         }
         seen.insert(m.chunk_id.clone());
         out.push((**m).clone());
@@ -254,25 +276,28 @@ async fn read_day(
     for p in legacy {
         out.push(manifest::load(store.as_ref(), p).await?);
     }
-    Ok((out, last))
+    Ok((out, last, completed))
 }
 
 /// Commits `m` (its `supersedes` and `committed_at` filled in here) through its day's commit
 /// log under the rule of [`decide`]. On `Yielded` and `Already` nothing was written.
+/// Also returns the claims of the day it found without their manifest and completed.
 pub async fn commit(
     store: &Arc<dyn ObjectStore>,
     cache: &LogCache,
     m: &mut Manifest,
     rule: Option<&BackfillRule>,
-) -> Result<GateOutcome, SyncError> {
+) -> Result<(GateOutcome, Vec<Completed>), SyncError> {
     let chunk = ChunkId::parse(&m.chunk_id)
         .ok_or_else(|| SyncError::Internal(format!("{} is not a chunk id", m.chunk_id)))?;
     let day = chunk.day();
+    let mut completed = Vec::new();
     for attempt in 0u32.. {
-        let (known, last) = read_day(store, cache, &m.object, day, &chunk).await?;
+        let (known, last, done) = read_day(store, cache, &m.object, day, &chunk).await?;
+        completed.extend(done);
         let (superseded, whole_day) = match decide(&chunk, rule, &known) {
-            Decision::Already => return Ok(GateOutcome::Already),
-            Decision::Yield { by } => return Ok(GateOutcome::Yielded { by }),
+            Decision::Already => return Ok((GateOutcome::Already, completed)),
+            Decision::Yield { by } => return Ok((GateOutcome::Yielded { by }, completed)),
             Decision::Overtaken { by } => {
                 return Err(SyncError::Overtaken {
                     object: m.object.clone(),
@@ -299,10 +324,13 @@ pub async fn commit(
                 cache.put(&path, Arc::new(m.clone()));
                 // the claim is the commit; the manifest follows it
                 manifest::commit(store.as_ref(), m).await?;
-                return Ok(GateOutcome::Committed {
-                    superseded,
-                    whole_day,
-                });
+                return Ok((
+                    GateOutcome::Committed {
+                        superseded,
+                        whole_day,
+                    },
+                    completed,
+                ));
             }
             Err(object_store::Error::AlreadyExists { .. }) => {
                 tracing::debug!(object = %m.object, chunk = %m.chunk_id, seq, attempt, "another writer took the day's next commit; reading the log again");
@@ -323,6 +351,7 @@ mod tests {
     use super::*;
     use crate::timefmt::rfc3339;
     use chrono::Duration;
+    use object_store::ObjectStoreExt;
     use proptest::prelude::*;
 
     fn t0() -> DateTime<Utc> {
@@ -459,6 +488,45 @@ mod tests {
             }
             d => panic!("{d:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_claim_without_its_manifest_is_completed_by_the_next_commit_of_its_day() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let cache = LogCache::default();
+        let first = h(ChunkKind::Historical, 0, 12);
+        let m = man(&first, 0, &[]);
+        // a writer that stopped between its claim and its manifest
+        let claim = layout::commit_log_path("Account", first.day(), 0);
+        store
+            .put(
+                &claim,
+                PutPayload::from(crate::sink::json_line(&m).unwrap()),
+            )
+            .await
+            .unwrap();
+        // the same chunk again: already committed, and completed
+        let mut again = man(&first, 5, &[]);
+        let (o, done) = commit(&store, &LogCache::default(), &mut again, None)
+            .await
+            .unwrap();
+        assert!(matches!(o, GateOutcome::Already), "{o:?}");
+        assert_eq!(done.len(), 1);
+        assert!(
+            store.head(&m.path().unwrap()).await.is_ok(),
+            "manifest written"
+        );
+        // a later commit of the day finds nothing left to complete and takes seq 1
+        let mut next = man(&h(ChunkKind::Historical, 12, 24), 9, &[]);
+        let (o, done) = commit(&store, &cache, &mut next, None).await.unwrap();
+        assert!(matches!(o, GateOutcome::Committed { .. }), "{o:?}");
+        assert!(done.is_empty());
+        let seq1 = layout::commit_log_path("Account", first.day(), 1);
+        assert!(store.head(&seq1).await.is_ok());
+        // an overlapping chunk yields
+        let mut over = man(&h(ChunkKind::Incremental, 6, 18), 10, &[]);
+        let (o, _) = commit(&store, &cache, &mut over, None).await.unwrap();
+        assert!(matches!(o, GateOutcome::Yielded { .. }), "{o:?}");
     }
 
     // Any sequence of commits through the rule leaves no instant under two live chunks.
