@@ -15,6 +15,12 @@ use crate::salesforce::ident;
 use crate::timefmt::DateOrTime;
 
 /// The default REST API version.
+
+/// The most records a query window is planned to hold (`sync.window_records`'s default): a
+/// window's last partial page (at most one request) is then a small overhead, and a window is
+/// redone within minutes if it fails.
+pub const WINDOW_TARGET: u64 = 50_000;
+
 pub const DEFAULT_API_VERSION: &str = "62.0";
 /// Environment variable that holds the client secret.
 pub const SECRET_ENV: &str = "FORCELAKE_CLIENT_SECRET";
@@ -704,7 +710,7 @@ impl RawConfig {
         let window_records = range_i64(
             "sync.window_records",
             s.window_records,
-            crate::sync::plan::WINDOW_TARGET as i64,
+            WINDOW_TARGET as i64,
             1,
             100_000_000,
             "must be between 1 and 100000000 records per query window",

@@ -5,6 +5,9 @@
 //! `Loc__Latitude__s`). Anything else — spaces, quotes, dots, slashes — is rejected, so no SOQL
 //! can be injected and no path can escape its partition.
 
+/// Relationships SOQL follows in one child-to-parent path (`a.b.c.d.e.Field`).
+pub const MAX_HOPS: usize = 5;
+
 /// True when `s` is a valid object API name (`Account`, `Invoice__c`, `ns__Thing__c`).
 pub fn is_object_name(s: &str) -> bool {
     is_api_name(s, 3)
@@ -16,11 +19,11 @@ pub fn is_field_name(s: &str) -> bool {
 }
 
 /// A field API name, or a child-to-parent relationship path of up to
-/// [`crate::schema::path::MAX_HOPS`] relationships (`Owner.Name`, `Account__r.Owner.Email`):
+/// [`MAX_HOPS`] relationships (`Owner.Name`, `Account__r.Owner.Email`):
 /// every step a valid API name.
 pub fn is_field_path(s: &str) -> bool {
     let steps: Vec<&str> = s.split('.').collect();
-    steps.len() <= crate::schema::path::MAX_HOPS + 1 && steps.iter().all(|p| is_field_name(p))
+    steps.len() <= MAX_HOPS + 1 && steps.iter().all(|p| is_field_name(p))
 }
 
 fn is_api_name(s: &str, max_parts: usize) -> bool {

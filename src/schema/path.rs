@@ -14,8 +14,7 @@ use crate::salesforce::ident;
 
 use super::{attach_components, column, Column, ColumnKind, SchemaError};
 
-/// Relationships SOQL follows in one child-to-parent path (`a.b.c.d.e.Field`).
-pub const MAX_HOPS: usize = 5;
+pub use crate::salesforce::ident::MAX_HOPS;
 
 static NAME_OBJECT: LazyLock<ObjectDescribe> = LazyLock::new(name_object);
 

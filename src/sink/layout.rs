@@ -200,6 +200,46 @@ pub fn is_forcelake_file(file_name: &str) -> bool {
         .is_some()
 }
 
+/// Where manifests live: `_forcelake/manifests/` (one folder per object).
+pub fn manifests_root() -> Path {
+    Path::from("_forcelake/manifests")
+}
+
+/// The schema records of an object: `_forcelake/schemas/<Object>/`.
+pub fn schemas_prefix(object: &str) -> Path {
+    Path::from(format!("_forcelake/schemas/{object}"))
+}
+
+/// The backfill plan records: `_forcelake/backfills/`.
+pub fn backfills_prefix() -> Path {
+    Path::from("_forcelake/backfills")
+}
+
+/// A backfill's immutable plan record.
+pub fn backfill_plan_path(id: &str) -> Path {
+    Path::from(format!("_forcelake/backfills/{id}.json"))
+}
+
+/// Failure records: `_forcelake/failures/` (one folder per object).
+pub fn failures_root() -> Path {
+    Path::from("_forcelake/failures")
+}
+
+/// The failure records of an object.
+pub fn failures_prefix(object: &str) -> Path {
+    Path::from(format!("_forcelake/failures/{object}"))
+}
+
+/// The failure record of a chunk (a failed, or started and unfinished, `run-chunk`).
+pub fn failure_path(object: &str, chunk: &ChunkId) -> Path {
+    Path::from(format!("_forcelake/failures/{object}/{chunk}.json"))
+}
+
+/// A probe object `check` writes, reads and deletes.
+pub fn probe_path(token: u32) -> Path {
+    Path::from(format!("_forcelake/probe-{token:08x}"))
+}
+
 /// The lake's org record: the Salesforce org whose records the lake holds.
 pub fn org_record_path() -> Path {
     Path::from("_forcelake/org.json")

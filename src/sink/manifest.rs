@@ -159,7 +159,7 @@ pub async fn load_some(
 
 /// Objects that have manifests in the lake.
 pub async fn list_objects(store: &dyn ObjectStore) -> Result<Vec<String>, SinkError> {
-    let prefix = Path::from("_forcelake/manifests");
+    let prefix = layout::manifests_root();
     let r = store.list_with_delimiter(Some(&prefix)).await;
     match r {
         Ok(r) => {

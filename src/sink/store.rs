@@ -321,8 +321,7 @@ pub fn local_folder(dir: &std::path::Path) -> Result<(), String> {
 /// the credentials allow what a sync needs.
 pub async fn probe(store: &Arc<dyn ObjectStore>) -> Result<(), String> {
     use object_store::ObjectStoreExt;
-    let path =
-        object_store::path::Path::from(format!("_forcelake/probe-{:08x}", rand::random::<u32>()));
+    let path = crate::sink::layout::probe_path(rand::random::<u32>());
     let hint = |op: &str, e: &object_store::Error| -> String {
         let fix = match e {
             object_store::Error::NotFound { .. } => {

@@ -44,12 +44,12 @@ pub struct PlannedChunk {
 }
 
 pub fn plan_path(id: &str) -> Path {
-    Path::from(format!("_forcelake/backfills/{id}.json"))
+    crate::sink::layout::backfill_plan_path(id)
 }
 
 /// Every backfill plan in the lake, oldest first.
 pub async fn list_plans(store: &dyn ObjectStore) -> Result<Vec<BackfillPlan>, SinkError> {
-    let prefix = Path::from("_forcelake/backfills");
+    let prefix = crate::sink::layout::backfills_prefix();
     let metas: Vec<_> = match store.list(Some(&prefix)).try_collect().await {
         Ok(m) => m,
         Err(object_store::Error::NotFound { .. }) => vec![],

@@ -57,9 +57,8 @@ pub struct Segment {
 /// expected to return about `records` records. The unit of fetching and of scheduling.
 pub type Window = Segment;
 
-/// The most records a window is planned to hold: a window's last partial page (at most one
-/// request) is then a small overhead, and a window is redone within minutes if it fails.
-pub const WINDOW_TARGET: u64 = 50_000;
+/// The most records a window is planned to hold (the default of `sync.window_records`).
+pub use crate::config::WINDOW_TARGET;
 
 /// The records of a window that was not counted (a stretch of a day or less: counting it
 /// would cost as much as fetching it).

@@ -238,7 +238,7 @@ async fn gone(ctx: &Context, object: &str, e: SyncError) -> Result<SyncError, Sy
 async fn lake_columns(store: &dyn ObjectStore, object: &str) -> std::collections::HashSet<String> {
     use futures::TryStreamExt;
     use object_store::ObjectStoreExt;
-    let prefix = object_store::path::Path::from(format!("_forcelake/schemas/{object}"));
+    let prefix = layout::schemas_prefix(object);
     let mut out = std::collections::HashSet::new();
     let Ok(metas) = store.list(Some(&prefix)).try_collect::<Vec<_>>().await else {
         return out;
@@ -470,7 +470,7 @@ async fn check_lake_cursor(ctx: &Context, schema: &ObjectSchema) -> Result<(), S
 /// columns. Files keep the schema they were written with; readers merge by name.
 async fn schema_changes(store: &dyn ObjectStore, schema: &ObjectSchema) -> Vec<String> {
     use futures::TryStreamExt;
-    let prefix = object_store::path::Path::from(format!("_forcelake/schemas/{}", schema.object));
+    let prefix = layout::schemas_prefix(&schema.object);
     let Ok(metas) = store.list(Some(&prefix)).try_collect::<Vec<_>>().await else {
         return vec![];
     };

@@ -43,9 +43,7 @@ pub async fn mark_ended(ctx: &Context, object: &str, chunk: &crate::sink::layout
         .await;
 }
 
-fn failure_path(object: &str, chunk: &crate::sink::layout::ChunkId) -> object_store::path::Path {
-    object_store::path::Path::from(format!("_forcelake/failures/{object}/{chunk}.json"))
-}
+use crate::sink::layout::failure_path;
 
 /// Runs chunk jobs with `sync.concurrency` in flight; fills in the summary.
 pub async fn execute(
@@ -264,7 +262,7 @@ pub fn window_jobs(
 async fn clear_failures(ctx: &Context, object: &str) {
     use futures::TryStreamExt;
     use object_store::ObjectStoreExt;
-    let prefix = object_store::path::Path::from(format!("_forcelake/failures/{object}"));
+    let prefix = crate::sink::layout::failures_prefix(object);
     let Ok(listed) = ctx.store.list(Some(&prefix)).try_collect::<Vec<_>>().await else {
         return;
     };

@@ -110,7 +110,7 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
         n.extend(plans.iter().flat_map(|p| p.objects.iter().cloned()));
         // objects whose only trace is a failed (or killed) chunk
         if let Ok(r) = store
-            .list_with_delimiter(Some(&object_store::path::Path::from("_forcelake/failures")))
+            .list_with_delimiter(Some(&crate::sink::layout::failures_root()))
             .await
         {
             n.extend(
@@ -284,7 +284,7 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
 /// Chunk ids with a failure record (`_forcelake/failures/<Object>/<chunk>.json`).
 async fn failed_chunks(store: &dyn ObjectStore, object: &str) -> std::collections::HashSet<String> {
     use futures::TryStreamExt;
-    let prefix = object_store::path::Path::from(format!("_forcelake/failures/{object}"));
+    let prefix = crate::sink::layout::failures_prefix(object);
     let metas: Vec<_> = store
         .list(Some(&prefix))
         .try_collect()
