@@ -341,6 +341,35 @@ async fn a_backfill_past_the_incremental_position_is_not_fetched_again() {
         "{s}"
     );
     assert_each_version_once(&p.lake, "Account");
+    // the same recovery while the schedule already runs: a forced backfill of the days and
+    // an incremental run at once, both orders of finishing, under edits
+    let edits = emu.start_mutations(
+        &["Account"],
+        Duration::from_millis(20),
+        Duration::from_millis(300),
+    );
+    let start = day(2);
+    let bf = [
+        "backfill",
+        "--object",
+        "Account",
+        "--start",
+        start.as_str(),
+        "--end",
+        today.as_str(),
+        "--force",
+        "--json",
+    ];
+    for slow_first in [true, false] {
+        race(
+            &p,
+            &args(&bf, slow_first),
+            &args(&["sync", "--json"], !slow_first),
+        )
+        .await;
+        assert_each_version_once(&p.lake, "Account");
+    }
+    edits.stop().await;
     settle_and_check(emu, &p, start_point).await;
 }
 
@@ -434,6 +463,11 @@ async fn a_backfill_replaces_a_compacted_day_whole() {
     assert!(!delta_files(&p.lake, "Account")
         .unwrap()
         .contains(&compacted));
+    assert_whole_truth(&emu, &p);
+    // compacted again, then the other order of finishing
+    let compacted = compact_day(&p.lake, "Account", "2025-12-05");
+    let (_, _) = race(&p, &args(&bf, false), &args(&bf, true)).await;
+    assert!(!p.lake.join(&compacted).exists());
     assert_whole_truth(&emu, &p);
     let st = json(&run(&p, &["status", "--json"]).await);
     assert_eq!(st["objects"][0]["delta"]["unmanaged_files"], 0, "{st}");
