@@ -432,7 +432,7 @@ impl<'a> Parser<'a> {
             ),
             Tok::Temporal(t) => {
                 if t.len() == 10 {
-                    let d = crate::decode::parse_date_days(&t).ok_or_else(|| {
+                    let d = literal_date_days(&t).ok_or_else(|| {
                         malformed(self.q, p, &format!("line 1:{} invalid date: {t}", p + 1))
                     })?;
                     if f.ftype == "datetime" {
@@ -440,12 +440,7 @@ impl<'a> Parser<'a> {
                     }
                     Literal::Date(d)
                 } else {
-                    let ms = crate::decode::parse_datetime_ms(&t)
-                        .or_else(|| {
-                            chrono::DateTime::parse_from_rfc3339(&t)
-                                .ok()
-                                .map(|x| x.timestamp_millis())
-                        })
+                    let ms = literal_datetime_ms(&t)
                         .ok_or_else(|| {
                             malformed(
                                 self.q,
@@ -1047,6 +1042,23 @@ fn cell_cmp(a: &Cell, b: &Cell) -> Ordering {
             .then_with(|| x.cmp(y)),
         _ => Ordering::Equal,
     }
+}
+
+/// A SOQL date literal (`2026-01-31`) as days since 1970-01-01 — parsed here with chrono,
+/// not with the product's decoder, so the emulator can catch the product's date mistakes.
+fn literal_date_days(t: &str) -> Option<i32> {
+    let d = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from((d - epoch).num_days()).ok()
+}
+
+/// A SOQL datetime literal (`2026-01-31T10:00:00Z`, `…T10:00:00.000+0000`, `…+01:00`) as epoch
+/// milliseconds, parsed with chrono (see [`literal_date_days`]).
+fn literal_datetime_ms(t: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .or_else(|_| chrono::DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|x| x.timestamp_millis())
 }
 
 #[cfg(test)]
