@@ -440,14 +440,13 @@ impl<'a> Parser<'a> {
                     }
                     Literal::Date(d)
                 } else {
-                    let ms = literal_datetime_ms(&t)
-                        .ok_or_else(|| {
-                            malformed(
-                                self.q,
-                                p,
-                                &format!("line 1:{} invalid dateTime: {t}", p + 1),
-                            )
-                        })?;
+                    let ms = literal_datetime_ms(&t).ok_or_else(|| {
+                        malformed(
+                            self.q,
+                            p,
+                            &format!("line 1:{} invalid dateTime: {t}", p + 1),
+                        )
+                    })?;
                     if f.ftype == "date" {
                         return Err(bad_type(&format!("value of filter criterion for field '{}' must be of type date and should not be enclosed in quotes", f.name)));
                     }

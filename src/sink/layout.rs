@@ -83,6 +83,15 @@ impl ChunkId {
         self.start == self.end
     }
 
+    /// Whether this committed chunk spares `planned` from fetching its time again: for a
+    /// backfill, only chunks of that backfill (it re-pulls whatever else holds the time); for
+    /// the other kinds, a chunk of any kind (the time is in the lake once already).
+    pub fn covers_for(&self, planned: &ChunkId) -> bool {
+        !self.is_marker()
+            && (planned.kind != ChunkKind::Backfill
+                || (self.kind == planned.kind && self.tag == planned.tag))
+    }
+
     /// True when the window is the whole day.
     pub fn is_full_day(&self) -> bool {
         self.start == day_start(self.day())

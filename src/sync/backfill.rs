@@ -95,12 +95,13 @@ pub fn backfill_chunks(
     out
 }
 
-/// The parts of a planned backfill chunk that no committed chunk of the same backfill covers
-/// (a chunk split on QUERY_TIMEOUT is committed as several smaller ones).
+/// The parts of a planned chunk still to fetch: for a backfill chunk, what no committed chunk
+/// of the same backfill covers (a chunk split on QUERY_TIMEOUT is committed as several smaller
+/// ones); for the other kinds, what no committed chunk covers ([`ChunkId::covers_for`]).
 pub fn uncovered(planned: &ChunkId, committed: &[ChunkId]) -> Vec<ChunkId> {
     let same: Vec<_> = committed
         .iter()
-        .filter(|c| c.kind == planned.kind && c.tag == planned.tag)
+        .filter(|c| c.covers_for(planned))
         .map(|c| (c.start, c.end))
         .collect();
     plan::subtract(planned.start, planned.end, &same)

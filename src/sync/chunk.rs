@@ -136,11 +136,7 @@ pub(super) async fn pending_days(
     let covered: Vec<_> = manifest::list_chunks(store.as_ref(), &job.object.object)
         .await?
         .into_iter()
-        .filter(|c| {
-            !c.is_marker()
-                && (job.chunk.kind != layout::ChunkKind::Backfill
-                    || (c.kind == job.chunk.kind && c.tag == job.chunk.tag))
-        })
+        .filter(|c| c.covers_for(&job.chunk))
         .map(|c| (c.start, c.end))
         .collect();
     let skip: Vec<bool> = days
