@@ -14,13 +14,12 @@ use url::Url;
 use crate::salesforce::ident;
 use crate::timefmt::DateOrTime;
 
-/// The default REST API version.
-
 /// The most records a query window is planned to hold (`sync.window_records`'s default): a
 /// window's last partial page (at most one request) is then a small overhead, and a window is
 /// redone within minutes if it fails.
 pub const WINDOW_TARGET: u64 = 50_000;
 
+/// The default REST API version.
 pub const DEFAULT_API_VERSION: &str = "62.0";
 /// Environment variable that holds the client secret.
 pub const SECRET_ENV: &str = "FORCELAKE_CLIENT_SECRET";
