@@ -102,6 +102,16 @@ fn assert_truth_in(
     rows.len()
 }
 
+/// Records of Account edited, deleted, created and committed late every 20 ms while a race
+/// runs.
+fn edits(emu: &forcelake::emulator::RunningEmulator) -> forcelake::emulator::MutationHandle {
+    emu.start_mutations(
+        &["Account"],
+        Duration::from_millis(20),
+        Duration::from_millis(300),
+    )
+}
+
 fn ms(v: &serde_json::Value) -> i64 {
     time_at(v).timestamp_millis()
 }
@@ -161,11 +171,7 @@ async fn settle_and_check(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_incremental_syncs_started_together_write_each_version_once() {
     let (emu, p, start_point) = incremental_pipeline(300).await;
-    let edits = emu.start_mutations(
-        &["Account"],
-        Duration::from_millis(20),
-        Duration::from_millis(300),
-    );
+    let edits = edits(&emu);
     for slow_first in [true, false] {
         let (a, b) = race(
             &p,
@@ -184,11 +190,7 @@ async fn two_incremental_syncs_started_together_write_each_version_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_airflow_plans_of_one_state_run_together_write_each_version_once() {
     let (emu, p, start_point) = incremental_pipeline(30).await;
-    let edits = emu.start_mutations(
-        &["Account"],
-        Duration::from_millis(20),
-        Duration::from_millis(300),
-    );
+    let edits = edits(&emu);
     for _ in 0..2 {
         let plan1 = json(&run(&p, &["plan", "sync", "--json"]).await);
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -266,11 +268,7 @@ async fn two_forced_backfills_of_one_range_at_once_replace_each_day_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_of_today_beside_incremental_runs_leaves_each_version_once() {
     let (emu, p, start_point) = incremental_pipeline(40).await;
-    let edits = emu.start_mutations(
-        &["Account"],
-        Duration::from_millis(20),
-        Duration::from_millis(300),
-    );
+    let edits = edits(&emu);
     let today = day(0);
     let yesterday = day(1);
     let bf = [
@@ -343,11 +341,7 @@ async fn a_backfill_past_the_incremental_position_is_not_fetched_again() {
     assert_each_version_once(&p.lake, "Account");
     // the same recovery while the schedule already runs: a forced backfill of the days and
     // an incremental run at once, both orders of finishing, under edits
-    let edits = emu.start_mutations(
-        &["Account"],
-        Duration::from_millis(20),
-        Duration::from_millis(300),
-    );
+    let edits = edits(&emu);
     let start = day(2);
     let bf = [
         "backfill",
