@@ -68,6 +68,8 @@ export FORCELAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MOTO_PORT" FORCELAKE_TEST_S
 # Cloud clients get explicit dummy credentials: nothing may probe a metadata address.
 export AWS_EC2_METADATA_DISABLED=true FORCELAKE_TEST_STORES=required
 
+echo "== import circles between the files of src/ (none allowed)"
+python3 scripts/tools/import_circles.py src
 echo "== cargo build --release"
 cargo build --release --locked
 echo "== cargo test --release"

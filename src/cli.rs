@@ -365,7 +365,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
                 })?;
             let mut st = sync::status::status(store.clone(), object).await?;
             if let Some(delta) = sync::delta::open_tables(&cfg.destination)? {
-                sync::delta::add_table_status(&store, &delta, &mut st).await?;
+                sync::status::add_table_status(&store, &delta, &mut st).await?;
             }
             if out.json {
                 print_json(&st);

@@ -97,7 +97,7 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
     }
     let mut st = sync::status::status(ctx.store.clone(), &[]).await?;
     if let Some(delta) = ctx.delta.as_deref() {
-        sync::delta::add_table_status(&ctx.store, delta, &mut st).await?;
+        sync::status::add_table_status(&ctx.store, delta, &mut st).await?;
     }
     if !json {
         println!("\n{}", st.to_text());

@@ -392,6 +392,19 @@ pub async fn probe(store: &Arc<dyn ObjectStore>) -> Result<(), String> {
     Ok(())
 }
 
+/// Deletes files, logging (not failing on) what could not be deleted: they are uncommitted or
+/// superseded, and a later run removes what is left.
+pub async fn delete_quietly(store: &Arc<dyn ObjectStore>, paths: impl Iterator<Item = String>) {
+    for p in paths {
+        let path = object_store::path::Path::from(p);
+        if let Err(e) = object_store::ObjectStoreExt::delete(store.as_ref(), &path).await {
+            if !matches!(e, object_store::Error::NotFound { .. }) {
+                tracing::warn!(path = %path, error = %e, "could not delete an uncommitted file; a later run removes it");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -677,7 +677,11 @@ impl Committer<'_> {
                 bytes: part.bytes,
             };
             if let Err(e) = writer::place(store, self.scratch.local.as_deref(), part, &dest).await {
-                delete_quietly(store, files.iter().map(|f: &FileEntry| f.path.clone())).await;
+                crate::sink::store::delete_quietly(
+                    store,
+                    files.iter().map(|f: &FileEntry| f.path.clone()),
+                )
+                .await;
                 return Err(e.into());
             }
             files.push(entry);
@@ -762,7 +766,8 @@ impl Committer<'_> {
         {
             Ok(o) => o,
             Err(e) => {
-                delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+                crate::sink::store::delete_quietly(store, files.iter().map(|f| f.path.clone()))
+                    .await;
                 return Err(e);
             }
         };
@@ -779,7 +784,8 @@ impl Committer<'_> {
                 }
             }
             for old in &c.superseded {
-                delete_quietly(store, old.files.iter().map(|f| f.path.clone())).await;
+                crate::sink::store::delete_quietly(store, old.files.iter().map(|f| f.path.clone()))
+                    .await;
             }
         }
         match outcome {
@@ -804,55 +810,30 @@ impl Committer<'_> {
                 // Readers never see a day with rows missing: old files go only after the
                 // commits (the manifest, and the table that no longer lists them).
                 for old in &superseded {
-                    delete_quietly(store, old.files.iter().map(|f| f.path.clone())).await;
+                    crate::sink::store::delete_quietly(
+                        store,
+                        old.files.iter().map(|f| f.path.clone()),
+                    )
+                    .await;
                 }
                 Ok(())
             }
             GateOutcome::Already => {
-                delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+                crate::sink::store::delete_quietly(store, files.iter().map(|f| f.path.clone()))
+                    .await;
                 tally.already += 1;
                 Ok(())
             }
             GateOutcome::Yielded { by } => {
                 tracing::info!(object = %obj.object, chunk = %chunk, covered_by = %by, "another run committed this time first: this chunk is dropped, that one stands");
-                delete_quietly(store, files.iter().map(|f| f.path.clone())).await;
+                crate::sink::store::delete_quietly(store, files.iter().map(|f| f.path.clone()))
+                    .await;
                 tally.already += 1;
                 tally.yielded += 1;
                 Ok(())
             }
         }
     }
-}
-
-/// Finishes deletions a crash may have interrupted: files of chunks that a committed backfill
-/// chunk superseded.
-pub async fn finish_supersedes(
-    store: &Arc<dyn ObjectStore>,
-    object: &str,
-) -> Result<usize, crate::sink::SinkError> {
-    let ids = manifest::list_chunks(store.as_ref(), object).await?;
-    let mut deleted = 0;
-    for id in ids.iter().filter(|c| c.kind == layout::ChunkKind::Backfill) {
-        let m = manifest::load(store.as_ref(), &layout::manifest_path(object, id)).await?;
-        for old_id in &m.supersedes {
-            let Some(old) = ChunkId::parse(old_id) else {
-                continue;
-            };
-            let Ok(old_m) =
-                manifest::load(store.as_ref(), &layout::manifest_path(object, &old)).await
-            else {
-                continue;
-            };
-            for f in &old_m.files {
-                let p = object_store::path::Path::from(f.path.as_str());
-                if store.head(&p).await.is_ok() {
-                    delete_quietly(store, std::iter::once(f.path.clone())).await;
-                    deleted += 1;
-                }
-            }
-        }
-    }
-    Ok(deleted)
 }
 
 /// After a backfill's Delta commit that replaced its whole day: the files another tool wrote
@@ -875,18 +856,7 @@ async fn remove_foreign(store: &Arc<dyn ObjectStore>, object: &str, day: chrono:
     if !foreign.is_empty() {
         tracing::info!(object, day = %day, files = foreign.len(), "removing files another tool wrote into the replaced day (the Delta table no longer holds them)");
     }
-    delete_quietly(store, foreign.into_iter()).await;
-}
-
-async fn delete_quietly(store: &Arc<dyn ObjectStore>, paths: impl Iterator<Item = String>) {
-    for p in paths {
-        let path = object_store::path::Path::from(p);
-        if let Err(e) = store.delete(&path).await {
-            if !matches!(e, object_store::Error::NotFound { .. }) {
-                tracing::warn!(path = %path, error = %e, "could not delete an uncommitted file; a later run removes it");
-            }
-        }
-    }
+    crate::sink::store::delete_quietly(store, foreign.into_iter()).await;
 }
 
 /// Deletes files in the chunk's day partition that no manifest will ever name: other attempts
@@ -942,5 +912,5 @@ async fn remove_orphans(
     if !orphans.is_empty() {
         tracing::info!(object, chunk = %chunk_id, files = orphans.len(), "removing files of earlier, uncommitted attempts");
     }
-    delete_quietly(store, orphans.into_iter()).await;
+    crate::sink::store::delete_quietly(store, orphans.into_iter()).await;
 }

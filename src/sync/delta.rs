@@ -9,6 +9,7 @@ use std::sync::Arc;
 use object_store::ObjectStore;
 
 use crate::sink::delta::{ChunkCommit, DeltaFile, DeltaOutcome, DeltaTables, TableState};
+use crate::sink::layout::{self, ChunkId};
 use crate::sink::manifest::{self, Manifest};
 use crate::sync::{Context, SyncError};
 
@@ -165,39 +166,6 @@ pub fn open_tables(d: &crate::config::DestinationConfig) -> Result<Option<DeltaT
     }
 }
 
-/// `status`'s view of each object's table: its version, and how many chunks' commits it lacks
-/// (a crash between a manifest and its Delta commit; the next writing run makes them).
-pub async fn add_table_status(
-    store: &Arc<dyn ObjectStore>,
-    delta: &DeltaTables,
-    status: &mut crate::sync::status::Status,
-) -> Result<(), SyncError> {
-    for o in &mut status.objects {
-        let (state, todo) = lag(store, delta, &o.object).await?;
-        let named: HashSet<String> = manifest::list_chunks(store.as_ref(), &o.object)
-            .await?
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        let done = delta
-            .committed(&o.object, todo.iter().map(|c| c.chunk_id.clone()).collect())
-            .await
-            .map_err(crate::sink::SinkError::from)?;
-        let unmanaged = state
-            .files
-            .iter()
-            .filter(|p| file_chunk(p).is_none_or(|c| !named.contains(c)))
-            .count() as u64;
-        o.delta = Some(crate::sync::status::DeltaStatus {
-            version: state.version,
-            // a chunk whose files a compaction replaced is committed (its txn is in the log)
-            behind_chunks: todo.iter().filter(|c| !done.contains(&c.chunk_id)).count() as u64,
-            unmanaged_files: unmanaged,
-        });
-    }
-    Ok(())
-}
-
 /// Brings an object's table level with its manifests (the commits a crash or an error
 /// prevented), then deletes the files of superseded chunks that are left (the table no longer
 /// lists them). Returns the catch-up commits made.
@@ -233,7 +201,7 @@ pub async fn settle(
             }
         }
     }
-    let n = super::chunk::finish_supersedes(&ctx.store, object).await?;
+    let n = finish_supersedes(&ctx.store, object).await?;
     if n > 0 {
         tracing::info!(
             object,
@@ -242,6 +210,41 @@ pub async fn settle(
         );
     }
     Ok(made)
+}
+
+/// Finishes deletions a crash may have interrupted: files of chunks that a committed backfill
+/// chunk superseded.
+pub async fn finish_supersedes(
+    store: &Arc<dyn ObjectStore>,
+    object: &str,
+) -> Result<usize, crate::sink::SinkError> {
+    let ids = manifest::list_chunks(store.as_ref(), object).await?;
+    let mut deleted = 0;
+    for id in ids.iter().filter(|c| c.kind == layout::ChunkKind::Backfill) {
+        let m = manifest::load(store.as_ref(), &layout::manifest_path(object, id)).await?;
+        for old_id in &m.supersedes {
+            let Some(old) = ChunkId::parse(old_id) else {
+                continue;
+            };
+            let Ok(old_m) =
+                manifest::load(store.as_ref(), &layout::manifest_path(object, &old)).await
+            else {
+                continue;
+            };
+            for f in &old_m.files {
+                let p = object_store::path::Path::from(f.path.as_str());
+                if object_store::ObjectStoreExt::head(store.as_ref(), &p)
+                    .await
+                    .is_ok()
+                {
+                    crate::sink::store::delete_quietly(store, std::iter::once(f.path.clone()))
+                        .await;
+                    deleted += 1;
+                }
+            }
+        }
+    }
+    Ok(deleted)
 }
 
 #[cfg(test)]

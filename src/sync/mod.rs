@@ -12,6 +12,7 @@ pub mod incremental;
 pub mod offpeak;
 pub mod plan;
 pub mod prepare;
+pub mod progress;
 pub mod runner;
 pub mod status;
 

@@ -64,7 +64,7 @@ pub async fn execute_gated(
     gate: Option<&Gate>,
 ) {
     let concurrency = ctx.config.sync.concurrency;
-    let progress = crate::sync::status::Progress::new(jobs.len() as u64);
+    let progress = crate::sync::progress::Progress::new(jobs.len() as u64);
     // (object, day chunks of the window, outcome)
     let mut set: JoinSet<(String, u64, Result<ChunkOutcome, SyncError>)> = JoinSet::new();
     let mut stop_reason: Option<String> = None;

@@ -1,10 +1,7 @@
 //! `status`: what the lake holds, derived from manifests only; and the run progress display.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use object_store::ObjectStore;
@@ -281,6 +278,43 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
     })
 }
 
+/// `status`'s view of each object's table: its version, and how many chunks' commits it lacks
+/// (a crash between a manifest and its Delta commit; the next writing run makes them).
+pub async fn add_table_status(
+    store: &Arc<dyn ObjectStore>,
+    delta: &crate::sink::delta::DeltaTables,
+    status: &mut Status,
+) -> Result<(), crate::sync::SyncError> {
+    for o in &mut status.objects {
+        let (state, todo) = crate::sync::delta::lag(store, delta, &o.object).await?;
+        let named: std::collections::HashSet<String> =
+            manifest::list_chunks(store.as_ref(), &o.object)
+                .await?
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+        let done = delta
+            .committed(&o.object, todo.iter().map(|c| c.chunk_id.clone()).collect())
+            .await
+            .map_err(crate::sink::SinkError::from)?;
+        let unmanaged = state
+            .files
+            .iter()
+            .filter(|p| {
+                crate::sink::layout::data_file_chunk(p.rsplit('/').next().unwrap_or(p))
+                    .is_none_or(|c| !named.contains(c))
+            })
+            .count() as u64;
+        o.delta = Some(DeltaStatus {
+            version: state.version,
+            // a chunk whose files a compaction replaced is committed (its txn is in the log)
+            behind_chunks: todo.iter().filter(|c| !done.contains(&c.chunk_id)).count() as u64,
+            unmanaged_files: unmanaged,
+        });
+    }
+    Ok(())
+}
+
 /// Chunk ids with a failure record (`_forcelake/failures/<Object>/<chunk>.json`).
 async fn failed_chunks(store: &dyn ObjectStore, object: &str) -> std::collections::HashSet<String> {
     use futures::TryStreamExt;
@@ -394,72 +428,6 @@ impl Status {
             }
         }
         s
-    }
-}
-
-/// Progress of a run: a bar on a terminal, a log line every 10 s otherwise.
-#[derive(Clone)]
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    rows: Arc<AtomicU64>,
-    chunks: Arc<AtomicU64>,
-    total: u64,
-    last_log: Arc<Mutex<Instant>>,
-}
-
-/// Set by `--log-format json`: progress goes to the log only, never as a terminal bar.
-pub static PLAIN_PROGRESS: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-impl Progress {
-    pub fn new(total_chunks: u64) -> Self {
-        // no bar when every stderr line must be JSON (`--log-format json`)
-        let bar = (std::io::stderr().is_terminal()
-            && total_chunks > 0
-            && !PLAIN_PROGRESS.load(Ordering::Relaxed))
-        .then(|| {
-            let b = indicatif::ProgressBar::new(total_chunks);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} windows  {msg}  ETA {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
-        });
-        Self {
-            bar,
-            rows: Arc::default(),
-            chunks: Arc::default(),
-            total: total_chunks,
-            last_log: Arc::new(Mutex::new(Instant::now())),
-        }
-    }
-
-    pub fn chunk_done(&self, rows: u64) {
-        let r = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
-        let c = self.chunks.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(b) = &self.bar {
-            b.set_position(c);
-            b.set_message(format!("{r} rows"));
-        } else if let Ok(mut last) = self.last_log.lock() {
-            if last.elapsed() >= Duration::from_secs(10) {
-                *last = Instant::now();
-                tracing::info!(
-                    windows_done = c,
-                    windows_total = self.total,
-                    rows = r,
-                    "progress"
-                );
-            }
-        }
-    }
-
-    pub fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
     }
 }
 
