@@ -1008,15 +1008,8 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
         } else {
             None
         };
+        // one window alone in the process: it may use the whole memory limit and read ahead
         let job = sync::chunk::ChunkJob {
-            object: o.schema.clone(),
-            chunk: crate::sink::layout::ChunkId {
-                start: a,
-                end: b,
-                ..part.clone()
-            },
-            include_deleted: ctx.config.sync.include_deleted,
-            settings: sync::chunk::parquet_settings(&ctx.config),
             pages_ahead: sync::chunk::pages_ahead(1),
             // a day cut at now − lag is replaced up to the cut (then widened over what
             // committed past it, as a backfill run does)
@@ -1025,6 +1018,15 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             expected,
             bulk: sync::bulk::use_bulk(api, expected, &o.schema),
             memory_share: (ctx.config.sync.memory_limit_mb << 20),
+            ..sync::chunk::ChunkJob::new(
+                o.schema.clone(),
+                crate::sink::layout::ChunkId {
+                    start: a,
+                    end: b,
+                    ..part.clone()
+                },
+                &ctx.config,
+            )
         };
         match sync::runner::run_splitting(&ctx, &budget, &job).await {
             Ok(sync::chunk::ChunkOutcome::Committed {
