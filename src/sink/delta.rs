@@ -185,6 +185,25 @@ impl DeltaTables {
         }
     }
 
+    /// The table's schema (`None`: no table yet), from the newest snapshot without listing its
+    /// files; the snapshot is kept for the next [`DeltaTables::state`].
+    pub async fn schema(&self, object: &str) -> Result<Option<Arc<StructType>>, DeltaError> {
+        let slot = self.slot(object);
+        let mut cached = slot.snapshot.lock().await;
+        let (engine, url, object_s, start) = (
+            self.engine.clone(),
+            self.table_url(object)?,
+            object.to_string(),
+            cached.clone(),
+        );
+        let snap = tokio::task::spawn_blocking(move || latest(&engine, &url, &object_s, start))
+            .await
+            .map_err(|e| kernel(object, e))??;
+        let schema = snap.as_ref().map(|s| s.schema());
+        *cached = snap;
+        Ok(schema)
+    }
+
     /// Of `chunk_ids`, those whose `txn` the table's log holds (their commit was made, even if
     /// a compaction has since replaced their files).
     pub async fn committed(

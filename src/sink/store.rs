@@ -392,6 +392,19 @@ pub async fn probe(store: &Arc<dyn ObjectStore>) -> Result<(), String> {
     Ok(())
 }
 
+/// The paths under `prefix` (none when it does not exist).
+pub async fn list_paths(
+    store: &dyn ObjectStore,
+    prefix: &object_store::path::Path,
+) -> Result<Vec<object_store::path::Path>, SinkError> {
+    use futures::TryStreamExt;
+    match store.list(Some(prefix)).try_collect::<Vec<_>>().await {
+        Ok(v) => Ok(v.into_iter().map(|m| m.location).collect()),
+        Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
+        Err(e) => Err(SinkError::store(format!("listing {prefix}"), e)),
+    }
+}
+
 /// Deletes files, logging (not failing on) what could not be deleted: they are uncommitted or
 /// superseded, and a later run removes what is left.
 pub async fn delete_quietly(store: &Arc<dyn ObjectStore>, paths: impl Iterator<Item = String>) {

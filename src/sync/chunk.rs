@@ -19,6 +19,7 @@ use crate::schema::ObjectSchema;
 use crate::sink::delta::DeltaTables;
 use crate::sink::layout::{self, ChunkId};
 use crate::sink::manifest::{self, FileEntry, Manifest};
+use crate::sink::store::delete_quietly;
 use crate::sink::writer::{self, ChunkFileWriter, LocalPart, ParquetSettings};
 use crate::sync::gate::{self, BackfillRule, GateOutcome, LogCache};
 use crate::sync::{Budget, Context, Scratch, SyncError};
@@ -361,8 +362,6 @@ pub(super) struct Tally {
     pub(super) rows: u64,
     pub(super) committed: u64,
     pub(super) already: u64,
-    /// Of `already`: dropped because another run's chunk covers their time.
-    pub(super) yielded: u64,
 }
 
 impl Tally {
@@ -370,7 +369,6 @@ impl Tally {
         self.rows += other.rows;
         self.committed += other.committed;
         self.already += other.already;
-        self.yielded += other.yielded;
     }
 
     pub(super) fn outcome(&self, requests: u64, budget_spent: bool) -> ChunkOutcome {
@@ -677,11 +675,7 @@ impl Committer<'_> {
                 bytes: part.bytes,
             };
             if let Err(e) = writer::place(store, self.scratch.local.as_deref(), part, &dest).await {
-                crate::sink::store::delete_quietly(
-                    store,
-                    files.iter().map(|f: &FileEntry| f.path.clone()),
-                )
-                .await;
+                delete_quietly(store, paths(&files)).await;
                 return Err(e.into());
             }
             files.push(entry);
@@ -766,8 +760,7 @@ impl Committer<'_> {
         {
             Ok(o) => o,
             Err(e) => {
-                crate::sink::store::delete_quietly(store, files.iter().map(|f| f.path.clone()))
-                    .await;
+                delete_quietly(store, paths(&files)).await;
                 return Err(e);
             }
         };
@@ -775,17 +768,8 @@ impl Committer<'_> {
         // manifests; their Delta commits and deletions follow here (the start-of-run catch-up
         // ran before they had manifests).
         for c in &completed {
-            if let Some(delta) = self.delta {
-                if let Err(e) =
-                    super::delta::commit(delta, &obj.arrow, &c.manifest, &c.superseded, None).await
-                {
-                    tracing::warn!(object = %obj.object, chunk = %c.manifest.chunk_id, error = %e, "could not make the Delta commit of a completed chunk; the next run's catch-up makes it");
-                    continue;
-                }
-            }
-            for old in &c.superseded {
-                crate::sink::store::delete_quietly(store, old.files.iter().map(|f| f.path.clone()))
-                    .await;
+            if let Err(e) = self.publish(&c.manifest, &c.superseded, None).await {
+                tracing::warn!(object = %obj.object, chunk = %c.manifest.chunk_id, error = %e, "could not make the Delta commit of a completed chunk; the next run's catch-up makes it");
             }
         }
         match outcome {
@@ -793,80 +777,74 @@ impl Committer<'_> {
                 superseded,
                 whole_day,
             } => {
-                remove_orphans(store, &obj.object, chunk, self.attempt).await;
                 tracing::debug!(object = %obj.object, chunk = %chunk, rows, superseded = superseded.len(), "chunk committed");
                 tally.rows += rows;
                 tally.committed += 1;
-                // The Delta commit follows the manifest; a crash between the two is made good
-                // by the next run's catch-up (the manifest is the truth). A backfill that now
-                // holds its whole day also takes out files no manifest names (a compaction's).
-                if let Some(delta) = self.delta {
-                    let replace_day = whole_day.then(|| chunk.day());
-                    super::delta::commit(delta, &obj.arrow, &m, &superseded, replace_day).await?;
-                    if whole_day {
-                        remove_foreign(store, &obj.object, chunk.day()).await;
-                    }
-                }
-                // Readers never see a day with rows missing: old files go only after the
-                // commits (the manifest, and the table that no longer lists them).
-                for old in &superseded {
-                    crate::sink::store::delete_quietly(
-                        store,
-                        old.files.iter().map(|f| f.path.clone()),
-                    )
-                    .await;
-                }
+                // A backfill that now holds its whole day also takes out of the table, and then
+                // the folder, the files no manifest names (a compaction's).
+                let replace_day = (whole_day && self.delta.is_some()).then(|| chunk.day());
+                self.publish(&m, &superseded, replace_day).await?;
+                remove_orphans(
+                    store,
+                    &obj.object,
+                    chunk,
+                    self.attempt,
+                    replace_day.is_some(),
+                )
+                .await;
                 Ok(())
             }
             GateOutcome::Already => {
-                crate::sink::store::delete_quietly(store, files.iter().map(|f| f.path.clone()))
-                    .await;
+                delete_quietly(store, paths(&files)).await;
                 tally.already += 1;
                 Ok(())
             }
             GateOutcome::Yielded { by } => {
                 tracing::info!(object = %obj.object, chunk = %chunk, covered_by = %by, "another run committed this time first: this chunk is dropped, that one stands");
-                crate::sink::store::delete_quietly(store, files.iter().map(|f| f.path.clone()))
-                    .await;
+                delete_quietly(store, paths(&files)).await;
                 tally.already += 1;
-                tally.yielded += 1;
                 Ok(())
             }
         }
     }
+
+    /// After a chunk's manifest: its Delta commit (its files in, those of the chunks it
+    /// supersedes out — a crash before it is made good by the next run's catch-up, the manifest
+    /// being the truth), then the superseded files are deleted: readers never see a day with
+    /// rows missing, since old files go only after the table no longer lists them.
+    async fn publish(
+        &self,
+        m: &Manifest,
+        superseded: &[Manifest],
+        replace_day: Option<chrono::NaiveDate>,
+    ) -> Result<(), SyncError> {
+        if let Some(delta) = self.delta {
+            super::delta::commit(delta, &self.job.object.arrow, m, superseded, replace_day).await?;
+        }
+        for old in superseded {
+            delete_quietly(self.store, paths(&old.files)).await;
+        }
+        Ok(())
+    }
 }
 
-/// After a backfill's Delta commit that replaced its whole day: the files another tool wrote
-/// into the day's folder (a compaction's output, which that commit took out of the table) go,
-/// so the plain Parquet glob holds the day once too.
-async fn remove_foreign(store: &Arc<dyn ObjectStore>, object: &str, day: chrono::NaiveDate) {
-    let dir = layout::day_dir(object, day);
-    let Ok(listed) = store.list(Some(&dir)).try_collect::<Vec<_>>().await else {
-        return;
-    };
-    let foreign: Vec<String> = listed
-        .iter()
-        .filter(|m| {
-            m.location
-                .filename()
-                .is_some_and(|n| n.ends_with(".parquet") && !layout::is_forcelake_file(n))
-        })
-        .map(|m| m.location.to_string())
-        .collect();
-    if !foreign.is_empty() {
-        tracing::info!(object, day = %day, files = foreign.len(), "removing files another tool wrote into the replaced day (the Delta table no longer holds them)");
-    }
-    crate::sink::store::delete_quietly(store, foreign.into_iter()).await;
+/// The paths of a chunk's files.
+fn paths(files: &[FileEntry]) -> impl Iterator<Item = String> + '_ {
+    files.iter().map(|f| f.path.clone())
 }
 
 /// Deletes files in the chunk's day partition that no manifest will ever name: other attempts
 /// of this chunk, and uncommitted chunks whose window lies inside this one (e.g. a crashed
-/// attempt of a partial day that this chunk has now covered).
+/// attempt of a partial day that this chunk has now covered); with `foreign` (a backfill
+/// whose Delta commit replaced the whole day), also the files another tool wrote there (a
+/// compaction's output, which that commit took out of the table), so the plain Parquet glob
+/// holds the day once too.
 async fn remove_orphans(
     store: &Arc<dyn ObjectStore>,
     object: &str,
     chunk: &ChunkId,
     keep_attempt: &str,
+    foreign: bool,
 ) {
     let dir = layout::day_dir(object, chunk.day());
     let chunk_id = chunk.to_string();
@@ -877,6 +855,10 @@ async fn remove_orphans(
         let Some(name) = m.location.filename().map(str::to_string) else {
             continue;
         };
+        if foreign && name.ends_with(".parquet") && !layout::is_forcelake_file(&name) {
+            orphans.push(m.location.to_string());
+            continue;
+        }
         let Some(owner) = layout::data_file_chunk(&name) else {
             continue;
         };
@@ -910,7 +892,7 @@ async fn remove_orphans(
         }
     }
     if !orphans.is_empty() {
-        tracing::info!(object, chunk = %chunk_id, files = orphans.len(), "removing files of earlier, uncommitted attempts");
+        tracing::info!(object, chunk = %chunk_id, files = orphans.len(), "removing files of earlier, uncommitted attempts (and, for a replaced day, files another tool wrote there)");
     }
-    crate::sink::store::delete_quietly(store, orphans.into_iter()).await;
+    delete_quietly(store, orphans.into_iter()).await;
 }

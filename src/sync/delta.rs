@@ -124,21 +124,41 @@ pub fn behind(manifests: &[Manifest], table: &HashSet<String>) -> Vec<ChunkCommi
     out
 }
 
-/// How far an object's table is behind its manifests: the table's version and the catch-up
-/// commits it needs. Reads the table, the manifest listing, every backfill manifest and the
-/// manifests of chunks without a file in the table (not every manifest).
+/// How an object's table stands against its manifests.
+pub struct Lag {
+    pub state: TableState,
+    /// The catch-up commits it needs, in commit order.
+    pub todo: Vec<ChunkCommit>,
+    /// Files it holds that no manifest names (e.g. a compaction's output).
+    pub unmanaged: u64,
+}
+
+/// How far an object's table is behind its manifests. Reads the table, the manifest listing,
+/// every backfill manifest and the manifests of chunks without a file in the table (not every
+/// manifest). A chunk whose `txn` the log holds is not behind, even when a compaction has
+/// replaced its files.
 pub async fn lag(
     store: &Arc<dyn ObjectStore>,
     delta: &DeltaTables,
     object: &str,
-) -> Result<(TableState, Vec<ChunkCommit>), SyncError> {
+) -> Result<Lag, SyncError> {
     let ids = manifest::list_chunks(store.as_ref(), object).await?;
     let state = delta
         .state(object)
         .await
         .map_err(crate::sink::SinkError::from)?;
+    let named: HashSet<String> = ids.iter().map(|c| c.to_string()).collect();
+    let unmanaged = state
+        .files
+        .iter()
+        .filter(|p| file_chunk(p).is_none_or(|c| !named.contains(c)))
+        .count() as u64;
     if ids.is_empty() {
-        return Ok((state, vec![]));
+        return Ok(Lag {
+            state,
+            todo: vec![],
+            unmanaged,
+        });
     }
     let represented: HashSet<&str> = state.files.iter().filter_map(|p| file_chunk(p)).collect();
     let wanted: Vec<_> = ids
@@ -150,8 +170,17 @@ pub async fn lag(
         })
         .collect();
     let manifests = manifest::load_some(store.clone(), object, wanted).await?;
-    let todo = behind(&manifests, &state.files);
-    Ok((state, todo))
+    let mut todo = behind(&manifests, &state.files);
+    let done = delta
+        .committed(object, todo.iter().map(|c| c.chunk_id.clone()).collect())
+        .await
+        .map_err(crate::sink::SinkError::from)?;
+    todo.retain(|c| !done.contains(&c.chunk_id));
+    Ok(Lag {
+        state,
+        todo,
+        unmanaged,
+    })
 }
 
 /// The destination's Delta tables, when `destination.table_format = "delta"`.
@@ -176,7 +205,7 @@ pub async fn settle(
 ) -> Result<usize, SyncError> {
     let mut made = 0;
     if let Some(delta) = ctx.delta.as_deref() {
-        let (state, todo) = lag(&ctx.store, delta, object).await?;
+        let Lag { state, todo, .. } = lag(&ctx.store, delta, object).await?;
         // A retyped column cannot go into the table: refused before anything is fetched.
         if let Some(table) = &state.schema {
             let new = crate::sink::delta::table_schema(object, arrow)

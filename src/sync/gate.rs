@@ -38,6 +38,7 @@ use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
 use crate::sink::layout::{self, ChunkId, ChunkKind};
 use crate::sink::manifest::{self, Manifest};
+use crate::sink::store::list_paths;
 use crate::sink::SinkError;
 use crate::sync::plan::subtract;
 use crate::sync::SyncError;
@@ -180,14 +181,6 @@ impl LogCache {
     }
 }
 
-pub(crate) async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>, SinkError> {
-    match store.list(Some(prefix)).try_collect::<Vec<_>>().await {
-        Ok(v) => Ok(v.into_iter().map(|m| m.location).collect()),
-        Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
-        Err(e) => Err(SinkError::store(format!("listing {prefix}"), e)),
-    }
-}
-
 /// A chunk whose claim this committer found without its manifest (its writer stopped between
 /// the two) and completed: the manifest is written; its Delta commit and the deletion of what
 /// it superseded are the caller's to make.
@@ -212,8 +205,8 @@ async fn read_day(
         layout::day_manifests_dir(object, day),
     );
     let (log, named) = futures::try_join!(
-        list(store.as_ref(), &log_dir),
-        list(store.as_ref(), &manifest_dir),
+        list_paths(store.as_ref(), &log_dir),
+        list_paths(store.as_ref(), &manifest_dir),
     )?;
     let mut seqs: Vec<(u64, Path)> = log
         .into_iter()
@@ -247,11 +240,18 @@ async fn read_day(
             // claimed, but its writer stopped before the manifest: written for it
             if manifest::commit(store.as_ref(), m).await? == manifest::CommitOutcome::Committed {
                 tracing::info!(object, chunk = %m.chunk_id, "completed a commit whose writer stopped between its claim and its manifest");
-                let superseded = logged
-                    .iter()
-                    .filter(|o| m.supersedes.contains(&o.chunk_id))
-                    .map(|o| (**o).clone())
-                    .collect();
+                let mut superseded = Vec::with_capacity(m.supersedes.len());
+                for id in &m.supersedes {
+                    match logged.iter().find(|o| o.chunk_id == *id) {
+                        Some(o) => superseded.push((**o).clone()),
+                        // committed before the day had a log
+                        None => {
+                            if let Some(p) = named.get(id) {
+                                superseded.push(manifest::load(store.as_ref(), p).await?);
+                            }
+                        }
+                    }
+                }
                 completed.push(Completed {
                     manifest: (**m).clone(),
                     superseded,

@@ -176,11 +176,11 @@ pub async fn prepare_each(
 /// (never rounded). A warning says which. Then the table is brought level with the manifests.
 async fn settle_object(ctx: &Context, o: &mut PreparedObject) -> Result<(), SyncError> {
     if let Some(delta) = ctx.delta.as_deref() {
-        let state = delta
-            .state(&o.schema.object)
+        let table = delta
+            .schema(&o.schema.object)
             .await
             .map_err(crate::sink::SinkError::from)?;
-        if let Some(table) = &state.schema {
+        if let Some(table) = &table {
             let diffs = crate::sink::delta::decimal_differences(table, &o.schema.arrow);
             let keep: Vec<(String, u8, i8)> = diffs
                 .iter()
@@ -214,16 +214,21 @@ async fn settle_object(ctx: &Context, o: &mut PreparedObject) -> Result<(), Sync
 async fn gone(ctx: &Context, object: &str, e: SyncError) -> Result<SyncError, SyncError> {
     use crate::schema::SchemaError;
     Ok(match e {
-        SyncError::Schema(SchemaError::UnknownField { object, field, .. }) => {
-            let had = lake_columns(ctx.store.as_ref(), &object).await;
-            if !had.contains(&field) {
-                return Err(SyncError::Schema(SchemaError::UnknownField {
-                    object,
-                    field,
-                    suggestions: vec![],
-                }));
+        SyncError::Schema(SchemaError::UnknownField {
+            ref object,
+            ref field,
+            ..
+        }) => {
+            if !lake_columns(ctx.store.as_ref(), object)
+                .await
+                .contains(field)
+            {
+                return Err(e); // a typo, with its suggestions
             }
-            SyncError::FieldGone { object, field }
+            SyncError::FieldGone {
+                object: object.clone(),
+                field: field.clone(),
+            }
         }
         SyncError::UnknownObject { .. } | SyncError::NotQueryable { .. } => SyncError::ObjectGone {
             object: object.to_string(),

@@ -11,7 +11,7 @@ use object_store::PutPayload;
 use tokio::task::JoinSet;
 
 use crate::salesforce::SfError;
-use crate::sink::layout::ChunkId;
+use crate::sink::layout::{failure_path, ChunkId};
 use crate::sync::chunk::{run_chunk, ChunkJob, ChunkOutcome};
 use crate::sync::{Budget, Context, RunSummary, SyncError};
 
@@ -23,12 +23,10 @@ pub struct Gate {
     pub wait: bool,
 }
 
-/// A `run-chunk` records that it started (`status` counts the chunk as failed until it ends:
-/// a worker killed mid-chunk shows), and removes the record when it ends without an error.
-pub async fn mark_started(ctx: &Context, object: &str, chunk: &crate::sink::layout::ChunkId) {
-    let body = serde_json::json!({"object": object, "chunk_id": chunk.to_string(),
-        "error": "run-chunk started and has not finished: the worker was killed or is still running; rerun the task",
-        "started_at": crate::timefmt::rfc3339(Utc::now())});
+/// Writes a chunk's failure record (`status` counts it as failed until the chunk commits).
+async fn record_failure(ctx: &Context, object: &str, chunk: &ChunkId, error: &str, key: &str) {
+    let body = serde_json::json!({"object": object, "chunk_id": chunk.to_string(), "error": error,
+        key: crate::timefmt::rfc3339(Utc::now())});
     let _ = object_store::ObjectStoreExt::put(
         ctx.store.as_ref(),
         &failure_path(object, chunk),
@@ -37,13 +35,18 @@ pub async fn mark_started(ctx: &Context, object: &str, chunk: &crate::sink::layo
     .await;
 }
 
+/// A `run-chunk` records that it started (`status` counts the chunk as failed until it ends:
+/// a worker killed mid-chunk shows), and removes the record when it ends without an error.
+pub async fn mark_started(ctx: &Context, object: &str, chunk: &ChunkId) {
+    let why = "run-chunk started and has not finished: the worker was killed or is still running; rerun the task";
+    record_failure(ctx, object, chunk, why, "started_at").await;
+}
+
 /// See [`mark_started`].
-pub async fn mark_ended(ctx: &Context, object: &str, chunk: &crate::sink::layout::ChunkId) {
+pub async fn mark_ended(ctx: &Context, object: &str, chunk: &ChunkId) {
     let _ = object_store::ObjectStoreExt::delete(ctx.store.as_ref(), &failure_path(object, chunk))
         .await;
 }
-
-use crate::sink::layout::failure_path;
 
 /// Runs chunk jobs with `sync.concurrency` in flight; fills in the summary.
 pub async fn execute(
@@ -185,14 +188,19 @@ pub async fn execute_gated(
         let ctx2 = ctx.clone();
         set.spawn(async move {
             let r = run_splitting(&ctx2, &budget, &job).await;
-            let marker = failure_path(&job.object.object, &job.chunk);
+            let (object, chunk) = (&job.object.object, &job.chunk);
             match &r {
                 Ok(ChunkOutcome::Committed { .. }) | Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
-                    let _ = object_store::ObjectStoreExt::delete(ctx2.store.as_ref(), &marker).await;
+                    mark_ended(&ctx2, object, chunk).await;
                 }
-                Err(e) if !matches!(e, SyncError::Salesforce(SfError::DailyLimit { .. }) | SyncError::BulkAllowance { .. }) => {
-                    let body = serde_json::json!({"object": job.object.object, "chunk_id": job.chunk.to_string(), "error": e.to_string(), "failed_at": crate::timefmt::rfc3339(Utc::now())});
-                    let _ = object_store::ObjectStoreExt::put(ctx2.store.as_ref(), &marker, PutPayload::from(crate::sink::json_line(&body).unwrap_or_default())).await;
+                Err(e)
+                    if !matches!(
+                        e,
+                        SyncError::Salesforce(SfError::DailyLimit { .. })
+                            | SyncError::BulkAllowance { .. }
+                    ) =>
+                {
+                    record_failure(&ctx2, object, chunk, &e.to_string(), "failed_at").await;
                 }
                 _ => {}
             }
@@ -390,7 +398,7 @@ async fn widen_backfill(
     {
         return Ok(None);
     }
-    let named = crate::sync::gate::list(
+    let named = crate::sink::store::list_paths(
         store.as_ref(),
         &layout::day_manifests_dir(&job.object.object, day),
     )

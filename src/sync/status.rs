@@ -286,30 +286,11 @@ pub async fn add_table_status(
     status: &mut Status,
 ) -> Result<(), crate::sync::SyncError> {
     for o in &mut status.objects {
-        let (state, todo) = crate::sync::delta::lag(store, delta, &o.object).await?;
-        let named: std::collections::HashSet<String> =
-            manifest::list_chunks(store.as_ref(), &o.object)
-                .await?
-                .iter()
-                .map(|c| c.to_string())
-                .collect();
-        let done = delta
-            .committed(&o.object, todo.iter().map(|c| c.chunk_id.clone()).collect())
-            .await
-            .map_err(crate::sink::SinkError::from)?;
-        let unmanaged = state
-            .files
-            .iter()
-            .filter(|p| {
-                crate::sink::layout::data_file_chunk(p.rsplit('/').next().unwrap_or(p))
-                    .is_none_or(|c| !named.contains(c))
-            })
-            .count() as u64;
+        let lag = crate::sync::delta::lag(store, delta, &o.object).await?;
         o.delta = Some(DeltaStatus {
-            version: state.version,
-            // a chunk whose files a compaction replaced is committed (its txn is in the log)
-            behind_chunks: todo.iter().filter(|c| !done.contains(&c.chunk_id)).count() as u64,
-            unmanaged_files: unmanaged,
+            version: lag.state.version,
+            behind_chunks: lag.todo.len() as u64,
+            unmanaged_files: lag.unmanaged,
         });
     }
     Ok(())
