@@ -181,8 +181,21 @@ impl CsvDecoder {
     }
 
     /// Feeds the next bytes of the current page.
-    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), DecodeError> {
-        self.page_bytes += input.len();
+    pub fn feed(&mut self, input: &[u8]) -> Result<(), DecodeError> {
+        self.feed_until(input, usize::MAX).map(|_| ())
+    }
+
+    /// Feeds bytes of the current page until `rows` rows are buffered (or the bytes run
+    /// out); returns how many bytes it took. A caller that finishes a batch whenever this
+    /// stops holds at most `rows` decoded rows, however large the network's chunks are.
+    pub fn feed_until(&mut self, input: &[u8], rows: usize) -> Result<usize, DecodeError> {
+        let taken = self.feed_inner(input, rows)?;
+        self.page_bytes += taken;
+        Ok(taken)
+    }
+
+    fn feed_inner(&mut self, mut input: &[u8], rows: usize) -> Result<usize, DecodeError> {
+        let total = input.len();
         loop {
             let (res, nin, nout, nend) = self.rdr.read_record(
                 input,
@@ -195,7 +208,7 @@ impl CsvDecoder {
             match res {
                 ReadRecordResult::InputEmpty => {
                     if input.is_empty() {
-                        return Ok(());
+                        return Ok(total);
                     }
                 }
                 ReadRecordResult::OutputFull => {
@@ -210,8 +223,11 @@ impl CsvDecoder {
                     self.record()?;
                     self.outlen = 0;
                     self.endlen = 0;
+                    if self.buffered_rows() >= rows {
+                        return Ok(total - input.len());
+                    }
                 }
-                ReadRecordResult::End => return Ok(()),
+                ReadRecordResult::End => return Ok(total - input.len()),
             }
         }
     }
@@ -867,6 +883,34 @@ mod tests {
         assert_eq!(whole, decode_json(&json_page(&recs)));
         let two = decode_csv(&[page.clone(), page.clone()], 7);
         assert_eq!(two.num_rows(), 10);
+    }
+
+    #[test]
+    fn feed_until_stops_at_the_row_limit_and_loses_nothing() {
+        let recs: Vec<Rec> = (0..7)
+            .map(|i| Rec {
+                name: Some(format!("row \"{i}\",\r\nnext")),
+                ..Rec::empty(i)
+            })
+            .collect();
+        let page = csv_page(&recs);
+        let s = schema();
+        let mut d = CsvDecoder::new(&s);
+        d.start_page();
+        let mut batches = Vec::new();
+        let mut rest = page.as_bytes();
+        while !rest.is_empty() {
+            rest = &rest[d.feed_until(rest, 2).unwrap()..];
+            assert!(d.buffered_rows() <= 2, "one chunk decoded past the limit");
+            if d.buffered_rows() == 2 {
+                batches.push(d.finish_batch().unwrap());
+            }
+        }
+        assert_eq!(d.end_page().unwrap(), 7);
+        batches.push(d.finish_batch().unwrap());
+        assert_eq!(batches.len(), 4);
+        let joined = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        assert_eq!(joined, decode_csv(&[page], usize::MAX));
     }
 
     #[test]

@@ -433,9 +433,12 @@ async fn attempt(
             match m {
                 Msg::Page => dec.start_page(),
                 Msg::Bytes(b) => {
-                    dec.feed(&b)?;
-                    if dec.buffered_rows() >= BATCH_ROWS {
-                        router.push(dec.finish_batch()?)?;
+                    let mut rest = &b[..];
+                    while !rest.is_empty() {
+                        rest = &rest[dec.feed_until(rest, BATCH_ROWS)?..];
+                        if dec.buffered_rows() >= BATCH_ROWS {
+                            router.push(dec.finish_batch()?)?;
+                        }
                     }
                 }
                 Msg::PageEnd(announced) => {
@@ -612,7 +615,7 @@ impl<'a> DayRouter<'a> {
         Ok(())
     }
 
-    /// Writes every day's held rows to the spill file, one batch per day.
+    /// Writes every day's held rows to the spill file.
     fn flush(&mut self) -> Result<(), SyncError> {
         if self.spill.is_none() {
             let f = tempfile::tempfile_in(self.tmp).map_err(|e| {
@@ -627,19 +630,17 @@ impl<'a> DayRouter<'a> {
                     .map_err(|e| self.arrow_err(e))?,
             );
         }
+        let w = self.spill.as_mut().expect("created above");
         for d in 0..self.held.len() {
-            if self.held[d].is_empty() {
-                continue;
+            // the held slices are written as they are: joining them first would hold a
+            // second copy of every held row while the spill is written
+            for batch in std::mem::take(&mut self.held[d]) {
+                w.write(&batch).map_err(|e| {
+                    SyncError::Internal(format!("{}: writing the spill file: {e}", self.obj.object))
+                })?;
+                self.spilled[d].push(self.batches);
+                self.batches += 1;
             }
-            let joined = arrow::compute::concat_batches(&self.obj.arrow, &self.held[d])
-                .map_err(|e| self.arrow_err(e))?;
-            self.held[d].clear();
-            let w = self.spill.as_mut().expect("created above");
-            w.write(&joined).map_err(|e| {
-                SyncError::Internal(format!("{}: writing the spill file: {e}", self.obj.object))
-            })?;
-            self.spilled[d].push(self.batches);
-            self.batches += 1;
         }
         self.held_bytes = 0;
         Ok(())
