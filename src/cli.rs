@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, Mode};
+use crate::context::{Context, SyncError};
 use crate::emulator::{self, EmulatorConfig};
-use crate::sync::{self, Context, SyncError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -285,7 +285,7 @@ pub struct Out {
 impl Out {
     /// A run summary: the JSON line on stdout with `--json`, and the human lines on stderr (as
     /// one JSON log record with `--log-format json`).
-    fn summary(&self, summary: &sync::RunSummary) {
+    fn summary(&self, summary: &crate::run::RunSummary) {
         if self.json {
             print_json(summary);
         } else if self.log_json {
@@ -351,7 +351,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
                         value: format!("{o:?}"),
                         rule: format!(
                             "is not a configured object{}; configured: {}",
-                            sync::suggest(&close),
+                            crate::context::suggest(&close),
                             names.join(", ")
                         ),
                     }
@@ -363,9 +363,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
                     url: cfg.destination.url.clone(),
                     message: e.to_string(),
                 })?;
-            let mut st = sync::status::status(store.clone(), object).await?;
-            if let Some(delta) = sync::delta::open_tables(&cfg.destination)? {
-                sync::status::add_table_status(&store, &delta, &mut st).await?;
+            let mut st = crate::app::status::status(store.clone(), object).await?;
+            if let Some(delta) = crate::context::open_tables(&cfg.destination)? {
+                crate::app::status::add_table_status(&store, &delta, &mut st).await?;
             }
             if out.json {
                 print_json(&st);
@@ -383,8 +383,8 @@ pub async fn run_sync(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
     let ctx = Arc::new(Context::new(cfg)?);
     ensure_destination(&ctx).await?;
     let summary = match mode {
-        Mode::Historical => sync::historical::run_historical(ctx).await?,
-        Mode::Incremental => sync::incremental::run_incremental(ctx).await?,
+        Mode::Historical => crate::modes::historical::run_historical(ctx).await?,
+        Mode::Incremental => crate::modes::incremental::run_incremental(ctx).await?,
     };
     tracing::info!(status = %summary.status, requests = summary.requests, "sync finished");
     out.summary(&summary);
@@ -396,7 +396,7 @@ async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
     let ctx = Context::new(cfg)?;
     // The destination first: an unusable one is a configuration error before any other work.
     ensure_destination(&ctx).await?;
-    let objects = sync::prepare::prepare_objects(&ctx, false).await?;
+    let objects = crate::run::prepare::prepare_objects(&ctx, false).await?;
     let limits = ctx.client.limits().await.ok();
     let mut lines = Vec::new();
     for o in &objects {
@@ -422,13 +422,13 @@ async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
         }
         let mut estimate = serde_json::Value::Null;
         if ctx.config.sync.mode == Mode::Historical {
-            let budget = sync::Budget::new(u32::MAX);
-            let now = sync::incremental::now();
-            let cut = sync::plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+            let budget = crate::context::Budget::new(u32::MAX);
+            let now = crate::modes::incremental::now();
+            let cut = crate::ranges::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
             if let Some(s) = ctx.config.sync.start.filter(|s| *s >= cut) {
-                warnings.push(sync::historical::future_start_warning(s));
+                warnings.push(crate::modes::historical::future_start_warning(s));
             }
-            if let Some(n) = sync::historical::cut_note(
+            if let Some(n) = crate::modes::historical::cut_note(
                 ctx.config.sync.end,
                 cut,
                 ctx.config.sync.lag_s,
@@ -439,12 +439,12 @@ async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
             let end = ctx.config.sync.end.unwrap_or(now);
             let start = match ctx.config.sync.start {
                 Some(s) => Some(s),
-                None => sync::prepare::earliest_cursor(&ctx, &o.schema, &budget).await?,
+                None => crate::run::prepare::earliest_cursor(&ctx, &o.schema, &budget).await?,
             };
-            let range =
-                start.and_then(|s| sync::plan::fetch_range(s, end, cut, o.schema.cursor_is_date));
+            let range = start
+                .and_then(|s| crate::ranges::fetch_range(s, end, cut, o.schema.cursor_is_date));
             if let Some((start, end)) = range {
-                let days = sync::plan::split_days(start, end).len() as u64;
+                let days = crate::ranges::split_days(start, end).len() as u64;
                 let records = ctx
                     .client
                     .count(
@@ -458,7 +458,8 @@ async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
                         "count",
                     )
                     .await?;
-                let bulk = sync::bulk::use_bulk(ctx.config.sync.api, Some(records), &o.schema);
+                let bulk =
+                    crate::plan::api::use_bulk(ctx.config.sync.api, Some(records), &o.schema);
                 let e = estimate_requests(
                     days,
                     records,
@@ -750,8 +751,8 @@ async fn run_backfill_cmd(
     let (start, end) = parse_range(&args.range)?;
     let gate = match &args.window {
         None => None,
-        Some(w) => Some(sync::runner::Gate {
-            window: sync::offpeak::OffPeak::parse(w, &args.tz).map_err(|m| {
+        Some(w) => Some(crate::run::runner::Gate {
+            window: crate::run::offpeak::OffPeak::parse(w, &args.tz).map_err(|m| {
                 crate::config::ConfigError::Invalid {
                     key: "--window/--tz".into(),
                     value: format!("{w} {}", args.tz),
@@ -761,10 +762,11 @@ async fn run_backfill_cmd(
             wait: args.wait,
         }),
     };
-    let cfg = sync::backfill::context_for(&cfg, &args.range.objects)?;
+    let cfg = crate::modes::backfill::context_for(&cfg, &args.range.objects)?;
     let ctx = Arc::new(Context::new(cfg)?);
     ensure_destination(&ctx).await?;
-    let summary = sync::backfill::run_backfill(ctx, start, end, args.range.force, gate).await?;
+    let summary =
+        crate::modes::backfill::run_backfill(ctx, start, end, args.range.force, gate).await?;
     out.summary(&summary);
     Ok(summary.exit_code())
 }
@@ -790,16 +792,16 @@ impl PlannedOut {
         records: u64,
         api: crate::config::Api,
     ) -> Self {
-        let counted = sync::plan::counted(records);
+        let counted = crate::plan::windows::counted(records);
         Self {
-            api: if sync::bulk::use_bulk(api, counted, object) {
+            api: if crate::plan::api::use_bulk(api, counted, object) {
                 "bulk"
             } else {
                 "rest"
             },
             chunk: format!("{}/{window}", object.object),
             object: object.object.clone(),
-            days: sync::chunk::day_chunks(window)
+            days: crate::commit::days::day_chunks(window)
                 .iter()
                 .map(|d| d.day().format("%Y-%m-%d").to_string())
                 .collect(),
@@ -816,7 +818,7 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
         PlanWhat::Sync => {
             let ctx = Context::new(cfg)?;
             // `plan` reads and writes nothing: no schema record, no start point.
-            let objects = sync::prepare::prepare_objects(&ctx, false).await?;
+            let objects = crate::run::prepare::prepare_objects(&ctx, false).await?;
             let planned: Vec<(String, Vec<(crate::sink::layout::ChunkId, u64)>)> = match ctx
                 .config
                 .sync
@@ -825,7 +827,8 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                 Mode::Historical => {
                     let budgets = Default::default();
                     let mut notes = Vec::new();
-                    let p = sync::historical::plan_historical(&ctx, &objects, &budgets).await?;
+                    let p =
+                        crate::modes::historical::plan_historical(&ctx, &objects, &budgets).await?;
                     let v = p
                             .into_iter()
                             .map(|h| {
@@ -841,7 +844,9 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                     v
                 }
                 // Objects without a start point plan nothing: their first `sync` records it.
-                Mode::Incremental => sync::incremental::plan_incremental(&ctx, &objects).await?,
+                Mode::Incremental => {
+                    crate::modes::incremental::plan_incremental(&ctx, &objects).await?
+                }
             };
             let mut estimates = Vec::new();
             let api = ctx.config.sync.api;
@@ -852,7 +857,7 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                 let schema = &schema.schema;
                 if !ws.is_empty() {
                     let e = estimate_windows(&ws, ctx.config.sync.query_limit, &|r| {
-                        sync::bulk::use_bulk(api, sync::plan::counted(r), schema)
+                        crate::plan::api::use_bulk(api, crate::plan::windows::counted(r), schema)
                     });
                     if e.runs > 1 {
                         tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
@@ -869,25 +874,30 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
         }
         PlanWhat::Backfill(r) => {
             let (start, end) = parse_range(r)?;
-            let cfg = sync::backfill::context_for(&cfg, &r.objects)?;
+            let cfg = crate::modes::backfill::context_for(&cfg, &r.objects)?;
             let ctx = Context::new(cfg)?;
-            let objects = sync::prepare::prepare_objects(&ctx, false).await?;
+            let objects = crate::run::prepare::prepare_objects(&ctx, false).await?;
             let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
             // The backfill's plan record is what `status` counts pending chunks from, and
             // what `run-chunk` workers and a later `backfill` of the same range resume.
-            let (plan, resumed) =
-                sync::backfill::plan_backfill(ctx.store.as_ref(), &names, start, end, r.force)
-                    .await?;
+            let (plan, resumed) = crate::modes::backfill::plan_backfill(
+                ctx.store.as_ref(),
+                &names,
+                start,
+                end,
+                r.force,
+            )
+            .await?;
             extra.insert("backfill_id".into(), plan.id.clone().into());
             extra.insert("resumed".into(), resumed.into());
-            let now = sync::incremental::now();
+            let now = crate::modes::incremental::now();
             let mut waiting = 0;
             for o in &objects {
                 let name = &o.schema.object;
                 let committed =
                     crate::sink::manifest::list_chunks(ctx.store.as_ref(), name).await?;
-                let cut = sync::plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
-                let (todo, later) = sync::backfill::runnable_parts(
+                let cut = crate::ranges::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+                let (todo, later) = crate::modes::backfill::runnable_parts(
                     &plan,
                     name,
                     &committed,
@@ -895,10 +905,11 @@ async fn plan_cmd(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
                     o.schema.cursor_is_date,
                 );
                 waiting += later;
-                let budget = sync::Budget::new(u32::MAX);
-                let (windows, _) =
-                    sync::backfill::backfill_windows(&ctx, &o.schema, &plan.id, &todo, &budget)
-                        .await?;
+                let budget = crate::context::Budget::new(u32::MAX);
+                let (windows, _) = crate::modes::backfill::backfill_windows(
+                    &ctx, &o.schema, &plan.id, &todo, &budget,
+                )
+                .await?;
                 for (w, records, _) in windows {
                     chunks.push(PlannedOut::new(&o.schema, &w, records, ctx.config.sync.api));
                 }
@@ -951,17 +962,17 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
     if chunk.is_marker() {
         return Err(bad("a chunk covers a non-empty window"));
     }
-    let cfg = sync::backfill::context_for(&cfg, &[object.to_string()])?;
+    let cfg = crate::modes::backfill::context_for(&cfg, &[object.to_string()])?;
     let ctx = Arc::new(Context::new(cfg)?);
     ensure_destination(&ctx).await?;
-    let objects = sync::prepare::prepare_objects(&ctx, true).await?;
+    let objects = crate::run::prepare::prepare_objects(&ctx, true).await?;
     let o = objects
         .into_iter()
         .next()
         .ok_or_else(|| bad("unknown object"))?;
-    let budget = sync::Budget::new(ctx.config.sync.query_limit);
-    let cut = sync::plan::cut(
-        sync::incremental::now(),
+    let budget = crate::context::Budget::new(ctx.config.sync.query_limit);
+    let cut = crate::ranges::cut(
+        crate::modes::incremental::now(),
         ctx.config.sync.lag_s,
         o.schema.cursor_is_date,
     );
@@ -969,17 +980,17 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
     // at now − lag), and what of that can be fetched now.
     let committed =
         crate::sink::manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
-    let parts = sync::backfill::uncovered(&chunk, &committed);
+    let parts = crate::modes::backfill::uncovered(&chunk, &committed);
     let mut later = parts.iter().any(|p| p.end > cut);
     let mut stop: Option<String> = ctx.api_budget_stop();
     let (mut rows, mut committed_parts) = (0u64, 0u64);
-    sync::runner::mark_started(&ctx, &o.schema.object, &chunk).await;
+    crate::run::runner::mark_started(&ctx, &o.schema.object, &chunk).await;
     for part in &parts {
         if stop.is_some() {
             break;
         }
         let Some((a, b)) =
-            sync::plan::fetch_range(part.start, part.end, cut, o.schema.cursor_is_date)
+            crate::ranges::fetch_range(part.start, part.end, cut, o.schema.cursor_is_date)
         else {
             continue;
         };
@@ -1009,16 +1020,16 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             None
         };
         // one window alone in the process: it may use the whole memory limit and read ahead
-        let job = sync::chunk::ChunkJob {
-            pages_ahead: sync::chunk::pages_ahead(1),
+        let job = crate::commit::job::ChunkJob {
+            pages_ahead: crate::commit::job::pages_ahead(1),
             // a day cut at now − lag is replaced up to the cut (then widened over what
             // committed past it, as a backfill run does)
             replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
                 .then_some((chunk.start, chunk.end.min(b))),
             expected,
-            bulk: sync::bulk::use_bulk(api, expected, &o.schema),
+            bulk: crate::plan::api::use_bulk(api, expected, &o.schema),
             memory_share: (ctx.config.sync.memory_limit_mb << 20),
-            ..sync::chunk::ChunkJob::new(
+            ..crate::commit::job::ChunkJob::new(
                 o.schema.clone(),
                 crate::sink::layout::ChunkId {
                     start: a,
@@ -1028,15 +1039,15 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
                 &ctx.config,
             )
         };
-        match sync::runner::run_splitting(&ctx, &budget, &job).await {
-            Ok(sync::chunk::ChunkOutcome::Committed {
+        match crate::run::runner::run_splitting(&ctx, &budget, &job).await {
+            Ok(crate::commit::job::ChunkOutcome::Committed {
                 rows: r, chunks: c, ..
             }) => {
                 rows += r;
                 committed_parts += c;
             }
-            Ok(sync::chunk::ChunkOutcome::AlreadyCommitted { .. }) => {}
-            Ok(sync::chunk::ChunkOutcome::BudgetSpent {
+            Ok(crate::commit::job::ChunkOutcome::AlreadyCommitted { .. }) => {}
+            Ok(crate::commit::job::ChunkOutcome::BudgetSpent {
                 rows: r, chunks: c, ..
             }) => {
                 // the days it passed are committed; the rest waits for the next try
@@ -1045,12 +1056,12 @@ async fn run_chunk_cmd(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
                 stop = Some(ctx.query_limit_reason());
             }
             Err(SyncError::Salesforce(crate::salesforce::SfError::DailyLimit { message })) => {
-                stop = Some(sync::daily_limit_reason(&message));
+                stop = Some(crate::context::daily_limit_reason(&message));
             }
             Err(e) => return Err(e),
         }
     }
-    sync::runner::mark_ended(&ctx, &o.schema.object, &chunk).await;
+    crate::run::runner::mark_ended(&ctx, &o.schema.object, &chunk).await;
     if stop.is_some() {
         later = true;
     }
@@ -1112,19 +1123,25 @@ pub fn estimate_windows(
 ) -> Estimate {
     let days = windows
         .iter()
-        .map(|(w, _)| sync::chunk::day_chunks(w).len() as u64)
+        .map(|(w, _)| crate::commit::days::day_chunks(w).len() as u64)
         .sum::<u64>();
-    let counted = |r: u64| if r == sync::plan::UNCOUNTED { 0 } else { r };
+    let counted = |r: u64| {
+        if r == crate::plan::windows::UNCOUNTED {
+            0
+        } else {
+            r
+        }
+    };
     let records = windows.iter().map(|w| counted(w.1)).sum();
     // an uncounted window (a day or less) is taken as one page
     let pages: u64 = windows
         .iter()
         .map(|(_, r)| match *r {
             r if bulk(r) => {
-                BULK_JOB_REQUESTS + counted(r).div_ceil(sync::bulk::RESULTS_PAGE).max(1)
+                BULK_JOB_REQUESTS + counted(r).div_ceil(crate::fetch::bulk::RESULTS_PAGE).max(1)
             }
-            sync::plan::UNCOUNTED => 1,
-            r => r.div_ceil(sync::plan::PAGE),
+            crate::plan::windows::UNCOUNTED => 1,
+            r => r.div_ceil(crate::plan::windows::PAGE),
         })
         .sum();
     let uses_bulk = windows.iter().any(|(_, r)| bulk(*r));
@@ -1155,22 +1172,24 @@ pub fn estimate_requests(
     let (windows, fetch) = if records == 0 {
         (0, 0)
     } else if bulk {
-        // Bulk windows (sync::plan::cut_windows_for): jobs, their polls and result pages, and
+        // Bulk windows (crate::plan::windows::cut_windows_for): jobs, their polls and result pages, and
         // one /limits read
-        let w = records.div_ceil(sync::plan::BULK_WINDOW_TARGET).max(
-            (concurrency as u64)
-                .min(records / sync::plan::BULK_MIN_RECORDS)
-                .max(1),
-        );
+        let w = records
+            .div_ceil(crate::plan::windows::BULK_WINDOW_TARGET)
+            .max(
+                (concurrency as u64)
+                    .min(records / crate::plan::windows::BULK_MIN_RECORDS)
+                    .max(1),
+            );
         (
             w,
-            w * BULK_JOB_REQUESTS + records.div_ceil(sync::bulk::RESULTS_PAGE) + 1,
+            w * BULK_JOB_REQUESTS + records.div_ceil(crate::fetch::bulk::RESULTS_PAGE) + 1,
         )
     } else {
         let w = records
             .div_ceil(window_records.max(1))
-            .max((concurrency as u64).min(records.div_ceil(sync::plan::PAGE)));
-        (w, records / sync::plan::PAGE + w)
+            .max((concurrency as u64).min(records.div_ceil(crate::plan::windows::PAGE)));
+        (w, records / crate::plan::windows::PAGE + w)
     };
     let requests = days.div_ceil(2000) + fetch;
     Estimate {

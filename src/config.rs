@@ -251,7 +251,7 @@ pub struct SyncConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Api {
-    /// Bulk API 2.0 for windows of at least `sync::plan::BULK_MIN_RECORDS`, REST below.
+    /// Bulk API 2.0 for windows of at least `crate::plan::windows::BULK_MIN_RECORDS`, REST below.
     Auto,
     Rest,
     Bulk,

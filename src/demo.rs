@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::context::{Context, SyncError};
 use crate::emulator::{self, EmulatorConfig};
-use crate::sync::{self, Context, SyncError};
 
 /// The demo pipeline file, pointed at an emulator URL and a lake folder.
 pub fn demo_config_text(url: &str, dir: &str) -> String {
@@ -69,7 +69,7 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
     // historical sync up to P, then incremental runs carry on from P.
     let incremental = Config::from_toml_str(&text, "demo", &[], secret.clone())?;
     let ctx = Arc::new(Context::new(incremental.clone())?);
-    let first = sync::incremental::run_incremental(ctx.clone()).await?;
+    let first = crate::modes::incremental::run_incremental(ctx.clone()).await?;
     let start_point = first
         .objects
         .iter()
@@ -87,17 +87,17 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
         secret,
     )?;
     let hctx = Arc::new(Context::new(historical)?);
-    let summary = sync::historical::run_historical(hctx).await?;
-    let inc = sync::incremental::run_incremental(ctx.clone()).await?;
+    let summary = crate::modes::historical::run_historical(hctx).await?;
+    let inc = crate::modes::incremental::run_incremental(ctx.clone()).await?;
     if json {
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
     } else {
         eprint!("{}", summary.to_text());
         eprint!("{}", inc.to_text());
     }
-    let mut st = sync::status::status(ctx.store.clone(), &[]).await?;
+    let mut st = crate::app::status::status(ctx.store.clone(), &[]).await?;
     if let Some(delta) = ctx.delta.as_deref() {
-        sync::status::add_table_status(&ctx.store, delta, &mut st).await?;
+        crate::app::status::add_table_status(&ctx.store, delta, &mut st).await?;
     }
     if !json {
         println!("\n{}", st.to_text());

@@ -53,7 +53,7 @@ fn main() -> std::process::ExitCode {
         .with_target(false);
     match cli.log_format {
         LogFormat::Json => {
-            forcelake::sync::progress::PLAIN_PROGRESS
+            forcelake::run::progress::PLAIN_PROGRESS
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             builder.json().init()
         }

@@ -178,7 +178,7 @@ pub fn manifests_prefix(object: &str) -> Path {
 
 /// The commit log of an object's day: `_forcelake/commits/<Object>/date=YYYY-MM-DD/`. Each
 /// entry is a create-only put of the next sequence number holding the chunk's manifest: the
-/// one point where concurrent writers of a day are ordered (see `sync::gate`).
+/// one point where concurrent writers of a day are ordered (see `crate::commit::gate`).
 pub fn commit_log_dir(object: &str, day: NaiveDate) -> Path {
     Path::from(format!("_forcelake/commits/{object}/{}", partition(day)))
 }

@@ -14,13 +14,15 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::commit::job::ChunkJob;
 use crate::config::ConfigError;
+use crate::context::{Budget, Context, SyncError};
+use crate::plan::windows as plan;
+use crate::run::runner::{execute_gated, Gate};
+use crate::run::{ObjectSummary, RunSummary};
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest;
 use crate::sink::SinkError;
-use crate::sync::chunk::ChunkJob;
-use crate::sync::runner::{execute_gated, Gate};
-use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
 use crate::timefmt::{compact, rfc3339};
 
 /// `_forcelake/backfills/<id>.json`.
@@ -83,7 +85,7 @@ pub fn backfill_chunks(
 ) -> Vec<PlannedChunk> {
     let mut out = Vec::new();
     for o in objects {
-        for (a, b) in plan::split_days(start, end) {
+        for (a, b) in crate::ranges::split_days(start, end) {
             let c = ChunkId::new(ChunkKind::Backfill, a, b).with_tag(id);
             out.push(PlannedChunk {
                 object: o.clone(),
@@ -104,7 +106,7 @@ pub fn uncovered(planned: &ChunkId, committed: &[ChunkId]) -> Vec<ChunkId> {
         .filter(|c| c.covers_for(planned))
         .map(|c| (c.start, c.end))
         .collect();
-    plan::subtract(planned.start, planned.end, &same)
+    crate::ranges::subtract(planned.start, planned.end, &same)
         .into_iter()
         .map(|(a, b)| ChunkId {
             start: a,
@@ -221,7 +223,7 @@ pub async fn run_backfill(
         }
         .into());
     }
-    let (objects, failed) = crate::sync::prepare::prepare_each(&ctx, true, true).await?;
+    let (objects, failed) = crate::run::prepare::prepare_each(&ctx, true, true).await?;
     let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
     let (plan, resumed) = plan_backfill(ctx.store.as_ref(), &names, start, end, force).await?;
     tracing::info!(backfill = %plan.id, resumed, chunks = plan.chunks.len(), "backfill plan");
@@ -235,11 +237,11 @@ pub async fn run_backfill(
     };
     let mut jobs = Vec::new();
     let mut budgets = HashMap::new();
-    let now = crate::sync::incremental::now();
+    let now = crate::modes::incremental::now();
     let mut waiting: HashMap<String, (u64, DateTime<Utc>)> = HashMap::new();
     for o in &objects {
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
-        let cut = plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+        let cut = crate::ranges::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
         let (todo, later) = runnable_parts(
             &plan,
             &o.schema.object,
@@ -266,7 +268,7 @@ pub async fn run_backfill(
             ChunkJob {
                 replaces: Some(replaces),
                 expected,
-                bulk: crate::sync::bulk::use_bulk(ctx.config.sync.api, expected, &o.schema),
+                bulk: crate::plan::api::use_bulk(ctx.config.sync.api, expected, &o.schema),
                 ..ChunkJob::new(o.schema.clone(), w, &ctx.config)
             }
         }));
@@ -292,7 +294,7 @@ pub async fn run_backfill(
     if summary.status == "complete" && summary.objects.iter().any(|o| o.status == "paused") {
         summary.status = "paused".into();
     }
-    crate::sync::prepare::add_failed(&mut summary, failed);
+    crate::run::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }
 
@@ -314,7 +316,7 @@ pub async fn backfill_windows(
             _ => stretches.push((p.start, p.end)),
         }
     }
-    let Some(windows) = crate::sync::counts::windows_for(ctx, obj, &stretches, budget).await?
+    let Some(windows) = crate::plan::counts::windows_for(ctx, obj, &stretches, budget).await?
     else {
         return Ok((vec![], true));
     };
@@ -363,7 +365,8 @@ pub fn runnable_parts(
             later += 1;
         }
         for part in parts {
-            if let Some((a, b)) = plan::fetch_range(part.start, part.end, cut, date_cursor) {
+            if let Some((a, b)) = crate::ranges::fetch_range(part.start, part.end, cut, date_cursor)
+            {
                 todo.push((
                     ChunkId {
                         start: a,

@@ -1,49 +1,12 @@
 //! Pure planning: which chunks a run needs, given what is already committed.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
+use crate::ranges::split_days;
+#[cfg(test)]
+use crate::ranges::subtract;
 #[cfg(test)]
 use crate::sink::layout::{ChunkId, ChunkKind};
-use crate::timefmt::day_start;
-
-/// The latest instant a window may end at: `now − lag_s`, so no chunk covers time that has not
-/// happened (or whose late-committed records may still appear). For a `date` cursor, the last
-/// midnight at or before that: a day is fetched once it has wholly passed.
-pub fn cut(now: DateTime<Utc>, lag_s: u64, date_cursor: bool) -> DateTime<Utc> {
-    let t = now - Duration::seconds(lag_s.min(i64::MAX as u64 / 1000) as i64);
-    if date_cursor {
-        day_start(t.date_naive())
-    } else {
-        t
-    }
-}
-
-/// The next midnight at or after `t`.
-pub fn ceil_day(t: DateTime<Utc>) -> DateTime<Utc> {
-    let d = day_start(t.date_naive());
-    if d == t {
-        d
-    } else {
-        d + Duration::days(1)
-    }
-}
-
-/// What to fetch of the range `[start, end)`: cut at `cut`, and for a `date` cursor widened to
-/// whole days (a date `d` sits at d's midnight, so it is inside `[start, end)` exactly when
-/// `ceil_day(start) <= d < ceil_day(end)`). `None` when nothing of it can be fetched yet.
-pub fn fetch_range(
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    cut: DateTime<Utc>,
-    date_cursor: bool,
-) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let (s, e) = if date_cursor {
-        (ceil_day(start), ceil_day(end).min(cut))
-    } else {
-        (start, end.min(cut))
-    };
-    (s < e).then_some((s, e))
-}
 
 /// Records of one stretch of an object's cursor range, from the counts planning asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,53 +178,9 @@ pub fn day_segments(
         .collect()
 }
 
-/// Splits `[start, end)` at UTC midnights.
-pub fn split_days(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let mut out = Vec::new();
-    let mut a = start;
-    while a < end {
-        let next_midnight = day_start(a.date_naive()) + Duration::days(1);
-        let b = next_midnight.min(end);
-        out.push((a, b));
-        a = b;
-    }
-    out
-}
-
-/// `[start, end)` minus the union of `covered`, as sorted disjoint intervals.
-pub fn subtract(
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    covered: &[(DateTime<Utc>, DateTime<Utc>)],
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let mut cov: Vec<_> = covered
-        .iter()
-        .copied()
-        .filter(|(a, b)| a < b && *b > start && *a < end)
-        .collect();
-    cov.sort();
-    let mut out = Vec::new();
-    let mut cur = start;
-    for (a, b) in cov {
-        if a > cur {
-            out.push((cur, a.min(end)));
-        }
-        if b > cur {
-            cur = b;
-        }
-        if cur >= end {
-            break;
-        }
-    }
-    if cur < end {
-        out.push((cur, end));
-    }
-    out
-}
-
 /// The chunks of kind `kind` that cover `[start, end)`, one or more per UTC day, skipping
 /// whatever committed chunks (of any kind) already cover. (Runs plan query windows now, see
-/// `sync::counts::windows_for`; the day-by-day plan is kept for the coverage property tests.)
+/// `crate::plan::counts::windows_for`; the day-by-day plan is kept for the coverage property tests.)
 #[cfg(test)]
 pub fn plan_range(
     kind: ChunkKind,
@@ -277,18 +196,12 @@ pub fn plan_range(
         .collect()
 }
 
-/// Merges intervals; returns the gaps between `from` and `to` that none covers.
-pub fn gaps(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    covered: &[(DateTime<Utc>, DateTime<Utc>)],
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    subtract(from, to, covered)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ranges::*;
+    use crate::timefmt::day_start;
+    use chrono::Duration;
 
     #[test]
     fn bulk_windows_are_even_and_leave_no_small_remainder() {

@@ -10,15 +10,17 @@ use chrono::Utc;
 use object_store::PutPayload;
 use tokio::task::JoinSet;
 
+use crate::commit::job::{ChunkJob, ChunkOutcome};
+use crate::context::{Budget, Context, SyncError};
+use crate::fetch::rest::run_chunk;
+use crate::run::RunSummary;
 use crate::salesforce::SfError;
 use crate::sink::layout::{failure_path, ChunkId};
-use crate::sync::chunk::{run_chunk, ChunkJob, ChunkOutcome};
-use crate::sync::{Budget, Context, RunSummary, SyncError};
 
 /// Restricts when new chunks may start.
 #[derive(Debug, Clone)]
 pub struct Gate {
-    pub window: crate::sync::offpeak::OffPeak,
+    pub window: crate::run::offpeak::OffPeak,
     /// Sleep until the next window instead of stopping.
     pub wait: bool,
 }
@@ -67,7 +69,7 @@ pub async fn execute_gated(
     gate: Option<&Gate>,
 ) {
     let concurrency = ctx.config.sync.concurrency;
-    let progress = crate::sync::progress::Progress::new(jobs.len() as u64);
+    let progress = crate::run::progress::Progress::new(jobs.len() as u64);
     // (object, day chunks of the window, outcome)
     let mut set: JoinSet<(String, u64, Result<ChunkOutcome, SyncError>)> = JoinSet::new();
     let mut stop_reason: Option<String> = None;
@@ -102,7 +104,7 @@ pub async fn execute_gated(
             }
             Err(SyncError::Salesforce(SfError::DailyLimit { message })) => {
                 s.chunks_pending += days;
-                *stop = Some(crate::sync::daily_limit_reason(&message));
+                *stop = Some(crate::context::daily_limit_reason(&message));
             }
             Err(e @ SyncError::BulkAllowance { .. }) => {
                 s.chunks_pending += days;
@@ -132,7 +134,7 @@ pub async fn execute_gated(
 
     for job in jobs {
         let object = job.object.object.clone();
-        let days = crate::sync::chunk::day_chunks(&job.chunk).len() as u64;
+        let days = crate::commit::days::day_chunks(&job.chunk).len() as u64;
         let budget = budgets
             .get(&object)
             .cloned()
@@ -143,13 +145,13 @@ pub async fn execute_gated(
         if let (None, Some(g)) = (&stop_reason, gate) {
             loop {
                 match g.window.state(Utc::now()) {
-                    crate::sync::offpeak::WindowState::Open { closes_at } => {
+                    crate::run::offpeak::WindowState::Open { closes_at } => {
                         summary.window = Some(
                             serde_json::json!({"open": true, "closes_at": crate::timefmt::rfc3339(closes_at)}),
                         );
                         break;
                     }
-                    crate::sync::offpeak::WindowState::Closed { opens_at } => {
+                    crate::run::offpeak::WindowState::Closed { opens_at } => {
                         if g.wait {
                             let wait = (opens_at - Utc::now())
                                 .to_std()
@@ -254,11 +256,11 @@ pub fn window_jobs(
     windows
         .into_iter()
         .map(|(w, records)| {
-            let expected = crate::sync::plan::counted(records);
+            let expected = crate::plan::windows::counted(records);
             ChunkJob {
                 replaces: backfill.then_some((w.start, w.end)),
                 expected,
-                bulk: crate::sync::bulk::use_bulk(config.sync.api, expected, object),
+                bulk: crate::plan::api::use_bulk(config.sync.api, expected, object),
                 ..ChunkJob::new(object.clone(), w, config)
             }
         })
@@ -288,7 +290,7 @@ async fn clear_failures(ctx: &Context, object: &str) {
             .and_then(|f| f.strip_suffix(".json"))
             .and_then(ChunkId::parse);
         if let Some(id) = id {
-            if crate::sync::plan::subtract(id.start, id.end, &covered).is_empty() {
+            if crate::ranges::subtract(id.start, id.end, &covered).is_empty() {
                 let _ = ctx.store.delete(&m.location).await;
             }
         }
@@ -308,7 +310,7 @@ pub fn halving_point(
     end: chrono::DateTime<Utc>,
     date_cursor: bool,
 ) -> Option<chrono::DateTime<Utc>> {
-    if let Some(m) = crate::sync::counts::split_point(start, end) {
+    if let Some(m) = crate::plan::counts::split_point(start, end) {
         return Some(m);
     }
     (!date_cursor && end - start > chrono::Duration::hours(1))
@@ -434,7 +436,7 @@ pub async fn run_with_retries(
             None => std::borrow::Cow::Borrowed(job),
         };
         let r = if job.bulk {
-            crate::sync::bulk::run_window(ctx, budget, &job).await
+            crate::fetch::bulk::run_window(ctx, budget, &job).await
         } else {
             run_chunk(ctx, budget, &job).await
         };

@@ -10,7 +10,6 @@ use serde::Serialize;
 use crate::sink::layout::ChunkId;
 use crate::sink::manifest;
 use crate::sink::SinkError;
-use crate::sync::plan;
 use crate::timefmt::rfc3339;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -96,12 +95,12 @@ pub fn coverage_gaps(
     ) else {
         return vec![];
     };
-    plan::gaps(from, to, windows)
+    crate::ranges::gaps(from, to, windows)
 }
 
 /// Builds the status of `objects` (or of every object in the lake when empty).
 pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<Status, SinkError> {
-    let plans = crate::sync::backfill::list_plans(store.as_ref()).await?;
+    let plans = crate::modes::backfill::list_plans(store.as_ref()).await?;
     let names = if objects.is_empty() {
         let mut n = manifest::list_objects(store.as_ref()).await?;
         n.extend(plans.iter().flat_map(|p| p.objects.iter().cloned()));
@@ -139,7 +138,7 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             .filter_map(|m| ChunkId::parse(&m.chunk_id))
             .collect();
         for p in plans.iter().filter(|p| p.objects.contains(&name)) {
-            let planned: Vec<(&crate::sync::backfill::PlannedChunk, ChunkId)> = p
+            let planned: Vec<(&crate::modes::backfill::PlannedChunk, ChunkId)> = p
                 .chunks
                 .iter()
                 .filter(|c| c.object == name)
@@ -150,7 +149,7 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             let mut rows_per_day = BTreeMap::new();
             for (c, id) in &planned {
                 // committed when the backfill's chunks (whole, or QUERY_TIMEOUT halves) cover it
-                if crate::sync::backfill::uncovered(id, &all_ids).is_empty() {
+                if crate::modes::backfill::uncovered(id, &all_ids).is_empty() {
                     committed += 1;
                     let rows: u64 = all_ids
                         .iter()
@@ -213,7 +212,7 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             .filter(|c| !c.is_marker())
             .map(|c| (c.start, c.end))
             .collect();
-        let inc = crate::sync::incremental::incremental_state(&ids);
+        let inc = crate::modes::incremental::incremental_state(&ids);
         let mut rows_by_kind = BTreeMap::new();
         let mut days = std::collections::BTreeSet::new();
         let mut hashes: Vec<(String, String)> = Vec::new();
@@ -284,9 +283,9 @@ pub async fn add_table_status(
     store: &Arc<dyn ObjectStore>,
     delta: &crate::sink::delta::DeltaTables,
     status: &mut Status,
-) -> Result<(), crate::sync::SyncError> {
+) -> Result<(), crate::context::SyncError> {
     for o in &mut status.objects {
-        let lag = crate::sync::delta::lag(store, delta, &o.object).await?;
+        let lag = crate::commit::delta::lag(store, delta, &o.object).await?;
         o.delta = Some(DeltaStatus {
             version: lag.state.version,
             behind_chunks: lag.todo.len() as u64,

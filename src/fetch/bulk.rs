@@ -8,8 +8,7 @@
 //! committer as REST windows. A job given up on (an error, a timeout) is aborted.
 
 use std::io::{BufWriter, Seek};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arrow::array::{RecordBatch, UInt32Array};
@@ -20,14 +19,16 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 
+use crate::commit::committer::Committer;
+use crate::commit::days::Done;
+use crate::commit::job::{ChunkJob, ChunkOutcome};
 use crate::config::Api;
+use crate::context::{Budget, Context, SyncError};
 use crate::decode::CsvDecoder;
 use crate::salesforce::{soql, SfError};
 use crate::schema::ObjectSchema;
 use crate::sink::layout::ChunkId;
 use crate::sink::writer::ChunkFileWriter;
-use crate::sync::chunk::{self, ChunkJob, ChunkOutcome, Committer, Done};
-use crate::sync::{Budget, Context, SyncError};
 
 /// `maxRecords` of a results request: pages are streamed, so their size costs no memory; a
 /// page is one request.
@@ -49,94 +50,6 @@ fn job_deadline() -> Duration {
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_secs)
         .unwrap_or(JOB_DEADLINE)
-}
-
-/// What a run knows of Bulk API 2.0: the org's daily job allowance and the objects Bulk
-/// refused (fetched over REST for the rest of the run in `auto`).
-#[derive(Debug)]
-pub struct BulkState {
-    /// `DailyBulkV2QueryJobs.Remaining`, counted down per job (read once per run).
-    remaining: AtomicI64,
-    /// `DailyBulkV2QueryJobs.Max`, from the run's one `/limits` read.
-    max: tokio::sync::OnceCell<i64>,
-    refused: Mutex<Vec<String>>,
-}
-
-impl Default for BulkState {
-    fn default() -> Self {
-        Self {
-            remaining: AtomicI64::new(0),
-            max: tokio::sync::OnceCell::new(),
-            refused: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-impl BulkState {
-    pub fn is_refused(&self, object: &str) -> bool {
-        self.refused
-            .lock()
-            .map(|r| r.iter().any(|o| o == object))
-            .unwrap_or(false)
-    }
-
-    fn refuse(&self, object: &str) {
-        if let Ok(mut r) = self.refused.lock() {
-            if !r.iter().any(|o| o == object) {
-                r.push(object.to_string());
-            }
-        }
-    }
-
-    /// Takes one job from the allowance, or says why not: the allowance is spent, or what is
-    /// left is within the share `sync.api_budget_percent` keeps for the org's other work.
-    async fn take_job(&self, ctx: &Context) -> Result<(), SyncError> {
-        // One /limits read per run, however many windows ask at once.
-        let max = *self
-            .max
-            .get_or_try_init(|| async {
-                let limits = ctx.client.limits().await?;
-                let l = &limits["DailyBulkV2QueryJobs"];
-                let max = l["Max"].as_i64().unwrap_or(10_000);
-                self.remaining
-                    .store(l["Remaining"].as_i64().unwrap_or(max), Ordering::SeqCst);
-                Ok::<i64, SyncError>(max)
-            })
-            .await?;
-        let pct = ctx.config.sync.api_budget_percent as i64;
-        let keep = max * (100 - pct) / 100;
-        let taken = self
-            .remaining
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
-                (r > keep).then_some(r - 1)
-            });
-        match taken {
-            Ok(_) => Ok(()),
-            Err(r) => Err(SyncError::BulkAllowance {
-                message: format!(
-                    "DailyBulkV2QueryJobs {r} of {max} left, and sync.api_budget_percent = {pct}% keeps {keep} for other work"
-                ),
-            }),
-        }
-    }
-
-    fn spent(&self) {
-        self.remaining.store(0, Ordering::SeqCst);
-    }
-}
-
-/// Whether a window of `records` (`None`: not counted) is planned for Bulk API 2.0 under
-/// `api`: in `auto`, a counted window of at least `BULK_MIN_RECORDS` of an object whose fields
-/// Bulk can all select (an object Bulk refuses at run time goes to REST in [`run_window`]).
-pub fn use_bulk(api: Api, records: Option<u64>, obj: &ObjectSchema) -> bool {
-    match api {
-        Api::Rest => false,
-        Api::Bulk => true,
-        Api::Auto => {
-            obj.bulk_obstacle().is_none()
-                && records.is_some_and(|n| n >= crate::sync::plan::BULK_MIN_RECORDS)
-        }
-    }
 }
 
 /// Errors with which Salesforce refuses to run a Bulk query on an object or its fields.
@@ -227,7 +140,7 @@ async fn instead(
 }
 
 async fn rest(ctx: &Context, budget: &Budget, job: &ChunkJob) -> Result<ChunkOutcome, SyncError> {
-    chunk::run_chunk(ctx, budget, job).await
+    crate::fetch::rest::run_chunk(ctx, budget, job).await
 }
 
 /// What the async side tells the decoder thread.
@@ -285,7 +198,8 @@ async fn attempt(
     if job.expected == Some(0) {
         return rest(ctx, budget, job).await; // nothing to fetch: no job
     }
-    let Some((days, skip, first)) = chunk::pending_days(&ctx.store, job).await? else {
+    let Some((days, skip, first)) = crate::commit::days::pending_days(&ctx.store, job).await?
+    else {
         return Ok(ChunkOutcome::AlreadyCommitted { requests: 0 });
     };
     let window = ChunkId {
@@ -309,7 +223,9 @@ async fn attempt(
             chunks: 0,
         });
     }
-    ctx.bulk.take_job(ctx).await?;
+    ctx.bulk
+        .take_job(&ctx.client, ctx.config.sync.api_budget_percent)
+        .await?;
     let fields = obj.bulk_select_list();
     let q = soql::bulk_query(
         &obj.object,
@@ -320,7 +236,7 @@ async fn attempt(
         window.end,
     );
     let what = format!("{} {window} (Bulk job)", obj.object);
-    let attempt_id = chunk::attempt_token();
+    let attempt_id = crate::commit::job::attempt_token();
     // The manifests' api_requests: every request of the job so far goes to the first day.
     let commit = Committer {
         store: &ctx.store,
@@ -426,7 +342,7 @@ async fn attempt(
     // `Ok(None)`: the stream ended before every page was read (the fetch says why).
     let decoder = tokio::task::spawn_blocking(move || -> Result<Option<u64>, SyncError> {
         let mut router = DayRouter::new(&dec_obj, &dec_days, &dec_skip, cap, &tmp);
-        let (schema, _) = chunk::decode_schema(&dec_obj);
+        let (schema, _) = crate::commit::days::decode_schema(&dec_obj);
         let mut dec = CsvDecoder::new(&schema);
         let mut rows = 0u64;
         while let Some(m) = rx.blocking_recv() {
@@ -556,7 +472,7 @@ impl<'a> DayRouter<'a> {
         cap: usize,
         tmp: &'a std::path::Path,
     ) -> Self {
-        let (_, cursor_col) = chunk::decode_schema(obj);
+        let (_, cursor_col) = crate::commit::days::decode_schema(obj);
         Self {
             obj,
             days,
@@ -583,7 +499,7 @@ impl<'a> DayRouter<'a> {
 
     /// Sorts a batch's rows by day (one `take`) and holds each day's run of them.
     fn push(&mut self, batch: RecordBatch) -> Result<(), SyncError> {
-        let day_of = chunk::row_days(self.obj, self.days, self.cursor_col, &batch)?;
+        let day_of = crate::commit::days::row_days(self.obj, self.days, self.cursor_col, &batch)?;
         let mut order: Vec<u32> = (0..batch.num_rows() as u32)
             .filter(|&i| !self.skip[day_of[i as usize]])
             .collect();

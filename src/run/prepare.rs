@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
 use crate::config::ObjectConfig;
+use crate::context::{Budget, Context, SyncError};
 use crate::salesforce::{ident, soql, SfError};
 use crate::schema::{Describes, ObjectSchema};
 use crate::sink::layout;
 use crate::sink::manifest;
-use crate::sync::{Budget, Context, SyncError};
 
 /// An object resolved against the org's describe.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub async fn prepare_objects(
 }
 
 /// Adds the objects a run left out to its summary (the run exits 1).
-pub fn add_failed(summary: &mut crate::sync::RunSummary, failed: Vec<FailedObject>) {
+pub fn add_failed(summary: &mut crate::run::RunSummary, failed: Vec<FailedObject>) {
     if failed.is_empty() {
         return;
     }
@@ -61,8 +61,8 @@ pub struct FailedObject {
 
 impl FailedObject {
     /// Its line in the run's summary (status `failed`: the run exits 1).
-    pub fn summary(&self) -> crate::sync::ObjectSummary {
-        crate::sync::ObjectSummary {
+    pub fn summary(&self) -> crate::run::ObjectSummary {
+        crate::run::ObjectSummary {
             object: self.object.clone(),
             status: "failed".into(),
             chunks_failed: 1,
@@ -206,7 +206,7 @@ async fn settle_object(ctx: &Context, o: &mut PreparedObject) -> Result<(), Sync
             }
         }
     }
-    crate::sync::delta::settle(ctx, &o.schema.object, &o.schema.arrow).await?;
+    crate::commit::delta::settle(ctx, &o.schema.object, &o.schema.arrow).await?;
     Ok(())
 }
 

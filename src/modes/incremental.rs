@@ -14,13 +14,14 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::commit::days::day_chunks;
+use crate::context::{Budget, Context, SyncError};
+use crate::plan::counts;
+use crate::run::runner::execute;
+use crate::run::runner::window_jobs;
+use crate::run::{ObjectSummary, RunSummary};
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest::{self, Manifest};
-use crate::sync::chunk::day_chunks;
-use crate::sync::counts;
-use crate::sync::runner::execute;
-use crate::sync::runner::window_jobs;
-use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
 use crate::timefmt::rfc3339;
 
 /// "Now", in milliseconds. `FORCELAKE_NOW` (RFC 3339) replaces the clock, for replaying a
@@ -108,7 +109,7 @@ fn stretches(
         .map(|c| (c.start, c.end))
         .collect();
     if pos < end {
-        plan::subtract(pos, end, &own)
+        crate::ranges::subtract(pos, end, &own)
     } else {
         vec![]
     }
@@ -119,12 +120,12 @@ fn stretches(
 /// counted in each.
 pub async fn plan_incremental(
     ctx: &Context,
-    objects: &[crate::sync::prepare::PreparedObject],
+    objects: &[crate::run::prepare::PreparedObject],
 ) -> Result<Vec<(String, Vec<(ChunkId, u64)>)>, SyncError> {
     let now = now();
     let mut out = Vec::new();
     for o in objects {
-        let end = plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+        let end = crate::ranges::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
         let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
         let windows = match incremental_state(&committed) {
             Some((_, pos)) => {
@@ -151,7 +152,7 @@ pub async fn plan_incremental(
 /// Runs one incremental sync of every configured object.
 pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
     let started = Instant::now();
-    let (objects, failed) = crate::sync::prepare::prepare_each(&ctx, true, true).await?;
+    let (objects, failed) = crate::run::prepare::prepare_each(&ctx, true, true).await?;
     let now = now();
     let endpoint = if ctx.config.sync.include_deleted {
         "queryAll"
@@ -169,7 +170,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
     };
     for o in &objects {
         // windows end at now − lag (for a date cursor: at the last midnight before it)
-        let end = plan::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+        let end = crate::ranges::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
         let name = o.schema.object.clone();
         let committed = manifest::list_chunks(ctx.store.as_ref(), &name).await?;
         let mut s = ObjectSummary {
@@ -238,13 +239,14 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
             s.position_after = Some(rfc3339(pos));
         }
     }
-    crate::sync::prepare::add_failed(&mut summary, failed);
+    crate::run::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::windows as plan;
     use crate::timefmt::DateOrTime;
     use chrono::Duration;
     use proptest::prelude::*;
@@ -321,7 +323,7 @@ mod tests {
             for w in all.windows(2) {
                 prop_assert!(w[0].1 <= w[1].0, "overlap {:?}", w);
             }
-            prop_assert!(plan::gaps(start, end2, &all).is_empty());
+            prop_assert!(crate::ranges::gaps(start, end2, &all).is_empty());
             let mut after = committed.clone();
             after.extend(rerun);
             prop_assert_eq!(incremental_state(&after).unwrap().1, end2);

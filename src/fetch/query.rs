@@ -10,10 +10,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::context::{Budget, SyncError};
 use crate::decode::parse_envelope;
 use crate::salesforce::{soql, Client};
 use crate::schema::ObjectSchema;
-use crate::sync::{Budget, SyncError};
 
 /// Salesforce caps URI plus headers at 16,384 bytes; keep the URI well under it.
 pub const MAX_URI: usize = 15_000;

@@ -22,26 +22,26 @@
 //!   (itself and its committed siblings) — except a chunk of *another* backfill committed after
 //!   this one began, which makes this one yield (both pulled the day whole); a live chunk that
 //!   reaches past the backfill's end (an incremental run committed past a "today" backfill's
-//!   cut while it ran) makes the chunk [`Overtaken`](crate::sync::SyncError::Overtaken): it is
+//!   cut while it ran) makes the chunk [`Overtaken`](crate::context::SyncError::Overtaken): it is
 //!   fetched again, its end moved to cover that chunk (`runner::widen_backfill`);
 //! - the one exception: a backfill day cut into several chunks (a window boundary inside the
 //!   day, or halves after `QUERY_TIMEOUT`) keeps the old chunks that reach past its first parts
 //!   until its last part commits and supersedes them.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
+use crate::context::{LogCache, SyncError};
+use crate::ranges::subtract;
 use crate::sink::layout::{self, ChunkId, ChunkKind};
 use crate::sink::manifest::{self, Manifest};
 use crate::sink::store::list_paths;
 use crate::sink::SinkError;
-use crate::sync::plan::subtract;
-use crate::sync::SyncError;
 
 /// What the gate decided for a chunk.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,23 +162,6 @@ pub enum GateOutcome {
     Yielded {
         by: String,
     },
-}
-
-/// Commit log entries this process has read (they never change), per destination.
-#[derive(Default)]
-pub struct LogCache {
-    entries: Mutex<HashMap<String, Arc<Manifest>>>,
-}
-
-impl LogCache {
-    fn get(&self, p: &Path) -> Option<Arc<Manifest>> {
-        self.entries.lock().ok()?.get(p.as_ref()).cloned()
-    }
-    fn put(&self, p: &Path, m: Arc<Manifest>) {
-        if let Ok(mut e) = self.entries.lock() {
-            e.insert(p.to_string(), m);
-        }
-    }
 }
 
 /// A chunk whose claim this committer found without its manifest (its writer stopped between

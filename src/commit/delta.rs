@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use object_store::ObjectStore;
 
+use crate::context::{Context, SyncError};
 use crate::sink::delta::{ChunkCommit, DeltaFile, DeltaOutcome, DeltaTables, TableState};
 use crate::sink::layout::{self, ChunkId};
 use crate::sink::manifest::{self, Manifest};
-use crate::sync::{Context, SyncError};
 
 /// The Delta commit of a committed manifest: its files in, the files of the chunks it
 /// supersedes out. A chunk without files that supersedes nothing changes no table.
@@ -181,18 +181,6 @@ pub async fn lag(
         todo,
         unmanaged,
     })
-}
-
-/// The destination's Delta tables, when `destination.table_format = "delta"`.
-pub fn open_tables(d: &crate::config::DestinationConfig) -> Result<Option<DeltaTables>, SyncError> {
-    match d.table_format {
-        crate::config::TableFormat::None => Ok(None),
-        crate::config::TableFormat::Delta => {
-            let (root_store, root) = crate::sink::store::open_root(&d.url, &d.options)
-                .map_err(|e| super::destination_error(d, e))?;
-            Ok(Some(DeltaTables::new(root_store, root)))
-        }
-    }
 }
 
 /// Brings an object's table level with its manifests (the commits a crash or an error

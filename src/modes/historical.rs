@@ -6,14 +6,16 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::commit::days::day_chunks;
+use crate::context::{Budget, Context, SyncError};
+use crate::plan::counts;
+use crate::plan::windows as plan;
+use crate::run::prepare::{earliest_cursor, PreparedObject};
+use crate::run::runner::execute;
+use crate::run::runner::window_jobs;
+use crate::run::{ObjectSummary, RunSummary};
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest;
-use crate::sync::chunk::day_chunks;
-use crate::sync::counts;
-use crate::sync::prepare::{earliest_cursor, PreparedObject};
-use crate::sync::runner::execute;
-use crate::sync::runner::window_jobs;
-use crate::sync::{plan, Budget, Context, ObjectSummary, RunSummary, SyncError};
 use crate::timefmt::day_start;
 
 /// One object's part of a historical sync.
@@ -70,7 +72,7 @@ pub async fn plan_historical(
     budgets: &HashMap<String, Arc<Budget>>,
 ) -> Result<Vec<HistoricalPlan>, SyncError> {
     use futures::{StreamExt, TryStreamExt};
-    let now = crate::sync::incremental::now();
+    let now = crate::modes::incremental::now();
     futures::stream::iter(objects.iter().map(|o| plan_object(ctx, o, budgets, now)))
         .buffered(ctx.config.sync.concurrency.max(1))
         .try_collect()
@@ -85,7 +87,7 @@ async fn plan_object(
     now: DateTime<Utc>,
 ) -> Result<HistoricalPlan, SyncError> {
     let date = o.schema.cursor_is_date;
-    let cut = plan::cut(now, ctx.config.sync.lag_s, date);
+    let cut = crate::ranges::cut(now, ctx.config.sync.lag_s, date);
     let end = ctx.config.sync.end.unwrap_or(now);
     let budget = budgets
         .get(&o.schema.object)
@@ -98,11 +100,11 @@ async fn plan_object(
             .map(|t| day_start(t.date_naive())),
     };
     let committed = manifest::list_chunks(ctx.store.as_ref(), &o.schema.object).await?;
-    let range = start.and_then(|s| plan::fetch_range(s, end, cut, date));
+    let range = start.and_then(|s| crate::ranges::fetch_range(s, end, cut, date));
     // what no committed chunk (of any kind) covers, counted, cut into query windows
     let covered: Vec<_> = committed.iter().map(|c| (c.start, c.end)).collect();
     let stretches = match range {
-        Some((s, e)) => plan::subtract(s, e, &covered),
+        Some((s, e)) => crate::ranges::subtract(s, e, &covered),
         None => vec![],
     };
     let windows = counts::windows_for(ctx, &o.schema, &stretches, &budget).await?;
@@ -136,7 +138,7 @@ async fn plan_object(
 /// Runs a historical sync of every configured object.
 pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
     let started = Instant::now();
-    let (objects, failed) = crate::sync::prepare::prepare_each(&ctx, true, true).await?;
+    let (objects, failed) = crate::run::prepare::prepare_each(&ctx, true, true).await?;
     let budgets: HashMap<String, Arc<Budget>> = objects
         .iter()
         .map(|o| {
@@ -185,6 +187,6 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
         jobs.extend(window_jobs(&o.schema, windows, &ctx.config, false));
     }
     execute(ctx.clone(), jobs, &budgets, &mut summary).await;
-    crate::sync::prepare::add_failed(&mut summary, failed);
+    crate::run::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }

@@ -1,16 +1,16 @@
 //! How an object's records spread over its cursor range, learnt cheaply before fetching: one
 //! aggregate query (`GROUP BY DAY_ONLY(cursor)`) per ≤ 2,000 days, or — where Salesforce
 //! refuses the aggregate or it times out — `COUNT()` bisection down to stretches of at most
-//! [`WINDOW_TARGET`](crate::sync::plan::WINDOW_TARGET) records or one day.
+//! [`WINDOW_TARGET`](crate::plan::windows::WINDOW_TARGET) records or one day.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+use crate::context::{Budget, Context, SyncError};
+use crate::plan::windows::{self as plan, Segment};
 use crate::salesforce::{soql, SfError};
 use crate::schema::ObjectSchema;
-use crate::sync::plan::{self, Segment};
-use crate::sync::{Budget, Context, SyncError};
 use crate::timefmt::day_start;
 
 /// Days one aggregate query may span (its groups come back in one batch of at most 2,000).
@@ -169,37 +169,6 @@ pub fn split_point(a: DateTime<Utc>, b: DateTime<Utc>) -> Option<DateTime<Utc>> 
     (m > a && m < b).then_some(m)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aggregate_results_are_read_whatever_their_keys() {
-        let body = br#"{"totalSize":2,"done":true,"records":[
-            {"attributes":{"type":"AggregateResult"},"expr0":"2025-03-01","expr1":12},
-            {"attributes":{"type":"AggregateResult"},"CloseDate":"2025-03-04","expr0":3}]}"#;
-        let mut m = BTreeMap::new();
-        parse_day_counts(body, &mut m).unwrap();
-        assert_eq!(m.len(), 2);
-        assert_eq!(m[&NaiveDate::from_ymd_opt(2025, 3, 1).unwrap()], 12);
-        assert_eq!(m[&NaiveDate::from_ymd_opt(2025, 3, 4).unwrap()], 3);
-    }
-
-    #[test]
-    fn bisection_halves_at_midnights() {
-        let t = |s: &str| crate::timefmt::DateOrTime::parse(s).unwrap().as_start();
-        assert_eq!(
-            split_point(t("2025-01-01"), t("2025-01-11")),
-            Some(t("2025-01-06"))
-        );
-        assert_eq!(
-            split_point(t("2025-01-01T06:00:00Z"), t("2025-01-02T06:00:00Z")),
-            Some(t("2025-01-02"))
-        );
-        assert_eq!(split_point(t("2025-01-01"), t("2025-01-02")), None);
-    }
-}
-
 /// The query windows over `stretches` (sorted, disjoint: the parts of a range still to
 /// fetch): one count pass over their whole span, then [`plan::cut_windows`] per stretch (a
 /// window never spans committed time). `None` when the budget ran out while counting.
@@ -236,4 +205,35 @@ pub async fn windows_for(
         ));
     }
     Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregate_results_are_read_whatever_their_keys() {
+        let body = br#"{"totalSize":2,"done":true,"records":[
+            {"attributes":{"type":"AggregateResult"},"expr0":"2025-03-01","expr1":12},
+            {"attributes":{"type":"AggregateResult"},"CloseDate":"2025-03-04","expr0":3}]}"#;
+        let mut m = BTreeMap::new();
+        parse_day_counts(body, &mut m).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[&NaiveDate::from_ymd_opt(2025, 3, 1).unwrap()], 12);
+        assert_eq!(m[&NaiveDate::from_ymd_opt(2025, 3, 4).unwrap()], 3);
+    }
+
+    #[test]
+    fn bisection_halves_at_midnights() {
+        let t = |s: &str| crate::timefmt::DateOrTime::parse(s).unwrap().as_start();
+        assert_eq!(
+            split_point(t("2025-01-01"), t("2025-01-11")),
+            Some(t("2025-01-06"))
+        );
+        assert_eq!(
+            split_point(t("2025-01-01T06:00:00Z"), t("2025-01-02T06:00:00Z")),
+            Some(t("2025-01-02"))
+        );
+        assert_eq!(split_point(t("2025-01-01"), t("2025-01-02")), None);
+    }
 }

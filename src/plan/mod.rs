@@ -1,0 +1,5 @@
+//! Planning: record counts, query windows and which API fetches each.
+
+pub mod api;
+pub mod counts;
+pub mod windows;
