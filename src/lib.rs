@@ -21,7 +21,6 @@ pub mod commit;
 pub mod config;
 pub mod context;
 pub mod decode;
-pub mod demo;
 pub mod emulator;
 pub mod fetch;
 pub mod modes;

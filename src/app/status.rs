@@ -411,6 +411,48 @@ impl Status {
     }
 }
 
+/// `status [--object O]…`: what the lake holds, per object, and what is behind.
+pub async fn run(
+    cfg: crate::config::Config,
+    object: &[String],
+    out: crate::app::Out,
+) -> Result<crate::app::ExitCode, crate::context::SyncError> {
+    use crate::context::SyncError;
+    for o in object {
+        if !cfg.objects.iter().any(|c| c.name.eq_ignore_ascii_case(o)) {
+            let names: Vec<&str> = cfg.objects.iter().map(|c| c.name.as_str()).collect();
+            let close = crate::salesforce::ident::closest(o, names.iter().copied(), 3);
+            return Err(crate::config::ConfigError::Invalid {
+                key: "--object".into(),
+                value: format!("{o:?}"),
+                rule: format!(
+                    "is not a configured object{}; configured: {}",
+                    crate::context::suggest(&close),
+                    names.join(", ")
+                ),
+            }
+            .into());
+        }
+    }
+    let store =
+        crate::sink::store::open(&cfg.destination.url, &cfg.destination.options).map_err(|e| {
+            SyncError::Destination {
+                url: cfg.destination.url.clone(),
+                message: e.to_string(),
+            }
+        })?;
+    let mut st = status(store.clone(), object).await?;
+    if let Some(delta) = crate::context::open_tables(&cfg.destination)? {
+        add_table_status(&store, &delta, &mut st).await?;
+    }
+    if out.json {
+        crate::app::print_json(&st);
+    } else {
+        print!("{}", st.to_text());
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,4 +2,5 @@
 
 pub mod api;
 pub mod counts;
+pub mod estimate;
 pub mod windows;

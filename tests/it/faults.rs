@@ -133,7 +133,8 @@ async fn daily_limit_and_api_budget_stop_cleanly_and_the_rerun_completes() {
 
     // The query budget: sync.query_limit requests per object per run, resumed next run.
     let (emu, p) = case(emulator_config(150), "window_records = 5").await;
-    // check and plan estimate the requests from COUNT() and warn that the limit splits the sync
+    // check and plan estimate the requests from the planned windows and warn that the limit
+    // splits the sync
     let out = run(&p, &["check", "--json", "--set", "sync.query_limit=10"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -151,6 +152,10 @@ async fn daily_limit_and_api_budget_stop_cleanly_and_the_rerun_completes() {
     .await;
     let pl: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(pl["estimates"][0]["runs"].as_u64().unwrap() >= 3, "{pl}");
+    // one estimate: check prints what plan prints, from the same planned windows
+    let mut planned = pl["estimates"][0].clone();
+    planned.as_object_mut().unwrap().remove("object");
+    assert_eq!(acc["estimate"], planned, "check and plan disagree");
     let mut runs = 0;
     loop {
         runs += 1;
