@@ -504,14 +504,37 @@ fn range_i64(
 }
 
 impl RawConfig {
-    /// Validates every key, collecting the first error with its key, value and rule.
+    /// Validates every key, section by section, returning the first error with its key, value
+    /// and rule.
     pub fn validate(
         self,
         secret_env: Option<String>,
         secret_from_command_line: bool,
     ) -> Result<Config, ConfigError> {
-        // [salesforce]
-        let sf = self.salesforce;
+        let salesforce = self
+            .salesforce
+            .validate(secret_env, secret_from_command_line)?;
+        let sync = self.sync.validate()?;
+        let objects = validate_objects(self.objects, &sync.cursor_field)?;
+        let destination = self.destination.validate()?;
+        Ok(Config {
+            salesforce,
+            objects,
+            sync,
+            destination,
+        })
+    }
+}
+
+impl RawSalesforce {
+    /// `[salesforce]`; the secret comes from the file, the environment or `--set` (in that order
+    /// of precedence, the last winning).
+    fn validate(
+        self,
+        secret_env: Option<String>,
+        secret_from_command_line: bool,
+    ) -> Result<SalesforceConfig, ConfigError> {
+        let sf = self;
         let instance_url = validate_instance_url(sf.instance_url.as_deref().ok_or_else(|| {
             ConfigError::Missing {
                 key: "salesforce.instance_url".into(),
@@ -563,9 +586,21 @@ impl RawConfig {
                 ));
             }
         }
+        Ok(SalesforceConfig {
+            instance_url,
+            client_id,
+            client_secret: Secret::new(client_secret),
+            api_version,
+            ca_file: sf.ca_file,
+            gzip: sf.gzip.unwrap_or(true),
+        })
+    }
+}
 
-        // [sync]
-        let s = self.sync;
+impl RawSync {
+    /// `[sync]`.
+    fn validate(self) -> Result<SyncConfig, ConfigError> {
+        let s = self;
         let mode = match s.mode.as_deref() {
             Some("historical") => Mode::Historical,
             Some("incremental") => Mode::Incremental,
@@ -585,6 +620,7 @@ impl RawConfig {
         };
         let cursor_field = s
             .cursor_field
+            .clone()
             .unwrap_or_else(|| "LastModifiedDate".to_string());
         if !ident::is_field_name(&cursor_field) {
             return Err(invalid(
@@ -593,55 +629,7 @@ impl RawConfig {
                 "must be a Salesforce field API name such as LastModifiedDate or SystemModstamp",
             ));
         }
-        let start = match &s.start_date {
-            None => None,
-            Some(v) => {
-                if mode == Mode::Incremental {
-                    return Err(invalid(
-                        "sync.start_date",
-                        format!("{v:?}"),
-                        "only applies to historical mode: incremental never looks back, it starts from the moment of its first run. \
-                         Remove start_date, and run a historical sync (or `forcelake backfill`) for the past",
-                    ));
-                }
-                Some(DateOrTime::parse(v).ok_or_else(|| {
-                    invalid(
-                        "sync.start_date",
-                        format!("{v:?}"),
-                        "an ISO date (2024-01-01) or datetime (2024-01-01T00:00:00Z)",
-                    )
-                })?)
-            }
-        };
-        let end = match &s.end_date {
-            None => None,
-            Some(v) => {
-                if mode == Mode::Incremental {
-                    return Err(invalid(
-                        "sync.end_date",
-                        format!("{v:?}"),
-                        "only applies to historical mode; incremental runs up to now − sync.lag_s",
-                    ));
-                }
-                Some(DateOrTime::parse(v).ok_or_else(|| {
-                    invalid("sync.end_date", format!("{v:?}"), "an ISO date (2024-12-31, inclusive) or datetime (2024-12-31T12:00:00Z, exclusive)")
-                })?)
-            }
-        };
-        let start = start.map(DateOrTime::as_start);
-        let end = end.map(DateOrTime::as_end);
-        if let (Some(a), Some(b)) = (start, end) {
-            if b <= a {
-                return Err(invalid(
-                    "sync.end_date",
-                    s.end_date.as_deref().unwrap_or(""),
-                    format!(
-                        "must be after sync.start_date ({})",
-                        s.start_date.as_deref().unwrap_or("")
-                    ),
-                ));
-            }
-        }
+        let (start, end) = s.date_range(mode)?;
         let query_limit = match s.query_limit {
             Some(0) => return Err(invalid("sync.query_limit", 0, "query_limit cannot be 0: it is the most query requests one run may send per object (at least 1; default 50)")),
             Some(v) if v < 0 => return Err(invalid("sync.query_limit", v, "query_limit cannot be negative: it is the most query requests one run may send per object (at least 1; default 50)")),
@@ -727,68 +715,159 @@ impl RawConfig {
                 ))
             }
         };
+        Ok(SyncConfig {
+            mode,
+            cursor_field,
+            start,
+            end,
+            query_limit,
+            api_budget_percent,
+            lag_s,
+            rate_limit,
+            rate_limit_timeout_ms,
+            request_timeout_s,
+            include_deleted,
+            concurrency,
+            memory_limit_mb,
+            window_records,
+            api,
+        })
+    }
 
-        // [[objects]]
-        if self.objects.is_empty() {
-            return Err(ConfigError::Missing {
-                key: "objects".into(),
-                hint: "add at least one [[objects]] table with name = \"Account\"".into(),
-            });
-        }
-        let mut objects = Vec::with_capacity(self.objects.len());
-        let mut seen = std::collections::HashSet::new();
-        for (i, o) in self.objects.into_iter().enumerate() {
-            let key = format!("objects[{i}].name");
-            if !ident::is_object_name(&o.name) {
-                return Err(invalid(&key, format!("{:?}", o.name), "must be a Salesforce object API name (letters, digits and single underscores, starting with a letter, e.g. Account or ns__Invoice__c)"));
-            }
-            if !seen.insert(o.name.to_ascii_lowercase()) {
-                return Err(invalid(&key, format!("{:?}", o.name), "is listed twice"));
-            }
-            if let Some(fields) = &o.fields {
-                if fields.is_empty() {
-                    return Err(invalid(&format!("objects[{i}].fields"), "[]", "list at least one field, or omit `fields` for the object's standard fields"));
+    /// `sync.start_date` and `sync.end_date` (historical mode only) as instants.
+    #[allow(clippy::type_complexity)]
+    fn date_range(
+        &self,
+        mode: Mode,
+    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ConfigError> {
+        let s = self;
+        let start = match &s.start_date {
+            None => None,
+            Some(v) => {
+                if mode == Mode::Incremental {
+                    return Err(invalid(
+                        "sync.start_date",
+                        format!("{v:?}"),
+                        "only applies to historical mode: incremental never looks back, it starts from the moment of its first run. \
+                         Remove start_date, and run a historical sync (or `forcelake backfill`) for the past",
+                    ));
                 }
-                let mut fseen = std::collections::HashSet::new();
-                for f in fields {
-                    if !ident::is_field_path(f) {
-                        let why = if f.split('.').count() > crate::schema::path::MAX_HOPS + 1 {
-                            "follows more than 5 relationships; SOQL allows at most 5 in one path (e.g. Account.Owner.Manager.Name follows 3)"
-                        } else {
-                            "must be a Salesforce field API name (letters, digits and single underscores, e.g. Name or Amount__c) or a relationship path of such names (e.g. Owner.Name or Account__r.Name)"
-                        };
-                        return Err(invalid(
-                            &format!("objects[{i}].fields ({})", o.name),
-                            format!("{f:?}"),
-                            why,
-                        ));
-                    }
-                    if !fseen.insert(f.to_ascii_lowercase()) {
-                        return Err(invalid(
-                            &format!("objects[{i}].fields ({})", o.name),
-                            format!("{f:?}"),
-                            "is listed twice",
-                        ));
-                    }
-                }
+                Some(DateOrTime::parse(v).ok_or_else(|| {
+                    invalid(
+                        "sync.start_date",
+                        format!("{v:?}"),
+                        "an ISO date (2024-01-01) or datetime (2024-01-01T00:00:00Z)",
+                    )
+                })?)
             }
-            let cursor = o.cursor_field.unwrap_or_else(|| cursor_field.clone());
-            if !ident::is_field_name(&cursor) {
+        };
+        let end = match &s.end_date {
+            None => None,
+            Some(v) => {
+                if mode == Mode::Incremental {
+                    return Err(invalid(
+                        "sync.end_date",
+                        format!("{v:?}"),
+                        "only applies to historical mode; incremental runs up to now − sync.lag_s",
+                    ));
+                }
+                Some(DateOrTime::parse(v).ok_or_else(|| {
+                    invalid("sync.end_date", format!("{v:?}"), "an ISO date (2024-12-31, inclusive) or datetime (2024-12-31T12:00:00Z, exclusive)")
+                })?)
+            }
+        };
+        let start = start.map(DateOrTime::as_start);
+        let end = end.map(DateOrTime::as_end);
+        if let (Some(a), Some(b)) = (start, end) {
+            if b <= a {
                 return Err(invalid(
-                    &format!("objects[{i}].cursor_field"),
-                    format!("{cursor:?}"),
-                    "must be a Salesforce field API name",
+                    "sync.end_date",
+                    s.end_date.as_deref().unwrap_or(""),
+                    format!(
+                        "must be after sync.start_date ({})",
+                        s.start_date.as_deref().unwrap_or("")
+                    ),
                 ));
             }
-            objects.push(ObjectConfig {
-                name: o.name,
-                fields: o.fields,
-                cursor_field: cursor,
-            });
         }
+        Ok((start, end))
+    }
+}
 
-        // [destination]
-        let d = self.destination;
+/// `[[objects]]`: each name and field list well-formed and listed once; `cursor_field` is
+/// the `[sync]` default for objects that do not set their own.
+fn validate_objects(
+    raw: Vec<RawObject>,
+    cursor_field: &str,
+) -> Result<Vec<ObjectConfig>, ConfigError> {
+    if raw.is_empty() {
+        return Err(ConfigError::Missing {
+            key: "objects".into(),
+            hint: "add at least one [[objects]] table with name = \"Account\"".into(),
+        });
+    }
+    let mut objects = Vec::with_capacity(raw.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, o) in raw.into_iter().enumerate() {
+        let key = format!("objects[{i}].name");
+        if !ident::is_object_name(&o.name) {
+            return Err(invalid(&key, format!("{:?}", o.name), "must be a Salesforce object API name (letters, digits and single underscores, starting with a letter, e.g. Account or ns__Invoice__c)"));
+        }
+        if !seen.insert(o.name.to_ascii_lowercase()) {
+            return Err(invalid(&key, format!("{:?}", o.name), "is listed twice"));
+        }
+        if let Some(fields) = &o.fields {
+            if fields.is_empty() {
+                return Err(invalid(
+                    &format!("objects[{i}].fields"),
+                    "[]",
+                    "list at least one field, or omit `fields` for the object's standard fields",
+                ));
+            }
+            let mut fseen = std::collections::HashSet::new();
+            for f in fields {
+                if !ident::is_field_path(f) {
+                    let why = if f.split('.').count() > crate::schema::path::MAX_HOPS + 1 {
+                        "follows more than 5 relationships; SOQL allows at most 5 in one path (e.g. Account.Owner.Manager.Name follows 3)"
+                    } else {
+                        "must be a Salesforce field API name (letters, digits and single underscores, e.g. Name or Amount__c) or a relationship path of such names (e.g. Owner.Name or Account__r.Name)"
+                    };
+                    return Err(invalid(
+                        &format!("objects[{i}].fields ({})", o.name),
+                        format!("{f:?}"),
+                        why,
+                    ));
+                }
+                if !fseen.insert(f.to_ascii_lowercase()) {
+                    return Err(invalid(
+                        &format!("objects[{i}].fields ({})", o.name),
+                        format!("{f:?}"),
+                        "is listed twice",
+                    ));
+                }
+            }
+        }
+        let cursor = o.cursor_field.unwrap_or_else(|| cursor_field.to_string());
+        if !ident::is_field_name(&cursor) {
+            return Err(invalid(
+                &format!("objects[{i}].cursor_field"),
+                format!("{cursor:?}"),
+                "must be a Salesforce field API name",
+            ));
+        }
+        objects.push(ObjectConfig {
+            name: o.name,
+            fields: o.fields,
+            cursor_field: cursor,
+        });
+    }
+    Ok(objects)
+}
+
+impl RawDestination {
+    /// `[destination]`: the URL and its store options, compression, table format.
+    fn validate(self) -> Result<DestinationConfig, ConfigError> {
+        let d = self;
         let url = d.url.filter(|u| !u.trim().is_empty()).ok_or_else(|| ConfigError::Missing {
             key: "destination.url".into(),
             hint: "a local folder, file:///abs/path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix".into(),
@@ -818,40 +897,11 @@ impl RawConfig {
         };
         crate::sink::store::check_url_and_options(&url, &d.options)
             .map_err(|b| invalid(&b.key, b.value, b.rule))?;
-
-        Ok(Config {
-            salesforce: SalesforceConfig {
-                instance_url,
-                client_id,
-                client_secret: Secret::new(client_secret),
-                api_version,
-                ca_file: sf.ca_file,
-                gzip: sf.gzip.unwrap_or(true),
-            },
-            objects,
-            sync: SyncConfig {
-                mode,
-                cursor_field,
-                start,
-                end,
-                query_limit,
-                api_budget_percent,
-                lag_s,
-                rate_limit,
-                rate_limit_timeout_ms,
-                request_timeout_s,
-                include_deleted,
-                concurrency,
-                memory_limit_mb,
-                window_records,
-                api,
-            },
-            destination: DestinationConfig {
-                url,
-                compression,
-                table_format,
-                options: d.options,
-            },
+        Ok(DestinationConfig {
+            url,
+            compression,
+            table_format,
+            options: d.options,
         })
     }
 }
