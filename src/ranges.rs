@@ -87,12 +87,3 @@ pub fn subtract(
     }
     out
 }
-
-/// Merges intervals; returns the gaps between `from` and `to` that none covers.
-pub fn gaps(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    covered: &[(DateTime<Utc>, DateTime<Utc>)],
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    subtract(from, to, covered)
-}

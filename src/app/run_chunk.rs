@@ -90,7 +90,7 @@ pub async fn run_chunk(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
                 .then_some((chunk.start, chunk.end.min(b))),
             expected,
             bulk: crate::plan::api::use_bulk(api, expected, &o.schema),
-            memory_share: (ctx.config.sync.memory_limit_mb << 20),
+            memory_share: crate::commit::job::memory_share(&ctx.config, 1),
             ..crate::commit::job::ChunkJob::new(
                 o.schema.clone(),
                 crate::sink::layout::ChunkId {

@@ -95,7 +95,7 @@ pub fn coverage_gaps(
     ) else {
         return vec![];
     };
-    crate::ranges::gaps(from, to, windows)
+    crate::ranges::subtract(from, to, windows)
 }
 
 /// Builds the status of `objects` (or of every object in the lake when empty).

@@ -270,13 +270,10 @@ mod tests {
     use crate::sink::manifest::FileEntry;
 
     fn m(id: &str, day: &str, files: &[&str], supersedes: &[&str], at: &str) -> Manifest {
+        let chunk = ChunkId::parse(id).expect("a chunk id");
+        let supersedes: Vec<String> = supersedes.iter().map(|s| s.to_string()).collect();
         Manifest {
-            format_version: 1,
-            object: "Account".into(),
             day: day.into(),
-            chunk_id: id.into(),
-            kind: crate::sink::layout::ChunkKind::Historical,
-            cursor_field: "LastModifiedDate".into(),
             window_start: String::new(),
             window_end: String::new(),
             files: files
@@ -288,17 +285,8 @@ mod tests {
                 })
                 .collect(),
             rows: 3 * files.len() as u64,
-            schema_hash: String::new(),
             api_requests: 1,
-            started_at: at.into(),
-            committed_at: at.into(),
-            tool_version: String::new(),
-            supersedes: supersedes.iter().map(|s| s.to_string()).collect(),
-            attempt: String::new(),
-            endpoint: String::new(),
-            soql: String::new(),
-            total_size: 0,
-            org_id: None,
+            ..Manifest::example(&chunk, at, &supersedes)
         }
     }
 

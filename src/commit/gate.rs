@@ -343,29 +343,8 @@ mod tests {
 
     fn man(id: &ChunkId, committed_min: i64, supersedes: &[&ChunkId]) -> Manifest {
         let at = rfc3339(t0() + Duration::minutes(committed_min));
-        Manifest {
-            format_version: 1,
-            object: "Account".into(),
-            day: id.day().to_string(),
-            chunk_id: id.to_string(),
-            kind: id.kind,
-            cursor_field: "LastModifiedDate".into(),
-            window_start: rfc3339(id.start),
-            window_end: rfc3339(id.end),
-            files: vec![],
-            rows: 0,
-            schema_hash: String::new(),
-            api_requests: 0,
-            started_at: at.clone(),
-            committed_at: at,
-            tool_version: String::new(),
-            supersedes: supersedes.iter().map(|s| s.to_string()).collect(),
-            attempt: String::new(),
-            endpoint: String::new(),
-            soql: String::new(),
-            total_size: 0,
-            org_id: None,
-        }
+        let supersedes: Vec<String> = supersedes.iter().map(|s| s.to_string()).collect();
+        Manifest::example(id, &at, &supersedes)
     }
 
     fn h(kind: ChunkKind, a: i64, b: i64) -> ChunkId {

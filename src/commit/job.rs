@@ -14,8 +14,13 @@ use crate::sink::writer::ParquetSettings;
 /// `sync.memory_limit_mb`; a quarter of it is for the row group being built, the rest for
 /// its pages in flight, the decoded batch and the encoder's working buffers.
 pub fn parquet_settings(config: &crate::config::Config) -> ParquetSettings {
-    let share = (config.sync.memory_limit_mb << 20) / config.sync.concurrency.max(1);
+    let share = memory_share(config, config.sync.concurrency);
     ParquetSettings::new(config.destination.compression, share / 4)
+}
+
+/// A window's share of `sync.memory_limit_mb`, in bytes, when `in_flight` windows run at once.
+pub fn memory_share(config: &crate::config::Config, in_flight: usize) -> usize {
+    (config.sync.memory_limit_mb << 20) / in_flight.max(1)
 }
 
 /// Pages a chunk fetches ahead of its decoder (see [`ChunkJob::pages_ahead`]).
@@ -59,7 +64,7 @@ impl ChunkJob {
             replaces: None,
             expected: None,
             bulk: config.sync.api == crate::config::Api::Bulk,
-            memory_share: (config.sync.memory_limit_mb << 20) / config.sync.concurrency.max(1),
+            memory_share: memory_share(config, config.sync.concurrency),
         }
     }
 }

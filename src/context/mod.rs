@@ -76,9 +76,7 @@ impl Context {
             config,
         })
     }
-}
 
-impl Context {
     /// Why no new window may start now: the org's rolling API usage passed
     /// `sync.api_budget_percent` (from the last `Sforce-Limit-Info`).
     pub fn api_budget_stop(&self) -> Option<String> {

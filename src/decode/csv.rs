@@ -623,11 +623,7 @@ mod tests {
                 .as_ref()
                 .map(|(a, b)| format!("{{\"latitude\":{a},\"longitude\":{b}}}"))
                 .unwrap_or_else(|| "null".into());
-            let ts = {
-                let mut b = Vec::new();
-                crate::timefmt::push_sf_datetime(&mut b, r.ms);
-                String::from_utf8(b).unwrap()
-            };
+            let ts = sf_text(r.ms, "+0000");
             let user =
                 r#""attributes":{"type":"User","url":"/services/data/v62.0/sobjects/User/005"}"#;
             let owner = match &r.owner {
@@ -674,11 +670,7 @@ mod tests {
     fn csv_page(recs: &[Rec]) -> String {
         let mut out = String::from("\"Name\",\"Id\",\"Flag__c\",\"Count__c\",\"Big__c\",\"Ratio__c\",\"Amount__c\",\"Day__c\",\"LastModifiedDate\",\"At__c\",\"Tags__c\",\"Any__c\",\"BillingStreet\",\"BillingCity\",\"BillingState\",\"BillingPostalCode\",\"BillingCountry\",\"BillingLatitude\",\"BillingLongitude\",\"BillingGeocodeAccuracy\",\"Spot__Latitude__s\",\"Spot__Longitude__s\",\"Owner.Name\",\"Owner.IsActive\",\"Owner.Id\",\"Parent.Owner.Name\",\"Parent.Owner.Id\",\"Parent.Id\"\n");
         for (i, r) in recs.iter().enumerate() {
-            let ts = {
-                let mut b = Vec::new();
-                crate::timefmt::push_bulk_datetime(&mut b, r.ms);
-                String::from_utf8(b).unwrap()
-            };
+            let ts = sf_text(r.ms, "Z");
             let cells = [
                 q(&r.name),
                 format!("\"001{i:015}\""),
@@ -722,6 +714,12 @@ mod tests {
         let mut d = PageDecoder::new(&s);
         d.decode_page(page.as_bytes()).unwrap();
         d.finish_batch().unwrap()
+    }
+
+    /// A datetime as Salesforce writes it: `+0000` in REST JSON, `Z` in Bulk CSV.
+    fn sf_text(ms: i64, zone: &str) -> String {
+        let t = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+        format!("{}{zone}", t.format("%Y-%m-%dT%H:%M:%S%.3f"))
     }
 
     fn decode_csv(pages: &[String], step: usize) -> RecordBatch {

@@ -1116,7 +1116,10 @@ mod tests {
     proptest! {
         #[test]
         fn fast_datetime_path_agrees_with_chrono(ms in 0i64..4_102_444_800_000) {
-            let text = crate::timefmt::sf_datetime(ms);
+            let text = chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+                .to_string();
             prop_assert_eq!(parse_datetime_ms(&text), Some(ms));
         }
 

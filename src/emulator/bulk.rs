@@ -770,7 +770,7 @@ pub fn push_cell(out: &mut Vec<u8>, f: &FieldDef, c: &Cell) {
         Cell::Bool(b) => b.to_string(),
         Cell::DateTime(ms) => {
             out.push(b'"');
-            crate::timefmt::push_bulk_datetime(out, *ms);
+            super::render::push_bulk_datetime(out, *ms);
             out.push(b'"');
             return;
         }

@@ -644,7 +644,7 @@ impl Synthetic {
             return;
         }
         out.push(b'"');
-        crate::timefmt::push_sf_datetime(out, self.dynamic_ms(i, fi));
+        super::render::push_sf_datetime(out, self.dynamic_ms(i, fi));
         out.push(b'"');
     }
 
@@ -653,7 +653,7 @@ impl Synthetic {
         if Some(fi) == self.id {
             push_record_id(out, self.key_prefix, i + 1);
         } else {
-            crate::timefmt::push_bulk_datetime(out, self.dynamic_ms(i, fi));
+            super::render::push_bulk_datetime(out, self.dynamic_ms(i, fi));
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod bulk;
 pub mod data;
+pub mod render;
 pub mod soql;
 
 use std::collections::HashMap;
@@ -86,7 +87,11 @@ impl Default for EmulatorConfig {
                 seed: 42,
                 rows: HashMap::new(),
                 default_rows: 1000,
-                anchor_ms: crate::timefmt::day_start(today).timestamp_millis(),
+                anchor_ms: today
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight exists")
+                    .and_utc()
+                    .timestamp_millis(),
                 days: 730,
                 synthetic: HashMap::new(),
             },
@@ -1514,7 +1519,7 @@ fn render_cell(out: &mut Vec<u8>, f: &FieldDef, c: &Cell) {
         }
         Cell::Int(v) => out.extend_from_slice(v.to_string().as_bytes()),
         Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Cell::DateTime(ms) => push_json_str(out, &crate::timefmt::sf_datetime(*ms)),
+        Cell::DateTime(ms) => push_json_str(out, &render::sf_datetime(*ms)),
         Cell::Date(d) => {
             let day = chrono::DateTime::from_timestamp(*d as i64 * 86_400, 0)
                 .map(|t| t.format("%Y-%m-%d").to_string())

@@ -6,6 +6,32 @@ use std::cmp::Ordering;
 
 use crate::emulator::data::{Cell, ObjectDef};
 
+/// The fields of Salesforce's `Name` object (the parent of a polymorphic lookup such as
+/// `Case.Owner`): the only fields SOQL allows after such a step. The emulator's own list, so
+/// that a mistake in the product's copy shows.
+const NAME_OBJECT_FIELDS: [&str; 20] = [
+    "Id",
+    "Alias",
+    "Email",
+    "FirstName",
+    "IsActive",
+    "LastName",
+    "LastReferencedDate",
+    "LastViewedDate",
+    "MiddleName",
+    "Name",
+    "NameOrAlias",
+    "Phone",
+    "ProfileId",
+    "RecordTypeId",
+    "SmallPhotoUrl",
+    "Suffix",
+    "Title",
+    "Type",
+    "UserRoleId",
+    "Username",
+];
+
 /// A SOQL error: `(errorCode, message)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoqlError {
@@ -781,11 +807,11 @@ fn add_path<'a>(
             Some(i) => d.fields[i].name.clone(),
             None => return Err(column_error(&d.name)),
         },
-        None => match crate::salesforce::describe::NAME_FIELDS
+        None => match NAME_OBJECT_FIELDS
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(leaf))
+            .find(|n| n.eq_ignore_ascii_case(leaf))
         {
-            Some((n, _)) => n.to_string(),
+            Some(n) => n.to_string(),
             None => return Err(column_error("Name")),
         },
     };

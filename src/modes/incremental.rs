@@ -323,7 +323,7 @@ mod tests {
             for w in all.windows(2) {
                 prop_assert!(w[0].1 <= w[1].0, "overlap {:?}", w);
             }
-            prop_assert!(crate::ranges::gaps(start, end2, &all).is_empty());
+            prop_assert!(crate::ranges::subtract(start, end2, &all).is_empty());
             let mut after = committed.clone();
             after.extend(rerun);
             prop_assert_eq!(incremental_state(&after).unwrap().1, end2);

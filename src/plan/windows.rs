@@ -461,7 +461,7 @@ mod tests {
             // planned + committed covers [s, e) with no hole
             let mut all: Vec<_> = plan.iter().map(|c| (c.start, c.end)).collect();
             all.extend(committed.iter().map(|c| (c.start, c.end)));
-            prop_assert!(gaps(s, e, &all).is_empty());
+            prop_assert!(subtract(s, e, &all).is_empty());
             // planned chunks do not overlap each other
             let mut p: Vec<_> = plan.iter().map(|c| (c.start, c.end)).collect();
             p.sort();

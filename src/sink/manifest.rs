@@ -77,6 +77,35 @@ impl Manifest {
         })?;
         Ok(layout::manifest_path(&self.object, &id))
     }
+
+    /// A manifest of an Account chunk without files, committed at `committed_at` (tests set
+    /// the fields they need on it).
+    #[cfg(test)]
+    pub(crate) fn example(chunk: &ChunkId, committed_at: &str, supersedes: &[String]) -> Self {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            object: "Account".into(),
+            day: chunk.day().to_string(),
+            chunk_id: chunk.to_string(),
+            kind: chunk.kind,
+            cursor_field: "LastModifiedDate".into(),
+            window_start: crate::timefmt::rfc3339(chunk.start),
+            window_end: crate::timefmt::rfc3339(chunk.end),
+            files: vec![],
+            rows: 0,
+            schema_hash: String::new(),
+            api_requests: 0,
+            started_at: committed_at.into(),
+            committed_at: committed_at.into(),
+            tool_version: String::new(),
+            supersedes: supersedes.to_vec(),
+            attempt: String::new(),
+            endpoint: String::new(),
+            soql: String::new(),
+            total_size: 0,
+            org_id: None,
+        }
+    }
 }
 
 /// Writes the manifest with `PutMode::Create`.
