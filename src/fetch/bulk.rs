@@ -266,7 +266,7 @@ async fn attempt(
         .client
         .create_query_job(&q, job.include_deleted, &what)
         .await?;
-    let mut guard = AbortGuard {
+    let guard = AbortGuard {
         ctx,
         id: created.id.clone(),
         what: what.clone(),
@@ -274,60 +274,7 @@ async fn attempt(
     };
     tracing::debug!(object = %obj.object, window = %window, job = %created.id, "Bulk job created");
 
-    // Poll with a gentle exponential backoff until the job ends: a job's end is seen at most
-    // a quarter of its run time late (doubling would wait up to its whole run time again),
-    // for a few more polls on long jobs. The waits are counted from the job's creation, not
-    // from each poll's answer, so round trips do not stretch the schedule.
-    let started = std::time::Instant::now();
-    let mut next_poll = started;
-    let deadline = job_deadline();
-    let mut delays = backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_secs(1))
-        .with_factor(POLL_GROWTH)
-        .with_max_delay(Duration::from_secs(15))
-        .without_max_times()
-        .build();
-    let info = loop {
-        let d = delays.next().unwrap_or(Duration::from_secs(15));
-        // (after a slow answer, the next poll still waits a little)
-        next_poll = (next_poll + d).max(std::time::Instant::now() + d / 4);
-        if next_poll - started > deadline {
-            guard.abort().await;
-            return Err(SyncError::BulkJobFailed {
-                object: obj.object.clone(),
-                window: window.to_string(),
-                job: created.id.clone(),
-                state: "unfinished".into(),
-                message: Some(format!(
-                    "not complete after {} s; aborted",
-                    deadline.as_secs()
-                )),
-            });
-        }
-        tokio::time::sleep_until(next_poll.into()).await;
-        budget.force_take();
-        requests.fetch_add(1, Ordering::Relaxed);
-        let info = match ctx.client.job_info(&created.id, &what).await {
-            Ok(i) => i,
-            Err(e) => {
-                guard.abort().await;
-                return Err(e.into());
-            }
-        };
-        if info.is_terminal() {
-            break info;
-        }
-    };
-    guard.armed = false; // a terminal job needs no abort
-    if info.state != "JobComplete" {
-        return Err(SyncError::BulkJobFailed {
-            object: obj.object.clone(),
-            window: window.to_string(),
-            job: info.id,
-            state: info.state,
-            message: info.error_message,
-        });
-    }
+    let info = wait_for_job(guard, budget, requests, &obj.object, &window).await?;
     let processed = info.number_records_processed;
 
     // Decoder, router and writer on a blocking thread; committed days come back in order.
@@ -443,6 +390,74 @@ async fn attempt(
     };
     tracing::debug!(object = %obj.object, window = %window, rows, job = %created.id, "Bulk window committed");
     Ok(tally.outcome(requests.load(Ordering::Relaxed), false))
+}
+
+/// Polls a created job (its `guard` aborts it if this is cancelled) with a gentle exponential
+/// backoff until it ends; a job that fails, or is not done within the deadline (then aborted),
+/// is an error.
+async fn wait_for_job(
+    mut guard: AbortGuard<'_>,
+    budget: &Budget,
+    requests: &std::sync::atomic::AtomicU64,
+    object: &str,
+    window: &ChunkId,
+) -> Result<crate::salesforce::bulk::JobInfo, SyncError> {
+    // Poll with a gentle exponential backoff until the job ends: a job's end is seen at most
+    // a quarter of its run time late (doubling would wait up to its whole run time again),
+    // for a few more polls on long jobs. The waits are counted from the job's creation, not
+    // from each poll's answer, so round trips do not stretch the schedule.
+    let started = std::time::Instant::now();
+    let mut next_poll = started;
+    let deadline = job_deadline();
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_factor(POLL_GROWTH)
+        .with_max_delay(Duration::from_secs(15))
+        .without_max_times()
+        .build();
+    let info = loop {
+        let d = delays.next().unwrap_or(Duration::from_secs(15));
+        // (after a slow answer, the next poll still waits a little)
+        next_poll = (next_poll + d).max(std::time::Instant::now() + d / 4);
+        if next_poll - started > deadline {
+            let e = SyncError::BulkJobFailed {
+                object: object.to_string(),
+                window: window.to_string(),
+                job: guard.id.clone(),
+                state: "unfinished".into(),
+                message: Some(format!(
+                    "not complete after {} s; aborted",
+                    deadline.as_secs()
+                )),
+            };
+            guard.abort().await;
+            return Err(e);
+        }
+        tokio::time::sleep_until(next_poll.into()).await;
+        budget.force_take();
+        requests.fetch_add(1, Ordering::Relaxed);
+        let info = match guard.ctx.client.job_info(&guard.id, &guard.what).await {
+            Ok(i) => i,
+            Err(e) => {
+                guard.abort().await;
+                return Err(e.into());
+            }
+        };
+        if info.is_terminal() {
+            break info;
+        }
+    };
+    guard.armed = false; // a terminal job needs no abort
+    if info.state != "JobComplete" {
+        return Err(SyncError::BulkJobFailed {
+            object: object.to_string(),
+            window: window.to_string(),
+            job: info.id,
+            state: info.state,
+            message: info.error_message,
+        });
+    }
+    Ok(info)
 }
 
 /// Routes a window's unordered rows to their days, holding at most `cap` bytes of them in

@@ -76,62 +76,6 @@ pub async fn execute_gated(
     let mut pending: HashMap<String, u64> = HashMap::new();
     let mut reasons: HashMap<String, String> = HashMap::new();
 
-    let record = |summary: &mut RunSummary,
-                  object: &str,
-                  days: u64,
-                  r: Result<ChunkOutcome, SyncError>,
-                  stop: &mut Option<String>| {
-        let s = summary
-            .objects
-            .iter_mut()
-            .find(|s| s.object == object)
-            .expect("summary per object");
-        match r {
-            Ok(ChunkOutcome::Committed { rows, chunks, .. }) => {
-                s.rows += rows;
-                s.chunks_committed += chunks;
-                s.chunks_already_committed += days.saturating_sub(chunks);
-                progress.chunk_done(rows);
-            }
-            Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
-                s.chunks_already_committed += days;
-                progress.chunk_done(0);
-            }
-            Ok(ChunkOutcome::BudgetSpent { rows, chunks, .. }) => {
-                s.rows += rows;
-                s.chunks_committed += chunks;
-                s.chunks_pending += days.saturating_sub(chunks);
-            }
-            Err(SyncError::Salesforce(SfError::DailyLimit { message })) => {
-                s.chunks_pending += days;
-                *stop = Some(crate::context::daily_limit_reason(&message));
-            }
-            Err(e @ SyncError::BulkAllowance { .. }) => {
-                s.chunks_pending += days;
-                *stop = Some(e.to_string());
-            }
-            Err(e) => {
-                tracing::error!(object, error = %e, "chunk failed");
-                s.chunks_failed += 1;
-                if s.errors.len() < 10 {
-                    s.errors.push(if e.is_retryable() {
-                        format!("{e} (after its retries; the next run fetches the window again)")
-                    } else {
-                        e.to_string()
-                    });
-                }
-                if e.exit_code() == 2 {
-                    summary.config_error = true;
-                }
-                if e.exit_code() == 2 && stop.is_none() {
-                    *stop = Some(format!(
-                        "stopped after an authentication or configuration error: {e}"
-                    ));
-                }
-            }
-        }
-    };
-
     for job in jobs {
         let object = job.object.object.clone();
         let days = crate::commit::days::day_chunks(&job.chunk).len() as u64;
@@ -143,35 +87,7 @@ pub async fn execute_gated(
             stop_reason = ctx.api_budget_stop();
         }
         if let (None, Some(g)) = (&stop_reason, gate) {
-            loop {
-                match g.window.state(Utc::now()) {
-                    crate::run::offpeak::WindowState::Open { closes_at } => {
-                        summary.window = Some(
-                            serde_json::json!({"open": true, "closes_at": crate::timefmt::rfc3339(closes_at)}),
-                        );
-                        break;
-                    }
-                    crate::run::offpeak::WindowState::Closed { opens_at } => {
-                        if g.wait {
-                            let wait = (opens_at - Utc::now())
-                                .to_std()
-                                .unwrap_or_default()
-                                .max(Duration::from_millis(200));
-                            tracing::info!(opens_at = %crate::timefmt::rfc3339(opens_at), "off-peak window closed; in-flight chunks finish, new ones wait for the next window");
-                            tokio::time::sleep(wait).await;
-                        } else {
-                            summary.window = Some(
-                                serde_json::json!({"open": false, "next_opens_at": crate::timefmt::rfc3339(opens_at)}),
-                            );
-                            stop_reason = Some(format!(
-                                "the off-peak window is closed; it opens next at {}",
-                                crate::timefmt::rfc3339(opens_at)
-                            ));
-                            break;
-                        }
-                    }
-                }
-            }
+            stop_reason = wait_for_window(g, summary).await;
         }
         if stop_reason.is_some() || budget.exhausted() {
             if budget.exhausted() {
@@ -184,7 +100,7 @@ pub async fn execute_gated(
         }
         while set.len() >= concurrency {
             if let Some(Ok((o, d, r))) = set.join_next().await {
-                record(summary, &o, d, r, &mut stop_reason);
+                record(summary, &progress, &o, d, r, &mut stop_reason);
             }
         }
         let ctx2 = ctx.clone();
@@ -211,7 +127,7 @@ pub async fn execute_gated(
     }
     while let Some(res) = set.join_next().await {
         match res {
-            Ok((o, d, r)) => record(summary, &o, d, r, &mut stop_reason),
+            Ok((o, d, r)) => record(summary, &progress, &o, d, r, &mut stop_reason),
             Err(e) => tracing::error!(error = %e, "chunk task panicked"),
         }
     }
@@ -219,6 +135,111 @@ pub async fn execute_gated(
     for s in summary.objects.iter() {
         clear_failures(&ctx, &s.object).await;
     }
+    finish_statuses(&ctx, summary, budgets, &pending, &reasons, stop_reason);
+}
+
+/// Adds a window's outcome to the summary; a daily limit, a spent Bulk allowance or a
+/// configuration error sets the reason no new window starts (`stop`).
+fn record(
+    summary: &mut RunSummary,
+    progress: &crate::run::progress::Progress,
+    object: &str,
+    days: u64,
+    r: Result<ChunkOutcome, SyncError>,
+    stop: &mut Option<String>,
+) {
+    let s = summary
+        .objects
+        .iter_mut()
+        .find(|s| s.object == object)
+        .expect("summary per object");
+    match r {
+        Ok(ChunkOutcome::Committed { rows, chunks, .. }) => {
+            s.rows += rows;
+            s.chunks_committed += chunks;
+            s.chunks_already_committed += days.saturating_sub(chunks);
+            progress.chunk_done(rows);
+        }
+        Ok(ChunkOutcome::AlreadyCommitted { .. }) => {
+            s.chunks_already_committed += days;
+            progress.chunk_done(0);
+        }
+        Ok(ChunkOutcome::BudgetSpent { rows, chunks, .. }) => {
+            s.rows += rows;
+            s.chunks_committed += chunks;
+            s.chunks_pending += days.saturating_sub(chunks);
+        }
+        Err(SyncError::Salesforce(SfError::DailyLimit { message })) => {
+            s.chunks_pending += days;
+            *stop = Some(crate::context::daily_limit_reason(&message));
+        }
+        Err(e @ SyncError::BulkAllowance { .. }) => {
+            s.chunks_pending += days;
+            *stop = Some(e.to_string());
+        }
+        Err(e) => {
+            tracing::error!(object, error = %e, "chunk failed");
+            s.chunks_failed += 1;
+            if s.errors.len() < 10 {
+                s.errors.push(if e.is_retryable() {
+                    format!("{e} (after its retries; the next run fetches the window again)")
+                } else {
+                    e.to_string()
+                });
+            }
+            if e.exit_code() == 2 {
+                summary.config_error = true;
+            }
+            if e.exit_code() == 2 && stop.is_none() {
+                *stop = Some(format!(
+                    "stopped after an authentication or configuration error: {e}"
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a new window may start under the off-peak gate: `None` when the window is open
+/// (after sleeping until it opens with `--wait`), or the reason it may not.
+async fn wait_for_window(g: &Gate, summary: &mut RunSummary) -> Option<String> {
+    loop {
+        match g.window.state(Utc::now()) {
+            crate::run::offpeak::WindowState::Open { closes_at } => {
+                summary.window = Some(
+                    serde_json::json!({"open": true, "closes_at": crate::timefmt::rfc3339(closes_at)}),
+                );
+                return None;
+            }
+            crate::run::offpeak::WindowState::Closed { opens_at } => {
+                if !g.wait {
+                    summary.window = Some(
+                        serde_json::json!({"open": false, "next_opens_at": crate::timefmt::rfc3339(opens_at)}),
+                    );
+                    return Some(format!(
+                        "the off-peak window is closed; it opens next at {}",
+                        crate::timefmt::rfc3339(opens_at)
+                    ));
+                }
+                let wait = (opens_at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .max(Duration::from_millis(200));
+                tracing::info!(opens_at = %crate::timefmt::rfc3339(opens_at), "off-peak window closed; in-flight chunks finish, new ones wait for the next window");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// Each object's status (and why it paused), then the run's.
+fn finish_statuses(
+    ctx: &Context,
+    summary: &mut RunSummary,
+    budgets: &HashMap<String, Arc<Budget>>,
+    pending: &HashMap<String, u64>,
+    reasons: &HashMap<String, String>,
+    stop_reason: Option<String>,
+) {
     for s in summary.objects.iter_mut() {
         s.chunks_pending += pending.get(&s.object).copied().unwrap_or(0);
         s.requests += budgets.get(&s.object).map(|b| b.used()).unwrap_or(0);
