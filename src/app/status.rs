@@ -102,22 +102,7 @@ pub fn coverage_gaps(
 pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<Status, SinkError> {
     let plans = crate::modes::backfill::list_plans(store.as_ref()).await?;
     let names = if objects.is_empty() {
-        let mut n = manifest::list_objects(store.as_ref()).await?;
-        n.extend(plans.iter().flat_map(|p| p.objects.iter().cloned()));
-        // objects whose only trace is a failed (or killed) chunk
-        if let Ok(r) = store
-            .list_with_delimiter(Some(&crate::sink::layout::failures_root()))
-            .await
-        {
-            n.extend(
-                r.common_prefixes
-                    .iter()
-                    .filter_map(|p| p.filename().map(str::to_string)),
-            );
-        }
-        n.sort();
-        n.dedup();
-        n
+        lake_objects(store.as_ref(), &plans).await?
     } else {
         objects.to_vec()
     };
@@ -126,11 +111,6 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
     for name in names {
         let all = manifest::load_all(store.clone(), &name).await?;
         let failures = failed_chunks(store.as_ref(), &name).await;
-        // Chunks a backfill superseded no longer hold data.
-        let superseded: std::collections::HashSet<String> = all
-            .iter()
-            .flat_map(|m| m.supersedes.iter().cloned())
-            .collect();
         let rows_of: std::collections::HashMap<String, u64> =
             all.iter().map(|m| (m.chunk_id.clone(), m.rows)).collect();
         let all_ids: Vec<ChunkId> = all
@@ -138,143 +118,193 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             .filter_map(|m| ChunkId::parse(&m.chunk_id))
             .collect();
         for p in plans.iter().filter(|p| p.objects.contains(&name)) {
-            let planned: Vec<(&crate::modes::backfill::PlannedChunk, ChunkId)> = p
-                .chunks
-                .iter()
-                .filter(|c| c.object == name)
-                .filter_map(|c| ChunkId::parse(&c.chunk_id).map(|id| (c, id)))
-                .collect();
-            let mut committed = 0u64;
-            let mut failed = 0u64;
-            let mut rows_per_day = BTreeMap::new();
-            for (c, id) in &planned {
-                // committed when the backfill's chunks (whole, or QUERY_TIMEOUT halves) cover it
-                if crate::modes::backfill::uncovered(id, &all_ids).is_empty() {
-                    committed += 1;
-                    let rows: u64 = all_ids
-                        .iter()
-                        .filter(|x| {
-                            x.kind == id.kind
-                                && x.tag == id.tag
-                                && x.start >= id.start
-                                && x.end <= id.end
-                        })
-                        .filter_map(|x| rows_of.get(&x.to_string()))
-                        .sum();
-                    rows_per_day.insert(c.day.clone(), rows);
-                } else if failures.iter().any(|f| {
-                    ChunkId::parse(f)
-                        .map(|x| x.tag == id.tag && x.start >= id.start && x.end <= id.end)
-                        .unwrap_or(false)
-                }) {
-                    failed += 1;
-                }
-            }
-            backfills.push(BackfillStatus {
-                id: p.id.clone(),
-                object: name.clone(),
-                start: p.start.clone(),
-                end: p.end.clone(),
-                chunks: ChunkCounts {
-                    committed,
-                    pending: planned.len() as u64 - committed - failed,
-                    failed,
-                },
-                rows: rows_per_day.values().sum(),
-                rows_per_day,
-                created_at: p.created_at.clone(),
-                progress: if planned.is_empty() {
-                    1.0
-                } else {
-                    committed as f64 / planned.len() as f64
-                },
-            });
+            backfills.push(backfill_status(p, &name, &all_ids, &rows_of, &failures));
         }
         let pending_backfill: u64 = backfills
             .iter()
             .filter(|b| b.object == name)
             .map(|b| b.chunks.pending)
             .sum();
-        let failed_count = failures
-            .iter()
-            .filter(|c| !rows_of.contains_key(*c))
-            .count() as u64;
-        let ms: Vec<_> = all
-            .into_iter()
-            .filter(|m| !superseded.contains(&m.chunk_id))
-            .collect();
-        let ids: Vec<ChunkId> = ms
-            .iter()
-            .filter_map(|m| ChunkId::parse(&m.chunk_id))
-            .collect();
-        let windows: Vec<_> = ids
-            .iter()
-            .filter(|c| !c.is_marker())
-            .map(|c| (c.start, c.end))
-            .collect();
-        let inc = crate::modes::incremental::incremental_state(&ids);
-        let mut rows_by_kind = BTreeMap::new();
-        let mut days = std::collections::BTreeSet::new();
-        let mut hashes: Vec<(String, String)> = Vec::new();
-        for m in &ms {
-            *rows_by_kind.entry(m.kind.as_str().to_string()).or_insert(0) += m.rows;
-            if m.rows > 0 {
-                days.insert(m.day.clone());
-            }
-            if !hashes.iter().any(|(_, h)| h == &m.schema_hash) {
-                hashes.push((m.committed_at.clone(), m.schema_hash.clone()));
-            }
-        }
-        hashes.sort();
-        out.push(ObjectStatus {
-            object: name.clone(),
-            rows: ms.iter().map(|m| m.rows).sum(),
-            chunks: ChunkCounts {
-                committed: ids.iter().filter(|c| !c.is_marker()).count() as u64,
-                pending: pending_backfill,
-                failed: failed_count,
-            },
-            rows_per_day: {
-                let mut m = BTreeMap::new();
-                for x in &ms {
-                    if x.rows > 0 {
-                        *m.entry(x.day.clone()).or_insert(0) += x.rows;
-                    }
-                }
-                m
-            },
-            incremental_position: inc.map(|(_, p)| rfc3339(p)),
-            incremental_start: inc.map(|(s, _)| rfc3339(s)),
-            last_incremental_commit_at: ms
-                .iter()
-                .filter(|m| {
-                    m.kind == crate::sink::layout::ChunkKind::Incremental
-                        && m.window_start != m.window_end
-                })
-                .map(|m| m.committed_at.clone())
-                .max(),
-            last_committed_at: ms.iter().map(|m| m.committed_at.clone()).max(),
-            // Markers (empty windows) count as covered points, so the stretch between a
-            // historical sync and the incremental start point shows as a gap.
-            coverage_gaps: coverage_gaps(&ids.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>())
-                .into_iter()
-                .map(|(a, b)| Gap {
-                    start: rfc3339(a),
-                    end: rfc3339(b),
-                })
-                .collect(),
-            covered_from: windows.iter().map(|w| w.0).min().map(rfc3339),
-            covered_to: windows.iter().map(|w| w.1).max().map(rfc3339),
-            rows_by_kind,
-            days_with_rows: days.len() as u64,
-            schema_hashes: hashes.into_iter().map(|(_, h)| h).collect(),
-            delta: None,
-        });
+        out.push(object_status(&name, all, &failures, pending_backfill));
     }
     Ok(Status {
         objects: out,
         backfills,
     })
+}
+
+/// Every object the lake knows of: those with manifests, in a backfill plan, or whose only
+/// trace is a failed (or killed) chunk.
+async fn lake_objects(
+    store: &dyn ObjectStore,
+    plans: &[crate::modes::backfill::BackfillPlan],
+) -> Result<Vec<String>, SinkError> {
+    let mut n = manifest::list_objects(store).await?;
+    n.extend(plans.iter().flat_map(|p| p.objects.iter().cloned()));
+    // objects whose only trace is a failed (or killed) chunk
+    if let Ok(r) = store
+        .list_with_delimiter(Some(&crate::sink::layout::failures_root()))
+        .await
+    {
+        n.extend(
+            r.common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_string)),
+        );
+    }
+    n.sort();
+    n.dedup();
+    Ok(n)
+}
+
+/// One backfill's progress on one object: a planned chunk is committed when the backfill's
+/// chunks (whole, or QUERY_TIMEOUT halves) cover it, failed when a failure record names it.
+fn backfill_status(
+    p: &crate::modes::backfill::BackfillPlan,
+    name: &str,
+    all_ids: &[ChunkId],
+    rows_of: &std::collections::HashMap<String, u64>,
+    failures: &std::collections::HashSet<String>,
+) -> BackfillStatus {
+    let planned: Vec<(&crate::modes::backfill::PlannedChunk, ChunkId)> = p
+        .chunks
+        .iter()
+        .filter(|c| c.object == name)
+        .filter_map(|c| ChunkId::parse(&c.chunk_id).map(|id| (c, id)))
+        .collect();
+    let mut committed = 0u64;
+    let mut failed = 0u64;
+    let mut rows_per_day = BTreeMap::new();
+    for (c, id) in &planned {
+        // committed when the backfill's chunks (whole, or QUERY_TIMEOUT halves) cover it
+        if crate::modes::backfill::uncovered(id, all_ids).is_empty() {
+            committed += 1;
+            let rows: u64 = all_ids
+                .iter()
+                .filter(|x| {
+                    x.kind == id.kind && x.tag == id.tag && x.start >= id.start && x.end <= id.end
+                })
+                .filter_map(|x| rows_of.get(&x.to_string()))
+                .sum();
+            rows_per_day.insert(c.day.clone(), rows);
+        } else if failures.iter().any(|f| {
+            ChunkId::parse(f)
+                .map(|x| x.tag == id.tag && x.start >= id.start && x.end <= id.end)
+                .unwrap_or(false)
+        }) {
+            failed += 1;
+        }
+    }
+    BackfillStatus {
+        id: p.id.clone(),
+        object: name.to_string(),
+        start: p.start.clone(),
+        end: p.end.clone(),
+        chunks: ChunkCounts {
+            committed,
+            pending: planned.len() as u64 - committed - failed,
+            failed,
+        },
+        rows: rows_per_day.values().sum(),
+        rows_per_day,
+        created_at: p.created_at.clone(),
+        progress: if planned.is_empty() {
+            1.0
+        } else {
+            committed as f64 / planned.len() as f64
+        },
+    }
+}
+
+/// One object's chunks, rows, coverage and schema versions, from its manifests (those a
+/// backfill superseded no longer hold data).
+fn object_status(
+    name: &str,
+    all: Vec<manifest::Manifest>,
+    failures: &std::collections::HashSet<String>,
+    pending_backfill: u64,
+) -> ObjectStatus {
+    let superseded: std::collections::HashSet<String> = all
+        .iter()
+        .flat_map(|m| m.supersedes.iter().cloned())
+        .collect();
+    let committed: std::collections::HashSet<&str> =
+        all.iter().map(|m| m.chunk_id.as_str()).collect();
+    let failed_count = failures
+        .iter()
+        .filter(|c| !committed.contains(c.as_str()))
+        .count() as u64;
+    let ms: Vec<_> = all
+        .into_iter()
+        .filter(|m| !superseded.contains(&m.chunk_id))
+        .collect();
+    let ids: Vec<ChunkId> = ms
+        .iter()
+        .filter_map(|m| ChunkId::parse(&m.chunk_id))
+        .collect();
+    let windows: Vec<_> = ids
+        .iter()
+        .filter(|c| !c.is_marker())
+        .map(|c| (c.start, c.end))
+        .collect();
+    let inc = crate::modes::incremental::incremental_state(&ids);
+    let mut rows_by_kind = BTreeMap::new();
+    let mut days = std::collections::BTreeSet::new();
+    let mut hashes: Vec<(String, String)> = Vec::new();
+    for m in &ms {
+        *rows_by_kind.entry(m.kind.as_str().to_string()).or_insert(0) += m.rows;
+        if m.rows > 0 {
+            days.insert(m.day.clone());
+        }
+        if !hashes.iter().any(|(_, h)| h == &m.schema_hash) {
+            hashes.push((m.committed_at.clone(), m.schema_hash.clone()));
+        }
+    }
+    hashes.sort();
+    ObjectStatus {
+        object: name.to_string(),
+        rows: ms.iter().map(|m| m.rows).sum(),
+        chunks: ChunkCounts {
+            committed: ids.iter().filter(|c| !c.is_marker()).count() as u64,
+            pending: pending_backfill,
+            failed: failed_count,
+        },
+        rows_per_day: {
+            let mut m = BTreeMap::new();
+            for x in &ms {
+                if x.rows > 0 {
+                    *m.entry(x.day.clone()).or_insert(0) += x.rows;
+                }
+            }
+            m
+        },
+        incremental_position: inc.map(|(_, p)| rfc3339(p)),
+        incremental_start: inc.map(|(s, _)| rfc3339(s)),
+        last_incremental_commit_at: ms
+            .iter()
+            .filter(|m| {
+                m.kind == crate::sink::layout::ChunkKind::Incremental
+                    && m.window_start != m.window_end
+            })
+            .map(|m| m.committed_at.clone())
+            .max(),
+        last_committed_at: ms.iter().map(|m| m.committed_at.clone()).max(),
+        // Markers (empty windows) count as covered points, so the stretch between a
+        // historical sync and the incremental start point shows as a gap.
+        coverage_gaps: coverage_gaps(&ids.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>())
+            .into_iter()
+            .map(|(a, b)| Gap {
+                start: rfc3339(a),
+                end: rfc3339(b),
+            })
+            .collect(),
+        covered_from: windows.iter().map(|w| w.0).min().map(rfc3339),
+        covered_to: windows.iter().map(|w| w.1).max().map(rfc3339),
+        rows_by_kind,
+        days_with_rows: days.len() as u64,
+        schema_hashes: hashes.into_iter().map(|(_, h)| h).collect(),
+        delta: None,
+    }
 }
 
 /// `status`'s view of each object's table: its version, and how many chunks' commits it lacks
