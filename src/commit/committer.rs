@@ -12,7 +12,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use crate::commit::days::Done;
 use crate::commit::gate::{self, BackfillRule, GateOutcome};
 use crate::commit::job::{ChunkJob, Tally};
-use crate::context::{LogCache, Scratch, SyncError};
+use crate::context::{Context, LogCache, Scratch, SyncError};
 use crate::sink::delta::DeltaTables;
 use crate::sink::layout::{self, ChunkId};
 use crate::sink::manifest::{self, FileEntry, Manifest};
@@ -45,6 +45,39 @@ pub(crate) struct Committer<'a> {
     /// Query requests the window has sent so far, and those already written into manifests.
     pub(crate) requests: std::sync::atomic::AtomicU64,
     pub(crate) attributed: std::sync::atomic::AtomicU64,
+}
+
+impl<'a> Committer<'a> {
+    /// A committer of `job`'s `days` (those `skip` marks are committed already) fetched by
+    /// `soql` through `endpoint`; `requests` already sent for the window (a Bulk job's create).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn for_window(
+        ctx: &'a Context,
+        job: &'a ChunkJob,
+        days: &'a [ChunkId],
+        skip: &'a [bool],
+        attempt: &'a str,
+        soql: &'a str,
+        endpoint: String,
+        requests: u64,
+    ) -> Self {
+        Committer {
+            store: &ctx.store,
+            scratch: &ctx.scratch,
+            delta: ctx.delta.as_deref(),
+            log: &ctx.commit_log,
+            org_id: ctx.client.org_id(),
+            job,
+            days,
+            skip,
+            attempt,
+            started_at: Utc::now(),
+            soql,
+            endpoint,
+            requests: std::sync::atomic::AtomicU64::new(requests),
+            attributed: Default::default(),
+        }
+    }
 }
 
 impl Committer<'_> {

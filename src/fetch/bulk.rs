@@ -16,7 +16,6 @@ use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 use backon::BackoffBuilder;
 use bytes::Bytes;
-use chrono::Utc;
 use futures::StreamExt;
 
 use crate::commit::committer::Committer;
@@ -237,30 +236,22 @@ async fn attempt(
     );
     let what = format!("{} {window} (Bulk job)", obj.object);
     let attempt_id = crate::commit::job::attempt_token();
-    // The manifests' api_requests: every request of the job so far goes to the first day.
-    let commit = Committer {
-        store: &ctx.store,
-        scratch: &ctx.scratch,
-        delta: ctx.delta.as_deref(),
-        log: &ctx.commit_log,
-        org_id: ctx.client.org_id(),
-        job,
-        days: &days,
-        skip: &skip,
-        attempt: &attempt_id,
-        started_at: Utc::now(),
-        soql: &q,
-        endpoint: format!(
-            "bulk:{}",
-            if job.include_deleted {
-                "queryAll"
-            } else {
-                "query"
-            }
-        ),
-        requests: std::sync::atomic::AtomicU64::new(1),
-        attributed: Default::default(),
+    let endpoint = if job.include_deleted {
+        "bulk:queryAll"
+    } else {
+        "bulk:query"
     };
+    // The manifests' api_requests: every request of the job so far goes to the first day.
+    let commit = Committer::for_window(
+        ctx,
+        job,
+        &days,
+        &skip,
+        &attempt_id,
+        &q,
+        endpoint.to_string(),
+        1,
+    );
     let requests = &commit.requests;
     let created = ctx
         .client

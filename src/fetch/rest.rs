@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::Utc;
 
 use crate::commit::committer::Committer;
 use crate::commit::days::{decode_schema, pending_days, row_days, Done};
@@ -52,7 +51,6 @@ pub async fn run_chunk(
         return Ok(ChunkOutcome::AlreadyCommitted { requests: 0 });
     };
     let attempt = attempt_token();
-    let started_at = Utc::now();
     let window = ChunkId {
         start: days[first].start,
         ..job.chunk.clone()
@@ -65,27 +63,21 @@ pub async fn run_chunk(
         window.start,
         window.end,
     );
-    let commit = Committer {
-        store,
-        scratch,
-        delta: ctx.delta.as_deref(),
-        log: &ctx.commit_log,
-        org_id: client.org_id(),
-        job,
-        days: &days,
-        skip: &skip,
-        attempt: &attempt,
-        started_at,
-        soql: &q,
-        endpoint: if job.include_deleted {
-            "queryAll"
-        } else {
-            "query"
-        }
-        .to_string(),
-        requests: Default::default(),
-        attributed: Default::default(),
+    let endpoint = if job.include_deleted {
+        "queryAll"
+    } else {
+        "query"
     };
+    let commit = Committer::for_window(
+        ctx,
+        job,
+        &days,
+        &skip,
+        &attempt,
+        &q,
+        endpoint.to_string(),
+        0,
+    );
     if job.expected == Some(0) {
         // Counted empty when planned: nothing to fetch.
         let mut tally = Tally::default();
@@ -96,57 +88,14 @@ pub async fn run_chunk(
 
     // Decoder + encoder on a blocking thread, fed through a bounded channel; finished days go
     // to the committer as the stream passes them.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
     // A page is requested only while fewer than `pages_ahead` pages wait or are being decoded.
     let ahead = Arc::new(tokio::sync::Semaphore::new(job.pages_ahead.max(1)));
     let decoded = ahead.clone();
-    let enc_obj = obj.clone();
-    let enc_settings = job.settings.clone();
-    let enc_tmp = scratch.dir.clone();
-    let enc_days = days.clone();
-    let enc_skip = skip.clone();
-    let encoder = tokio::task::spawn_blocking(move || -> Result<Tail, SyncError> {
-        // However this ends (done, or a bad value), the fetcher stops waiting for room.
-        struct CloseOnDrop(Arc<tokio::sync::Semaphore>);
-        impl Drop for CloseOnDrop {
-            fn drop(&mut self) {
-                self.0.close();
-            }
-        }
-        let decoded = CloseOnDrop(decoded);
-        let mut split = DaySplitter::new(
-            &enc_obj,
-            &enc_days,
-            &enc_skip,
-            first,
-            &enc_settings,
-            &enc_tmp,
-        );
-        let mut dec = PageDecoder::new(&split.decode_schema);
-        while let Some(page) = rx.blocking_recv() {
-            dec.decode_page(&page)?;
-            drop(page);
-            decoded.0.add_permits(1);
-            if dec.buffered_rows() >= BATCH_ROWS {
-                split.push(&dec.finish_batch()?, &done_tx)?;
-            }
-        }
-        if dec.buffered_rows() > 0 {
-            split.push(&dec.finish_batch()?, &done_tx)?;
-        }
-        split.finish()
-    });
+    let encoder = spawn_encoder(job, &days, &skip, first, &scratch.dir, rx, done_tx, decoded);
 
-    let groups = crate::fetch::query::field_groups(
-        client,
-        obj,
-        window.start,
-        window.end,
-        job.include_deleted,
-        crate::fetch::query::MAX_URI,
-    );
-    let mut fetcher = crate::fetch::query::Fetcher {
+    let fetcher = crate::fetch::query::Fetcher {
         client,
         budget,
         what: &what,
@@ -155,32 +104,7 @@ pub async fn run_chunk(
         requests: &commit.requests,
         ahead: Some(ahead),
     };
-    let fetch = async {
-        let r = if groups.len() == 1 {
-            fetcher.single(&q, &tx).await
-        } else {
-            tracing::debug!(object = %obj.object, groups = groups.len(), "field list too long for one request URI: split query joined by Id");
-            let queries: Vec<(String, Vec<String>)> = groups
-                .iter()
-                .map(|g| {
-                    (
-                        soql::chunk_query(
-                            &obj.object,
-                            &g.select,
-                            &obj.cursor_field,
-                            obj.cursor_is_date,
-                            window.start,
-                            window.end,
-                        ),
-                        g.keys.clone(),
-                    )
-                })
-                .collect();
-            fetcher.split(&queries, &tx).await
-        };
-        drop(tx);
-        r
-    };
+    let fetch = fetch_pages(fetcher, job, &window, &q, tx);
     // Days are committed while the next pages are fetched.
     let (fetched, (mut tally, failed)) = tokio::join!(fetch, commit.drain(&mut done_rx));
     let requests = commit.requests.load(std::sync::atomic::Ordering::Relaxed);
@@ -216,6 +140,102 @@ pub async fn run_chunk(
     }
     tracing::debug!(object = %obj.object, window = %window, rows = tail.rows, days = days.len(), "window committed");
     Ok(tally.outcome(requests, false))
+}
+
+/// The decoder and encoder of a window on a blocking thread: pages from `rx` are decoded,
+/// cut at UTC midnights and written; each day the stream passes goes to `done` (a permit of
+/// `decoded` is given back per page, so the fetcher stays `pages_ahead` pages ahead).
+#[allow(clippy::too_many_arguments)]
+fn spawn_encoder(
+    job: &ChunkJob,
+    days: &[ChunkId],
+    skip: &[bool],
+    first: usize,
+    tmp: &std::path::Path,
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+    done_tx: UnboundedSender<Done>,
+    decoded: Arc<tokio::sync::Semaphore>,
+) -> tokio::task::JoinHandle<Result<Tail, SyncError>> {
+    let enc_obj = job.object.clone();
+    let enc_settings = job.settings.clone();
+    let enc_tmp = tmp.to_path_buf();
+    let enc_days = days.to_vec();
+    let enc_skip = skip.to_vec();
+    tokio::task::spawn_blocking(move || -> Result<Tail, SyncError> {
+        // However this ends (done, or a bad value), the fetcher stops waiting for room.
+        struct CloseOnDrop(Arc<tokio::sync::Semaphore>);
+        impl Drop for CloseOnDrop {
+            fn drop(&mut self) {
+                self.0.close();
+            }
+        }
+        let decoded = CloseOnDrop(decoded);
+        let mut split = DaySplitter::new(
+            &enc_obj,
+            &enc_days,
+            &enc_skip,
+            first,
+            &enc_settings,
+            &enc_tmp,
+        );
+        let mut dec = PageDecoder::new(&split.decode_schema);
+        while let Some(page) = rx.blocking_recv() {
+            dec.decode_page(&page)?;
+            drop(page);
+            decoded.0.add_permits(1);
+            if dec.buffered_rows() >= BATCH_ROWS {
+                split.push(&dec.finish_batch()?, &done_tx)?;
+            }
+        }
+        if dec.buffered_rows() > 0 {
+            split.push(&dec.finish_batch()?, &done_tx)?;
+        }
+        split.finish()
+    })
+}
+
+/// Fetches a window's pages into `tx`: one query, or, when the field list is too long for
+/// one request URI, several joined by Id.
+async fn fetch_pages(
+    mut fetcher: crate::fetch::query::Fetcher<'_>,
+    job: &ChunkJob,
+    window: &ChunkId,
+    q: &str,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) -> Result<crate::fetch::query::FetchEnd, SyncError> {
+    let obj = &job.object;
+    let groups = crate::fetch::query::field_groups(
+        fetcher.client,
+        obj,
+        window.start,
+        window.end,
+        job.include_deleted,
+        crate::fetch::query::MAX_URI,
+    );
+    let r = if groups.len() == 1 {
+        fetcher.single(&q, &tx).await
+    } else {
+        tracing::debug!(object = %obj.object, groups = groups.len(), "field list too long for one request URI: split query joined by Id");
+        let queries: Vec<(String, Vec<String>)> = groups
+            .iter()
+            .map(|g| {
+                (
+                    soql::chunk_query(
+                        &obj.object,
+                        &g.select,
+                        &obj.cursor_field,
+                        obj.cursor_is_date,
+                        window.start,
+                        window.end,
+                    ),
+                    g.keys.clone(),
+                )
+            })
+            .collect();
+        fetcher.split(&queries, &tx).await
+    };
+    drop(tx);
+    r
 }
 
 /// Cuts the decoded stream of a window into day chunks (on the decoder's thread).
