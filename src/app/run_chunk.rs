@@ -56,51 +56,7 @@ pub async fn run_chunk(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
         else {
             continue;
         };
-        // In `auto`, a window of more than a day is counted first (one request) to choose
-        // between REST and a Bulk job, as `sync` does from its plan; an empty one needs no query.
-        let api = ctx.config.sync.api;
-        let expected = if api == crate::config::Api::Auto
-            && o.schema.bulk_obstacle().is_none()
-            && b - a > chrono::Duration::days(1)
-            && budget.try_take()
-        {
-            Some(
-                ctx.client
-                    .count(
-                        &crate::salesforce::soql::count_query(
-                            &o.schema.object,
-                            &o.schema.cursor_field,
-                            o.schema.cursor_is_date,
-                            Some((a, b)),
-                        ),
-                        ctx.config.sync.include_deleted,
-                        &format!("count of {}", o.schema.object),
-                    )
-                    .await?,
-            )
-        } else {
-            None
-        };
-        // one window alone in the process: it may use the whole memory limit and read ahead
-        let job = crate::commit::job::ChunkJob {
-            pages_ahead: crate::commit::job::pages_ahead(1),
-            // a day cut at now − lag is replaced up to the cut (then widened over what
-            // committed past it, as a backfill run does)
-            replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
-                .then_some((chunk.start, chunk.end.min(b))),
-            expected,
-            bulk: crate::plan::api::use_bulk(api, expected, &o.schema),
-            memory_share: crate::commit::job::memory_share(&ctx.config, 1),
-            ..crate::commit::job::ChunkJob::new(
-                o.schema.clone(),
-                crate::sink::layout::ChunkId {
-                    start: a,
-                    end: b,
-                    ..part.clone()
-                },
-                &ctx.config,
-            )
-        };
+        let job = part_job(&ctx, &budget, &o.schema, &chunk, part, (a, b)).await?;
         match crate::run::runner::run_splitting(&ctx, &budget, &job).await {
             Ok(crate::commit::job::ChunkOutcome::Committed {
                 rows: r, chunks: c, ..
@@ -159,4 +115,62 @@ pub async fn run_chunk(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
         );
     }
     Ok(code)
+}
+
+/// The job of one part of a `run-chunk` chunk, fetched from `a` to `b`: in `auto`, a part of
+/// more than a day is counted first (one request) so that [`crate::plan::api::use_bulk`]
+/// chooses REST or Bulk as `sync` does from its plan.
+async fn part_job(
+    ctx: &Context,
+    budget: &crate::context::Budget,
+    schema: &std::sync::Arc<crate::schema::ObjectSchema>,
+    chunk: &crate::sink::layout::ChunkId,
+    part: &crate::sink::layout::ChunkId,
+    (a, b): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+) -> Result<crate::commit::job::ChunkJob, SyncError> {
+    // In `auto`, a window of more than a day is counted first (one request) to choose
+    // between REST and a Bulk job, as `sync` does from its plan; an empty one needs no query.
+    let api = ctx.config.sync.api;
+    let expected = if api == crate::config::Api::Auto
+        && schema.bulk_obstacle().is_none()
+        && b - a > chrono::Duration::days(1)
+        && budget.try_take()
+    {
+        Some(
+            ctx.client
+                .count(
+                    &crate::salesforce::soql::count_query(
+                        &schema.object,
+                        &schema.cursor_field,
+                        schema.cursor_is_date,
+                        Some((a, b)),
+                    ),
+                    ctx.config.sync.include_deleted,
+                    &format!("count of {}", schema.object),
+                )
+                .await?,
+        )
+    } else {
+        None
+    };
+    // one window alone in the process: it may use the whole memory limit and read ahead
+    Ok(crate::commit::job::ChunkJob {
+        pages_ahead: crate::commit::job::pages_ahead(1),
+        // a day cut at now − lag is replaced up to the cut (then widened over what
+        // committed past it, as a backfill run does)
+        replaces: (chunk.kind == crate::sink::layout::ChunkKind::Backfill)
+            .then_some((chunk.start, chunk.end.min(b))),
+        expected,
+        bulk: crate::plan::api::use_bulk(api, expected, schema),
+        memory_share: crate::commit::job::memory_share(&ctx.config, 1),
+        ..crate::commit::job::ChunkJob::new(
+            schema.clone(),
+            crate::sink::layout::ChunkId {
+                start: a,
+                end: b,
+                ..part.clone()
+            },
+            &ctx.config,
+        )
+    })
 }

@@ -269,64 +269,10 @@ async fn attempt(
     let processed = info.number_records_processed;
 
     // Decoder, router and writer on a blocking thread; committed days come back in order.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(8);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Msg>(8);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
-    let dec_obj = obj.clone();
-    let dec_days = days.clone();
-    let dec_skip = skip.clone();
-    let settings = job.settings.clone();
-    let tmp = ctx.scratch.dir.clone();
-    let cap = job.memory_share / 2;
     // `Ok(None)`: the stream ended before every page was read (the fetch says why).
-    let decoder = tokio::task::spawn_blocking(move || -> Result<Option<u64>, SyncError> {
-        let mut router = DayRouter::new(&dec_obj, &dec_days, &dec_skip, cap, &tmp);
-        let (schema, _) = crate::commit::days::decode_schema(&dec_obj);
-        let mut dec = CsvDecoder::new(&schema);
-        let mut rows = 0u64;
-        while let Some(m) = rx.blocking_recv() {
-            match m {
-                Msg::Page => dec.start_page(),
-                Msg::Bytes(b) => {
-                    let mut rest = &b[..];
-                    while !rest.is_empty() {
-                        rest = &rest[dec.feed_until(rest, BATCH_ROWS)?..];
-                        if dec.buffered_rows() >= BATCH_ROWS {
-                            router.push(dec.finish_batch()?)?;
-                        }
-                    }
-                }
-                Msg::PageEnd(announced) => {
-                    let n = dec.end_page()?;
-                    if n != announced {
-                        return Err(crate::decode::DecodeError::Malformed {
-                            object: dec_obj.object.clone(),
-                            message: format!("a results page held {n} rows but Sforce-NumberOfRecords said {announced} (cut short)"),
-                            truncated: true,
-                        }
-                        .into());
-                    }
-                    rows += n;
-                }
-                Msg::Finish { processed } => {
-                    if dec.buffered_rows() > 0 {
-                        router.push(dec.finish_batch()?)?;
-                    }
-                    // every page held what its Sforce-NumberOfRecords said, so their sum is `rows`
-                    if rows != processed {
-                        return Err(SyncError::CountMismatch {
-                            object: dec_obj.object.clone(),
-                            chunk: format!("{} (Bulk job)", dec_days[0]),
-                            received: rows,
-                            total: processed,
-                        });
-                    }
-                    router.write_days(&settings, &done_tx)?;
-                    return Ok(Some(rows));
-                }
-            }
-        }
-        Ok(None)
-    });
+    let decoder = spawn_decoder(job, &days, &skip, &ctx.scratch.dir, rx, done_tx);
 
     let fetch = async {
         let mut locator: Option<String> = None;
@@ -381,6 +327,75 @@ async fn attempt(
     };
     tracing::debug!(object = %obj.object, window = %window, rows, job = %created.id, "Bulk window committed");
     Ok(tally.outcome(requests.load(Ordering::Relaxed), false))
+}
+
+/// The decoder, day router and writer of a Bulk job's results on a blocking thread: CSV pages
+/// from `rx` (each checked against its `Sforce-NumberOfRecords`), routed to their days, and
+/// written day by day into `done_tx` once the whole result is in. `Ok(None)`: the stream ended
+/// before every page was read.
+fn spawn_decoder(
+    job: &ChunkJob,
+    days: &[ChunkId],
+    skip: &[bool],
+    tmp: &std::path::Path,
+    mut rx: tokio::sync::mpsc::Receiver<Msg>,
+    done_tx: tokio::sync::mpsc::UnboundedSender<Done>,
+) -> tokio::task::JoinHandle<Result<Option<u64>, SyncError>> {
+    let dec_obj = job.object.clone();
+    let dec_days = days.to_vec();
+    let dec_skip = skip.to_vec();
+    let settings = job.settings.clone();
+    let tmp = tmp.to_path_buf();
+    let cap = job.memory_share / 2;
+    tokio::task::spawn_blocking(move || -> Result<Option<u64>, SyncError> {
+        let mut router = DayRouter::new(&dec_obj, &dec_days, &dec_skip, cap, &tmp);
+        let (schema, _) = crate::commit::days::decode_schema(&dec_obj);
+        let mut dec = CsvDecoder::new(&schema);
+        let mut rows = 0u64;
+        while let Some(m) = rx.blocking_recv() {
+            match m {
+                Msg::Page => dec.start_page(),
+                Msg::Bytes(b) => {
+                    let mut rest = &b[..];
+                    while !rest.is_empty() {
+                        rest = &rest[dec.feed_until(rest, BATCH_ROWS)?..];
+                        if dec.buffered_rows() >= BATCH_ROWS {
+                            router.push(dec.finish_batch()?)?;
+                        }
+                    }
+                }
+                Msg::PageEnd(announced) => {
+                    let n = dec.end_page()?;
+                    if n != announced {
+                        return Err(crate::decode::DecodeError::Malformed {
+                            object: dec_obj.object.clone(),
+                            message: format!("a results page held {n} rows but Sforce-NumberOfRecords said {announced} (cut short)"),
+                            truncated: true,
+                        }
+                        .into());
+                    }
+                    rows += n;
+                }
+                Msg::Finish { processed } => {
+                    if dec.buffered_rows() > 0 {
+                        router.push(dec.finish_batch()?)?;
+                    }
+                    // every page held what its Sforce-NumberOfRecords said, so their sum is `rows`
+                    if rows != processed {
+                        return Err(SyncError::CountMismatch {
+                            object: dec_obj.object.clone(),
+                            chunk: format!("{} (Bulk job)", dec_days[0]),
+                            received: rows,
+                            total: processed,
+                        });
+                    }
+                    router.write_days(&settings, &done_tx)?;
+                    return Ok(Some(rows));
+                }
+            }
+        }
+        Ok(None)
+    })
 }
 
 /// Polls a created job (its `guard` aborts it if this is cancelled) with a gentle exponential
