@@ -34,7 +34,9 @@ use delta_kernel::schema::{DataType, PrimitiveType, StructField, StructType};
 use delta_kernel::snapshot::{Snapshot, SnapshotRef};
 use delta_kernel::transaction::create_table::create_table;
 use delta_kernel::transaction::data_layout::DataLayout;
-use delta_kernel::transaction::{CommitResult, UpdateTableOperation};
+use delta_kernel::transaction::{
+    CommitResult, CommittedTransaction, Transaction, UpdateTableOperation,
+};
 use delta_kernel::{EngineData, FileMeta, FilteredEngineData};
 use delta_kernel_default_engine::executor::tokio::TokioMultiThreadExecutor;
 use delta_kernel_default_engine::parquet::DataFileMetadata;
@@ -43,6 +45,9 @@ use object_store::ObjectStore;
 use url::Url;
 
 pub use crate::schema::PARTITION_COLUMN;
+
+mod schema;
+pub use self::schema::{decimal_differences, schema_diff, table_schema, NewColumn};
 
 /// A checkpoint is written when this many commits have followed the last one, so that opening a
 /// table reads one Parquet checkpoint and fewer than this many JSON commits.
@@ -331,120 +336,6 @@ impl DeltaTables {
     }
 }
 
-/// The Delta schema for an object's Arrow schema: its columns (nullable, except `Id`) and the
-/// `date` partition column last.
-pub fn table_schema(object: &str, arrow: &ArrowSchema) -> Result<Arc<StructType>, DeltaError> {
-    let mut fields: Vec<ArrowField> = arrow.fields().iter().map(|f| f.as_ref().clone()).collect();
-    if fields
-        .iter()
-        .any(|f| f.name().eq_ignore_ascii_case(PARTITION_COLUMN))
-    {
-        return Err(kernel(
-            object,
-            "a column is named like the partition column `date` (forcelake writes such a field as `Date_`)",
-        ));
-    }
-    fields.push(ArrowField::new(PARTITION_COLUMN, ArrowType::Date32, true));
-    let s = StructType::try_from_arrow(&ArrowSchema::new(fields)).map_err(|e| kernel(object, e))?;
-    Ok(Arc::new(s))
-}
-
-/// A column added since the table was created: where (its parent struct) and what.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewColumn {
-    pub parent: Vec<String>,
-    pub field: StructField,
-}
-
-/// The columns `new` has that `table` lacks (at any depth of structs), or the first column
-/// whose type differs. Nullability and metadata are not compared.
-pub fn schema_diff(
-    object: &str,
-    table: &StructType,
-    new: &StructType,
-) -> Result<Vec<NewColumn>, DeltaError> {
-    fn walk(
-        object: &str,
-        path: &mut Vec<String>,
-        table: &StructType,
-        new: &StructType,
-        out: &mut Vec<NewColumn>,
-    ) -> Result<(), DeltaError> {
-        for f in new.fields() {
-            let existing = table
-                .fields()
-                .find(|t| t.name().eq_ignore_ascii_case(f.name()));
-            match existing {
-                None => out.push(NewColumn {
-                    parent: path.clone(),
-                    field: StructField::new(f.name(), f.data_type().clone(), true)
-                        .with_metadata(f.metadata().clone()),
-                }),
-                Some(t) => match (t.data_type(), f.data_type()) {
-                    (DataType::Struct(a), DataType::Struct(b)) => {
-                        path.push(t.name().clone());
-                        walk(object, path, a, b, out)?;
-                        path.pop();
-                    }
-                    (a, b) if same_type(a, b) => {}
-                    (a, b) => {
-                        let mut column = path.clone();
-                        column.push(f.name().clone());
-                        return Err(DeltaError::TypeChanged {
-                            object: object.to_string(),
-                            column: column.join("."),
-                            table_type: a.to_string(),
-                            new_type: b.to_string(),
-                        });
-                    }
-                },
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(object, &mut Vec::new(), table, new, &mut out)?;
-    Ok(out)
-}
-
-/// Top-level decimal columns whose table type differs from the new schema's: (name, table
-/// precision, table scale, holds) — `holds`: the table type holds every value of the new type
-/// (as many integer digits and as many decimal places, or more).
-pub fn decimal_differences(table: &StructType, new: &ArrowSchema) -> Vec<(String, u8, i8, bool)> {
-    let mut out = Vec::new();
-    for f in new.fields() {
-        let ArrowType::Decimal128(np, ns) = f.data_type() else {
-            continue;
-        };
-        let Some(t) = table.field(f.name()) else {
-            continue;
-        };
-        let DataType::Primitive(PrimitiveType::Decimal(d)) = t.data_type() else {
-            continue;
-        };
-        let (tp, ts) = (d.precision(), d.scale() as i8);
-        if (tp, ts) == (*np, *ns) {
-            continue;
-        }
-        let holds = ts >= *ns && (tp as i16 - ts as i16) >= (*np as i16 - *ns as i16);
-        out.push((f.name().clone(), tp, ts, holds));
-    }
-    out
-}
-
-fn same_type(a: &DataType, b: &DataType) -> bool {
-    match (a, b) {
-        (DataType::Array(x), DataType::Array(y)) => same_type(x.element_type(), y.element_type()),
-        (DataType::Struct(x), DataType::Struct(y)) => {
-            x.fields().count() == y.fields().count()
-                && x.fields()
-                    .zip(y.fields())
-                    .all(|(p, q)| p.name() == q.name() && same_type(p.data_type(), q.data_type()))
-        }
-        _ => a == b,
-    }
-}
-
 /// Loads the newest snapshot (incrementally from `start` when there is one); `None` when the
 /// table does not exist yet.
 fn latest(
@@ -611,26 +502,8 @@ fn commit_blocking(
         let Some(s) = snap.clone() else {
             // no table yet: create it (a racing creator wins; then append to its table — also
             // when it created the table between our read of the log and this create's check)
-            let txn = match create_table(url.as_str(), schema.clone(), &engine_info, false)
-                .with_data_layout(DataLayout::partitioned([PARTITION_COLUMN]))
-                .build(engine, Box::new(FileSystemCommitter::new()))
-            {
-                Ok(t) => t,
-                Err(delta_kernel::KernelError::TableAlreadyExistsAtPath(_)) => continue,
-                Err(e) => return Err(kernel(object, e)),
-            };
-            match txn.commit(engine).map_err(|e| kernel(object, e))? {
-                CommitResult::Committed(c) => {
-                    tracing::info!(
-                        object,
-                        version = c.commit_version(),
-                        "created the Delta table"
-                    );
-                    snap = c.post_commit_snapshot().cloned();
-                    fresh = snap.is_some();
-                }
-                CommitResult::Conflicted(_) | CommitResult::Retryable(_) => {}
-            }
+            snap = create_or_join(engine, url, object, schema, &engine_info)?;
+            fresh = snap.is_some();
             continue;
         };
         let live = still_to_commit(engine, &s, object, commits)?;
@@ -665,88 +538,12 @@ fn commit_blocking(
         let mut txn = builder
             .build(engine, Box::new(FileSystemCommitter::new()))
             .map_err(|e| kernel(object, e))?;
-        // adds, grouped by day (one write context per partition value)
-        let mut by_day: BTreeMap<NaiveDate, Vec<&DeltaFile>> = BTreeMap::new();
-        for f in chosen.iter().flat_map(|c| &c.adds) {
-            by_day.entry(f.day).or_default().push(f);
-        }
-        let table_url = url.clone();
-        let write_state = txn.write_state().map_err(|e| kernel(object, e))?;
-        for (day, files) in &by_day {
-            let ctx = write_state
-                .write_context_builder()
-                .with_partition_values(HashMap::from([(
-                    PARTITION_COLUMN.to_string(),
-                    Scalar::Date(days_since_epoch(*day)),
-                )]))
-                .build()
-                .map_err(|e| kernel(object, e))?;
-            for f in files {
-                let rel = f
-                    .path
-                    .strip_prefix(&format!("{object}/"))
-                    .ok_or_else(|| kernel(object, format!("{} is outside the table", f.path)))?;
-                let location = table_url.join(rel).map_err(|e| kernel(object, e))?;
-                let meta = DataFileMetadata::new(
-                    FileMeta {
-                        location,
-                        last_modified: chrono::Utc::now().timestamp_millis(),
-                        size: f.bytes,
-                    },
-                    num_records(f.rows),
-                );
-                txn.add_files(build_add_file_metadata(meta, &ctx).map_err(|e| kernel(object, e))?);
-            }
-        }
-        // removes, found in the scan metadata of their days
-        let prefix = format!("{object}/");
-        let removes: HashSet<&str> = chosen
-            .iter()
-            .flat_map(|c| &c.removes)
-            .filter_map(|p| p.strip_prefix(&prefix))
-            .collect();
-        let replaced: HashSet<NaiveDate> = chosen.iter().filter_map(|c| c.replace_day).collect();
-        let mut remove_days: Vec<Option<NaiveDate>> = chosen
-            .iter()
-            .flat_map(|c| &c.removes)
-            .map(|p| crate::sink::layout::parse_data_path(p).map(|(_, d)| d))
-            .chain(replaced.iter().map(|d| Some(*d)))
-            .collect();
-        remove_days.sort();
-        remove_days.dedup();
-        if remove_days.contains(&None) {
-            remove_days = vec![None]; // a path without a day: scan the whole table once
-        }
-        for day in remove_days {
-            let foreign = |p: &str| {
-                let in_replaced = day.is_some_and(|d| replaced.contains(&d));
-                in_replaced
-                    && !crate::sink::layout::is_forcelake_file(p.rsplit('/').next().unwrap_or(p))
-            };
-            for rows in for_each_scan_file(engine, &s, object, day, |p, _| {
-                removes.contains(p) || foreign(p)
-            })? {
-                txn.remove_files(rows);
-            }
-        }
+        add_files(&mut txn, url, object, &chosen)?;
+        remove_files(engine, &mut txn, &s, object, &chosen)?;
         match txn.commit(engine).map_err(|e| kernel(object, e))? {
             CommitResult::Committed(c) => {
                 let version = c.commit_version();
-                let stats = c.post_commit_stats().commits_since_checkpoint;
-                let after = c.post_commit_snapshot().cloned();
-                let after = match after {
-                    Some(a) if stats >= CHECKPOINT_EVERY => match a.checkpoint(engine, None) {
-                        Ok((_, s)) => {
-                            tracing::info!(object, version, "checkpointed the Delta log");
-                            Some(s)
-                        }
-                        Err(e) => {
-                            tracing::warn!(object, version, error = %e, "could not checkpoint the Delta log; the next commit tries again");
-                            Some(a)
-                        }
-                    },
-                    other => other,
-                };
+                let after = checkpoint_if_due(engine, object, &c);
                 let outcomes = live
                     .iter()
                     .map(|l| {
@@ -776,6 +573,147 @@ fn commit_blocking(
         object: object.to_string(),
         attempts: MAX_ATTEMPTS,
     })
+}
+
+/// Creates the table (partitioned by day) when there is none: the post-commit snapshot, or
+/// `None` when another writer created it first (a racing creator wins; the caller then reads
+/// its table and appends — also when it was created between our read of the log and this
+/// create's check).
+fn create_or_join(
+    engine: &Engine,
+    url: &Url,
+    object: &str,
+    schema: &Arc<StructType>,
+    engine_info: &str,
+) -> Result<Option<SnapshotRef>, DeltaError> {
+    let txn = match create_table(url.as_str(), schema.clone(), engine_info, false)
+        .with_data_layout(DataLayout::partitioned([PARTITION_COLUMN]))
+        .build(engine, Box::new(FileSystemCommitter::new()))
+    {
+        Ok(t) => t,
+        Err(delta_kernel::KernelError::TableAlreadyExistsAtPath(_)) => return Ok(None),
+        Err(e) => return Err(kernel(object, e)),
+    };
+    match txn.commit(engine).map_err(|e| kernel(object, e))? {
+        CommitResult::Committed(c) => {
+            tracing::info!(
+                object,
+                version = c.commit_version(),
+                "created the Delta table"
+            );
+            Ok(c.post_commit_snapshot().cloned())
+        }
+        CommitResult::Conflicted(_) | CommitResult::Retryable(_) => Ok(None),
+    }
+}
+
+/// Adds the chunks' files, grouped by day (one write context per partition value).
+fn add_files(
+    txn: &mut Transaction,
+    url: &Url,
+    object: &str,
+    chosen: &[&ChunkCommit],
+) -> Result<(), DeltaError> {
+    let mut by_day: BTreeMap<NaiveDate, Vec<&DeltaFile>> = BTreeMap::new();
+    for f in chosen.iter().flat_map(|c| &c.adds) {
+        by_day.entry(f.day).or_default().push(f);
+    }
+    let table_url = url.clone();
+    let write_state = txn.write_state().map_err(|e| kernel(object, e))?;
+    for (day, files) in &by_day {
+        let ctx = write_state
+            .write_context_builder()
+            .with_partition_values(HashMap::from([(
+                PARTITION_COLUMN.to_string(),
+                Scalar::Date(days_since_epoch(*day)),
+            )]))
+            .build()
+            .map_err(|e| kernel(object, e))?;
+        for f in files {
+            let rel = f
+                .path
+                .strip_prefix(&format!("{object}/"))
+                .ok_or_else(|| kernel(object, format!("{} is outside the table", f.path)))?;
+            let location = table_url.join(rel).map_err(|e| kernel(object, e))?;
+            let meta = DataFileMetadata::new(
+                FileMeta {
+                    location,
+                    last_modified: chrono::Utc::now().timestamp_millis(),
+                    size: f.bytes,
+                },
+                num_records(f.rows),
+            );
+            txn.add_files(build_add_file_metadata(meta, &ctx).map_err(|e| kernel(object, e))?);
+        }
+    }
+    Ok(())
+}
+
+/// Removes the files the chunks name (and, in a replaced day, every file forcelake did not
+/// write), found in the scan metadata of their days.
+fn remove_files(
+    engine: &Engine,
+    txn: &mut Transaction,
+    s: &SnapshotRef,
+    object: &str,
+    chosen: &[&ChunkCommit],
+) -> Result<(), DeltaError> {
+    let prefix = format!("{object}/");
+    let removes: HashSet<&str> = chosen
+        .iter()
+        .flat_map(|c| &c.removes)
+        .filter_map(|p| p.strip_prefix(&prefix))
+        .collect();
+    let replaced: HashSet<NaiveDate> = chosen.iter().filter_map(|c| c.replace_day).collect();
+    let mut remove_days: Vec<Option<NaiveDate>> = chosen
+        .iter()
+        .flat_map(|c| &c.removes)
+        .map(|p| crate::sink::layout::parse_data_path(p).map(|(_, d)| d))
+        .chain(replaced.iter().map(|d| Some(*d)))
+        .collect();
+    remove_days.sort();
+    remove_days.dedup();
+    if remove_days.contains(&None) {
+        remove_days = vec![None]; // a path without a day: scan the whole table once
+    }
+    for day in remove_days {
+        let foreign = |p: &str| {
+            let in_replaced = day.is_some_and(|d| replaced.contains(&d));
+            in_replaced
+                && !crate::sink::layout::is_forcelake_file(p.rsplit('/').next().unwrap_or(p))
+        };
+        for rows in for_each_scan_file(engine, s, object, day, |p, _| {
+            removes.contains(p) || foreign(p)
+        })? {
+            txn.remove_files(rows);
+        }
+    }
+    Ok(())
+}
+
+/// The snapshot after a commit, checkpointed once `CHECKPOINT_EVERY` commits have gathered
+/// since the last checkpoint (a failed checkpoint is retried by the next commit).
+fn checkpoint_if_due(
+    engine: &Engine,
+    object: &str,
+    c: &CommittedTransaction,
+) -> Option<SnapshotRef> {
+    let version = c.commit_version();
+    let stats = c.post_commit_stats().commits_since_checkpoint;
+    let after = c.post_commit_snapshot().cloned();
+    match after {
+        Some(a) if stats >= CHECKPOINT_EVERY => match a.checkpoint(engine, None) {
+            Ok((_, s)) => {
+                tracing::info!(object, version, "checkpointed the Delta log");
+                Some(s)
+            }
+            Err(e) => {
+                tracing::warn!(object, version, error = %e, "could not checkpoint the Delta log; the next commit tries again");
+                Some(a)
+            }
+        },
+        other => other,
+    }
 }
 
 /// The `stats` of an add action: `numRecords` only (Delta readers need no more; column
