@@ -163,25 +163,6 @@ impl Fetcher<'_> {
         queries: &[(String, Vec<String>)],
         tx: &tokio::sync::mpsc::Sender<Bytes>,
     ) -> Result<FetchEnd, SyncError> {
-        #[derive(Deserialize)]
-        struct RawPage {
-            #[serde(rename = "totalSize", default)]
-            total_size: u64,
-            #[serde(default)]
-            done: bool,
-            #[serde(rename = "nextRecordsUrl", default)]
-            next: Option<String>,
-            records: Vec<HashMap<String, Box<RawValue>>>,
-        }
-        struct Group {
-            query: String,
-            fields: Vec<String>,
-            next: Option<String>,
-            started: bool,
-            done: bool,
-            total: u64,
-            buf: VecDeque<HashMap<String, Box<RawValue>>>,
-        }
         let mut groups: Vec<Group> = queries
             .iter()
             .map(|(q, f)| Group {
@@ -197,31 +178,8 @@ impl Fetcher<'_> {
         let mut total_size = None;
         loop {
             for g in groups.iter_mut() {
-                if g.buf.is_empty() && !g.done {
-                    let first = (!g.started).then_some(g.query.as_str());
-                    let Some(body) = self.get(first, g.next.as_deref()).await? else {
-                        return Ok(FetchEnd::BudgetSpent);
-                    };
-                    let page: RawPage = serde_json::from_slice(&body).map_err(|e| {
-                        crate::decode::DecodeError::Malformed {
-                            object: self.object.to_string(),
-                            message: e.to_string(),
-                            truncated: e.is_eof(),
-                        }
-                    })?;
-                    if !g.started {
-                        g.total = page.total_size;
-                        g.started = true;
-                    }
-                    g.done = page.done;
-                    g.next = page.next;
-                    if !g.done && g.next.is_none() {
-                        return Err(SyncError::Internal(format!(
-                            "{}: page says done=false but has no nextRecordsUrl",
-                            self.what
-                        )));
-                    }
-                    g.buf.extend(page.records);
+                if g.buf.is_empty() && !g.done && !self.fill(g).await? {
+                    return Ok(FetchEnd::BudgetSpent);
                 }
             }
             let totals: Vec<u64> = groups.iter().map(|g| g.total).collect();
@@ -251,62 +209,7 @@ impl Fetcher<'_> {
                 }
                 continue;
             }
-            // Merge n records: every group must hold the same Id at the same position.
-            let mut out = Vec::with_capacity(n * 512);
-            out.extend_from_slice(
-                format!("{{\"totalSize\":{},\"done\":false,\"records\":[", totals[0]).as_bytes(),
-            );
-            for k in 0..n {
-                let recs: Vec<HashMap<String, Box<RawValue>>> = groups
-                    .iter_mut()
-                    .map(|g| g.buf.pop_front().expect("n records buffered"))
-                    .collect();
-                let id = recs[0]
-                    .get("Id")
-                    .map(|v| v.get().to_string())
-                    .unwrap_or_default();
-                if recs
-                    .iter()
-                    .any(|r| r.get("Id").map(|v| v.get()) != Some(id.as_str()))
-                {
-                    return Err(SyncError::CountMismatch {
-                        object: self.object.to_string(),
-                        chunk: format!(
-                            "{} (split query: records changed between the field groups' queries)",
-                            self.what
-                        ),
-                        received: 0,
-                        total: totals[0],
-                    });
-                }
-                if k > 0 {
-                    out.push(b',');
-                }
-                out.push(b'{');
-                let mut first = true;
-                for (g, r) in groups.iter().zip(recs.iter()) {
-                    for f in &g.fields {
-                        if f == "Id" && !first {
-                            continue;
-                        }
-                        if !first {
-                            out.push(b',');
-                        }
-                        first = false;
-                        serde_json::to_writer(&mut out, f)
-                            .map_err(|e| SyncError::Internal(e.to_string()))?;
-                        out.push(b':');
-                        out.extend_from_slice(
-                            r.get(f.as_str())
-                                .map(|v| v.get())
-                                .unwrap_or("null")
-                                .as_bytes(),
-                        );
-                    }
-                }
-                out.push(b'}');
-            }
-            out.extend_from_slice(b"]}");
+            let out = self.merge(&mut groups, n, totals[0])?;
             if tx.send(Bytes::from(out)).await.is_err() {
                 return Ok(FetchEnd::Done {
                     total_size: totals[0],
@@ -314,4 +217,115 @@ impl Fetcher<'_> {
             }
         }
     }
+
+    /// Fetches a field group's next page into its buffer; false when the request budget is spent.
+    async fn fill(&mut self, g: &mut Group) -> Result<bool, SyncError> {
+        let first = (!g.started).then_some(g.query.as_str());
+        let Some(body) = self.get(first, g.next.as_deref()).await? else {
+            return Ok(false);
+        };
+        let page: RawPage =
+            serde_json::from_slice(&body).map_err(|e| crate::decode::DecodeError::Malformed {
+                object: self.object.to_string(),
+                message: e.to_string(),
+                truncated: e.is_eof(),
+            })?;
+        if !g.started {
+            g.total = page.total_size;
+            g.started = true;
+        }
+        g.done = page.done;
+        g.next = page.next;
+        if !g.done && g.next.is_none() {
+            return Err(SyncError::Internal(format!(
+                "{}: page says done=false but has no nextRecordsUrl",
+                self.what
+            )));
+        }
+        g.buf.extend(page.records);
+        Ok(true)
+    }
+
+    /// Joins the next `n` records of every field group into one page: every group must hold
+    /// the same Id at the same position.
+    fn merge(&self, groups: &mut [Group], n: usize, total: u64) -> Result<Vec<u8>, SyncError> {
+        let mut out = Vec::with_capacity(n * 512);
+        out.extend_from_slice(
+            format!("{{\"totalSize\":{},\"done\":false,\"records\":[", total).as_bytes(),
+        );
+        for k in 0..n {
+            let recs: Vec<HashMap<String, Box<RawValue>>> = groups
+                .iter_mut()
+                .map(|g| g.buf.pop_front().expect("n records buffered"))
+                .collect();
+            let id = recs[0]
+                .get("Id")
+                .map(|v| v.get().to_string())
+                .unwrap_or_default();
+            if recs
+                .iter()
+                .any(|r| r.get("Id").map(|v| v.get()) != Some(id.as_str()))
+            {
+                return Err(SyncError::CountMismatch {
+                    object: self.object.to_string(),
+                    chunk: format!(
+                        "{} (split query: records changed between the field groups' queries)",
+                        self.what
+                    ),
+                    received: 0,
+                    total: total,
+                });
+            }
+            if k > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            let mut first = true;
+            for (g, r) in groups.iter().zip(recs.iter()) {
+                for f in &g.fields {
+                    if f == "Id" && !first {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    serde_json::to_writer(&mut out, f)
+                        .map_err(|e| SyncError::Internal(e.to_string()))?;
+                    out.push(b':');
+                    out.extend_from_slice(
+                        r.get(f.as_str())
+                            .map(|v| v.get())
+                            .unwrap_or("null")
+                            .as_bytes(),
+                    );
+                }
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
+    }
+}
+
+#[derive(Deserialize)]
+/// A query page as the split fetch reads it: each record kept as raw JSON values.
+struct RawPage {
+    #[serde(rename = "totalSize", default)]
+    total_size: u64,
+    #[serde(default)]
+    done: bool,
+    #[serde(rename = "nextRecordsUrl", default)]
+    next: Option<String>,
+    records: Vec<HashMap<String, Box<RawValue>>>,
+}
+/// One field group's query: its cursor and the records fetched but not yet merged.
+struct Group {
+    query: String,
+    fields: Vec<String>,
+    next: Option<String>,
+    started: bool,
+    done: bool,
+    total: u64,
+    buf: VecDeque<HashMap<String, Box<RawValue>>>,
 }
