@@ -8,7 +8,7 @@
 //! committer as REST windows. A job given up on (an error, a timeout) is aborted.
 
 use std::io::{BufWriter, Seek};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arrow::array::{RecordBatch, UInt32Array};
@@ -274,39 +274,7 @@ async fn attempt(
     // `Ok(None)`: the stream ended before every page was read (the fetch says why).
     let decoder = spawn_decoder(job, &days, &skip, &ctx.scratch.dir, rx, done_tx);
 
-    let fetch = async {
-        let mut locator: Option<String> = None;
-        loop {
-            budget.force_take();
-            requests.fetch_add(1, Ordering::Relaxed);
-            let page = ctx
-                .client
-                .job_results(&created.id, locator.as_deref(), RESULTS_PAGE, &what)
-                .await?;
-            let next = page.next.clone();
-            let expected = page.records;
-            if tx.send(Msg::Page).await.is_err() {
-                return Ok(()); // the decoder stopped: its error is reported
-            }
-            let mut stream = page.into_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| crate::salesforce::transport(&what, &e))?;
-                if tx.send(Msg::Bytes(chunk)).await.is_err() {
-                    return Ok(());
-                }
-            }
-            if tx.send(Msg::PageEnd(expected)).await.is_err() {
-                return Ok(());
-            }
-            match next {
-                Some(l) => locator = Some(l),
-                None => break,
-            }
-        }
-        let _ = tx.send(Msg::Finish { processed }).await;
-        drop(tx);
-        Ok::<(), SyncError>(())
-    };
+    let fetch = stream_results(ctx, budget, requests, &created.id, &what, processed, tx);
     let (fetched, (tally, failed)) = tokio::join!(fetch, commit.drain(&mut done_rx));
     let decoded = decoder
         .await
@@ -327,6 +295,51 @@ async fn attempt(
     };
     tracing::debug!(object = %obj.object, window = %window, rows, job = %created.id, "Bulk window committed");
     Ok(tally.outcome(requests.load(Ordering::Relaxed), false))
+}
+
+/// Streams a finished job's result pages to the decoder, each page's bytes between `Page` and
+/// `PageEnd` (with its `Sforce-NumberOfRecords`), then `Finish`. Returns early, without error,
+/// when the decoder has stopped (its error is reported).
+async fn stream_results(
+    ctx: &Context,
+    budget: &Budget,
+    requests: &AtomicU64,
+    job_id: &str,
+    what: &str,
+    processed: u64,
+    tx: tokio::sync::mpsc::Sender<Msg>,
+) -> Result<(), SyncError> {
+    let mut locator: Option<String> = None;
+    loop {
+        budget.force_take();
+        requests.fetch_add(1, Ordering::Relaxed);
+        let page = ctx
+            .client
+            .job_results(&job_id, locator.as_deref(), RESULTS_PAGE, what)
+            .await?;
+        let next = page.next.clone();
+        let expected = page.records;
+        if tx.send(Msg::Page).await.is_err() {
+            return Ok(()); // the decoder stopped: its error is reported
+        }
+        let mut stream = page.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| crate::salesforce::transport(what, &e))?;
+            if tx.send(Msg::Bytes(chunk)).await.is_err() {
+                return Ok(());
+            }
+        }
+        if tx.send(Msg::PageEnd(expected)).await.is_err() {
+            return Ok(());
+        }
+        match next {
+            Some(l) => locator = Some(l),
+            None => break,
+        }
+    }
+    let _ = tx.send(Msg::Finish { processed }).await;
+    drop(tx);
+    Ok(())
 }
 
 /// The decoder, day router and writer of a Bulk job's results on a blocking thread: CSV pages
