@@ -49,111 +49,8 @@ pub async fn plan(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
     let mut chunks: Vec<PlannedOut> = Vec::new();
     let mut extra = serde_json::Map::new();
     match what {
-        PlanWhat::Sync => {
-            let ctx = Context::new(cfg)?;
-            // `plan` reads and writes nothing: no schema record, no start point.
-            let objects = crate::run::prepare::prepare_objects(&ctx, false).await?;
-            let planned: Vec<(String, Vec<(crate::sink::layout::ChunkId, u64)>)> = match ctx
-                .config
-                .sync
-                .mode
-            {
-                Mode::Historical => {
-                    let budgets = Default::default();
-                    let mut notes = Vec::new();
-                    let p =
-                        crate::modes::historical::plan_historical(&ctx, &objects, &budgets).await?;
-                    let v = p
-                            .into_iter()
-                            .map(|h| {
-                                if let Some(n) = h.note {
-                                    notes.push(serde_json::json!({"object": h.object.schema.object, "note": n}));
-                                }
-                                (h.object.schema.object.clone(), h.windows)
-                            })
-                            .collect();
-                    if !notes.is_empty() {
-                        extra.insert("notes".into(), notes.into());
-                    }
-                    v
-                }
-                // Objects without a start point plan nothing: their first `sync` records it.
-                Mode::Incremental => {
-                    crate::modes::incremental::plan_incremental(&ctx, &objects).await?
-                }
-            };
-            let mut estimates = Vec::new();
-            let api = ctx.config.sync.api;
-            for (o, ws) in planned {
-                let Some(schema) = objects.iter().find(|x| x.schema.object == o) else {
-                    continue;
-                };
-                let schema = &schema.schema;
-                if !ws.is_empty() {
-                    let e = crate::plan::estimate::for_object(&ws, &ctx.config.sync, schema);
-                    if e.runs > 1 {
-                        tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
-                    }
-                    let mut v = serde_json::to_value(&e).unwrap_or_default();
-                    v["object"] = o.clone().into();
-                    estimates.push(v);
-                }
-                for (w, records) in ws {
-                    chunks.push(PlannedOut::new(schema, &w, records, api));
-                }
-            }
-            extra.insert("estimates".into(), estimates.into());
-        }
-        PlanWhat::Backfill(r) => {
-            let (start, end) = parse_range(r)?;
-            let cfg = crate::modes::backfill::context_for(&cfg, &r.objects)?;
-            let ctx = Context::new(cfg)?;
-            let objects = crate::run::prepare::prepare_objects(&ctx, false).await?;
-            let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
-            // The backfill's plan record is what `status` counts pending chunks from, and
-            // what `run-chunk` workers and a later `backfill` of the same range resume.
-            let (plan, resumed) = crate::modes::backfill::plan_backfill(
-                ctx.store.as_ref(),
-                &names,
-                start,
-                end,
-                r.force,
-            )
-            .await?;
-            extra.insert("backfill_id".into(), plan.id.clone().into());
-            extra.insert("resumed".into(), resumed.into());
-            let now = crate::modes::incremental::now();
-            let mut waiting = 0;
-            for o in &objects {
-                let name = &o.schema.object;
-                let committed =
-                    crate::sink::manifest::list_chunks(ctx.store.as_ref(), name).await?;
-                let cut = crate::ranges::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
-                let (todo, later) = crate::modes::backfill::runnable_parts(
-                    &plan,
-                    name,
-                    &committed,
-                    cut,
-                    o.schema.cursor_is_date,
-                );
-                waiting += later;
-                let budget = crate::context::Budget::new(u32::MAX);
-                let (windows, _) = crate::modes::backfill::backfill_windows(
-                    &ctx, &o.schema, &plan.id, &todo, &budget,
-                )
-                .await?;
-                for (w, records, _) in windows {
-                    chunks.push(PlannedOut::new(&o.schema, &w, records, ctx.config.sync.api));
-                }
-            }
-            if waiting > 0 {
-                extra.insert("waiting".into(), waiting.into());
-                extra.insert(
-                    "note".into(),
-                    format!("{waiting} chunks lie (partly) after now − sync.lag_s: the range ends in the future; plan again later for them").into(),
-                );
-            }
-        }
+        PlanWhat::Sync => plan_sync(cfg, &mut chunks, &mut extra).await?,
+        PlanWhat::Backfill(r) => plan_backfill(&cfg, r, &mut chunks, &mut extra).await?,
     }
     if out.json {
         let mut v = serde_json::Map::new();
@@ -170,6 +67,118 @@ pub async fn plan(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, Sy
         out.note(&format!("{} chunks", chunks.len()));
     }
     Ok(0)
+}
+
+/// The next `sync`'s chunks (its mode's planner), with each object's request estimate.
+async fn plan_sync(
+    cfg: Config,
+    chunks: &mut Vec<PlannedOut>,
+    extra: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), SyncError> {
+    let ctx = Context::new(cfg)?;
+    // `plan` reads and writes nothing: no schema record, no start point.
+    let objects = crate::run::prepare::prepare_objects(&ctx, false).await?;
+    let planned: Vec<(String, Vec<(crate::sink::layout::ChunkId, u64)>)> = match ctx
+        .config
+        .sync
+        .mode
+    {
+        Mode::Historical => {
+            let budgets = Default::default();
+            let mut notes = Vec::new();
+            let p = crate::modes::historical::plan_historical(&ctx, &objects, &budgets).await?;
+            let v = p
+                .into_iter()
+                .map(|h| {
+                    if let Some(n) = h.note {
+                        notes
+                            .push(serde_json::json!({"object": h.object.schema.object, "note": n}));
+                    }
+                    (h.object.schema.object.clone(), h.windows)
+                })
+                .collect();
+            if !notes.is_empty() {
+                extra.insert("notes".into(), notes.into());
+            }
+            v
+        }
+        // Objects without a start point plan nothing: their first `sync` records it.
+        Mode::Incremental => crate::modes::incremental::plan_incremental(&ctx, &objects).await?,
+    };
+    let mut estimates = Vec::new();
+    let api = ctx.config.sync.api;
+    for (o, ws) in planned {
+        let Some(schema) = objects.iter().find(|x| x.schema.object == o) else {
+            continue;
+        };
+        let schema = &schema.schema;
+        if !ws.is_empty() {
+            let e = crate::plan::estimate::for_object(&ws, &ctx.config.sync, schema);
+            if e.runs > 1 {
+                tracing::warn!(object = %o, requests = e.requests, query_limit = ctx.config.sync.query_limit, runs = e.runs, "sync.query_limit splits this sync over several runs");
+            }
+            let mut v = serde_json::to_value(&e).unwrap_or_default();
+            v["object"] = o.clone().into();
+            estimates.push(v);
+        }
+        for (w, records) in ws {
+            chunks.push(PlannedOut::new(schema, &w, records, api));
+        }
+    }
+    extra.insert("estimates".into(), estimates.into());
+    Ok(())
+}
+
+/// A backfill's chunks: its plan record (made or resumed) and the windows of the parts not
+/// yet committed.
+async fn plan_backfill(
+    cfg: &Config,
+    r: &RangeArgs,
+    chunks: &mut Vec<PlannedOut>,
+    extra: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), SyncError> {
+    let (start, end) = parse_range(r)?;
+    let cfg = crate::modes::backfill::context_for(cfg, &r.objects)?;
+    let ctx = Context::new(cfg)?;
+    let objects = crate::run::prepare::prepare_objects(&ctx, false).await?;
+    let names: Vec<String> = objects.iter().map(|o| o.schema.object.clone()).collect();
+    // The backfill's plan record is what `status` counts pending chunks from, and
+    // what `run-chunk` workers and a later `backfill` of the same range resume.
+    let (plan, resumed) =
+        crate::modes::backfill::plan_backfill(ctx.store.as_ref(), &names, start, end, r.force)
+            .await?;
+    extra.insert("backfill_id".into(), plan.id.clone().into());
+    extra.insert("resumed".into(), resumed.into());
+    let now = crate::modes::incremental::now();
+    let mut waiting = 0;
+    for o in &objects {
+        let name = &o.schema.object;
+        let committed = crate::sink::manifest::list_chunks(ctx.store.as_ref(), name).await?;
+        let cut = crate::ranges::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+        let (todo, later) = crate::modes::backfill::runnable_parts(
+            &plan,
+            name,
+            &committed,
+            cut,
+            o.schema.cursor_is_date,
+        );
+        waiting += later;
+        let budget = crate::context::Budget::new(u32::MAX);
+        let (windows, _) =
+            crate::modes::backfill::backfill_windows(&ctx, &o.schema, &plan.id, &todo, &budget)
+                .await?;
+        for (w, records, _) in windows {
+            chunks.push(PlannedOut::new(&o.schema, &w, records, ctx.config.sync.api));
+        }
+    }
+    if waiting > 0 {
+        extra.insert("waiting".into(), waiting.into());
+        extra.insert(
+            "note".into(),
+            format!("{waiting} chunks lie (partly) after now − sync.lag_s: the range ends in the future; plan again later for them").into(),
+        );
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
