@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::app::{ensure_destination, print_json, ExitCode, Out};
 use crate::config::{Config, Mode};
 use crate::context::{Context, SyncError};
+use crate::run::prepare::PreparedObject;
 
 pub async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
     let json = out.json;
@@ -35,53 +36,8 @@ pub async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
                 o.schema.object, o.schema.cursor_field
             ));
         }
-        let mut estimate = serde_json::Value::Null;
-        if ctx.config.sync.mode == Mode::Historical {
-            // The windows `plan` and `sync` would fetch (counted without a request limit) and
-            // what they cost: the estimate `plan` prints too.
-            let budgets = std::collections::HashMap::from([(
-                o.schema.object.clone(),
-                Arc::new(crate::context::Budget::new(u32::MAX)),
-            )]);
-            let planned =
-                crate::modes::historical::plan_historical(&ctx, std::slice::from_ref(o), &budgets)
-                    .await?;
-            if let Some(h) = planned.into_iter().next() {
-                warnings.extend(h.warning);
-                warnings.extend(h.note);
-                if !h.windows.is_empty() {
-                    let e =
-                        crate::plan::estimate::for_object(&h.windows, &ctx.config.sync, &o.schema);
-                    if e.runs > 1 {
-                        warnings.push(format!(
-                            "a historical sync needs about {} requests ({} day chunks, {} records); sync.query_limit = {} splits it over about {} runs (raise it to finish in one)",
-                            e.requests, e.chunks, e.records, ctx.config.sync.query_limit, e.runs
-                        ));
-                    }
-                    estimate = serde_json::to_value(&e).unwrap_or_default();
-                }
-            }
-        }
-        if o.config.fields.is_some() {
-            let written: Vec<&str> = o
-                .schema
-                .arrow
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect();
-            if !written.contains(&"Id") {
-                warnings.push(
-                    "the field list lacks Id: rows cannot be matched across runs".to_string(),
-                );
-            }
-            if !written
-                .iter()
-                .any(|w| w.eq_ignore_ascii_case(&o.schema.cursor_field))
-            {
-                warnings.push(format!("the field list lacks the cursor {}: it is queried (it decides the day) but not written", o.schema.cursor_field));
-            }
-        }
+        let estimate = historical_estimate(&ctx, o, &mut warnings).await?;
+        warnings.extend(field_list_warnings(o));
         lines.push(serde_json::json!({
             "object": o.schema.object,
             "columns": o.schema.written,
@@ -128,4 +84,66 @@ pub async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
         );
     }
     Ok(0)
+}
+
+/// In historical mode, the windows `plan` and `sync` would fetch (counted without a request
+/// limit) and what they cost: the estimate `plan` prints too. Its warnings and notes go to
+/// `warnings`.
+async fn historical_estimate(
+    ctx: &Context,
+    o: &PreparedObject,
+    warnings: &mut Vec<String>,
+) -> Result<serde_json::Value, SyncError> {
+    let mut estimate = serde_json::Value::Null;
+    if ctx.config.sync.mode == Mode::Historical {
+        // The windows `plan` and `sync` would fetch (counted without a request limit) and
+        // what they cost: the estimate `plan` prints too.
+        let budgets = std::collections::HashMap::from([(
+            o.schema.object.clone(),
+            Arc::new(crate::context::Budget::new(u32::MAX)),
+        )]);
+        let planned =
+            crate::modes::historical::plan_historical(&ctx, std::slice::from_ref(o), &budgets)
+                .await?;
+        if let Some(h) = planned.into_iter().next() {
+            warnings.extend(h.warning);
+            warnings.extend(h.note);
+            if !h.windows.is_empty() {
+                let e = crate::plan::estimate::for_object(&h.windows, &ctx.config.sync, &o.schema);
+                if e.runs > 1 {
+                    warnings.push(format!(
+                        "a historical sync needs about {} requests ({} day chunks, {} records); sync.query_limit = {} splits it over about {} runs (raise it to finish in one)",
+                        e.requests, e.chunks, e.records, ctx.config.sync.query_limit, e.runs
+                    ));
+                }
+                estimate = serde_json::to_value(&e).unwrap_or_default();
+            }
+        }
+    }
+    Ok(estimate)
+}
+
+/// Warnings about a configured field list that lacks `Id` or the cursor.
+fn field_list_warnings(o: &PreparedObject) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if o.config.fields.is_some() {
+        let written: Vec<&str> = o
+            .schema
+            .arrow
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        if !written.contains(&"Id") {
+            warnings
+                .push("the field list lacks Id: rows cannot be matched across runs".to_string());
+        }
+        if !written
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(&o.schema.cursor_field))
+        {
+            warnings.push(format!("the field list lacks the cursor {}: it is queried (it decides the day) but not written", o.schema.cursor_field));
+        }
+    }
+    warnings
 }

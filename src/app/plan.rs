@@ -78,33 +78,32 @@ async fn plan_sync(
     let ctx = Context::new(cfg)?;
     // `plan` reads and writes nothing: no schema record, no start point.
     let objects = crate::run::prepare::prepare_objects(&ctx, false).await?;
-    let planned: Vec<(String, Vec<(crate::sink::layout::ChunkId, u64)>)> = match ctx
-        .config
-        .sync
-        .mode
-    {
-        Mode::Historical => {
-            let budgets = Default::default();
-            let mut notes = Vec::new();
-            let p = crate::modes::historical::plan_historical(&ctx, &objects, &budgets).await?;
-            let v = p
-                .into_iter()
-                .map(|h| {
-                    if let Some(n) = h.note {
-                        notes
+    let planned: Vec<(String, Vec<(crate::sink::layout::ChunkId, u64)>)> =
+        match ctx.config.sync.mode {
+            Mode::Historical => {
+                let budgets = Default::default();
+                let mut notes = Vec::new();
+                let p = crate::modes::historical::plan_historical(&ctx, &objects, &budgets).await?;
+                let v =
+                    p.into_iter()
+                        .map(|h| {
+                            if let Some(n) = h.note {
+                                notes
                             .push(serde_json::json!({"object": h.object.schema.object, "note": n}));
-                    }
-                    (h.object.schema.object.clone(), h.windows)
-                })
-                .collect();
-            if !notes.is_empty() {
-                extra.insert("notes".into(), notes.into());
+                            }
+                            (h.object.schema.object.clone(), h.windows)
+                        })
+                        .collect();
+                if !notes.is_empty() {
+                    extra.insert("notes".into(), notes.into());
+                }
+                v
             }
-            v
-        }
-        // Objects without a start point plan nothing: their first `sync` records it.
-        Mode::Incremental => crate::modes::incremental::plan_incremental(&ctx, &objects).await?,
-    };
+            // Objects without a start point plan nothing: their first `sync` records it.
+            Mode::Incremental => {
+                crate::modes::incremental::plan_incremental(&ctx, &objects).await?
+            }
+        };
     let mut estimates = Vec::new();
     let api = ctx.config.sync.api;
     for (o, ws) in planned {
