@@ -103,7 +103,7 @@ async fn historical_estimate(
             Arc::new(crate::context::Budget::new(u32::MAX)),
         )]);
         let planned =
-            crate::modes::historical::plan_historical(&ctx, std::slice::from_ref(o), &budgets)
+            crate::modes::historical::plan_historical(ctx, std::slice::from_ref(o), &budgets)
                 .await?;
         if let Some(h) = planned.into_iter().next() {
             warnings.extend(h.warning);

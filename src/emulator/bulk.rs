@@ -214,87 +214,12 @@ fn create(st: &Inner, ver: &str, body: &[u8]) -> Response {
             )
         }
     };
-    let operation = match b.operation.as_str() {
-        "query" => "query",
-        "queryAll" => "queryAll",
-        other => {
-            return bad_request(
-                &st,
-                "INVALIDJOB",
-                &format!("Invalid value: '{other}' supplied for property: 'operation'"),
-            )
-        }
+    let (operation, delimiter, delimiter_name, line_ending) = match job_format(st, &b) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    if b.query.trim().is_empty() {
-        return bad_request(
-            &st,
-            "INVALIDJOB",
-            "Invalid value: '' supplied for property: 'query'",
-        );
-    }
-    if b.content_type.as_deref().is_some_and(|c| c != "CSV") {
-        return bad_request(
-            &st,
-            "INVALIDJOB",
-            "Invalid value supplied for property: 'contentType'",
-        );
-    }
-    let delimiter_name = b.column_delimiter.unwrap_or_else(|| "COMMA".into());
-    let delimiter = match delimiter_name.as_str() {
-        "COMMA" => b',',
-        "TAB" => b'\t',
-        "PIPE" => b'|',
-        "SEMICOLON" => b';',
-        "CARET" => b'^',
-        "BACKQUOTE" => b'`',
-        _ => {
-            return bad_request(
-                &st,
-                "INVALIDJOB",
-                &format!(
-                    "Invalid value: '{delimiter_name}' supplied for property: 'columnDelimiter'"
-                ),
-            )
-        }
-    };
-    let line_ending = b.line_ending.unwrap_or_else(|| "LF".into());
-    if line_ending != "LF" && line_ending != "CRLF" {
-        return bad_request(
-            &st,
-            "INVALIDJOB",
-            &format!("Invalid value: '{line_ending}' supplied for property: 'lineEnding'"),
-        );
-    }
-    // The object is refused before the query is looked at.
-    let from = b
-        .query
-        .split_whitespace()
-        .skip_while(|w| !w.eq_ignore_ascii_case("FROM"))
-        .nth(1)
-        .unwrap_or("")
-        .to_string();
-    if REFUSED_OBJECTS
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(&from))
-        || st
-            .cfg
-            .bulk
-            .refuse
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(&from))
-    {
-        return bad_request(
-            &st,
-            "INVALIDENTITY",
-            &format!("Entity '{from}' is not supported by the Bulk API."),
-        );
-    }
-    if b.query.contains("(SELECT") || b.query.contains("(select") {
-        return bad_request(
-            &st,
-            "API_ERROR",
-            "Aggregate Relationships not supported in Bulk Query",
-        );
+    if let Some(r) = refuse_object(st, &b.query) {
+        return r;
     }
     let (query, table, rows) = match select(&st, &b.query, operation == "queryAll", false) {
         Ok(v) => v,
@@ -307,55 +232,11 @@ fn create(st: &Inner, ver: &str, body: &[u8]) -> Response {
             "Implementation restriction: aggregate queries and GROUP BY are not supported in Bulk Query",
         );
     }
-    let mut selected: Vec<&FieldDef> = query.fields.iter().map(|&f| &table.def.fields[f]).collect();
-    // The parent fields the relationship paths select (a polymorphic parent's are text).
-    let data = st.data.read().expect("dataset lock").clone();
-    for (_, r) in &query.rels {
-        for (_, chain, leaf) in r.paths() {
-            let last = chain.last().expect("a path has a step");
-            if let [t] = last.targets.as_slice() {
-                if let Some(f) = data
-                    .table(t)
-                    .and_then(|t| t.def.field_index(leaf).map(|i| &t.def.fields[i]))
-                {
-                    selected.push(f);
-                }
-            }
-        }
+    if let Some(r) = refuse_selection(st, &query, &table) {
+        return r;
     }
-    if selected
-        .iter()
-        .any(|f| matches!(f.ftype, "address" | "location"))
-    {
-        return bad_request(
-            &st,
-            "API_ERROR",
-            "Selecting compound data not supported in Bulk Query",
-        );
-    }
-    if selected.iter().any(|f| f.ftype == "base64") {
-        return bad_request(
-            &st,
-            "API_ERROR",
-            "Selecting base64 data not supported in Bulk Query",
-        );
-    }
-    // The daily job allowance.
-    let left = st.bulk_jobs_left.load(Ordering::SeqCst);
-    if left == 0
-        || st
-            .bulk_jobs_left
-            .compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-    {
-        return bad_request(
-            &st,
-            "LIMIT_EXCEEDED",
-            &format!(
-                "Max bulk v2 query jobs ({}) per 24 hrs has been reached",
-                st.cfg.bulk.daily_jobs
-            ),
-        );
+    if let Some(r) = take_daily_job(st) {
+        return r;
     }
     let rows = super::order_and_limit(&query, &table, rows);
     let n = st.bulk_jobs_created.fetch_add(1, Ordering::SeqCst) + 1;
@@ -385,6 +266,157 @@ fn create(st: &Inner, ver: &str, body: &[u8]) -> Response {
     info["state"] = "UploadComplete".into();
     st.jobs.lock().expect("job map").insert(id, job);
     json_ok(&st, info.to_string())
+}
+
+/// The job's format fields, checked as Salesforce checks them: the operation, a query, CSV,
+/// the column delimiter (its byte and name) and the line ending.
+#[allow(clippy::type_complexity)]
+fn job_format(st: &Inner, b: &CreateBody) -> Result<(&'static str, u8, String, String), Response> {
+    let operation = match b.operation.as_str() {
+        "query" => "query",
+        "queryAll" => "queryAll",
+        other => {
+            return Err(bad_request(
+                &st,
+                "INVALIDJOB",
+                &format!("Invalid value: '{other}' supplied for property: 'operation'"),
+            ))
+        }
+    };
+    if b.query.trim().is_empty() {
+        return Err(bad_request(
+            &st,
+            "INVALIDJOB",
+            "Invalid value: '' supplied for property: 'query'",
+        ));
+    }
+    if b.content_type.as_deref().is_some_and(|c| c != "CSV") {
+        return Err(bad_request(
+            &st,
+            "INVALIDJOB",
+            "Invalid value supplied for property: 'contentType'",
+        ));
+    }
+    let delimiter_name = b.column_delimiter.clone().unwrap_or_else(|| "COMMA".into());
+    let delimiter = match delimiter_name.as_str() {
+        "COMMA" => b',',
+        "TAB" => b'\t',
+        "PIPE" => b'|',
+        "SEMICOLON" => b';',
+        "CARET" => b'^',
+        "BACKQUOTE" => b'`',
+        _ => {
+            return Err(bad_request(
+                &st,
+                "INVALIDJOB",
+                &format!(
+                    "Invalid value: '{delimiter_name}' supplied for property: 'columnDelimiter'"
+                ),
+            ))
+        }
+    };
+    let line_ending = b.line_ending.clone().unwrap_or_else(|| "LF".into());
+    if line_ending != "LF" && line_ending != "CRLF" {
+        return Err(bad_request(
+            &st,
+            "INVALIDJOB",
+            &format!("Invalid value: '{line_ending}' supplied for property: 'lineEnding'"),
+        ));
+    }
+    Ok((operation, delimiter, delimiter_name, line_ending))
+}
+
+/// An object the Bulk API does not serve is refused before the query is looked at.
+fn refuse_object(st: &Inner, query: &str) -> Option<Response> {
+    let from = query
+        .split_whitespace()
+        .skip_while(|w| !w.eq_ignore_ascii_case("FROM"))
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
+    if REFUSED_OBJECTS
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(&from))
+        || st
+            .cfg
+            .bulk
+            .refuse
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(&from))
+    {
+        return Some(bad_request(
+            &st,
+            "INVALIDENTITY",
+            &format!("Entity '{from}' is not supported by the Bulk API."),
+        ));
+    }
+    if query.contains("(SELECT") || query.contains("(select") {
+        return Some(bad_request(
+            &st,
+            "API_ERROR",
+            "Aggregate Relationships not supported in Bulk Query",
+        ));
+    }
+    None
+}
+
+/// Selections the Bulk API refuses: compound fields (addresses, geolocations) and base64.
+fn refuse_selection(st: &Inner, query: &super::soql::Query, table: &Table) -> Option<Response> {
+    let mut selected: Vec<&FieldDef> = query.fields.iter().map(|&f| &table.def.fields[f]).collect();
+    // The parent fields the relationship paths select (a polymorphic parent's are text).
+    let data = st.data.read().expect("dataset lock").clone();
+    for (_, r) in &query.rels {
+        for (_, chain, leaf) in r.paths() {
+            let last = chain.last().expect("a path has a step");
+            if let [t] = last.targets.as_slice() {
+                if let Some(f) = data
+                    .table(t)
+                    .and_then(|t| t.def.field_index(leaf).map(|i| &t.def.fields[i]))
+                {
+                    selected.push(f);
+                }
+            }
+        }
+    }
+    if selected
+        .iter()
+        .any(|f| matches!(f.ftype, "address" | "location"))
+    {
+        return Some(bad_request(
+            &st,
+            "API_ERROR",
+            "Selecting compound data not supported in Bulk Query",
+        ));
+    }
+    if selected.iter().any(|f| f.ftype == "base64") {
+        return Some(bad_request(
+            &st,
+            "API_ERROR",
+            "Selecting base64 data not supported in Bulk Query",
+        ));
+    }
+    None
+}
+
+/// Takes one of the day's Bulk query jobs, or the `LIMIT_EXCEEDED` refusal.
+fn take_daily_job(st: &Inner) -> Option<Response> {
+    let left = st.bulk_jobs_left.load(Ordering::SeqCst);
+    if left == 0
+        || st
+            .bulk_jobs_left
+            .compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+    {
+        return Some(bad_request(
+            &st,
+            "LIMIT_EXCEEDED",
+            &format!(
+                "Max bulk v2 query jobs ({}) per 24 hrs has been reached",
+                st.cfg.bulk.daily_jobs
+            ),
+        ));
+    }
+    None
 }
 
 /// `GET /services/data/vXX.X/jobs/query`.

@@ -273,7 +273,7 @@ impl Fetcher<'_> {
                         self.what
                     ),
                     received: 0,
-                    total: total,
+                    total,
                 });
             }
             if k > 0 {
