@@ -112,6 +112,9 @@ pub struct EmulatorArgs {
     /// Bulk API 2.0: the Nth results request (once) returns a page cut short.
     #[arg(long)]
     pub bulk_cut_page: Option<u64>,
+    /// getDeleted: the most ids one call answers (more: EXCEEDED_ID_LIMIT).
+    #[arg(long, default_value_t = 600_000)]
+    pub deleted_id_limit: usize,
     /// Bulk API 2.0: DailyBulkV2QueryJobs.Max (jobs past it: LIMIT_EXCEEDED).
     #[arg(long, default_value_t = 10_000)]
     pub bulk_daily_jobs: u64,
@@ -129,6 +132,7 @@ impl EmulatorArgs {
         let mut cfg = EmulatorConfig::default();
         let (default, rows) = emulator::parse_rows(&self.rows)?;
         cfg.gen.seed = self.seed;
+        cfg.deleted_id_limit = self.deleted_id_limit;
         cfg.gen.rows = rows;
         if let Some(d) = default {
             cfg.gen.default_rows = d;

@@ -154,6 +154,8 @@ pub struct ObjectDef {
     pub label: String,
     pub key_prefix: &'static str,
     pub custom: bool,
+    /// describe's `replicateable`: getDeleted answers only for such objects.
+    pub replicateable: bool,
     pub fields: Vec<FieldDef>,
 }
 
@@ -192,6 +194,11 @@ pub struct Table {
     pub version: u64,
     /// Set for a large read-only table whose records are generated on demand (`rows` is empty).
     pub synthetic: Option<Arc<Synthetic>>,
+    /// The delete log getDeleted reads: `(Id, deletedDate ms)` of every deletion, in order.
+    pub deleted: Vec<(String, i64)>,
+    /// The delete log holds nothing before this instant (purged): getDeleted's
+    /// `earliestDateAvailable` is never earlier.
+    pub delete_log_from: i64,
 }
 
 impl Table {
@@ -481,6 +488,7 @@ impl Table {
     /// Soft-deletes a record (it stays visible to queryAll with IsDeleted = true).
     pub fn soft_delete(&mut self, idx: usize, ts_ms: i64) {
         self.assert_stored();
+        let was_deleted = self.is_soft_deleted(idx);
         let def = &self.def;
         let row = Arc::make_mut(&mut self.rows[idx]);
         for name in ["LastModifiedDate", "SystemModstamp"] {
@@ -491,6 +499,93 @@ impl Table {
         if let Some(i) = def.field_index("IsDeleted") {
             row[i] = Cell::Bool(true);
         }
+        if !was_deleted {
+            let id = self.id_of(idx);
+            self.deleted.push((id, ts_ms));
+        }
+    }
+
+    /// The Id of record `idx`.
+    pub fn id_of(&self, idx: usize) -> String {
+        match self.def.field_index("Id").map(|i| &self.rows[idx][i]) {
+            Some(Cell::Str(s)) => s.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// True when record `idx` is in the Recycle Bin (`IsDeleted = true`).
+    pub fn is_soft_deleted(&self, idx: usize) -> bool {
+        matches!(
+            self.def.field_index("IsDeleted").map(|i| &self.rows[idx][i]),
+            Some(Cell::Bool(true))
+        )
+    }
+
+    /// Sets a record's modification stamps (LastModifiedDate, SystemModstamp).
+    fn touch(&mut self, idx: usize, ts_ms: i64) {
+        let def = &self.def;
+        let row = Arc::make_mut(&mut self.rows[idx]);
+        for name in ["LastModifiedDate", "SystemModstamp"] {
+            if let Some(i) = def.field_index(name) {
+                row[i] = Cell::DateTime(ts_ms);
+            }
+        }
+    }
+
+    /// Deletes a record for good, as emptying the Recycle Bin (or a delete of an object
+    /// without one) does: queryAll no longer returns it; the delete log keeps its deletion (a
+    /// live record's deletion is logged now, a soft-deleted one's when it was soft-deleted).
+    pub fn hard_delete(&mut self, idx: usize, ts_ms: i64) {
+        self.assert_stored();
+        if !self.is_soft_deleted(idx) {
+            let id = self.id_of(idx);
+            self.deleted.push((id, ts_ms));
+        }
+        self.rows.remove(idx);
+    }
+
+    /// Empties the Recycle Bin: every soft-deleted record is deleted for good. Returns how many.
+    pub fn empty_recycle_bin(&mut self) -> usize {
+        self.assert_stored();
+        let before = self.rows.len();
+        let Some(d) = self.def.field_index("IsDeleted") else {
+            return 0;
+        };
+        self.rows.retain(|r| !matches!(r[d], Cell::Bool(true)));
+        before - self.rows.len()
+    }
+
+    /// Restores a soft-deleted record: `IsDeleted = false`, new modification stamps, and its
+    /// deletion leaves the delete log.
+    pub fn undelete(&mut self, idx: usize, ts_ms: i64) {
+        self.assert_stored();
+        let id = self.id_of(idx);
+        self.touch(idx, ts_ms);
+        if let Some(i) = self.def.field_index("IsDeleted") {
+            Arc::make_mut(&mut self.rows[idx])[i] = Cell::Bool(false);
+        }
+        self.deleted.retain(|(d, _)| *d != id);
+    }
+
+    /// Merges records as Salesforce does: the master is updated, the losers are soft-deleted
+    /// (their `MasterRecordId`, where the object has one, names the master).
+    pub fn merge(&mut self, master: usize, losers: &[usize], ts_ms: i64) {
+        self.assert_stored();
+        let master_id = self.id_of(master);
+        self.touch(master, ts_ms);
+        for &l in losers {
+            self.soft_delete(l, ts_ms);
+            if let Some(i) = self.def.field_index("MasterRecordId") {
+                Arc::make_mut(&mut self.rows[l])[i] = Cell::Str(master_id.clone());
+            }
+        }
+    }
+
+    /// Purges the delete log before `before_ms` (as Salesforce's background purge of a large
+    /// log does): getDeleted then refuses a start before it (`INVALID_REPLICATION_DATE`).
+    pub fn purge_delete_log(&mut self, before_ms: i64) {
+        self.deleted.retain(|(_, t)| *t >= before_ms);
+        self.delete_log_from = self.delete_log_from.max(before_ms);
     }
 
     /// Adds a field to the describe; existing records get a value for it.

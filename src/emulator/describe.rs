@@ -14,7 +14,7 @@ pub(super) fn global_describe(data: &Dataset, version: &str) -> serde_json::Valu
                 "deepCloneable": false, "deletable": true, "deprecatedAndHidden": false, "feedEnabled": !t.def.custom,
                 "hasSubtypes": false, "isInterface": false, "isSubtype": false, "keyPrefix": t.def.key_prefix,
                 "label": t.def.label, "labelPlural": format!("{}s", t.def.label), "layoutable": true, "mergeable": n == "Account",
-                "mruEnabled": true, "name": n, "queryable": true, "replicateable": true, "retrieveable": true,
+                "mruEnabled": true, "name": n, "queryable": true, "replicateable": t.def.replicateable, "retrieveable": true,
                 "searchable": true, "triggerable": true, "undeletable": true, "updateable": true,
                 "urls": {
                     "sobject": format!("/services/data/v{version}/sobjects/{n}"),
@@ -102,7 +102,7 @@ pub(super) fn object_describe(def: &ObjectDef, version: &str) -> serde_json::Val
         "listviewable": null, "lookupLayoutable": null, "mergeable": n == "Account", "mruEnabled": true, "name": n,
         "namedLayoutInfos": [], "networkScopeFieldName": null, "queryable": true,
         "recordTypeInfos": [{"active": true, "available": true, "defaultRecordTypeMapping": true, "developerName": "Master", "master": true, "name": "Master", "recordTypeId": "012000000000000AAA", "urls": {"layout": u("describe/layouts/012000000000000AAA")}}],
-        "replicateable": true, "retrieveable": true, "searchLayoutable": true, "searchable": true, "sobjectDescribeOption": "FULL",
+        "replicateable": def.replicateable, "retrieveable": true, "searchLayoutable": true, "searchable": true, "sobjectDescribeOption": "FULL",
         "supportedScopes": [{"label": "All", "name": "everything"}, {"label": "My", "name": "mine"}],
         "triggerable": true, "undeletable": true, "updateable": true,
         "urls": {

@@ -8,6 +8,7 @@
 mod args;
 pub mod bulk;
 pub mod data;
+mod deleted;
 mod describe;
 mod http;
 mod oauth;
@@ -17,6 +18,7 @@ pub mod render;
 pub mod soql;
 
 pub use args::{parse_rows, parse_synthetic};
+use deleted::*;
 use describe::*;
 use http::*;
 use oauth::*;
@@ -87,6 +89,9 @@ pub struct EmulatorConfig {
     pub bulk: bulk::BulkConfig,
     /// The org's 18-character id, in the token response's identity URL.
     pub org_id: String,
+    /// getDeleted answers at most this many ids (Salesforce: 600,000), else
+    /// `EXCEEDED_ID_LIMIT`.
+    pub deleted_id_limit: usize,
 }
 
 /// Demo credentials.
@@ -116,6 +121,7 @@ impl Default for EmulatorConfig {
             locator_idle: Duration::from_secs(15 * 60),
             bulk: bulk::BulkConfig::default(),
             org_id: DEMO_ORG_ID.into(),
+            deleted_id_limit: 600_000,
         }
     }
 }

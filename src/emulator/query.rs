@@ -94,6 +94,7 @@ pub(super) async fn rest(State(st): State<Arc<Inner>>, headers: HeaderMap, uri: 
                 None => rest_error(&st, StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),
             }
         }
+        ["sobjects", obj, "deleted"] => get_deleted(&st, obj, uri.query()),
         ["query"] | ["queryAll"] | ["query", _] | ["queryAll", _] if is_slow(&st) => {
             let d = st.cfg.faults.slow_first_queries.map(|(_, d)| d).unwrap_or_default();
             tokio::time::sleep(d).await;

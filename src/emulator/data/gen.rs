@@ -114,6 +114,8 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
                 created: n,
                 version: 0,
                 synthetic: Some(Arc::new(synthetic)),
+                deleted: Vec::new(),
+                delete_log_from: i64::MIN,
             }));
             continue;
         }
@@ -133,6 +135,8 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
             created: n as u64,
             version: 0,
             synthetic: None,
+            deleted: Vec::new(),
+            delete_log_from: i64::MIN,
         }));
     }
     Dataset { tables }

@@ -267,6 +267,7 @@ pub fn object_defs() -> Vec<ObjectDef> {
             label: "Account".into(),
             key_prefix: "001",
             custom: false,
+            replicateable: true,
             fields: account,
         },
         ObjectDef {
@@ -274,6 +275,7 @@ pub fn object_defs() -> Vec<ObjectDef> {
             label: "Contact".into(),
             key_prefix: "003",
             custom: false,
+            replicateable: true,
             fields: contact,
         },
         ObjectDef {
@@ -281,6 +283,7 @@ pub fn object_defs() -> Vec<ObjectDef> {
             label: "Opportunity".into(),
             key_prefix: "006",
             custom: false,
+            replicateable: true,
             fields: opp,
         },
         ObjectDef {
@@ -288,6 +291,7 @@ pub fn object_defs() -> Vec<ObjectDef> {
             label: "Case".into(),
             key_prefix: "500",
             custom: false,
+            replicateable: true,
             fields: case,
         },
         ObjectDef {
@@ -295,6 +299,7 @@ pub fn object_defs() -> Vec<ObjectDef> {
             label: "Invoice".into(),
             key_prefix: "a01",
             custom: true,
+            replicateable: true,
             fields: invoice,
         },
         ObjectDef {
@@ -302,6 +307,7 @@ pub fn object_defs() -> Vec<ObjectDef> {
             label: "Account History".into(),
             key_prefix: "017",
             custom: false,
+            replicateable: true,
             fields: account_history,
         },
         ObjectDef {
@@ -309,6 +315,7 @@ pub fn object_defs() -> Vec<ObjectDef> {
             label: "Wide".into(),
             key_prefix: "a02",
             custom: true,
+            replicateable: true,
             fields: wide,
         },
         ObjectDef {
@@ -316,6 +323,7 @@ pub fn object_defs() -> Vec<ObjectDef> {
             label: "User".into(),
             key_prefix: "005",
             custom: false,
+            replicateable: true,
             fields: user,
         },
         ObjectDef {
@@ -323,6 +331,7 @@ pub fn object_defs() -> Vec<ObjectDef> {
             label: "Group".into(),
             key_prefix: "00G",
             custom: false,
+            replicateable: true,
             fields: group,
         },
     ]
