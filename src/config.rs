@@ -125,6 +125,7 @@ pub struct RawSync {
     pub rate_limit_timeout_ms: Option<i64>,
     pub request_timeout_s: Option<i64>,
     pub include_deleted: Option<bool>,
+    pub capture_deletes: Option<bool>,
     pub concurrency: Option<i64>,
     pub memory_limit_mb: Option<i64>,
     pub window_records: Option<i64>,
@@ -238,6 +239,9 @@ pub struct SyncConfig {
     pub rate_limit_timeout_ms: u64,
     pub request_timeout_s: u64,
     pub include_deleted: bool,
+    /// Incremental runs ask getDeleted which records were deleted in their range and write
+    /// them as tombstone rows (`deletes` chunks).
+    pub capture_deletes: bool,
     pub concurrency: usize,
     /// Budget for the data a run holds (pages in flight, batches, row groups being built).
     pub memory_limit_mb: usize,

@@ -142,7 +142,7 @@ pub async fn lag(
     delta: &DeltaTables,
     object: &str,
 ) -> Result<Lag, SyncError> {
-    let ids = manifest::list_chunks(store.as_ref(), object).await?;
+    let ids = manifest::list_all_chunks(store.as_ref(), object).await?;
     let state = delta
         .state(object)
         .await

@@ -224,6 +224,7 @@ impl RawSync {
             "must be between 1 and 10 (Salesforce allows 10 open query cursors per user)",
         )? as usize;
         let include_deleted = s.include_deleted.unwrap_or(true);
+        let capture_deletes = s.capture_deletes.unwrap_or(true);
         let memory_limit_mb = range_i64(
             "sync.memory_limit_mb",
             s.memory_limit_mb,
@@ -255,6 +256,7 @@ impl RawSync {
             rate_limit_timeout_ms,
             request_timeout_s,
             include_deleted,
+            capture_deletes,
             concurrency,
             memory_limit_mb,
             window_records,

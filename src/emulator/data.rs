@@ -516,7 +516,9 @@ impl Table {
     /// True when record `idx` is in the Recycle Bin (`IsDeleted = true`).
     pub fn is_soft_deleted(&self, idx: usize) -> bool {
         matches!(
-            self.def.field_index("IsDeleted").map(|i| &self.rows[idx][i]),
+            self.def
+                .field_index("IsDeleted")
+                .map(|i| &self.rows[idx][i]),
             Some(Cell::Bool(true))
         )
     }

@@ -25,9 +25,10 @@ fn bad(st: &Inner, code: &str, message: &str) -> Response {
 }
 
 pub(super) fn get_deleted(st: &Inner, object: &str, query: Option<&str>) -> Response {
-    let params: HashMap<String, String> = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let data = st.data.read().expect("dataset lock");
     let Some(table) = data.table(object) else {
         return rest_error(
@@ -50,11 +51,7 @@ pub(super) fn get_deleted(st: &Inner, object: &str, query: Option<&str>) -> Resp
     let mut bounds = [0i64; 2];
     for (k, name) in ["start", "end"].iter().enumerate() {
         let Some(v) = params.get(*name) else {
-            return bad(
-                st,
-                "MISSING_ARGUMENT",
-                &format!("{name} was not specified"),
-            );
+            return bad(st, "MISSING_ARGUMENT", &format!("{name} was not specified"));
         };
         let Some(ms) = parse_instant(v) else {
             return bad(

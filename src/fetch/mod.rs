@@ -2,5 +2,6 @@
 //! decoded into Arrow and handed to [`crate::commit`] day by day.
 
 pub mod bulk;
+pub mod deleted;
 pub mod query;
 pub mod rest;

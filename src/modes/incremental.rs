@@ -161,6 +161,8 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
     };
     let mut budgets = HashMap::new();
     let mut jobs = Vec::new();
+    // each object's start point and window end: its deletes are captured up to the same end
+    let mut captures = HashMap::new();
     let mut summary = RunSummary {
         config_error: false,
         command: "sync".into(),
@@ -218,6 +220,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
                 tracing::info!(object = %name, position = %rfc3339(pos), window_end = %rfc3339(end), windows = windows.len(), "planned incremental windows");
                 s.incremental_start = Some(rfc3339(start));
                 s.position_before = Some(rfc3339(pos));
+                captures.insert(name.clone(), (start, end));
                 s.chunks_planned = windows
                     .iter()
                     .map(|(w, _)| day_chunks(w).len() as u64)
@@ -233,6 +236,9 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
             .or_insert_with(|| Arc::new(Budget::new(ctx.config.sync.query_limit)));
     }
     execute(ctx.clone(), jobs, &budgets, &mut summary).await;
+    if ctx.config.sync.capture_deletes {
+        capture_deletes(&ctx, &objects, &captures, &budgets, &mut summary).await;
+    }
     for s in summary.objects.iter_mut() {
         let committed = manifest::list_chunks(ctx.store.as_ref(), &s.object).await?;
         if let Some((_, pos)) = incremental_state(&committed) {
@@ -241,6 +247,72 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
     }
     crate::run::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
+}
+
+/// Asks getDeleted which records each object lost between its start point (or the deletes
+/// lane's position) and this run's window end, and commits them as tombstones. A failure is
+/// the object's (a failed chunk); the other objects go on.
+async fn capture_deletes(
+    ctx: &Context,
+    objects: &[crate::run::prepare::PreparedObject],
+    captures: &HashMap<String, (DateTime<Utc>, DateTime<Utc>)>,
+    budgets: &HashMap<String, Arc<Budget>>,
+    summary: &mut RunSummary,
+) {
+    for o in objects {
+        let name = &o.schema.object;
+        let (Some(&(start, end)), Some(budget), Some(s)) = (
+            captures.get(name),
+            budgets.get(name),
+            summary.objects.iter_mut().find(|s| &s.object == name),
+        ) else {
+            continue;
+        };
+        if s.status == "paused" {
+            continue; // the daily limit, the API budget or the off-peak window stopped the run
+        }
+        if !o.replicateable {
+            s.warnings.push(format!(
+                "{name} is not replicateable (describe): getDeleted cannot list its deletes, so records deleted for good (Recycle Bin emptied) stay in the lake as their last version; soft deletes still arrive through queryAll"
+            ));
+            continue;
+        }
+        match crate::fetch::deleted::capture(ctx, budget, &o.schema, start, end).await {
+            Ok(c) => {
+                s.requests += c.requests;
+                for (a, b, why) in &c.unanswered {
+                    s.warnings.push(format!(
+                        "deletes between {} and {} could not be captured ({why}): records deleted for good in that time stay in the lake as their last version",
+                        rfc3339(*a),
+                        rfc3339(*b)
+                    ));
+                }
+                if let Some((a, b)) = c.range {
+                    tracing::info!(object = %name, from = %rfc3339(a), to = %rfc3339(b), tombstones = c.tombstones, "deletes captured");
+                    s.deletes = Some(crate::run::summary::DeletesSummary {
+                        from: rfc3339(a),
+                        to: rfc3339(b),
+                        tombstones: c.tombstones,
+                        chunks: c.chunks,
+                        requests: c.requests,
+                        unanswered: c
+                            .unanswered
+                            .iter()
+                            .map(|(a, b, why)| format!("{}..{}: {why}", rfc3339(*a), rfc3339(*b)))
+                            .collect(),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::error!(object = %name, error = %e, "capturing deletes failed; the next run asks again");
+                s.errors
+                    .push(format!("capturing deletes (getDeleted): {e}"));
+                s.chunks_failed += 1;
+                s.status = "failed".into();
+                summary.status = "failed".into();
+            }
+        }
+    }
 }
 
 #[cfg(test)]

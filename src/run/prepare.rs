@@ -22,6 +22,8 @@ pub struct PreparedObject {
     pub warnings: Vec<String>,
     /// Records whose cursor is null (counted only when describe marks the cursor nillable).
     pub null_cursor: Option<u64>,
+    /// describe's `replicateable`: getDeleted answers for the object.
+    pub replicateable: bool,
 }
 
 /// Authenticates, describes every configured object, validates fields and cursor (against
@@ -376,6 +378,7 @@ async fn prepare_one(
         schema: Arc::new(schema),
         warnings,
         null_cursor,
+        replicateable: describe.replicateable,
     })
 }
 

@@ -49,6 +49,26 @@ pub struct ObjectSummary {
     pub position_after: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_end: Option<String>,
+    /// Incremental: the deletes captured through getDeleted (`sync.capture_deletes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletes: Option<DeletesSummary>,
+}
+
+/// What a run's delete capture did for one object.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeletesSummary {
+    /// The time range the deletes lane now covers from this run (RFC 3339).
+    pub from: String,
+    pub to: String,
+    /// Tombstone rows written (each a record getDeleted listed as deleted).
+    pub tombstones: u64,
+    /// Deletes chunks committed.
+    pub chunks: u64,
+    /// getDeleted requests.
+    pub requests: u64,
+    /// Ranges getDeleted could not answer, with why (hard deletes there are not captured).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unanswered: Vec<String>,
 }
 
 /// The summary of a run (stdout with `--json`, and the log).

@@ -13,6 +13,9 @@ pub struct ObjectDescribe {
     pub custom: bool,
     #[serde(default = "yes")]
     pub queryable: bool,
+    /// getDeleted (and getUpdated) answer only for replicateable objects.
+    #[serde(default = "yes")]
+    pub replicateable: bool,
     pub fields: Vec<FieldDescribe>,
 }
 
@@ -98,6 +101,7 @@ pub fn name_object() -> ObjectDescribe {
         label: "Name".into(),
         custom: false,
         queryable: false,
+        replicateable: false,
         fields: NAME_FIELDS
             .iter()
             .map(|(n, t)| FieldDescribe {

@@ -3,6 +3,7 @@
 //! backoff, token renewal on `INVALID_SESSION_ID`, and the `Sforce-Limit-Info` usage.
 
 pub mod bulk;
+pub mod deleted;
 pub mod describe;
 pub mod ident;
 pub mod soql;

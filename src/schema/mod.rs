@@ -610,6 +610,7 @@ mod tests {
             label: "Account".into(),
             custom: false,
             queryable: true,
+            replicateable: true,
             fields: vec![
                 fd("Id", "id", false),
                 fd("Name", "string", false),

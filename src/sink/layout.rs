@@ -27,6 +27,9 @@ pub enum ChunkKind {
     Historical,
     Incremental,
     Backfill,
+    /// Tombstones of the records getDeleted listed as deleted in the chunk's window: a lane of
+    /// its own (deletes chunks cover only deletes chunks; data chunks never cover them).
+    Deletes,
 }
 
 impl ChunkKind {
@@ -35,6 +38,7 @@ impl ChunkKind {
             ChunkKind::Historical => "historical",
             ChunkKind::Incremental => "incremental",
             ChunkKind::Backfill => "backfill",
+            ChunkKind::Deletes => "deletes",
         }
     }
 
@@ -43,6 +47,7 @@ impl ChunkKind {
             "historical" => Some(Self::Historical),
             "incremental" => Some(Self::Incremental),
             "backfill" => Some(Self::Backfill),
+            "deletes" => Some(Self::Deletes),
             _ => None,
         }
     }
@@ -85,11 +90,18 @@ impl ChunkId {
 
     /// Whether this committed chunk spares `planned` from fetching its time again: for a
     /// backfill, only chunks of that backfill (it re-pulls whatever else holds the time); for
-    /// the other kinds, a chunk of any kind (the time is in the lake once already).
+    /// deletes, only deletes chunks (and a deletes chunk spares no data chunk); for the other
+    /// kinds, a data chunk of any kind (the time is in the lake once already).
     pub fn covers_for(&self, planned: &ChunkId) -> bool {
         !self.is_marker()
+            && self.is_deletes() == planned.is_deletes()
             && (planned.kind != ChunkKind::Backfill
                 || (self.kind == planned.kind && self.tag == planned.tag))
+    }
+
+    /// A chunk of tombstones (getDeleted), not of record versions.
+    pub fn is_deletes(&self) -> bool {
+        self.kind == ChunkKind::Deletes
     }
 
     /// True when the window is the whole day.

@@ -126,8 +126,29 @@ pub async fn commit(store: &dyn ObjectStore, m: &Manifest) -> Result<CommitOutco
     }
 }
 
-/// Every committed chunk of an object, from the listing alone (no reads), sorted.
+/// Every committed data chunk of an object (record versions: historical, incremental and
+/// backfill chunks; not the deletes lane), from the listing alone (no reads), sorted.
 pub async fn list_chunks(store: &dyn ObjectStore, object: &str) -> Result<Vec<ChunkId>, SinkError> {
+    let mut all = list_all_chunks(store, object).await?;
+    all.retain(|c| !c.is_deletes());
+    Ok(all)
+}
+
+/// Every committed deletes chunk (tombstones) of an object, sorted.
+pub async fn list_delete_chunks(
+    store: &dyn ObjectStore,
+    object: &str,
+) -> Result<Vec<ChunkId>, SinkError> {
+    let mut all = list_all_chunks(store, object).await?;
+    all.retain(|c| c.is_deletes());
+    Ok(all)
+}
+
+/// Every committed chunk of an object, of both lanes, sorted.
+pub async fn list_all_chunks(
+    store: &dyn ObjectStore,
+    object: &str,
+) -> Result<Vec<ChunkId>, SinkError> {
     let prefix = layout::manifests_prefix(object);
     let metas: Vec<_> = store
         .list(Some(&prefix))

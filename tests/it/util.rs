@@ -210,8 +210,59 @@ pub fn ids(batches: &[(String, RecordBatch)]) -> Vec<String> {
         .collect()
 }
 
-/// Every Parquet file under `<lake>/<object>/`.
+/// The Parquet files of record versions under `<lake>/<object>/` (not the tombstones of
+/// `deletes` chunks: see [`tombstones`]).
 pub fn parquet_files(lake: &Path, object: &str) -> Vec<PathBuf> {
+    all_parquet_files(lake, object)
+        .into_iter()
+        .filter(|f| !is_tombstone_file(f))
+        .collect()
+}
+
+/// A file of a `deletes` chunk (tombstone rows).
+pub fn is_tombstone_file(f: &Path) -> bool {
+    f.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("deletes-"))
+}
+
+/// `(Id, cursor ms, IsDeleted)` of every tombstone row of an object, sorted.
+pub fn tombstones(lake: &Path, object: &str, cursor: &str) -> Vec<(String, i64, Option<bool>)> {
+    let mut out = vec![];
+    for f in all_parquet_files(lake, object)
+        .iter()
+        .filter(|f| is_tombstone_file(f))
+    {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in reader {
+            let b = b.unwrap();
+            let ids = b.column_by_name("Id").unwrap().as_string::<i32>().clone();
+            let at = b
+                .column_by_name(cursor)
+                .unwrap()
+                .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                .clone();
+            let del = b
+                .column_by_name("IsDeleted")
+                .map(|c| c.as_boolean().clone());
+            for r in 0..b.num_rows() {
+                out.push((
+                    ids.value(r).to_string(),
+                    at.value(r),
+                    del.as_ref().map(|d| d.value(r)),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every Parquet file under `<lake>/<object>/date=*/`: record versions and tombstones.
+pub fn all_parquet_files(lake: &Path, object: &str) -> Vec<PathBuf> {
     let mut out = vec![];
     let root = lake.join(object);
     if let Ok(days) = std::fs::read_dir(&root) {
@@ -572,7 +623,7 @@ pub fn assert_files_match_manifests(lake: &Path, object: &str) {
             assert!(named.insert(p), "a file is named twice");
         }
     }
-    let on_disk: std::collections::BTreeSet<String> = parquet_files(lake, object)
+    let on_disk: std::collections::BTreeSet<String> = all_parquet_files(lake, object)
         .iter()
         .map(|p| p.strip_prefix(lake).unwrap().to_str().unwrap().to_string())
         .collect();

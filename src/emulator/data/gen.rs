@@ -129,17 +129,40 @@ pub fn generate(cfg: &GenConfig) -> Dataset {
                 span,
             )));
         }
+        let deleted = delete_log_of(&def, &rows);
         tables.push(Arc::new(Table {
             def,
             rows,
             created: n as u64,
             version: 0,
             synthetic: None,
-            deleted: Vec::new(),
+            deleted,
             delete_log_from: i64::MIN,
         }));
     }
     Dataset { tables }
+}
+
+/// The delete log of generated records: each soft-deleted one was deleted at its
+/// SystemModstamp (getDeleted's `deletedDate`), oldest first.
+fn delete_log_of(def: &ObjectDef, rows: &[Arc<Vec<Cell>>]) -> Vec<(String, i64)> {
+    let (Some(id), Some(del), Some(stamp)) = (
+        def.field_index("Id"),
+        def.field_index("IsDeleted"),
+        def.field_index("SystemModstamp"),
+    ) else {
+        return Vec::new();
+    };
+    let mut log: Vec<(String, i64)> = rows
+        .iter()
+        .filter(|r| matches!(r[del], Cell::Bool(true)))
+        .filter_map(|r| match (&r[id], &r[stamp]) {
+            (Cell::Str(i), Cell::DateTime(t)) => Some((i.clone(), *t)),
+            _ => None,
+        })
+        .collect();
+    log.sort_by_key(|(_, t)| *t);
+    log
 }
 
 fn maybe<T>(rng: &mut StdRng, v: T) -> Option<T> {

@@ -1,0 +1,473 @@
+//! Delete capture: getDeleted's deletions (soft, hard, merges' losers) reach the change log as
+//! tombstone rows, once each, whatever runs at once; its edges (more ids than one call
+//! returns, a gap longer than its window, a purged delete log, objects that are not
+//! replicateable) are handled and said.
+//!
+//! The runs move a clock (`FORCELAKE_NOW`) over the last hours, and the emulator's records
+//! change at instants between them, so every run's range is closed and getDeleted (which
+//! answers in whole minutes, up to the real now) covers it completely.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Duration, Utc};
+use forcelake::emulator::data::{Cell, Table};
+
+use crate::util::*;
+
+const OBJECTS: &str = "[[objects]]\nname = \"Account\"\n";
+
+/// Emulator data over `days` days that end `before` now: no generated record changes (or is
+/// deleted) inside the ranges these tests capture.
+fn data(
+    seed: u64,
+    rows: usize,
+    days: i64,
+    before: Duration,
+) -> forcelake::emulator::EmulatorConfig {
+    let mut cfg = recent(seed, rows, days);
+    cfg.gen.anchor_ms = ms(Utc::now() - before);
+    cfg
+}
+
+fn ms(t: chrono::DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn id_at(t: &Table, idx: usize) -> String {
+    t.id_of(idx)
+}
+
+/// Indexes of the records that are live (not in the Recycle Bin): what a test deletes.
+fn live_indices(t: &Table) -> Vec<usize> {
+    (0..t.rows.len())
+        .filter(|&i| !t.is_soft_deleted(i))
+        .collect()
+}
+
+fn idx_of(t: &Table, id: &str) -> usize {
+    (0..t.rows.len())
+        .find(|&i| t.id_of(i) == id)
+        .unwrap_or_else(|| panic!("{id} is not in the emulator"))
+}
+
+/// Ids of live records (`IsDeleted = false`) in the emulator.
+fn live_truth(t: &Table) -> BTreeSet<String> {
+    (0..t.rows.len())
+        .filter(|&i| !t.is_soft_deleted(i))
+        .map(|i| t.id_of(i))
+        .collect()
+}
+
+/// Ids whose newest row in the change log (record versions and tombstones; a tombstone wins a
+/// tie) is not deleted: what the history recipe of the README answers.
+fn live_in_lake(p: &Pipeline, object: &str) -> BTreeSet<String> {
+    let mut newest: BTreeMap<String, (i64, u8, bool)> = BTreeMap::new();
+    let mut see = |id: String, at: i64, tomb: u8, deleted: bool| {
+        let e = newest.entry(id).or_insert((i64::MIN, 0, false));
+        if (at, tomb) >= (e.0, e.1) {
+            *e = (at, tomb, deleted);
+        }
+    };
+    for (_, b) in read_object(&p.lake, object) {
+        use arrow::array::AsArray;
+        let ids = b.column_by_name("Id").unwrap().as_string::<i32>().clone();
+        let at = b
+            .column_by_name("LastModifiedDate")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+            .clone();
+        let del = b.column_by_name("IsDeleted").unwrap().as_boolean().clone();
+        for r in 0..b.num_rows() {
+            see(ids.value(r).to_string(), at.value(r), 0, del.value(r));
+        }
+    }
+    for (id, at, del) in tombstones(&p.lake, object, "LastModifiedDate") {
+        assert_eq!(del, Some(true), "a tombstone says IsDeleted = true");
+        see(id, at, 1, true);
+    }
+    newest
+        .into_iter()
+        .filter(|(_, (_, _, deleted))| !deleted)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// The emulator's delete log in `[from, to)`: (Id, deletedDate ms), sorted.
+fn delete_log(t: &Table, from: i64, to: i64) -> Vec<(String, i64)> {
+    let mut v: Vec<_> = t
+        .deleted
+        .iter()
+        .filter(|(_, at)| *at >= from && *at < to)
+        .cloned()
+        .collect();
+    v.sort();
+    v
+}
+
+fn sync_at(now: chrono::DateTime<Utc>) -> Vec<(&'static str, String)> {
+    vec![("FORCELAKE_NOW", forcelake::timefmt::rfc3339(now))]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_and_hard_deletes_undeletes_and_merges_reach_the_change_log_once_each() {
+    let emu = start(data(11, 300, 20, Duration::hours(6))).await;
+    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60");
+    let t0 = Utc::now();
+
+    // 1. The start point five hours ago, and everything before it from a historical sync.
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(5))).await);
+    let start_point = s["objects"][0]["incremental_start"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let end = format!("sync.end_date={start_point}");
+    json(
+        &run(
+            &p,
+            &[
+                "sync",
+                "--json",
+                "--set",
+                "sync.mode=historical",
+                "--set",
+                &end,
+            ],
+        )
+        .await,
+    );
+
+    // 2. Four hours ago: 5 soft deletes, 5 hard deletes of live records, 5 edits, a merge.
+    let a = t0 - Duration::hours(4);
+    let mut rng_ms = ms(a);
+    let mut next = || {
+        rng_ms += 1_000;
+        rng_ms
+    };
+    let (hard_a, merged) = emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        let live = live_indices(t);
+        for &i in &live[0..5] {
+            t.soft_delete(i, next());
+        }
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+        for &i in &live[10..15] {
+            t.update(i, next(), &mut rng);
+        }
+        t.merge(live[20], &[live[21], live[22]], next());
+        let merged = (id_at(t, live[21]), id_at(t, live[22]));
+        let hard: Vec<String> = live[40..45].iter().map(|&i| id_at(t, i)).collect();
+        for id in &hard {
+            let i = idx_of(t, id);
+            t.hard_delete(i, next());
+        }
+        (hard, merged)
+    });
+
+    // 3. Three hours ago: a run fetches the versions and captures the deletes.
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
+    let d = &s["objects"][0]["deletes"];
+    assert_eq!(d["tombstones"], 12, "5 soft + 5 hard + 2 merged: {s}");
+    assert_eq!(d["requests"], 1, "{s}");
+    let (from, sp) = (
+        time_at(&d["from"]),
+        time_at(&serde_json::json!(start_point)),
+    );
+    assert!(
+        from <= sp && sp - from < Duration::minutes(1),
+        "the first capture starts at the start point's minute: {from} vs {sp}"
+    );
+
+    // 4. Two and a half hours ago: the Recycle Bin is emptied (no new deletions: they were
+    //    logged when soft-deleted), 3 soft deletes of which one is undeleted, 2 hard deletes.
+    let b = t0 - Duration::minutes(150);
+    let mut b_ms = ms(b);
+    let undeleted = emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        assert!(
+            t.empty_recycle_bin() >= 7,
+            "5 soft-deleted + 2 merged losers, and the generated ones"
+        );
+        let live: Vec<String> = live_indices(t).iter().map(|&i| id_at(t, i)).collect();
+        for id in &live[50..53] {
+            b_ms += 1_000;
+            let i = idx_of(t, id);
+            t.soft_delete(i, b_ms);
+        }
+        b_ms += 60_000;
+        let undeleted = live[50].clone();
+        let i = idx_of(t, &undeleted);
+        t.undelete(i, b_ms);
+        for id in &live[60..62] {
+            b_ms += 1_000;
+            let i = idx_of(t, id);
+            t.hard_delete(i, b_ms);
+        }
+        undeleted
+    });
+
+    // 5. An hour ago: the next run; then a whole-day backfill of the day of the deletions
+    //    (it re-pulls record versions; the tombstones stay).
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
+    let d = &s["objects"][0]["deletes"];
+    assert_eq!(
+        d["tombstones"], 4,
+        "2 soft (one was undeleted) + 2 hard: {s}"
+    );
+    let captured_to = time_at(&d["to"]).timestamp_millis();
+    let before_backfill = tombstones(&p.lake, "Account", "LastModifiedDate");
+    let day_of_b = b.format("%Y-%m-%d").to_string();
+    json(
+        &run_env(
+            &p,
+            &[
+                "backfill", "--json", "--object", "Account", "--start", &day_of_b, "--end",
+                &day_of_b,
+            ],
+            &sync_at(t0 - Duration::minutes(50)),
+        )
+        .await,
+    );
+    assert_eq!(
+        tombstones(&p.lake, "Account", "LastModifiedDate"),
+        before_backfill
+    );
+
+    // The tombstones are the delete log of the captured range, once each.
+    let truth = emu.dataset();
+    let t = truth.table("Account").unwrap();
+    let from = time_at(&serde_json::Value::String(start_point.clone())).timestamp_millis();
+    let log = delete_log(t, from, captured_to);
+    let tombs: Vec<(String, i64)> = before_backfill
+        .iter()
+        .map(|(i, at, _)| (i.clone(), *at))
+        .collect();
+    assert_eq!(
+        tombs, log,
+        "tombstones = getDeleted's answer for the captured range"
+    );
+    assert!(
+        tombs.iter().all(|(i, _)| *i != undeleted),
+        "an undeleted record has no tombstone"
+    );
+    for id in hard_a.iter().chain([&merged.0, &merged.1]) {
+        assert!(
+            tombs.iter().any(|(i, _)| i == id),
+            "{id} was deleted: it has a tombstone"
+        );
+    }
+
+    // What the lake says is live is what Salesforce has live: hard deletes included.
+    assert_eq!(live_in_lake(&p, "Account"), live_truth(t));
+    assert!(live_in_lake(&p, "Account").contains(&undeleted));
+    assert_files_match_manifests(&p.lake, "Account");
+    let kinds: BTreeSet<String> = manifests(&p.lake, "Account")
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.contains("deletes"), "{kinds:?}");
+
+    // A rerun over the same time captures nothing again.
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
+    assert!(
+        s["objects"][0]["deletes"].is_null() || s["objects"][0]["deletes"]["tombstones"] == 0,
+        "{s}"
+    );
+    assert_eq!(
+        tombstones(&p.lake, "Account", "LastModifiedDate"),
+        before_backfill
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_runs_write_each_tombstone_once() {
+    let emu = start(data(12, 200, 10, Duration::hours(6))).await;
+    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60");
+    let t0 = Utc::now();
+    json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
+    let at = ms(t0 - Duration::hours(2));
+    emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        for k in 0..30 {
+            let i = live_indices(t)[0];
+            t.hard_delete(i, at + k * 60_000); // one a minute
+        }
+        for (k, i) in live_indices(t).into_iter().take(10).enumerate() {
+            t.soft_delete(i, at + k as i64 * 30_000 + 7);
+        }
+    });
+    for round in 0..3 {
+        let now = t0 - Duration::minutes(60 - round * 20);
+        let env = sync_at(now);
+        let (x, y) = tokio::join!(
+            run_env(&p, &["sync", "--json"], &env),
+            run_env(&p, &["sync", "--json"], &env)
+        );
+        json(&x);
+        json(&y);
+    }
+    let truth = emu.dataset();
+    let t = truth.table("Account").unwrap();
+    let tombs: Vec<(String, i64)> = tombstones(&p.lake, "Account", "LastModifiedDate")
+        .into_iter()
+        .map(|(i, a, _)| (i, a))
+        .collect();
+    let unique: BTreeSet<_> = tombs.iter().cloned().collect();
+    assert_eq!(unique.len(), tombs.len(), "a tombstone written twice");
+    assert_eq!(
+        tombs,
+        delete_log(t, ms(t0 - Duration::hours(3)) - 120_000, ms(t0)),
+        "every deletion once"
+    );
+    assert_eq!(tombs.len(), 40);
+    assert_files_match_manifests(&p.lake, "Account");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_ids_than_one_call_returns_are_asked_for_in_halves() {
+    let mut cfg = data(13, 200, 10, Duration::hours(6));
+    cfg.deleted_id_limit = 4;
+    let emu = start(cfg).await;
+    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60");
+    let t0 = Utc::now();
+    json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
+    let at = ms(t0 - Duration::hours(2));
+    emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        for k in 0..20 {
+            let i = live_indices(t)[0];
+            t.hard_delete(i, at + k * 180_000); // every three minutes for an hour
+        }
+    });
+    let s = json(
+        &run_env(
+            &p,
+            &["sync", "--json"],
+            &sync_at(t0 - Duration::minutes(30)),
+        )
+        .await,
+    );
+    let d = &s["objects"][0]["deletes"];
+    assert_eq!(d["tombstones"], 20, "{s}");
+    assert!(
+        d["requests"].as_u64().unwrap() >= 5,
+        "20 ids at 4 per call: {s}"
+    );
+    let truth = emu.dataset();
+    let tombs: Vec<(String, i64)> = tombstones(&p.lake, "Account", "LastModifiedDate")
+        .into_iter()
+        .map(|(i, a, _)| (i, a))
+        .collect();
+    assert_eq!(
+        tombs,
+        delete_log(truth.table("Account").unwrap(), at, ms(t0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_getdeleted_cannot_answer_is_on_record_and_said() {
+    let emu = start(data(14, 100, 10, Duration::days(25))).await;
+    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60");
+    let t0 = Utc::now();
+    // A start point twenty days ago: getDeleted answers only the last fifteen.
+    json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::days(20))).await);
+    emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        let i = live_indices(t)[0];
+        t.hard_delete(i, ms(t0 - Duration::days(18))); // too old to be listed
+        let i = live_indices(t)[0];
+        t.hard_delete(i, ms(t0 - Duration::days(2)));
+    });
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::days(1))).await);
+    let o = &s["objects"][0];
+    assert_eq!(o["deletes"]["tombstones"], 1, "{s}");
+    let warned = o["warnings"].as_array().unwrap().iter().any(|w| {
+        w.as_str()
+            .unwrap()
+            .contains("could not be captured (unanswered: older than getDeleted's 15 days)")
+    });
+    assert!(warned, "{s}");
+    let unanswered: Vec<_> = manifests(&p.lake, "Account")
+        .into_iter()
+        .filter(|m| {
+            m["kind"] == "deletes" && m["endpoint"].as_str().unwrap().starts_with("unanswered")
+        })
+        .collect();
+    assert!(!unanswered.is_empty());
+
+    // A purge of the delete log after the lane's position: INVALID_REPLICATION_DATE, said.
+    emu.mutate(|d| {
+        d.table_mut("Account")
+            .unwrap()
+            .purge_delete_log(ms(t0 - Duration::hours(6)))
+    });
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
+    let o = &s["objects"][0];
+    assert!(
+        o["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("INVALID_REPLICATION_DATE")),
+        "{s}"
+    );
+    // …and the lane goes on from there: the next run captures again.
+    emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        let i = live_indices(t)[0];
+        t.hard_delete(i, ms(t0 - Duration::minutes(40)))
+    });
+    let s = json(
+        &run_env(
+            &p,
+            &["sync", "--json"],
+            &sync_at(t0 - Duration::minutes(10)),
+        )
+        .await,
+    );
+    assert_eq!(s["objects"][0]["deletes"]["tombstones"], 1, "{s}");
+    assert_files_match_manifests(&p.lake, "Account");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
+    let emu = start(data(15, 50, 5, Duration::hours(6))).await;
+    emu.mutate(|d| d.table_mut("Account").unwrap().def.replicateable = false);
+    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60");
+    let t0 = Utc::now();
+    json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
+    emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        let i = live_indices(t)[0];
+        t.hard_delete(i, ms(t0 - Duration::hours(2)))
+    });
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
+    let o = &s["objects"][0];
+    assert!(o["deletes"].is_null(), "{s}");
+    assert!(
+        o["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("not replicateable")),
+        "{s}"
+    );
+    assert!(tombstones(&p.lake, "Account", "LastModifiedDate").is_empty());
+    // `sync.capture_deletes = false` asks nothing either.
+    let mut cfg = data(16, 50, 5, Duration::hours(6));
+    cfg.deleted_id_limit = 0; // any getDeleted call with a deletion would fail
+    let emu2 = start(cfg).await;
+    let p2 = pipeline(
+        &emu2.url,
+        OBJECTS,
+        "mode = \"incremental\"\nlag_s = 60\ncapture_deletes = false",
+    );
+    json(&run_env(&p2, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
+    emu2.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        let i = live_indices(t)[0];
+        t.hard_delete(i, ms(t0 - Duration::hours(2)))
+    });
+    let s = json(&run_env(&p2, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
+    assert!(s["objects"][0]["deletes"].is_null(), "{s}");
+    let _ = Cell::Null;
+}
