@@ -45,6 +45,27 @@ impl PlannedOut {
     }
 }
 
+impl PlannedOut {
+    /// A deletes chunk: one getDeleted request (or a few: its range is halved on
+    /// `EXCEEDED_ID_LIMIT`), committed day by day.
+    fn deletes(
+        object: &crate::schema::ObjectSchema,
+        window: &crate::sink::layout::ChunkId,
+    ) -> Self {
+        Self {
+            api: "rest",
+            chunk: format!("{}/{window}", object.object),
+            object: object.object.clone(),
+            days: crate::commit::days::day_chunks(window)
+                .iter()
+                .map(|d| d.day().format("%Y-%m-%d").to_string())
+                .collect(),
+            kind: window.kind.as_str().into(),
+            records: None,
+        }
+    }
+}
+
 pub async fn plan(cfg: Config, what: &PlanWhat, out: Out) -> Result<ExitCode, SyncError> {
     let mut chunks: Vec<PlannedOut> = Vec::new();
     let mut extra = serde_json::Map::new();
@@ -101,6 +122,9 @@ async fn plan_sync(
             }
             // Objects without a start point plan nothing: their first `sync` records it.
             Mode::Incremental => {
+                for (schema, ws) in crate::modes::incremental::plan_deletes(&ctx, &objects).await? {
+                    chunks.extend(ws.iter().map(|w| PlannedOut::deletes(&schema, w)));
+                }
                 crate::modes::incremental::plan_incremental(&ctx, &objects).await?
             }
         };

@@ -67,8 +67,7 @@ fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Captures the deletes of `object` from the lane's position (or `start_point` for the first
-/// capture) to `end`, and commits them. How far back getDeleted answers is counted from
-/// Salesforce's clock (the real now), not from a replayed one (`FORCELAKE_NOW`).
+/// capture) to `end`, and commits them.
 pub async fn capture(
     ctx: &Context,
     budget: &Budget,
@@ -76,56 +75,120 @@ pub async fn capture(
     start_point: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<CaptureOutcome, SyncError> {
-    let now = Utc::now();
     let committed =
         crate::sink::manifest::list_delete_chunks(ctx.store.as_ref(), &object.object).await?;
-    let from = floor_minute(deletes_position(&committed).unwrap_or(start_point));
-    let end = floor_minute(end);
-    let mut out = CaptureOutcome::default();
+    let from = deletes_position(&committed).unwrap_or(start_point);
+    capture_range(ctx, budget, object, &committed, from, end).await
+}
+
+/// The deletes chunks the next capture would commit: the stretches of `[position or
+/// start_point, end)` (whole minutes) that no deletes chunk covers.
+pub fn planned(
+    committed: &[ChunkId],
+    start_point: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<ChunkId> {
+    let from = floor_minute(deletes_position(committed).unwrap_or(start_point));
+    stretches(committed, from, floor_minute(end))
+        .into_iter()
+        .map(|(a, b)| ChunkId::new(ChunkKind::Deletes, a, b))
+        .collect()
+}
+
+fn stretches(
+    committed: &[ChunkId],
+    from: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     if end <= from {
-        return Ok(out);
+        return vec![];
     }
-    out.range = Some((from, end));
+    let covered: Vec<_> = committed
+        .iter()
+        .filter(|c| c.is_deletes() && !c.is_marker())
+        .map(|c| (c.start, c.end))
+        .collect();
+    crate::ranges::subtract(from, end, &covered)
+}
+
+/// Captures the deletes of `[from, end)` (whole minutes) that no deletes chunk of `committed`
+/// covers: what `capture` does from the lane's position, and what `run-chunk` does for a
+/// planned deletes chunk.
+pub async fn capture_range(
+    ctx: &Context,
+    budget: &Budget,
+    object: &Arc<ObjectSchema>,
+    committed: &[ChunkId],
+    from: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<CaptureOutcome, SyncError> {
+    let mut out = CaptureOutcome::default();
+    let (from, end) = (floor_minute(from), floor_minute(end));
+    for (a, b) in stretches(committed, from, end) {
+        let reached = capture_stretch(ctx, budget, object, a, b, &mut out).await?;
+        if reached < b {
+            break; // getDeleted covered less: the rest comes next time
+        }
+    }
+    Ok(out)
+}
+
+/// Captures `[from, end)`, which no deletes chunk covers; how far it got.
+async fn capture_stretch(
+    ctx: &Context,
+    budget: &Budget,
+    object: &Arc<ObjectSchema>,
+    from: DateTime<Utc>,
+    end: DateTime<Utc>,
+    out: &mut CaptureOutcome,
+) -> Result<DateTime<Utc>, SyncError> {
+    // How far back getDeleted answers is counted from Salesforce's clock (the real now), not
+    // from a replayed one (`FORCELAKE_NOW`).
+    let now = Utc::now();
+    let first = out.range.map(|(a, _)| a).unwrap_or(from);
+    out.range = Some((first, from));
     // Time older than getDeleted's window: on record as unanswered, not asked for.
     let oldest = floor_minute(now - WINDOW + MARGIN);
     if from < oldest {
         let to = oldest.min(end);
         let why = "unanswered: older than getDeleted's 15 days";
-        commit_range(ctx, object, from, to, &[], why, &mut out).await?;
+        commit_range(ctx, object, from, to, &[], why, out).await?;
         out.unanswered.push((from, to, why.to_string()));
+        out.range = Some((first, to));
         if to == end {
-            return Ok(out);
+            return Ok(end);
         }
     }
     let mut from = from.max(oldest);
     let (mut records, mut covered, mut refused) =
-        list_deleted(ctx, budget, object, from, end, &mut out).await?;
+        list_deleted(ctx, budget, object, from, end, out).await?;
     if let Some(why) = refused.take() {
         // The delete log was purged after `from`: what is still in it can be asked for from
         // its earliestDateAvailable on, which a one-minute call at the end tells.
-        let available = earliest_available(ctx, budget, object, end, &mut out).await?;
+        let available = earliest_available(ctx, budget, object, end, out).await?;
         let to = available.filter(|e| *e > from && *e < end).unwrap_or(end);
         let why = format!("unanswered: {why}");
-        commit_range(ctx, object, from, to, &[], &why, &mut out).await?;
+        commit_range(ctx, object, from, to, &[], &why, out).await?;
         out.unanswered.push((from, to, why));
+        out.range = Some((first, to));
         if to == end {
-            return Ok(out);
+            return Ok(end);
         }
         from = to;
-        (records, covered, refused) =
-            list_deleted(ctx, budget, object, from, end, &mut out).await?;
+        (records, covered, refused) = list_deleted(ctx, budget, object, from, end, out).await?;
         if let Some(why) = refused {
             let why = format!("unanswered: {why}");
-            commit_range(ctx, object, from, end, &[], &why, &mut out).await?;
+            commit_range(ctx, object, from, end, &[], &why, out).await?;
             out.unanswered.push((from, end, why));
-            return Ok(out);
+            out.range = Some((first, end));
+            return Ok(end);
         }
     }
     if covered > from {
-        commit_range(ctx, object, from, covered, &records, "getDeleted", &mut out).await?;
+        commit_range(ctx, object, from, covered, &records, "getDeleted", out).await?;
     }
-    out.range = out.range.map(|(a, _)| (a, covered.max(a)));
-    Ok(out)
+    out.range = Some((first, covered.max(from)));
+    Ok(covered)
 }
 
 /// getDeleted's `earliestDateAvailable` (rounded up to a minute), from a one-minute call that

@@ -149,6 +149,34 @@ pub async fn plan_incremental(
     Ok(out)
 }
 
+/// The deletes chunks the next incremental run would capture (getDeleted), per object with a
+/// start point that is replicateable, when `sync.capture_deletes`.
+pub async fn plan_deletes(
+    ctx: &Context,
+    objects: &[crate::run::prepare::PreparedObject],
+) -> Result<Vec<(Arc<crate::schema::ObjectSchema>, Vec<ChunkId>)>, SyncError> {
+    let mut out = Vec::new();
+    if !ctx.config.sync.capture_deletes {
+        return Ok(out);
+    }
+    let now = now();
+    for o in objects.iter().filter(|o| o.replicateable) {
+        let name = &o.schema.object;
+        let Some((start, _)) =
+            incremental_state(&manifest::list_chunks(ctx.store.as_ref(), name).await?)
+        else {
+            continue;
+        };
+        let end = crate::ranges::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
+        let committed = manifest::list_delete_chunks(ctx.store.as_ref(), name).await?;
+        out.push((
+            o.schema.clone(),
+            crate::fetch::deleted::planned(&committed, start, end),
+        ));
+    }
+    Ok(out)
+}
+
 /// Runs one incremental sync of every configured object.
 pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError> {
     let started = Instant::now();

@@ -149,8 +149,9 @@ async fn backfill_beside_incremental_with_mutations_replaces_days_and_loses_noth
             })
             .collect();
         assert!(
-            live.iter()
-                .all(|m| m["kind"] == "backfill" || m["kind"] == "incremental"),
+            live.iter().all(|m| m["kind"] == "backfill"
+                || m["kind"] == "incremental"
+                || m["kind"] == "deletes"),
             "{dd}: a historical chunk survived the backfill"
         );
         let final_in_day: HashSet<&str> = t

@@ -471,3 +471,54 @@ async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
     assert!(s["objects"][0]["deletes"].is_null(), "{s}");
     let _ = Cell::Null;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planned_deletes_chunks_run_by_racing_workers_commit_once() {
+    let emu = start(data(17, 200, 10, Duration::hours(6))).await;
+    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60");
+    let t0 = Utc::now();
+    json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
+    let at = ms(t0 - Duration::hours(2));
+    emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        for k in 0..12 {
+            let i = live_indices(t)[0];
+            t.hard_delete(i, at + k * 60_000);
+        }
+    });
+    let env = sync_at(t0 - Duration::hours(1));
+    let plan = json(&run_env(&p, &["plan", "sync", "--json"], &env).await);
+    let deletes: Vec<String> = plan["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "deletes")
+        .map(|c| c["chunk"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(deletes.len(), 1, "one deletes chunk per object: {plan}");
+    // two workers on the same chunk, as an Airflow retry beside the first attempt
+    let args = ["run-chunk", deletes[0].as_str(), "--json"];
+    let (x, y) = tokio::join!(run_env(&p, &args, &env), run_env(&p, &args, &env));
+    let (x, y) = (json(&x), json(&y));
+    let outcomes: BTreeSet<&str> = [
+        x["outcome"].as_str().unwrap(),
+        y["outcome"].as_str().unwrap(),
+    ]
+    .into();
+    assert!(outcomes.contains("committed"), "{x} {y}");
+    let truth = emu.dataset();
+    let tombs: Vec<(String, i64)> = tombstones(&p.lake, "Account", "LastModifiedDate")
+        .into_iter()
+        .map(|(i, a, _)| (i, a))
+        .collect();
+    assert_eq!(tombs.len(), 12);
+    assert_eq!(
+        tombs,
+        delete_log(truth.table("Account").unwrap(), at, ms(t0))
+    );
+    // the sync of the same moment finds the deletes lane done
+    let s = json(&run_env(&p, &["sync", "--json"], &env).await);
+    assert!(s["objects"][0]["deletes"].is_null(), "{s}");
+    assert_eq!(tombstones(&p.lake, "Account", "LastModifiedDate").len(), 12);
+    assert_files_match_manifests(&p.lake, "Account");
+}

@@ -130,10 +130,11 @@ async fn get(store: &Arc<dyn ObjectStore>, path: &str) -> Bytes {
 
 async fn read_remote(store: &Arc<dyn ObjectStore>, object: &str) -> Vec<(String, RecordBatch)> {
     let mut out = vec![];
+    // record versions only (tombstones, of `deletes` chunks, are checked in `deletes::`)
     for f in list(store, object)
         .await
         .into_iter()
-        .filter(|f| f.ends_with(".parquet"))
+        .filter(|f| f.ends_with(".parquet") && !is_tombstone_file(std::path::Path::new(f)))
     {
         let day = f
             .split('/')
