@@ -37,6 +37,7 @@ pub async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
             ));
         }
         let estimate = historical_estimate(&ctx, o, &mut warnings).await?;
+        let deletes = deletes_probe(&ctx, o, &mut warnings).await;
         warnings.extend(field_list_warnings(o));
         lines.push(serde_json::json!({
             "object": o.schema.object,
@@ -47,6 +48,8 @@ pub async fn check(cfg: Config, out: Out) -> Result<ExitCode, SyncError> {
             "null_cursor_records": o.null_cursor,
             "schema_hash": o.schema.hash,
             "estimate": estimate,
+            "replicateable": o.replicateable,
+            "deletes": deletes,
             "warnings": warnings,
         }));
     }
@@ -146,4 +149,35 @@ fn field_list_warnings(o: &PreparedObject) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// Whether incremental runs can capture the object's deletes: describe's `replicateable`, and
+/// one getDeleted call over the last minutes (`ok`, `off`, `not replicateable`, or the error,
+/// also as a warning).
+async fn deletes_probe(ctx: &Context, o: &PreparedObject, warnings: &mut Vec<String>) -> String {
+    if !ctx.config.sync.capture_deletes {
+        return "off".into();
+    }
+    if !o.replicateable {
+        warnings.push(format!(
+            "{} is not replicateable (describe): getDeleted cannot list its deletes, so records deleted for good stay in the lake as their last version",
+            o.schema.object
+        ));
+        return "not replicateable".into();
+    }
+    let now = chrono::Utc::now();
+    match ctx
+        .client
+        .get_deleted(&o.schema.object, now - chrono::Duration::minutes(3), now - chrono::Duration::minutes(1))
+        .await
+    {
+        Ok(_) => "ok".into(),
+        Err(e) => {
+            warnings.push(format!(
+                "getDeleted failed, so incremental runs cannot capture deletes ({e}): the Run-As user needs API access to {} (or set sync.capture_deletes = false)",
+                o.schema.object
+            ));
+            format!("error: {e}")
+        }
+    }
 }

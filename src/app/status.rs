@@ -51,6 +51,50 @@ pub struct ObjectStatus {
     /// Extra: the object's Delta table (`table_format = "delta"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<DeltaStatus>,
+    /// Extra: the deletes captured through getDeleted (tombstones), once there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletes: Option<DeletesStatus>,
+}
+
+/// The deletes lane of an object: what getDeleted answered, up to when.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeletesStatus {
+    /// Tombstone rows in the change log.
+    pub tombstones: u64,
+    pub chunks: u64,
+    /// The lane covers deletions from here to `covered_to` (its position).
+    pub covered_from: Option<String>,
+    pub covered_to: Option<String>,
+    /// When the newest deletes chunk was committed.
+    pub last_capture_at: Option<String>,
+    /// Ranges getDeleted could not answer, with why: records deleted for good there stay in
+    /// the lake as their last version.
+    pub unanswered: Vec<String>,
+}
+
+/// The deletes lane of an object (`None` before its first capture).
+async fn deletes_status(
+    store: Arc<dyn ObjectStore>,
+    name: &str,
+) -> Result<Option<DeletesStatus>, SinkError> {
+    let ids = manifest::list_delete_chunks(store.as_ref(), name).await?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let position = crate::fetch::deleted::deletes_position(&ids);
+    let ms = manifest::load_some(store, name, ids).await?;
+    Ok(Some(DeletesStatus {
+        tombstones: ms.iter().map(|m| m.rows).sum(),
+        chunks: ms.len() as u64,
+        covered_from: ms.iter().map(|m| m.window_start.clone()).min(),
+        covered_to: position.map(crate::timefmt::rfc3339),
+        last_capture_at: ms.iter().map(|m| m.committed_at.clone()).max(),
+        unanswered: ms
+            .iter()
+            .filter(|m| m.endpoint.starts_with("unanswered"))
+            .map(|m| format!("{}..{}: {}", m.window_start, m.window_end, m.endpoint))
+            .collect(),
+    }))
 }
 
 /// The Delta table of an object as `status` sees it.
@@ -125,7 +169,9 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             .filter(|b| b.object == name)
             .map(|b| b.chunks.pending)
             .sum();
-        out.push(object_status(&name, all, &failures, pending_backfill));
+        let mut o = object_status(&name, all, &failures, pending_backfill);
+        o.deletes = deletes_status(store.clone(), &name).await?;
+        out.push(o);
     }
     Ok(Status {
         objects: out,
@@ -304,6 +350,7 @@ fn object_status(
         days_with_rows: days.len() as u64,
         schema_hashes: hashes.into_iter().map(|(_, h)| h).collect(),
         delta: None,
+        deletes: None,
     }
 }
 
@@ -408,6 +455,20 @@ impl Status {
                 gaps,
                 delta
             ));
+            if let Some(d) = &o.deletes {
+                s.push_str(&format!(
+                    "{:<20} deletes: {} tombstones, captured to {} (last capture {}){}\n",
+                    "",
+                    d.tombstones,
+                    d.covered_to.as_deref().unwrap_or("-"),
+                    d.last_capture_at.as_deref().unwrap_or("-"),
+                    if d.unanswered.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; getDeleted could not answer {}", d.unanswered.join(", "))
+                    }
+                ));
+            }
         }
         if !self.backfills.is_empty() {
             s.push_str(&format!(

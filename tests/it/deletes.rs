@@ -266,6 +266,15 @@ async fn soft_and_hard_deletes_undeletes_and_merges_reach_the_change_log_once_ea
         .collect();
     assert!(kinds.contains("deletes"), "{kinds:?}");
 
+    // status shows the lane.
+    let st = json(&run(&p, &["status", "--json"]).await);
+    let d = &st["objects"][0]["deletes"];
+    assert_eq!(d["tombstones"].as_u64().unwrap() as usize, tombs.len(), "{st}");
+    assert_eq!(time_at(&d["covered_to"]).timestamp_millis(), captured_to, "{st}");
+    assert!(d["unanswered"].as_array().unwrap().is_empty(), "{st}");
+    let text = text(&run(&p, &["status"]).await);
+    assert!(text.contains(&format!("deletes: {} tombstones", tombs.len())), "{text}");
+
     // A rerun over the same time captures nothing again.
     let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
     assert!(
@@ -393,6 +402,11 @@ async fn time_getdeleted_cannot_answer_is_on_record_and_said() {
         })
         .collect();
     assert!(!unanswered.is_empty());
+    let st = json(&run(&p, &["status", "--json"]).await);
+    assert!(
+        st["objects"][0]["deletes"]["unanswered"][0].as_str().unwrap().contains("older than getDeleted's 15 days"),
+        "{st}"
+    );
 
     // A purge of the delete log after the lane's position: INVALID_REPLICATION_DATE, said.
     emu.mutate(|d| {
@@ -452,6 +466,12 @@ async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
         "{s}"
     );
     assert!(tombstones(&p.lake, "Account", "LastModifiedDate").is_empty());
+    let c = json(&run(&p, &["check", "--json"]).await);
+    assert_eq!(c["objects"][0]["deletes"], "not replicateable", "{c}");
+    assert_eq!(c["objects"][0]["replicateable"], false, "{c}");
+    emu.mutate(|d| d.table_mut("Account").unwrap().def.replicateable = true);
+    let c = json(&run(&p, &["check", "--json"]).await);
+    assert_eq!(c["objects"][0]["deletes"], "ok", "{c}");
     // `sync.capture_deletes = false` asks nothing either.
     let mut cfg = data(16, 50, 5, Duration::hours(6));
     cfg.deleted_id_limit = 0; // any getDeleted call with a deletion would fail
