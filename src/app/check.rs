@@ -168,7 +168,11 @@ async fn deletes_probe(ctx: &Context, o: &PreparedObject, warnings: &mut Vec<Str
     let now = chrono::Utc::now();
     match ctx
         .client
-        .get_deleted(&o.schema.object, now - chrono::Duration::minutes(3), now - chrono::Duration::minutes(1))
+        .get_deleted(
+            &o.schema.object,
+            now - chrono::Duration::minutes(3),
+            now - chrono::Duration::minutes(1),
+        )
         .await
     {
         Ok(_) => "ok".into(),

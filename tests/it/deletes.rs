@@ -269,11 +269,22 @@ async fn soft_and_hard_deletes_undeletes_and_merges_reach_the_change_log_once_ea
     // status shows the lane.
     let st = json(&run(&p, &["status", "--json"]).await);
     let d = &st["objects"][0]["deletes"];
-    assert_eq!(d["tombstones"].as_u64().unwrap() as usize, tombs.len(), "{st}");
-    assert_eq!(time_at(&d["covered_to"]).timestamp_millis(), captured_to, "{st}");
+    assert_eq!(
+        d["tombstones"].as_u64().unwrap() as usize,
+        tombs.len(),
+        "{st}"
+    );
+    assert_eq!(
+        time_at(&d["covered_to"]).timestamp_millis(),
+        captured_to,
+        "{st}"
+    );
     assert!(d["unanswered"].as_array().unwrap().is_empty(), "{st}");
     let text = text(&run(&p, &["status"]).await);
-    assert!(text.contains(&format!("deletes: {} tombstones", tombs.len())), "{text}");
+    assert!(
+        text.contains(&format!("deletes: {} tombstones", tombs.len())),
+        "{text}"
+    );
 
     // A rerun over the same time captures nothing again.
     let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
@@ -404,7 +415,10 @@ async fn time_getdeleted_cannot_answer_is_on_record_and_said() {
     assert!(!unanswered.is_empty());
     let st = json(&run(&p, &["status", "--json"]).await);
     assert!(
-        st["objects"][0]["deletes"]["unanswered"][0].as_str().unwrap().contains("older than getDeleted's 15 days"),
+        st["objects"][0]["deletes"]["unanswered"][0]
+            .as_str()
+            .unwrap()
+            .contains("older than getDeleted's 15 days"),
         "{st}"
     );
 
