@@ -775,6 +775,43 @@ pub async fn kill_while_held<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
     emu.release_held();
 }
 
+/// As [`kill_while_held`], for a run with extra environment (`FORCELAKE_NOW`).
+pub async fn kill_while_held_env(
+    emu: &RunningEmulator,
+    p: &Pipeline,
+    args: &[&str],
+    env: &[(&str, String)],
+    k: u64,
+    settle: std::time::Duration,
+) {
+    let before = emu.held_count();
+    emu.hold_queries_from(k);
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&p.config)
+        .args(args)
+        .env("FORCELAKE_CLIENT_SECRET", emulator::DEMO_CLIENT_SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("binary starts");
+    tokio::select! {
+        _ = emu.wait_held(before) => {}
+        s = child.wait() => panic!("{args:?} ended ({s:?}) before its query request {k}: there was no run left to kill"),
+    }
+    tokio::time::sleep(settle).await;
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "{args:?} ended while one of its requests was held"
+    );
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    emu.release_held();
+}
+
 /// Every file under `dir`.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
