@@ -73,11 +73,16 @@ python3 scripts/tools/import_circles.py src
 echo "== cargo build --release"
 cargo build --release --locked
 echo "== cargo test --release"
+# the deletes test leaves its lake here for tests/deletes_check.py
+export FORCELAKE_KEEP_LAKES="$ROOT/target/kept-lakes"
+rm -rf "$FORCELAKE_KEEP_LAKES"
 cargo test --release --locked
 echo "== DuckDB and schema checks"
 "$VENV/bin/python" tests/duckdb_check.py target/release/forcelake
 echo "== Delta tables read by DuckDB (delta extension), deltalake and Polars"
 "$VENV/bin/python" tests/delta_check.py target/release/forcelake
+echo "== hard deletes: the README's recipes, delta_scan, deltalake and Polars against the live records"
+"$VENV/bin/python" tests/deletes_check.py target/kept-lakes/deletes
 echo "== Spark 3.5 and 4.1 read the lake"
 ready "$SPARK35_SETUP" target/spark35-venv
 target/spark35-venv/bin/python tests/spark_check.py target/release/forcelake

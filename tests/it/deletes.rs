@@ -296,6 +296,34 @@ async fn soft_and_hard_deletes_undeletes_and_merges_reach_the_change_log_once_ea
         tombstones(&p.lake, "Account", "LastModifiedDate"),
         before_backfill
     );
+
+    // For tests/deletes_check.py (the test command): the lake and what Salesforce has live,
+    // read back by DuckDB (the README's recipes), deltalake and Polars.
+    if let Ok(keep) = std::env::var("FORCELAKE_KEEP_LAKES") {
+        let dest = std::path::Path::new(&keep).join("deletes");
+        let _ = std::fs::remove_dir_all(&dest);
+        copy_dir(&p.lake, &dest.join("lake"));
+        let expected = serde_json::json!({
+            "object": "Account",
+            "live": live_truth(t),
+            "tombstones": before_backfill.len(),
+            "hard_deleted": hard_a,
+        });
+        std::fs::write(dest.join("expected.json"), expected.to_string()).unwrap();
+    }
+}
+
+/// Copies a folder tree.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
