@@ -287,6 +287,7 @@ async fn capture_deletes(
     budgets: &HashMap<String, Arc<Budget>>,
     summary: &mut RunSummary,
 ) {
+    let mut todo = Vec::new();
     for o in objects {
         let name = &o.schema.object;
         let (Some(&(start, end)), Some(budget), Some(s)) = (
@@ -305,7 +306,24 @@ async fn capture_deletes(
             ));
             continue;
         }
-        match crate::fetch::deleted::capture(ctx, budget, &o.schema, start, end).await {
+        todo.push((name.clone(), o.schema.clone(), budget.clone(), start, end));
+    }
+    // the objects' captures at once (each is a request or a few, then its commits)
+    use futures::StreamExt;
+    let done: Vec<_> = futures::stream::iter(todo.into_iter().map(
+        |(name, schema, budget, start, end)| async move {
+            let r = crate::fetch::deleted::capture(ctx, &budget, &schema, start, end).await;
+            (name, r)
+        },
+    ))
+    .buffer_unordered(ctx.config.sync.concurrency.max(1))
+    .collect()
+    .await;
+    for (name, result) in done {
+        let Some(s) = summary.objects.iter_mut().find(|s| s.object == name) else {
+            continue;
+        };
+        match result {
             Ok(c) => {
                 s.requests += c.requests;
                 for (a, b, why) in &c.unanswered {
@@ -329,6 +347,15 @@ async fn capture_deletes(
                             .map(|(a, b, why)| format!("{}..{}: {why}", rfc3339(*a), rfc3339(*b)))
                             .collect(),
                     });
+                }
+            }
+            Err(SyncError::Salesforce(crate::salesforce::SfError::DailyLimit { message })) => {
+                // a clean stop, as for windows: the next run captures from the same position
+                s.chunks_pending += 1;
+                s.status = "paused".into();
+                s.paused_reason = Some(crate::context::daily_limit_reason(&message));
+                if summary.status != "failed" {
+                    summary.status = "paused".into();
                 }
             }
             Err(e) => {
