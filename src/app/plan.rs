@@ -33,21 +33,15 @@ impl PlannedOut {
             } else {
                 "rest"
             },
-            chunk: format!("{}/{window}", object.object),
-            object: object.object.clone(),
-            days: crate::commit::days::day_chunks(window)
-                .iter()
-                .map(|d| d.day().format("%Y-%m-%d").to_string())
-                .collect(),
-            kind: window.kind.as_str().into(),
             records: counted,
+            ..Self::deletes(object, window)
         }
     }
 }
 
 impl PlannedOut {
     /// A deletes chunk: one getDeleted request (or a few: its range is halved on
-    /// `EXCEEDED_ID_LIMIT`), committed day by day.
+    /// `EXCEEDED_ID_LIMIT`), committed day by day. (Also the common fields of a window.)
     fn deletes(
         object: &crate::schema::ObjectSchema,
         window: &crate::sink::layout::ChunkId,

@@ -104,6 +104,27 @@ fn delete_log(t: &Table, from: i64, to: i64) -> Vec<(String, i64)> {
     v
 }
 
+/// The recommended start: an incremental run at `now` records the start point, and a
+/// historical sync brings everything before it. Returns the start point (RFC 3339).
+async fn start_with_history(p: &Pipeline, now: chrono::DateTime<Utc>) -> String {
+    let s = json(&run_env(p, &["sync", "--json"], &sync_at(now)).await);
+    let start_point = s["objects"][0]["incremental_start"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let end = format!("sync.end_date={start_point}");
+    let args = [
+        "sync",
+        "--json",
+        "--set",
+        "sync.mode=historical",
+        "--set",
+        &end,
+    ];
+    json(&run(p, &args).await);
+    start_point
+}
+
 fn sync_at(now: chrono::DateTime<Utc>) -> Vec<(&'static str, String)> {
     vec![("FORCELAKE_NOW", forcelake::timefmt::rfc3339(now))]
 }
@@ -115,26 +136,7 @@ async fn soft_and_hard_deletes_undeletes_and_merges_reach_the_change_log_once_ea
     let t0 = Utc::now();
 
     // 1. The start point five hours ago, and everything before it from a historical sync.
-    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(5))).await);
-    let start_point = s["objects"][0]["incremental_start"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let end = format!("sync.end_date={start_point}");
-    json(
-        &run(
-            &p,
-            &[
-                "sync",
-                "--json",
-                "--set",
-                "sync.mode=historical",
-                "--set",
-                &end,
-            ],
-        )
-        .await,
-    );
+    let start_point = start_with_history(&p, t0 - Duration::hours(5)).await;
 
     // 2. Four hours ago: 5 soft deletes, 5 hard deletes of live records, 5 edits, a merge.
     let a = t0 - Duration::hours(4);
@@ -644,26 +646,7 @@ async fn random_changes_with_kills_races_a_fan_out_and_a_backfill_end_at_the_liv
         );
         let t0 = Utc::now();
         let clock = |r: i64| t0 - Duration::hours(10) + Duration::minutes(80 * r);
-        let s = json(&run_env(&p, &["sync", "--json"], &sync_at(clock(0))).await);
-        let start_point = s["objects"][0]["incremental_start"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let end = format!("sync.end_date={start_point}");
-        json(
-            &run(
-                &p,
-                &[
-                    "sync",
-                    "--json",
-                    "--set",
-                    "sync.mode=historical",
-                    "--set",
-                    &end,
-                ],
-            )
-            .await,
-        );
+        let start_point = start_with_history(&p, clock(0)).await;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         for r in 1..=6i64 {
             let (from, to) = (ms(clock(r - 1)), ms(clock(r) - Duration::minutes(2)));

@@ -309,7 +309,8 @@ async fn kill_9_at_random_moments_across_historical_incremental_and_backfill() {
         for _ in 0..8 {
             let k = rng.random_range(1..=4);
             let settle = Duration::from_millis(rng.random_range(0..60));
-            kill_while_held(&emu, &p, args, k, settle).await;
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            kill_while_held(&emu, &p, &args, k, settle).await;
             kills += 1;
         }
         let out = run(&p, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;

@@ -751,28 +751,14 @@ pub fn assert_delta_shows_only_committed(lake: &Path, object: &str) {
 /// caught between the two. The run cannot have finished: one of its requests is unanswered,
 /// and no request from the `k`-th on is answered, so the kill provably lands mid-run and the
 /// run got at most `k − 1` answers. Panics if the run ends before its `k`-th query request.
-pub async fn kill_while_held<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+pub async fn kill_while_held(
     emu: &RunningEmulator,
     p: &Pipeline,
-    args: &[S],
+    args: &[&str],
     k: u64,
     settle: std::time::Duration,
 ) {
-    let before = emu.held_count();
-    emu.hold_queries_from(k);
-    let mut child = spawn(p, args);
-    tokio::select! {
-        _ = emu.wait_held(before) => {}
-        s = child.wait() => panic!("{args:?} ended ({s:?}) before its query request {k}: there was no run left to kill"),
-    }
-    tokio::time::sleep(settle).await;
-    assert!(
-        matches!(child.try_wait(), Ok(None)),
-        "{args:?} ended while one of its requests was held"
-    );
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-    emu.release_held();
+    kill_while_held_env(emu, p, args, &[], k, settle).await
 }
 
 /// As [`kill_while_held`], for a run with extra environment (`FORCELAKE_NOW`).
