@@ -37,6 +37,22 @@ fn id_at(t: &Table, idx: usize) -> String {
     t.id_of(idx)
 }
 
+/// `(Id, deletedDate ms)` of the Account tombstones in the lake, sorted.
+fn account_tombstones(p: &Pipeline) -> Vec<(String, i64)> {
+    tombstones(&p.lake, "Account", "LastModifiedDate")
+        .into_iter()
+        .map(|(i, a, _)| (i, a))
+        .collect()
+}
+
+/// Deletes `n` live records for good, one every `step` ms from `at`.
+fn hard_delete_live(t: &mut Table, n: i64, at: i64, step: i64) {
+    for k in 0..n {
+        let i = live_indices(t)[0];
+        t.hard_delete(i, at + k * step);
+    }
+}
+
 /// Indexes of the records that are live (not in the Recycle Bin): what a test deletes.
 fn live_indices(t: &Table) -> Vec<usize> {
     (0..t.rows.len())
@@ -337,10 +353,7 @@ async fn racing_runs_write_each_tombstone_once() {
     let at = ms(t0 - Duration::hours(2));
     emu.mutate(|d| {
         let t = d.table_mut("Account").unwrap();
-        for k in 0..30 {
-            let i = live_indices(t)[0];
-            t.hard_delete(i, at + k * 60_000); // one a minute
-        }
+        hard_delete_live(t, 30, at, 60_000); // one a minute
         for (k, i) in live_indices(t).into_iter().take(10).enumerate() {
             t.soft_delete(i, at + k as i64 * 30_000 + 7);
         }
@@ -357,10 +370,7 @@ async fn racing_runs_write_each_tombstone_once() {
     }
     let truth = emu.dataset();
     let t = truth.table("Account").unwrap();
-    let tombs: Vec<(String, i64)> = tombstones(&p.lake, "Account", "LastModifiedDate")
-        .into_iter()
-        .map(|(i, a, _)| (i, a))
-        .collect();
+    let tombs = account_tombstones(&p);
     let unique: BTreeSet<_> = tombs.iter().cloned().collect();
     assert_eq!(unique.len(), tombs.len(), "a tombstone written twice");
     assert_eq!(
@@ -383,10 +393,7 @@ async fn more_ids_than_one_call_returns_are_asked_for_in_halves() {
     let at = ms(t0 - Duration::hours(2));
     emu.mutate(|d| {
         let t = d.table_mut("Account").unwrap();
-        for k in 0..20 {
-            let i = live_indices(t)[0];
-            t.hard_delete(i, at + k * 180_000); // every three minutes for an hour
-        }
+        hard_delete_live(t, 20, at, 180_000); // every three minutes for an hour
     });
     let s = json(
         &run_env(
@@ -403,10 +410,7 @@ async fn more_ids_than_one_call_returns_are_asked_for_in_halves() {
         "20 ids at 4 per call: {s}"
     );
     let truth = emu.dataset();
-    let tombs: Vec<(String, i64)> = tombstones(&p.lake, "Account", "LastModifiedDate")
-        .into_iter()
-        .map(|(i, a, _)| (i, a))
-        .collect();
+    let tombs = account_tombstones(&p);
     assert_eq!(
         tombs,
         delete_log(truth.table("Account").unwrap(), at, ms(t0))
@@ -470,9 +474,12 @@ async fn time_getdeleted_cannot_answer_is_on_record_and_said() {
     );
     // …and the lane goes on from there: the next run captures again.
     emu.mutate(|d| {
-        let t = d.table_mut("Account").unwrap();
-        let i = live_indices(t)[0];
-        t.hard_delete(i, ms(t0 - Duration::minutes(40)))
+        hard_delete_live(
+            d.table_mut("Account").unwrap(),
+            1,
+            ms(t0 - Duration::minutes(40)),
+            0,
+        )
     });
     let s = json(
         &run_env(
@@ -494,9 +501,12 @@ async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
     let t0 = Utc::now();
     json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
     emu.mutate(|d| {
-        let t = d.table_mut("Account").unwrap();
-        let i = live_indices(t)[0];
-        t.hard_delete(i, ms(t0 - Duration::hours(2)))
+        hard_delete_live(
+            d.table_mut("Account").unwrap(),
+            1,
+            ms(t0 - Duration::hours(2)),
+            0,
+        )
     });
     let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
     let o = &s["objects"][0];
@@ -527,9 +537,12 @@ async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
     );
     json(&run_env(&p2, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
     emu2.mutate(|d| {
-        let t = d.table_mut("Account").unwrap();
-        let i = live_indices(t)[0];
-        t.hard_delete(i, ms(t0 - Duration::hours(2)))
+        hard_delete_live(
+            d.table_mut("Account").unwrap(),
+            1,
+            ms(t0 - Duration::hours(2)),
+            0,
+        )
     });
     let s = json(&run_env(&p2, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
     assert!(s["objects"][0]["deletes"].is_null(), "{s}");
@@ -544,10 +557,7 @@ async fn planned_deletes_chunks_run_by_racing_workers_commit_once() {
     let at = ms(t0 - Duration::hours(2));
     emu.mutate(|d| {
         let t = d.table_mut("Account").unwrap();
-        for k in 0..12 {
-            let i = live_indices(t)[0];
-            t.hard_delete(i, at + k * 60_000);
-        }
+        hard_delete_live(t, 12, at, 60_000);
     });
     let env = sync_at(t0 - Duration::hours(1));
     let plan = json(&run_env(&p, &["plan", "sync", "--json"], &env).await);
@@ -570,10 +580,7 @@ async fn planned_deletes_chunks_run_by_racing_workers_commit_once() {
     .into();
     assert!(outcomes.contains("committed"), "{x} {y}");
     let truth = emu.dataset();
-    let tombs: Vec<(String, i64)> = tombstones(&p.lake, "Account", "LastModifiedDate")
-        .into_iter()
-        .map(|(i, a, _)| (i, a))
-        .collect();
+    let tombs = account_tombstones(&p);
     assert_eq!(tombs.len(), 12);
     assert_eq!(
         tombs,
@@ -717,10 +724,7 @@ async fn random_changes_with_kills_races_a_fan_out_and_a_backfill_end_at_the_liv
             live_truth(t),
             "seed {seed}: the live records"
         );
-        let tombs: Vec<(String, i64)> = tombstones(&p.lake, "Account", "LastModifiedDate")
-            .into_iter()
-            .map(|(i, a, _)| (i, a))
-            .collect();
+        let tombs = account_tombstones(&p);
         let from = time_at(&serde_json::json!(start_point)).timestamp_millis();
         let unique: BTreeSet<_> = tombs.iter().cloned().collect();
         assert_eq!(
