@@ -22,6 +22,7 @@ if ! "$VENV/bin/python" -c "import duckdb, jsonschema, moto, flask, duckdb_exten
     "deltalake==1.6.6" "polars==2.1.0" "pyarrow==26.0.1" "jsonschema>=4" \
     "moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5"
 fi
+"$VENV/bin/python" -c "import maturin" 2>/dev/null || "$VENV/bin/pip" install --quiet --disable-pip-version-check "maturin==1.16.0"
 # Spark and Airflow venvs are set up in the background while Rust builds (network-bound).
 venv() {  # venv DIR PACKAGE...: (re)creates DIR when its package list changed
   local dir=$1; shift
@@ -88,6 +89,29 @@ ready "$SPARK35_SETUP" target/spark35-venv
 target/spark35-venv/bin/python tests/spark_check.py target/release/forcelake
 ready "$SPARK4_SETUP" target/spark4-venv
 target/spark4-venv/bin/python tests/spark_check.py target/release/forcelake
-echo "== Airflow 3 runs the example DAGs against the emulator"
+echo "== the wheel (maturin): pip install puts forcelake on PATH"
+rm -rf target/wheels
+"$VENV/bin/maturin" build --release --locked --out target/wheels
+WHEEL=$(ls target/wheels/forcelake-*.whl)
+echo "wheel: $WHEEL, $(du -k "$WHEEL" | cut -f1) KiB"
+rm -rf target/wheel-venv target/wheel-demo
+python3 -m venv target/wheel-venv
+target/wheel-venv/bin/pip install --quiet --disable-pip-version-check "$WHEEL"
+(
+  export PATH="$ROOT/target/wheel-venv/bin:$PATH"
+  cd target
+  installed=$(command -v forcelake)
+  [ "$installed" = "$ROOT/target/wheel-venv/bin/forcelake" ] || { echo "forcelake on PATH is $installed"; exit 1; }
+  echo "installed: $installed, $(du -k "$installed" | cut -f1) KiB"
+  python3 "$ROOT/scripts/tools/elf_stripped.py" "$installed"
+  version=$(forcelake --version)
+  [ "$version" = "forcelake $(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)" ] || { echo "version $version"; exit 1; }
+  case "$WHEEL" in *"forcelake-${version#forcelake }-"*) ;; *) echo "the wheel's version differs from $version"; exit 1;; esac
+  forcelake demo --dir wheel-demo --rows 100 > wheel-demo.log 2>&1 || { cat wheel-demo.log; exit 1; }
+  grep -q "\"tool_version\":\"${version#forcelake }\"" wheel-demo/_forcelake/manifests/Account/*/*.json || { echo "manifests' tool_version differs"; exit 1; }
+  echo "ok   $version from PATH; demo from PATH; manifests say tool_version ${version#forcelake }"
+)
+echo "== Airflow 3 runs the example DAGs (importing forcelake.airflow from the wheel) against the emulator"
 ready "$AIRFLOW_SETUP" target/airflow-venv
+target/airflow-venv/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$WHEEL"
 target/airflow-venv/bin/python tests/airflow_check.py target/release/forcelake

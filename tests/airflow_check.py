@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Runs the example DAGs (examples/airflow/) with Apache Airflow 3 against the emulator.
 
-Run by scripts/test.sh from a venv holding apache-airflow 3.x and its standard provider:
+Run by scripts/test.sh from a venv holding apache-airflow 3.x, its standard provider and the
+forcelake wheel (the DAGs import `forcelake.airflow` and run the command it installed; the
+binary given here only serves the emulator and the checks' own plan/status calls):
   python tests/airflow_check.py target/release/forcelake
 
 Checks: the DAG folder imports without errors (`airflow dags list-import-errors`); `airflow
@@ -116,11 +118,12 @@ def main():
                AIRFLOW__CORE__DAGS_FOLDER=os.path.join(ROOT, "examples", "airflow"),
                AIRFLOW__CORE__LOAD_EXAMPLES="False",
                AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
-               AIRFLOW_VAR_FORCELAKE_BIN=BIN,
                AIRFLOW_VAR_FORCELAKE_SECRET=SECRET,
-               FORCELAKE_AIRFLOW_RETRY_DELAY_S="1")
-    # The binary must be found through the Variable, not because PATH happens to hold it.
+               FORCELAKE_AIRFLOW_RETRY_DELAY_S="1",
+               # the wheel's command, on PATH as `pip install forcelake` leaves it; no path given
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     env.pop("FORCELAKE_CLIENT_SECRET", None)
+    env.pop("AIRFLOW_VAR_FORCELAKE_BIN", None)
 
     def airflow(*args, config=cfgs["fanout"], timeout=900):
         e = dict(env, AIRFLOW_VAR_FORCELAKE_CONFIG=config)
@@ -140,6 +143,15 @@ def main():
         return out
 
     try:
+        # The DAGs run the command installed with the forcelake package (the wheel), not BIN.
+        r = subprocess.run([sys.executable, "-c", "import forcelake, forcelake.airflow; print(forcelake.binary())"],
+                           env=env, capture_output=True, text=True)
+        installed = r.stdout.strip()
+        check("forcelake.airflow imports and forcelake.binary() is the wheel's command",
+              r.returncode == 0 and installed == os.path.join(os.path.dirname(sys.executable), "forcelake")
+              and installed != BIN, (r.stdout + r.stderr)[-1000:])
+        r = subprocess.run(["forcelake", "--version"], env=env, capture_output=True, text=True)
+        check("`forcelake --version` runs from PATH", r.returncode == 0 and r.stdout.startswith("forcelake "), r.stdout + r.stderr)
         r = airflow("db", "migrate")
         check("airflow db migrate", r.returncode == 0, r.stderr[-2000:])
         r = airflow("dags", "reserialize")  # parse the DAG folder into the metadata DB

@@ -1,9 +1,10 @@
-"""Running the forcelake binary from Airflow 3 tasks (imported by the forcelake DAG files).
+"""Running forcelake from Airflow 3 tasks: ``from forcelake.airflow import forcelake, check``.
 
 Airflow Variables (all optional but the secret):
 
 * ``forcelake_config`` — the pipeline file (default ``/etc/forcelake/forcelake.toml``);
-* ``forcelake_bin`` — the binary (default ``forcelake``, found on the worker's PATH);
+* ``forcelake_bin`` — another forcelake command to run (default: the one installed with this
+  package, :func:`forcelake.binary`);
 * ``forcelake_secret`` — the Connected App's Consumer Secret, passed to forcelake as
   ``FORCELAKE_CLIENT_SECRET`` (it never appears in a command line or a log);
 
@@ -25,8 +26,9 @@ import subprocess
 from airflow.sdk import Variable
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+import forcelake as _forcelake
+
 DEFAULT_CONFIG = "/etc/forcelake/forcelake.toml"
-DEFAULT_BIN = "forcelake"
 #: ``run-chunk``: the chunk is not done yet (a budget stopped it, or its day has not passed).
 NOT_DONE_YET = 3
 
@@ -38,7 +40,14 @@ def config_path() -> str:
 
 
 def binary() -> str:
-    return Variable.get("forcelake_bin", default=DEFAULT_BIN)
+    """The ``forcelake_bin`` Variable, else the command installed with this package."""
+    chosen = Variable.get("forcelake_bin", default=None)
+    if chosen:
+        return chosen
+    try:
+        return _forcelake.binary()
+    except FileNotFoundError:
+        return "forcelake"  # the worker's PATH; a missing command fails the task below
 
 
 def retry_delay_s() -> int:
@@ -61,8 +70,8 @@ def forcelake(*args: str) -> tuple[int, dict]:
         out = subprocess.run(cmd, env=environment(), capture_output=True, text=True)
     except FileNotFoundError as e:
         raise AirflowFailException(
-            f"the forcelake binary {cmd[0]!r} was not found: install it on the workers "
-            "(cargo install --locked --path .) or set the Airflow Variable forcelake_bin"
+            f"the forcelake command {cmd[0]!r} was not found: pip install forcelake on the workers "
+            "(or set the Airflow Variable forcelake_bin to its path)"
         ) from e
     for line in out.stderr.splitlines():
         log.info("forcelake: %s", line)
@@ -89,3 +98,30 @@ def check(what: str, code: int, summary: dict) -> dict:
     # 1: a chunk failed after its retries; 2: the configuration is wrong. Retrying the task
     # cannot fix a configuration, and forcelake already retried the chunk.
     raise AirflowFailException(failure(what, code, summary.get("error", "")))
+
+
+def plan_chunks(conf: dict | None = None) -> list[str]:
+    """The chunks a fan-out runs: ``plan sync --json``, or ``plan backfill …`` for a run conf
+    ``{"backfill": {"object": "Account", "start": "2025-03-01", "end": "2025-03-31"}}``."""
+    backfill = (conf or {}).get("backfill")
+    if backfill:
+        args = ["plan", "backfill", "--object", backfill["object"], "--start", backfill["start"],
+                "--end", backfill["end"], "--json"]
+    else:
+        args = ["plan", "sync", "--json"]
+    code, out = forcelake(*args)
+    if code != 0:
+        raise AirflowFailException(failure("plan", code, out.get("error", "")))
+    return [c["chunk"] for c in out["chunks"]]
+
+
+def run_chunk(chunk: str) -> dict:
+    """``run-chunk <chunk> --json``: its summary; exit 3 retries the task later."""
+    code, out = forcelake("run-chunk", chunk, "--json")
+    return check(f"run-chunk {chunk}", code, out)
+
+
+def sync() -> dict:
+    """``sync --json``: the run's summary; exit 1 or 2 fails the task."""
+    code, out = forcelake("sync", "--json")
+    return check("sync", code, out)
