@@ -86,38 +86,88 @@ pub async fn run_chunk(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
     if stop.is_some() {
         later = true;
     }
-    let (outcome, code) = match (&stop, later, committed_parts) {
-        (Some(_), _, _) => ("paused", EXIT_RETRY_LATER),
-        (None, true, _) => ("waiting", EXIT_RETRY_LATER),
-        (None, false, 0) => ("already_committed", 0),
-        (None, false, _) => ("committed", 0),
-    };
-    let reason = stop.clone().or_else(|| {
-        later.then(|| {
-            format!(
-                "the chunk ends at {}, after now − sync.lag_s ({}): what has happened is committed, retry after {} for the rest",
-                crate::timefmt::rfc3339(chunk.end),
-                crate::timefmt::rfc3339(cut),
-                crate::timefmt::rfc3339(
-                    chunk.end + chrono::Duration::seconds(ctx.config.sync.lag_s as i64)
-                )
-            )
-        })
-    });
-    let v = serde_json::json!({"chunk": spec, "object": o.schema.object, "outcome": outcome, "rows": rows, "requests": budget.used(), "exit_code": code, "reason": reason});
-    if out.json {
-        print_json(&v);
-    } else {
-        println!(
-            "{spec}: {}{}",
-            match outcome {
-                "committed" => format!("committed ({rows} rows)"),
-                other => other.replace('_', " "),
-            },
-            reason.map(|r| format!(" — {r}")).unwrap_or_default()
-        );
-    }
+    let (outcome, code) = outcome_of(stop.is_some(), later, committed_parts);
+    let reason =
+        stop.or_else(|| later.then(|| waiting_reason(chunk.end, cut, ctx.config.sync.lag_s)));
+    report(
+        out,
+        Report {
+            spec,
+            object: &o.schema.object,
+            outcome,
+            code,
+            rows,
+            noun: "rows",
+            requests: budget.used(),
+            reason,
+            unanswered: None,
+        },
+    );
     Ok(code)
+}
+
+/// How a `run-chunk` ended, and its exit code: paused by a budget or waiting for its end to
+/// pass (3, retry later), or done (0) — by this run or another before it.
+fn outcome_of(stopped: bool, later: bool, committed: u64) -> (&'static str, ExitCode) {
+    match (stopped, later, committed) {
+        (true, _, _) => ("paused", EXIT_RETRY_LATER),
+        (false, true, _) => ("waiting", EXIT_RETRY_LATER),
+        (false, false, 0) => ("already_committed", 0),
+        (false, false, _) => ("committed", 0),
+    }
+}
+
+/// Why a chunk that ends after now − lag is not done yet, and when to retry.
+fn waiting_reason(
+    end: chrono::DateTime<chrono::Utc>,
+    cut: chrono::DateTime<chrono::Utc>,
+    lag_s: u64,
+) -> String {
+    format!(
+        "the chunk ends at {}, after now − sync.lag_s ({}): what has happened is committed, retry after {} for the rest",
+        crate::timefmt::rfc3339(end),
+        crate::timefmt::rfc3339(cut),
+        crate::timefmt::rfc3339(end + chrono::Duration::seconds(lag_s as i64))
+    )
+}
+
+/// What `run-chunk` prints.
+struct Report<'a> {
+    spec: &'a str,
+    object: &'a str,
+    outcome: &'static str,
+    code: ExitCode,
+    rows: u64,
+    /// What `rows` counts in the text line (`rows`, `tombstones`).
+    noun: &'static str,
+    requests: u64,
+    reason: Option<String>,
+    /// A deletes chunk: the ranges getDeleted could not answer.
+    unanswered: Option<Vec<String>>,
+}
+
+/// One JSON line (`--json`), or a line of text and a warning per unanswered range.
+fn report(out: Out, r: Report<'_>) {
+    if out.json {
+        let mut v = serde_json::json!({"chunk": r.spec, "object": r.object, "outcome": r.outcome, "rows": r.rows, "requests": r.requests, "exit_code": r.code, "reason": r.reason});
+        if let Some(u) = &r.unanswered {
+            v["unanswered"] = serde_json::json!(u);
+        }
+        print_json(&v);
+        return;
+    }
+    println!(
+        "{}: {}{}",
+        r.spec,
+        match r.outcome {
+            "committed" => format!("committed ({} {})", r.rows, r.noun),
+            other => other.replace('_', " "),
+        },
+        r.reason.map(|x| format!(" — {x}")).unwrap_or_default()
+    );
+    for u in r.unanswered.iter().flatten() {
+        println!("    warning: deletes not captured for {u}");
+    }
 }
 
 /// A planned deletes chunk: getDeleted over what of its range no deletes chunk covers, up to
@@ -152,45 +202,21 @@ async fn run_deletes_chunk(
         crate::fetch::deleted::capture_range(ctx, &budget, &o.schema, &committed, chunk.start, end)
             .await?;
     let later = chunk.end > cut;
-    let (outcome, code) = match (later, c.chunks) {
-        (true, _) => ("waiting", EXIT_RETRY_LATER),
-        (false, 0) => ("already_committed", 0),
-        (false, _) => ("committed", 0),
-    };
-    let reason = later.then(|| {
-        format!(
-            "the chunk ends at {}, after now − sync.lag_s ({}): retry later for the rest",
-            crate::timefmt::rfc3339(chunk.end),
-            crate::timefmt::rfc3339(cut)
-        )
-    });
-    let unanswered: Vec<String> = c
-        .unanswered
-        .iter()
-        .map(|(a, b, why)| {
-            format!(
-                "{}..{}: {why}",
-                crate::timefmt::rfc3339(*a),
-                crate::timefmt::rfc3339(*b)
-            )
-        })
-        .collect();
-    let v = serde_json::json!({"chunk": spec, "object": object, "outcome": outcome, "rows": c.tombstones, "requests": c.requests, "exit_code": code, "reason": reason, "unanswered": unanswered});
-    if out.json {
-        print_json(&v);
-    } else {
-        println!(
-            "{spec}: {}{}",
-            match outcome {
-                "committed" => format!("committed ({} tombstones)", c.tombstones),
-                other => other.replace('_', " "),
-            },
-            reason.map(|r| format!(" — {r}")).unwrap_or_default()
-        );
-        for u in &unanswered {
-            println!("    warning: deletes not captured for {u}");
-        }
-    }
+    let (outcome, code) = outcome_of(false, later, c.chunks);
+    report(
+        out,
+        Report {
+            spec,
+            object,
+            outcome,
+            code,
+            rows: c.tombstones,
+            noun: "tombstones",
+            requests: c.requests,
+            reason: later.then(|| waiting_reason(chunk.end, cut, ctx.config.sync.lag_s)),
+            unanswered: Some(c.unanswered_lines()),
+        },
+    );
     Ok(code)
 }
 

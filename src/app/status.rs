@@ -76,8 +76,8 @@ pub struct DeletesStatus {
 async fn deletes_status(
     store: Arc<dyn ObjectStore>,
     name: &str,
+    ids: Vec<ChunkId>,
 ) -> Result<Option<DeletesStatus>, SinkError> {
-    let ids = manifest::list_delete_chunks(store.as_ref(), name).await?;
     if ids.is_empty() {
         return Ok(None);
     }
@@ -153,7 +153,13 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
     let mut out = Vec::new();
     let mut backfills = Vec::new();
     for name in names {
-        let all = manifest::load_all(store.clone(), &name).await?;
+        // one listing for both lanes: record versions, and the deletes lane (tombstones)
+        let (deletes, data): (Vec<ChunkId>, Vec<ChunkId>) =
+            manifest::list_all_chunks(store.as_ref(), &name)
+                .await?
+                .into_iter()
+                .partition(ChunkId::is_deletes);
+        let all = manifest::load_some(store.clone(), &name, data).await?;
         let failures = failed_chunks(store.as_ref(), &name).await;
         let rows_of: std::collections::HashMap<String, u64> =
             all.iter().map(|m| (m.chunk_id.clone(), m.rows)).collect();
@@ -170,7 +176,7 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             .map(|b| b.chunks.pending)
             .sum();
         let mut o = object_status(&name, all, &failures, pending_backfill);
-        o.deletes = deletes_status(store.clone(), &name).await?;
+        o.deletes = deletes_status(store.clone(), &name, deletes).await?;
         out.push(o);
     }
     Ok(Status {

@@ -1,5 +1,7 @@
 //! The commit gate: for each object and each instant of its cursor time, at most one live
-//! (not superseded) chunk covers it — whatever runs at once, on any number of machines.
+//! (not superseded) chunk covers it — whatever runs at once, on any number of machines. The
+//! deletes chunks (tombstones) are a lane of their own: they are decided only against each
+//! other, and record versions only against record versions.
 //!
 //! Chunk ids alone cannot keep that: two runs planned from the same state cut different windows
 //! (an incremental window ends at each run's own `now − lag`), and both would commit. So every

@@ -25,6 +25,7 @@ use crate::salesforce::SfError;
 use crate::schema::ObjectSchema;
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::writer::ChunkFileWriter;
+use crate::timefmt::rfc3339;
 
 /// getDeleted answers this far back (Salesforce: 15 days before the day of the call); the
 /// capture asks no further back than this less an hour.
@@ -41,6 +42,16 @@ pub struct CaptureOutcome {
     pub requests: u64,
     /// Ranges getDeleted could not answer, with why.
     pub unanswered: Vec<(DateTime<Utc>, DateTime<Utc>, String)>,
+}
+
+impl CaptureOutcome {
+    /// Each unanswered range as `<from>..<to>: unanswered: <why>` (RFC 3339).
+    pub fn unanswered_lines(&self) -> Vec<String> {
+        self.unanswered
+            .iter()
+            .map(|(a, b, why)| format!("{}..{}: {why}", rfc3339(*a), rfc3339(*b)))
+            .collect()
+    }
 }
 
 /// The lane's position: the end of the contiguous coverage by deletes chunks from the first.
@@ -123,13 +134,18 @@ pub async fn capture_range(
     end: DateTime<Utc>,
 ) -> Result<CaptureOutcome, SyncError> {
     let mut out = CaptureOutcome::default();
-    let (from, end) = (floor_minute(from), floor_minute(end));
-    for (a, b) in stretches(committed, from, end) {
-        let reached = capture_stretch(ctx, budget, object, a, b, &mut out).await?;
+    let todo = stretches(committed, floor_minute(from), floor_minute(end));
+    let Some(&(first, _)) = todo.first() else {
+        return Ok(out);
+    };
+    let mut reached = first;
+    for (a, b) in todo {
+        reached = capture_stretch(ctx, budget, object, a, b, &mut out).await?;
         if reached < b {
             break; // getDeleted covered less: the rest comes next time
         }
     }
+    out.range = Some((first, reached));
     Ok(out)
 }
 
@@ -144,22 +160,25 @@ async fn capture_stretch(
 ) -> Result<DateTime<Utc>, SyncError> {
     // How far back getDeleted answers is counted from Salesforce's clock (the real now), not
     // from a replayed one (`FORCELAKE_NOW`).
-    let now = Utc::now();
-    let first = out.range.map(|(a, _)| a).unwrap_or(from);
-    out.range = Some((first, from));
-    // Time older than getDeleted's window: on record as unanswered, not asked for.
-    let oldest = floor_minute(now - WINDOW + MARGIN);
+    let oldest = floor_minute(Utc::now() - WINDOW + MARGIN);
+    let mut from = from;
     if from < oldest {
+        // older than getDeleted's window: on record as unanswered, not asked for
         let to = oldest.min(end);
-        let why = "unanswered: older than getDeleted's 15 days";
-        commit_range(ctx, object, from, to, &[], why, out).await?;
-        out.unanswered.push((from, to, why.to_string()));
-        out.range = Some((first, to));
+        unanswered(
+            ctx,
+            object,
+            from,
+            to,
+            "older than getDeleted's 15 days",
+            out,
+        )
+        .await?;
         if to == end {
             return Ok(end);
         }
+        from = to;
     }
-    let mut from = from.max(oldest);
     let (mut records, mut covered, mut refused) =
         list_deleted(ctx, budget, object, from, end, out).await?;
     if let Some(why) = refused.take() {
@@ -167,28 +186,37 @@ async fn capture_stretch(
         // its earliestDateAvailable on, which a one-minute call at the end tells.
         let available = earliest_available(ctx, budget, object, end, out).await?;
         let to = available.filter(|e| *e > from && *e < end).unwrap_or(end);
-        let why = format!("unanswered: {why}");
-        commit_range(ctx, object, from, to, &[], &why, out).await?;
-        out.unanswered.push((from, to, why));
-        out.range = Some((first, to));
+        unanswered(ctx, object, from, to, &why, out).await?;
         if to == end {
             return Ok(end);
         }
         from = to;
         (records, covered, refused) = list_deleted(ctx, budget, object, from, end, out).await?;
         if let Some(why) = refused {
-            let why = format!("unanswered: {why}");
-            commit_range(ctx, object, from, end, &[], &why, out).await?;
-            out.unanswered.push((from, end, why));
-            out.range = Some((first, end));
+            unanswered(ctx, object, from, end, &why, out).await?;
             return Ok(end);
         }
     }
     if covered > from {
         commit_range(ctx, object, from, covered, &records, "getDeleted", out).await?;
     }
-    out.range = Some((first, covered.max(from)));
-    Ok(covered)
+    Ok(covered.max(from))
+}
+
+/// Commits `[from, to)` as time getDeleted could not answer (`why`): empty deletes chunks whose
+/// manifests say `unanswered: <why>`, and a line of the outcome.
+async fn unanswered(
+    ctx: &Context,
+    object: &Arc<ObjectSchema>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    why: &str,
+    out: &mut CaptureOutcome,
+) -> Result<(), SyncError> {
+    let why = format!("unanswered: {why}");
+    commit_range(ctx, object, from, to, &[], &why, out).await?;
+    out.unanswered.push((from, to, why));
+    Ok(())
 }
 
 /// getDeleted's `earliestDateAvailable` (rounded up to a minute), from a one-minute call that

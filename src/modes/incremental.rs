@@ -161,17 +161,19 @@ pub async fn plan_deletes(
     }
     let now = now();
     for o in objects.iter().filter(|o| o.replicateable) {
-        let name = &o.schema.object;
-        let Some((start, _)) =
-            incremental_state(&manifest::list_chunks(ctx.store.as_ref(), name).await?)
-        else {
+        // one listing for both lanes
+        let (deletes, data): (Vec<ChunkId>, Vec<ChunkId>) =
+            manifest::list_all_chunks(ctx.store.as_ref(), &o.schema.object)
+                .await?
+                .into_iter()
+                .partition(ChunkId::is_deletes);
+        let Some((start, _)) = incremental_state(&data) else {
             continue;
         };
         let end = crate::ranges::cut(now, ctx.config.sync.lag_s, o.schema.cursor_is_date);
-        let committed = manifest::list_delete_chunks(ctx.store.as_ref(), name).await?;
         out.push((
             o.schema.clone(),
-            crate::fetch::deleted::planned(&committed, start, end),
+            crate::fetch::deleted::planned(&deletes, start, end),
         ));
     }
     Ok(out)
@@ -341,11 +343,7 @@ async fn capture_deletes(
                         tombstones: c.tombstones,
                         chunks: c.chunks,
                         requests: c.requests,
-                        unanswered: c
-                            .unanswered
-                            .iter()
-                            .map(|(a, b, why)| format!("{}..{}: {why}", rfc3339(*a), rfc3339(*b)))
-                            .collect(),
+                        unanswered: c.unanswered_lines(),
                     });
                 }
             }

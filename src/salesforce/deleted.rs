@@ -37,12 +37,9 @@ struct RawRecord {
     deleted_date: String,
 }
 
-/// A Salesforce dateTime (`2026-12-01T10:00:00.000+0000`, or RFC 3339).
+/// A Salesforce dateTime (`2026-12-01T10:00:00.000+0000`, or RFC 3339): the decoder's parser.
 pub fn parse_sf_datetime(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| DateTime::parse_from_rfc3339(s))
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    crate::decode::parse_datetime_ms(s).and_then(DateTime::from_timestamp_millis)
 }
 
 /// getDeleted's dateTime parameter: whole minutes (the seconds are ignored anyway), UTC.

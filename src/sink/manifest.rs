@@ -180,15 +180,6 @@ pub async fn load(store: &dyn ObjectStore, path: &Path) -> Result<Manifest, Sink
     })
 }
 
-/// Reads every manifest of an object (16 reads in flight), sorted by chunk id.
-pub async fn load_all(
-    store: Arc<dyn ObjectStore>,
-    object: &str,
-) -> Result<Vec<Manifest>, SinkError> {
-    let ids = list_chunks(store.as_ref(), object).await?;
-    load_some(store, object, ids).await
-}
-
 /// Reads the manifests of the given chunks (16 reads in flight), sorted by chunk id.
 pub async fn load_some(
     store: Arc<dyn ObjectStore>,

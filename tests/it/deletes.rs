@@ -141,6 +141,19 @@ async fn start_with_history(p: &Pipeline, now: chrono::DateTime<Utc>) -> String 
     start_point
 }
 
+/// The start point three hours ago, one record deleted for good two hours ago, then the run of
+/// an hour ago: its summary.
+async fn one_hard_delete_then_sync(
+    emu: &forcelake::emulator::RunningEmulator,
+    p: &Pipeline,
+) -> serde_json::Value {
+    let t0 = Utc::now();
+    json(&run_env(p, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
+    let at = ms(t0 - Duration::hours(2));
+    emu.mutate(|d| hard_delete_live(d.table_mut("Account").unwrap(), 1, at, 0));
+    json(&run_env(p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await)
+}
+
 fn sync_at(now: chrono::DateTime<Utc>) -> Vec<(&'static str, String)> {
     vec![("FORCELAKE_NOW", forcelake::timefmt::rfc3339(now))]
 }
@@ -498,17 +511,7 @@ async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
     let emu = start(data(15, 50, 5, Duration::hours(6))).await;
     emu.mutate(|d| d.table_mut("Account").unwrap().def.replicateable = false);
     let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60");
-    let t0 = Utc::now();
-    json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
-    emu.mutate(|d| {
-        hard_delete_live(
-            d.table_mut("Account").unwrap(),
-            1,
-            ms(t0 - Duration::hours(2)),
-            0,
-        )
-    });
-    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
+    let s = one_hard_delete_then_sync(&emu, &p).await;
     let o = &s["objects"][0];
     assert!(o["deletes"].is_null(), "{s}");
     assert!(
@@ -535,16 +538,7 @@ async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
         OBJECTS,
         "mode = \"incremental\"\nlag_s = 60\ncapture_deletes = false",
     );
-    json(&run_env(&p2, &["sync", "--json"], &sync_at(t0 - Duration::hours(3))).await);
-    emu2.mutate(|d| {
-        hard_delete_live(
-            d.table_mut("Account").unwrap(),
-            1,
-            ms(t0 - Duration::hours(2)),
-            0,
-        )
-    });
-    let s = json(&run_env(&p2, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
+    let s = one_hard_delete_then_sync(&emu2, &p2).await;
     assert!(s["objects"][0]["deletes"].is_null(), "{s}");
 }
 
