@@ -138,6 +138,7 @@ pub struct RawDestination {
     pub url: Option<String>,
     pub compression: Option<String>,
     pub table_format: Option<String>,
+    pub current_table: Option<bool>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
 }
@@ -148,6 +149,7 @@ impl fmt::Debug for RawDestination {
             .field("url", &self.url)
             .field("compression", &self.compression)
             .field("table_format", &self.table_format)
+            .field("current_table", &self.current_table)
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -266,6 +268,9 @@ pub struct DestinationConfig {
     pub url: String,
     pub compression: Compression,
     pub table_format: TableFormat,
+    /// Keep a current-state table per object (`<dest>/_current/<Object>/`); only with
+    /// `table_format = "delta"`.
+    pub current_table: bool,
     pub options: BTreeMap<String, String>,
 }
 

@@ -2,6 +2,7 @@
 //! commit gate, recorded in its manifest and published to the Delta table.
 
 pub mod committer;
+pub mod current;
 pub mod days;
 pub mod delta;
 pub mod gate;

@@ -474,10 +474,23 @@ impl RawDestination {
         };
         crate::sink::store::check_url_and_options(&url, &d.options)
             .map_err(|b| invalid(&b.key, b.value, b.rule))?;
+        let current_table = match (d.current_table, table_format) {
+            (Some(true), TableFormat::None) => {
+                return Err(invalid(
+                    "destination.current_table",
+                    "true".to_string(),
+                    "needs destination.table_format = \"delta\" (the current table is a Delta table); set table_format = \"delta\" or current_table = false",
+                ))
+            }
+            (Some(on), TableFormat::Delta) => on,
+            (None, TableFormat::Delta) => true,
+            (_, TableFormat::None) => false,
+        };
         Ok(DestinationConfig {
             url,
             compression,
             table_format,
+            current_table,
             options: d.options,
         })
     }

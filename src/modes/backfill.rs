@@ -294,6 +294,7 @@ pub async fn run_backfill(
     if summary.status == "complete" && summary.objects.iter().any(|o| o.status == "paused") {
         summary.status = "paused".into();
     }
+    crate::run::current::refresh_all(&ctx, &objects, &mut summary).await;
     crate::run::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }

@@ -187,6 +187,7 @@ pub async fn run_historical(ctx: Arc<Context>) -> Result<RunSummary, SyncError> 
         jobs.extend(window_jobs(&o.schema, windows, &ctx.config, false));
     }
     execute(ctx.clone(), jobs, &budgets, &mut summary).await;
+    crate::run::current::refresh_all(&ctx, &objects, &mut summary).await;
     crate::run::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }

@@ -275,6 +275,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
             s.position_after = Some(rfc3339(pos));
         }
     }
+    crate::run::current::refresh_all(&ctx, &objects, &mut summary).await;
     crate::run::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }

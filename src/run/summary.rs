@@ -52,6 +52,12 @@ pub struct ObjectSummary {
     /// Incremental: the deletes captured through getDeleted (`sync.capture_deletes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletes: Option<DeletesSummary>,
+    /// What the object's current table took in (`destination.current_table`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<crate::commit::current::Refreshed>,
+    /// The current table's merge failed (exit 1; the change log is committed).
+    #[serde(skip)]
+    pub current_failed: bool,
 }
 
 /// What a run's delete capture did for one object.
@@ -105,7 +111,11 @@ impl RunSummary {
     pub fn exit_code(&self) -> u8 {
         if self.config_error {
             2
-        } else if self.objects.iter().any(|o| o.chunks_failed > 0) {
+        } else if self
+            .objects
+            .iter()
+            .any(|o| o.chunks_failed > 0 || o.current_failed)
+        {
             1
         } else {
             0
@@ -143,6 +153,21 @@ impl RunSummary {
                         .as_ref()
                         .map(|st| format!(" (pipeline start point {st})"))
                         .unwrap_or_default()
+                ));
+            }
+            if let Some(c) = &o.current {
+                s.push_str(&format!(
+                    "    current table: version {}, {} live records{}\n",
+                    c.version,
+                    c.rows,
+                    if c.merges > 0 {
+                        format!(
+                            " (merged {} chunks: {} versions in, {} records removed, {} bytes written, {:.1}s)",
+                            c.chunks_applied, c.upserted, c.removed, c.bytes_written, c.seconds
+                        )
+                    } else {
+                        String::new()
+                    }
                 ));
             }
         }

@@ -46,7 +46,11 @@ use url::Url;
 
 pub use crate::schema::PARTITION_COLUMN;
 
+mod current;
 mod schema;
+pub use self::current::{
+    current_schema, CurrentAdd, CurrentChange, CurrentFile, CurrentRecord, CurrentView, CURRENT_DIR,
+};
 pub use self::schema::{decimal_differences, schema_diff, table_schema, NewColumn};
 
 /// A checkpoint is written when this many commits have followed the last one, so that opening a

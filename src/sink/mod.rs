@@ -3,6 +3,7 @@
 pub mod delta;
 pub mod layout;
 pub mod manifest;
+pub mod read;
 pub mod store;
 pub mod writer;
 

@@ -1,0 +1,860 @@
+//! The current table of each object (SPEC §3 "The current table"): one row per live record at
+//! the newest version the lake holds, kept from the committed chunks of the change log.
+//!
+//! A merge applies the chunks the table has not applied yet (its `forcelake.current` record
+//! lists those it has), a batch of them at a time (per run, not per day):
+//!
+//! 1. the batch's rows give each `Id` its newest **rank** — `(SystemModstamp, cursor, deleted)`,
+//!    so a tombstone wins a tie — and where it came from;
+//! 2. the **deletion memory** (`_forcelake/current/<Object>/deleted/*.parquet`: the `Id` and
+//!    rank of every deletion merged so far) beats ranks it is newer than, so a version that
+//!    arrives after its record's deletion (a late worker, a catch-up) does not bring the record
+//!    back, and an undelete (a later `SystemModstamp`) does;
+//! 3. the table's `Id`, `SystemModstamp` and cursor columns are read (not its other columns):
+//!    a row older than its `Id`'s rank goes into its file's deletion vector, a row as new or
+//!    newer beats the batch's;
+//! 4. the winning live versions are copied from the change-log files into one new file, the
+//!    winning deletions are added to the deletion memory, and one Delta commit adds the file,
+//!    the deletion vectors and the new record of applied chunks.
+//!
+//! Every step takes the newest of what it sees, so a chunk merged twice, late or by two
+//! workers at once changes nothing more: the commit is made on the snapshot the merge read
+//! (create-only, like the change log), and a merge that loses the race decides again on the
+//! winner's table. The deletion memory is written before the commit, and it only ever says
+//! what was deleted — a merge that dies between the two leaves a true fact.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray,
+};
+use arrow::compute::{cast, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::Serialize;
+
+use crate::context::{Context, SyncError};
+use crate::schema::ObjectSchema;
+use crate::sink::delta::{CurrentAdd, CurrentChange, CurrentRecord, CurrentView, DeltaTables};
+use crate::sink::layout::{ChunkId, ChunkKind};
+use crate::sink::manifest::{self, Manifest};
+use crate::sink::read::{for_each_batch, is_not_found};
+use crate::sink::writer::ChunkFileWriter;
+use crate::sink::SinkError;
+
+/// The column that orders versions first (then the cursor).
+pub const STAMP: &str = "SystemModstamp";
+
+/// How often a merge that lost the race to another writer decides again.
+const MAX_ATTEMPTS: u32 = 40;
+
+/// A table with more files than this folds its smaller half into the next merge's new file.
+const MAX_FILES: usize = 16;
+
+/// Bytes of memory one candidate `Id` takes in a merge (key, rank, source, map overhead).
+const CANDIDATE_BYTES: usize = 160;
+
+/// What a refresh of one object's current table did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Refreshed {
+    /// The table's version and live rows afterwards.
+    pub version: u64,
+    pub rows: u64,
+    /// Merge commits made, and the chunks they applied.
+    pub merges: u32,
+    pub chunks_applied: u64,
+    /// Records written as a new version (inserted or updated), and records the table no longer
+    /// holds because they were deleted.
+    pub upserted: u64,
+    pub removed: u64,
+    /// Bytes written: the new files, the deletion memory and the deletion vectors' rows.
+    pub bytes_written: u64,
+    /// Files of the table rewritten whole (folded into a merge's new file).
+    pub files_rewritten: u64,
+    pub seconds: f64,
+}
+
+/// One version's place in time: the newest rank of an `Id` is its current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    stamp: i64,
+    cursor: i64,
+    deleted: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// Row `row` of the batch's source file `file`.
+    Row { file: u32, row: u32 },
+    /// A tombstone, or the deletion memory: nothing to copy.
+    Deletion,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    rank: Rank,
+    source: Source,
+    /// The deletion memory already holds this rank.
+    remembered: bool,
+    /// The table holds this `Id` at this rank or newer: nothing to do.
+    beaten: bool,
+    /// The table holds this `Id` at an older rank (its row goes).
+    found: bool,
+}
+
+/// Brings an object's current table level with its committed chunks. `None` when the
+/// destination keeps no current tables.
+pub async fn refresh(ctx: &Context, schema: &ObjectSchema) -> Result<Option<Refreshed>, SyncError> {
+    let Some(delta) = ctx.delta.as_deref() else {
+        return Ok(None);
+    };
+    if !ctx.config.destination.current_table {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let object = &schema.object;
+    let budget = (ctx.config.sync.memory_limit_mb << 20) / CANDIDATE_BYTES;
+    let mut out = Refreshed::default();
+    let mut cache: HashMap<String, Manifest> = HashMap::new();
+    let (mut conflicts, mut gone) = (0u32, 0u32);
+    loop {
+        let view = delta
+            .current_open(object, &schema.arrow)
+            .await
+            .map_err(SinkError::from)?;
+        let live = live_chunks(&ctx.store, object, &mut cache).await?;
+        let todo: Vec<&Manifest> = live
+            .iter()
+            .filter(|id| !view.record.applied.contains(*id))
+            .filter_map(|id| cache.get(id))
+            .collect();
+        if todo.is_empty() {
+            out.version = view.version;
+            out.rows = view.rows();
+            out.seconds = started.elapsed().as_secs_f64();
+            return Ok(Some(out));
+        }
+        let batch = first_batch(&todo, budget.max(50_000) as u64);
+        match merge_once(ctx, delta, schema, &view, &batch, &live).await {
+            Ok(Some(m)) => {
+                out.merges += 1;
+                out.chunks_applied += batch.len() as u64;
+                out.upserted += m.upserted;
+                out.removed += m.removed;
+                out.bytes_written += m.bytes_written;
+                out.files_rewritten += m.files_rewritten;
+            }
+            Ok(None) => {
+                conflicts += 1;
+                if conflicts >= MAX_ATTEMPTS {
+                    return Err(SinkError::from(crate::sink::delta::DeltaError::TooManyConflicts {
+                        object: format!("{object} (current table)"),
+                        attempts: MAX_ATTEMPTS,
+                    })
+                    .into());
+                }
+                tracing::debug!(object, conflicts, "another writer merged into the current table first; deciding again");
+                let pause = (10 * conflicts as u64).min(300) + rand::random::<u64>() % 50;
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            // a backfill's clean-up or a compaction of the deletion memory took a file away
+            // between the listing and the read: list again
+            Err(e) if is_not_found(&e) && gone < 5 => {
+                gone += 1;
+                tracing::debug!(object, error = %e, "a file went away during the merge; listing again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Ids of the chunks whose rows are in the change log now: every committed chunk but those a
+/// committed backfill superseded (and markers). Their manifests go into `cache`.
+async fn live_chunks(
+    store: &Arc<dyn ObjectStore>,
+    object: &str,
+    cache: &mut HashMap<String, Manifest>,
+) -> Result<BTreeSet<String>, SyncError> {
+    let ids: Vec<ChunkId> = manifest::list_all_chunks(store.as_ref(), object)
+        .await?
+        .into_iter()
+        .filter(|c| !c.is_marker())
+        .collect();
+    let missing: Vec<ChunkId> = ids
+        .iter()
+        .filter(|c| !cache.contains_key(&c.to_string()))
+        .cloned()
+        .collect();
+    for m in manifest::load_some(store.clone(), object, missing).await? {
+        cache.insert(m.chunk_id.clone(), m);
+    }
+    let superseded: BTreeSet<&str> = ids
+        .iter()
+        .filter(|c| c.kind == ChunkKind::Backfill)
+        .filter_map(|c| cache.get(&c.to_string()))
+        .flat_map(|m| m.supersedes.iter().map(String::as_str))
+        .collect();
+    Ok(ids
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| !superseded.contains(c.as_str()))
+        .collect())
+}
+
+/// The first chunks of `todo` (in chunk order) whose rows fit `budget` (at least one chunk).
+fn first_batch<'a>(todo: &[&'a Manifest], budget: u64) -> Vec<&'a Manifest> {
+    let mut rows = 0;
+    let mut out = Vec::new();
+    for m in todo {
+        if !out.is_empty() && rows + m.rows > budget {
+            break;
+        }
+        rows += m.rows;
+        out.push(*m);
+    }
+    out
+}
+
+/// What one merge commit did.
+#[derive(Debug, Default)]
+struct Merged {
+    upserted: u64,
+    removed: u64,
+    bytes_written: u64,
+    files_rewritten: u64,
+}
+
+/// One merge of `batch` on top of `view`: `None` when another writer committed first.
+async fn merge_once(
+    ctx: &Context,
+    delta: &DeltaTables,
+    schema: &ObjectSchema,
+    view: &CurrentView,
+    batch: &[&Manifest],
+    live: &BTreeSet<String>,
+) -> Result<Option<Merged>, SinkError> {
+    let object = &schema.object;
+    let (sources, mut candidates) = candidates(ctx, schema, batch).await?;
+    remembered(ctx, object, &mut candidates).await?;
+    let deletes = if candidates.is_empty() {
+        HashMap::new()
+    } else {
+        against_table(ctx, schema, view, &mut candidates).await?
+    };
+    let mut merged = Merged::default();
+    // rows of a file older than a candidate go; a whole file goes when half of it is gone, or
+    // when the table has too many files (the smaller half)
+    let rewrite = to_rewrite(view, &deletes);
+    let mut deletes = deletes;
+    let rewrites: Vec<(String, Vec<u64>)> = rewrite
+        .iter()
+        .map(|p| {
+            let file = view.files.iter().find(|f| &f.path == p);
+            let mut dead = file.map(|f| f.deleted.clone()).unwrap_or_default();
+            dead.extend(deletes.remove(p).unwrap_or_default());
+            dead.sort_unstable();
+            (p.clone(), dead)
+        })
+        .collect();
+    let new_deletions: Vec<(&str, Rank)> = candidates
+        .iter()
+        .filter(|(_, c)| !c.beaten && c.rank.deleted && !c.remembered)
+        .map(|(id, c)| (id.as_ref(), c.rank))
+        .collect();
+    let mut picks: HashMap<u32, Vec<u32>> = HashMap::new();
+    for c in candidates.values().filter(|c| !c.beaten && !c.rank.deleted) {
+        if let Source::Row { file, row } = c.source {
+            picks.entry(file).or_default().push(row);
+        }
+    }
+    merged.upserted = picks.values().map(|v| v.len() as u64).sum();
+    merged.removed = candidates
+        .values()
+        .filter(|c| !c.beaten && c.found && c.rank.deleted)
+        .count() as u64;
+    merged.files_rewritten = rewrites.len() as u64;
+    if !new_deletions.is_empty() {
+        merged.bytes_written += remember(ctx, object, &new_deletions).await?;
+    }
+    drop(new_deletions);
+    drop(candidates);
+    let adds = write_versions(ctx, schema, &sources, picks, &rewrites).await?;
+    merged.bytes_written += adds.iter().map(|a| a.bytes).sum::<u64>();
+    merged.bytes_written += deletes.values().map(|v| v.len() as u64 * 8).sum::<u64>();
+    let mut record = CurrentRecord {
+        applied: view
+            .record
+            .applied
+            .iter()
+            .filter(|c| live.contains(*c))
+            .cloned()
+            .collect(),
+        merged_at: Some(crate::timefmt::rfc3339(chrono::Utc::now())),
+    };
+    record
+        .applied
+        .extend(batch.iter().map(|m| m.chunk_id.clone()));
+    let change = CurrentChange {
+        adds: adds.clone(),
+        deletes,
+        removes: rewrites.into_iter().map(|(p, _)| p).collect(),
+        record,
+        chunks: batch.iter().map(|m| m.chunk_id.clone()).collect(),
+    };
+    match delta
+        .current_commit(object, view, &schema.arrow, change)
+        .await?
+    {
+        Some(version) => {
+            tracing::info!(object, version, chunks = batch.len(), upserted = merged.upserted, removed = merged.removed, "merged into the current table");
+            fold_memory(ctx, object).await;
+            Ok(Some(merged))
+        }
+        None => {
+            for a in adds {
+                let _ = ctx.store.delete(&table_path(object, &a.path)).await;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The store path of a file of the current table.
+fn table_path(object: &str, rel: &str) -> Path {
+    Path::from(format!("{}/{object}/{rel}", crate::sink::delta::CURRENT_DIR))
+}
+
+/// The folder of an object's deletion memory.
+fn memory_prefix(object: &str) -> Path {
+    Path::from(format!("_forcelake/current/{object}/deleted"))
+}
+
+/// The batch's source files and the newest rank of each `Id` in them.
+async fn candidates(
+    ctx: &Context,
+    schema: &ObjectSchema,
+    batch: &[&Manifest],
+) -> Result<(Vec<String>, HashMap<Box<str>, Candidate>), SinkError> {
+    let cursor = schema.cursor_field.as_str();
+    let mut sources = Vec::new();
+    let mut out: HashMap<Box<str>, Candidate> = HashMap::new();
+    for m in batch {
+        let tombstones = m.kind == ChunkKind::Deletes;
+        for f in &m.files {
+            let file = sources.len() as u32;
+            sources.push(f.path.clone());
+            let mut offset = 0u32;
+            for_each_batch(
+                &ctx.store,
+                &f.path,
+                Some(&["Id", STAMP, cursor, "IsDeleted"]),
+                |b| {
+                    let cols = RankColumns::of(&b, cursor, &f.path)?;
+                    for i in 0..b.num_rows() {
+                        let Some((id, rank)) = cols.at(i, tombstones) else {
+                            continue;
+                        };
+                        let source = if tombstones {
+                            Source::Deletion
+                        } else {
+                            Source::Row {
+                                file,
+                                row: offset + i as u32,
+                            }
+                        };
+                        offer(&mut out, id, rank, source);
+                    }
+                    offset += b.num_rows() as u32;
+                    Ok(())
+                },
+            )
+            .await?;
+        }
+    }
+    Ok((sources, out))
+}
+
+/// Keeps the newer of two candidates for an `Id`.
+fn offer(out: &mut HashMap<Box<str>, Candidate>, id: &str, rank: Rank, source: Source) {
+    match out.get_mut(id) {
+        Some(c) if c.rank >= rank => {}
+        Some(c) => {
+            c.rank = rank;
+            c.source = source;
+        }
+        None => {
+            out.insert(
+                id.into(),
+                Candidate {
+                    rank,
+                    source,
+                    remembered: false,
+                    beaten: false,
+                    found: false,
+                },
+            );
+        }
+    }
+}
+
+/// The deletion memory's say on the candidates: a newer deletion beats a candidate.
+async fn remembered(
+    ctx: &Context,
+    object: &str,
+    candidates: &mut HashMap<Box<str>, Candidate>,
+) -> Result<(), SinkError> {
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    for path in memory_files(ctx, object).await? {
+        for_each_batch(&ctx.store, &path, None, |b| {
+            let (ids, stamps, cursors) = memory_columns(&b, &path)?;
+            for i in 0..b.num_rows() {
+                let Some(c) = candidates.get_mut(ids.value(i)) else {
+                    continue;
+                };
+                let rank = Rank {
+                    stamp: stamps.value(i),
+                    cursor: cursors.value(i),
+                    deleted: true,
+                };
+                if rank > c.rank {
+                    c.rank = rank;
+                    c.source = Source::Deletion;
+                    c.remembered = true;
+                } else if rank == c.rank {
+                    c.remembered = true;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn memory_files(ctx: &Context, object: &str) -> Result<Vec<String>, SinkError> {
+    let prefix = memory_prefix(object);
+    let metas: Vec<_> = ctx
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| SinkError::store(format!("listing {prefix}"), e))?;
+    let mut out: Vec<String> = metas
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .filter(|p| p.ends_with(".parquet"))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn memory_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("Id", DataType::Utf8, false),
+        Field::new("stamp", DataType::Int64, false),
+        Field::new("cursor", DataType::Int64, false),
+    ]))
+}
+
+fn memory_columns<'a>(
+    b: &'a RecordBatch,
+    path: &str,
+) -> Result<(&'a StringArray, &'a Int64Array, &'a Int64Array), SinkError> {
+    let bad = || SinkError::Parquet {
+        what: path.to_string(),
+        message: "not a deletion-memory file (Id, stamp, cursor)".into(),
+    };
+    let ids = b
+        .column_by_name("Id")
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(bad)?;
+    let stamps = b
+        .column_by_name("stamp")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .ok_or_else(bad)?;
+    let cursors = b
+        .column_by_name("cursor")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .ok_or_else(bad)?;
+    Ok((ids, stamps, cursors))
+}
+
+/// Adds deletions to the memory (one new file); returns its size.
+async fn remember(ctx: &Context, object: &str, deletions: &[(&str, Rank)]) -> Result<u64, SinkError> {
+    let batch = RecordBatch::try_new(
+        memory_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(deletions.iter().map(|d| d.0))),
+            Arc::new(Int64Array::from_iter_values(deletions.iter().map(|d| d.1.stamp))),
+            Arc::new(Int64Array::from_iter_values(deletions.iter().map(|d| d.1.cursor))),
+        ],
+    )
+    .map_err(|e| parquet_err(object, e))?;
+    let body = parquet_bytes(object, &[batch])?;
+    let len = body.len() as u64;
+    let path = Path::from(format!(
+        "{}/{}-{}.parquet",
+        memory_prefix(object),
+        crate::timefmt::compact(chrono::Utc::now()),
+        crate::commit::job::attempt_token()
+    ));
+    ctx.store
+        .put(&path, PutPayload::from(body))
+        .await
+        .map_err(|e| SinkError::store(format!("writing {path}"), e))?;
+    Ok(len)
+}
+
+/// Folds the deletion memory into one file once it has many (the new file first, then the
+/// old ones go; a merge reading one that went lists again).
+async fn fold_memory(ctx: &Context, object: &str) {
+    let r: Result<(), SinkError> = async {
+        let files = memory_files(ctx, object).await?;
+        if files.len() <= 32 {
+            return Ok(());
+        }
+        let mut batches = Vec::new();
+        for p in &files {
+            for_each_batch(&ctx.store, p, None, |b| {
+                batches.push(b);
+                Ok(())
+            })
+            .await?;
+        }
+        let body = parquet_bytes(object, &batches)?;
+        let path = Path::from(format!(
+            "{}/{}-{}.parquet",
+            memory_prefix(object),
+            crate::timefmt::compact(chrono::Utc::now()),
+            crate::commit::job::attempt_token()
+        ));
+        ctx.store
+            .put(&path, PutPayload::from(body))
+            .await
+            .map_err(|e| SinkError::store(format!("writing {path}"), e))?;
+        for p in files {
+            let _ = ctx.store.delete(&Path::from(p)).await;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(object, error = %e, "could not fold the current table's deletion memory; the next merge tries again");
+    }
+}
+
+fn parquet_bytes(object: &str, batches: &[RecordBatch]) -> Result<Vec<u8>, SinkError> {
+    let mut buf = Vec::new();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, memory_schema(), Some(props))
+        .map_err(|e| parquet_err(object, e))?;
+    for b in batches {
+        w.write(b).map_err(|e| parquet_err(object, e))?;
+    }
+    w.close().map_err(|e| parquet_err(object, e))?;
+    Ok(buf)
+}
+
+fn parquet_err(object: &str, e: impl std::fmt::Display) -> SinkError {
+    SinkError::Parquet {
+        what: format!("{object} deletion memory"),
+        message: e.to_string(),
+    }
+}
+
+/// Reads the table's `Id` and rank columns (live rows only): a row older than its `Id`'s
+/// candidate is to delete (per file, its row indexes); a row as new or newer beats the
+/// candidate.
+async fn against_table(
+    ctx: &Context,
+    schema: &ObjectSchema,
+    view: &CurrentView,
+    candidates: &mut HashMap<Box<str>, Candidate>,
+) -> Result<HashMap<String, Vec<u64>>, SinkError> {
+    let cursor = schema.cursor_field.as_str();
+    let mut deletes: HashMap<String, Vec<u64>> = HashMap::new();
+    for f in &view.files {
+        let path = table_path(&schema.object, &f.path).to_string();
+        let mut offset = 0u64;
+        let mut dead = f.deleted.iter().peekable();
+        for_each_batch(&ctx.store, &path, Some(&["Id", STAMP, cursor]), |b| {
+            let cols = RankColumns::of(&b, cursor, &path)?;
+            for i in 0..b.num_rows() {
+                let row = offset + i as u64;
+                while dead.next_if(|d| **d < row).is_some() {}
+                if dead.next_if(|d| **d == row).is_some() {
+                    continue;
+                }
+                let Some((id, rank)) = cols.at(i, false) else {
+                    continue;
+                };
+                if let Some(c) = candidates.get_mut(id) {
+                    if c.rank > rank {
+                        deletes.entry(f.path.clone()).or_default().push(row);
+                        c.found = true;
+                    } else {
+                        c.beaten = true;
+                    }
+                }
+            }
+            offset += b.num_rows() as u64;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(deletes)
+}
+
+/// Files to rewrite whole rather than mark: those at least half deleted after this merge, and,
+/// when the table has more than [`MAX_FILES`] files, the smaller half of them.
+fn to_rewrite(view: &CurrentView, deletes: &HashMap<String, Vec<u64>>) -> Vec<String> {
+    let mut out: Vec<String> = view
+        .files
+        .iter()
+        .filter(|f| {
+            let dead = f.deleted.len() as u64
+                + deletes.get(&f.path).map(|v| v.len() as u64).unwrap_or(0);
+            dead * 2 >= f.rows
+        })
+        .map(|f| f.path.clone())
+        .collect();
+    if view.files.len() > MAX_FILES {
+        let mut by_size: Vec<_> = view.files.iter().collect();
+        by_size.sort_by_key(|f| f.live_rows());
+        for f in by_size.iter().take(view.files.len() / 2) {
+            if !out.contains(&f.path) {
+                out.push(f.path.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Writes the winning versions (copied from the change log) and the surviving rows of the
+/// files rewritten whole into new files of the table.
+async fn write_versions(
+    ctx: &Context,
+    schema: &ObjectSchema,
+    sources: &[String],
+    picks: HashMap<u32, Vec<u32>>,
+    rewrites: &[(String, Vec<u64>)],
+) -> Result<Vec<CurrentAdd>, SinkError> {
+    if picks.is_empty() && rewrites.is_empty() {
+        return Ok(vec![]);
+    }
+    let object = &schema.object;
+    let target = schema.arrow.clone();
+    let settings = crate::commit::job::parquet_settings(&ctx.config);
+    let mut writer =
+        ChunkFileWriter::new(target.clone(), &settings, object, "current", &ctx.scratch.dir);
+    let mut files: Vec<(u32, Vec<u32>)> = picks.into_iter().collect();
+    files.sort_by_key(|(f, _)| *f);
+    for (file, mut rows) in files {
+        rows.sort_unstable();
+        let keep: Vec<u64> = rows.into_iter().map(u64::from).collect();
+        copy_rows(ctx, &sources[file as usize], &target, Pick::Only(&keep), &mut writer).await?;
+    }
+    for (path, dead) in rewrites {
+        let full = table_path(object, path).to_string();
+        copy_rows(ctx, &full, &target, Pick::AllBut(dead), &mut writer).await?;
+    }
+    let token = crate::commit::job::attempt_token();
+    let stamp = crate::timefmt::compact(chrono::Utc::now());
+    let mut adds = Vec::new();
+    for (n, part) in writer.finish()?.into_iter().enumerate() {
+        let rel = format!("part-{stamp}-{token}-{n}.parquet");
+        let (rows, bytes) = (part.rows, part.bytes);
+        crate::sink::writer::place(
+            &ctx.store,
+            ctx.scratch.local.as_deref(),
+            part,
+            &table_path(object, &rel),
+        )
+        .await?;
+        adds.push(CurrentAdd {
+            path: rel,
+            rows,
+            bytes,
+        });
+    }
+    Ok(adds)
+}
+
+/// Which rows of a file to copy (sorted row indexes).
+enum Pick<'a> {
+    Only(&'a [u64]),
+    AllBut(&'a [u64]),
+}
+
+async fn copy_rows(
+    ctx: &Context,
+    path: &str,
+    target: &SchemaRef,
+    pick: Pick<'_>,
+    writer: &mut ChunkFileWriter,
+) -> Result<(), SinkError> {
+    let mut offset = 0u64;
+    let (list, keep_listed) = match pick {
+        Pick::Only(l) => (l, true),
+        Pick::AllBut(l) => (l, false),
+    };
+    let mut next = list.iter().peekable();
+    for_each_batch(&ctx.store, path, None, |b| {
+        let n = b.num_rows() as u64;
+        let mut mask = vec![!keep_listed; b.num_rows()];
+        while let Some(r) = next.next_if(|r| **r < offset + n) {
+            if *r >= offset {
+                mask[(*r - offset) as usize] = keep_listed;
+            }
+        }
+        offset += n;
+        if !mask.iter().any(|m| *m) {
+            return Ok(());
+        }
+        let picked = filter_record_batch(&b, &BooleanArray::from(mask)).map_err(|e| {
+            SinkError::Parquet {
+                what: path.to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        writer.write(&conform(&picked, target, path)?)
+    })
+    .await
+}
+
+/// A batch in the table's schema: columns by name, cast where the file's type differs, null
+/// where the file predates the column.
+fn conform(b: &RecordBatch, target: &SchemaRef, path: &str) -> Result<RecordBatch, SinkError> {
+    let err = |m: String| SinkError::Parquet {
+        what: path.to_string(),
+        message: m,
+    };
+    let columns: Vec<ArrayRef> = target
+        .fields()
+        .iter()
+        .map(|f| match b.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => cast(c, f.data_type())
+                .map_err(|e| err(format!("column {}: {e}", f.name()))),
+            None => Ok(new_null_array(f.data_type(), b.num_rows())),
+        })
+        .collect::<Result<_, _>>()?;
+    RecordBatch::try_new(target.clone(), columns).map_err(|e| err(e.to_string()))
+}
+
+/// The columns that rank a batch's rows.
+struct RankColumns<'a> {
+    ids: &'a StringArray,
+    stamps: Option<Int64Array>,
+    cursors: Option<Int64Array>,
+    deleted: Option<&'a BooleanArray>,
+}
+
+impl<'a> RankColumns<'a> {
+    fn of(b: &'a RecordBatch, cursor: &str, path: &str) -> Result<Self, SinkError> {
+        let ids = b
+            .column_by_name("Id")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| SinkError::Parquet {
+                what: path.to_string(),
+                message: "no Id column of strings: the current table needs each record's Id".into(),
+            })?;
+        Ok(Self {
+            ids,
+            stamps: b.column_by_name(STAMP).map(|c| millis(c, path)).transpose()?,
+            cursors: b.column_by_name(cursor).map(|c| millis(c, path)).transpose()?,
+            deleted: b.column_by_name("IsDeleted").and_then(|c| c.as_boolean_opt()),
+        })
+    }
+
+    /// Row `i`'s `Id` and rank (`None` without an `Id`). A tombstone is a deletion.
+    fn at(&self, i: usize, tombstone: bool) -> Option<(&'a str, Rank)> {
+        if !self.ids.is_valid(i) {
+            return None;
+        }
+        let value = |a: &Option<Int64Array>| a.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i));
+        let cursor = value(&self.cursors);
+        let stamp = value(&self.stamps).or(cursor).unwrap_or(i64::MIN);
+        let deleted = tombstone
+            || self
+                .deleted
+                .is_some_and(|d| d.is_valid(i) && d.value(i));
+        Some((
+            self.ids.value(i),
+            Rank {
+                stamp,
+                cursor: cursor.unwrap_or(i64::MIN),
+                deleted,
+            },
+        ))
+    }
+}
+
+/// A datetime (or date) column as milliseconds since the epoch.
+fn millis(c: &ArrayRef, path: &str) -> Result<Int64Array, SinkError> {
+    let err = |e: arrow::error::ArrowError| SinkError::Parquet {
+        what: path.to_string(),
+        message: format!("a rank column is not a datetime: {e}"),
+    };
+    let ts = cast(c, &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(err)?;
+    let ms = cast(&ts, &DataType::Int64).map_err(err)?;
+    Ok(ms.as_primitive::<Int64Type>().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tombstone_wins_a_tie_and_an_undelete_wins_over_its_deletion() {
+        let live = Rank {
+            stamp: 10,
+            cursor: 10,
+            deleted: false,
+        };
+        let tomb = Rank {
+            deleted: true,
+            ..live
+        };
+        assert!(tomb > live);
+        let undelete = Rank {
+            stamp: 11,
+            cursor: 11,
+            deleted: false,
+        };
+        assert!(undelete > tomb);
+    }
+
+    #[test]
+    fn offer_keeps_the_newest_whatever_the_order() {
+        let ranks = [(5, false), (9, true), (7, false), (9, false)];
+        let mut a = HashMap::new();
+        let mut b = HashMap::new();
+        for (s, d) in ranks {
+            let r = Rank {
+                stamp: s,
+                cursor: s,
+                deleted: d,
+            };
+            offer(&mut a, "x", r, Source::Deletion);
+        }
+        for (s, d) in ranks.iter().rev() {
+            let r = Rank {
+                stamp: *s,
+                cursor: *s,
+                deleted: *d,
+            };
+            offer(&mut b, "x", r, Source::Deletion);
+        }
+        assert_eq!(a["x"].rank, b["x"].rank);
+        assert!(a["x"].rank.deleted && a["x"].rank.stamp == 9);
+    }
+}
