@@ -97,7 +97,7 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
     }
     let mut st = crate::app::status::status(ctx.store.clone(), &[]).await?;
     if let Some(delta) = ctx.delta.as_deref() {
-        crate::app::status::add_table_status(&ctx.store, delta, &mut st).await?;
+        crate::app::status::add_table_status(&ctx.store, delta, ctx.config.destination.current_table, &mut st).await?;
     }
     if !json {
         println!("\n{}", st.to_text());

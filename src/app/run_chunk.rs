@@ -83,6 +83,7 @@ pub async fn run_chunk(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
         }
     }
     crate::run::runner::mark_ended(&ctx, &o.schema.object, &chunk).await;
+    let current = crate::commit::current::refresh(&ctx, &o.schema).await?;
     if stop.is_some() {
         later = true;
     }
@@ -101,6 +102,7 @@ pub async fn run_chunk(cfg: Config, spec: &str, out: Out) -> Result<ExitCode, Sy
             requests: budget.used(),
             reason,
             unanswered: None,
+            current,
         },
     );
     Ok(code)
@@ -144,6 +146,8 @@ struct Report<'a> {
     reason: Option<String>,
     /// A deletes chunk: the ranges getDeleted could not answer.
     unanswered: Option<Vec<String>>,
+    /// What the object's current table took in afterwards.
+    current: Option<crate::commit::current::Refreshed>,
 }
 
 /// One JSON line (`--json`), or a line of text and a warning per unanswered range.
@@ -152,6 +156,9 @@ fn report(out: Out, r: Report<'_>) {
         let mut v = serde_json::json!({"chunk": r.spec, "object": r.object, "outcome": r.outcome, "rows": r.rows, "requests": r.requests, "exit_code": r.code, "reason": r.reason});
         if let Some(u) = &r.unanswered {
             v["unanswered"] = serde_json::json!(u);
+        }
+        if let Some(c) = &r.current {
+            v["current"] = serde_json::json!(c);
         }
         print_json(&v);
         return;
@@ -167,6 +174,12 @@ fn report(out: Out, r: Report<'_>) {
     );
     for u in r.unanswered.iter().flatten() {
         println!("    warning: deletes not captured for {u}");
+    }
+    if let Some(c) = &r.current {
+        println!(
+            "    current table: version {}, {} live records ({} chunks merged)",
+            c.version, c.rows, c.chunks_applied
+        );
     }
 }
 
@@ -201,6 +214,7 @@ async fn run_deletes_chunk(
     let c =
         crate::fetch::deleted::capture_range(ctx, &budget, &o.schema, &committed, chunk.start, end)
             .await?;
+    let current = crate::commit::current::refresh(ctx, &o.schema).await?;
     let later = chunk.end > cut;
     let (outcome, code) = outcome_of(false, later, c.chunks);
     report(
@@ -215,6 +229,7 @@ async fn run_deletes_chunk(
             requests: c.requests,
             reason: later.then(|| waiting_reason(chunk.end, cut, ctx.config.sync.lag_s)),
             unanswered: Some(c.unanswered_lines()),
+            current,
         },
     );
     Ok(code)

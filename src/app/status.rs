@@ -54,6 +54,9 @@ pub struct ObjectStatus {
     /// Extra: the deletes captured through getDeleted (tombstones), once there are any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletes: Option<DeletesStatus>,
+    /// The object's current table (`destination.current_table`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<crate::commit::current::CurrentState>,
 }
 
 /// The deletes lane of an object: what getDeleted answered, up to when.
@@ -357,6 +360,7 @@ fn object_status(
         schema_hashes: hashes.into_iter().map(|(_, h)| h).collect(),
         delta: None,
         deletes: None,
+        current: None,
     }
 }
 
@@ -365,6 +369,7 @@ fn object_status(
 pub async fn add_table_status(
     store: &Arc<dyn ObjectStore>,
     delta: &crate::sink::delta::DeltaTables,
+    current: bool,
     status: &mut Status,
 ) -> Result<(), crate::context::SyncError> {
     for o in &mut status.objects {
@@ -374,6 +379,9 @@ pub async fn add_table_status(
             behind_chunks: lag.todo.len() as u64,
             unmanaged_files: lag.unmanaged,
         });
+        if current {
+            o.current = Some(crate::commit::current::state(store, delta, &o.object).await?);
+        }
     }
     Ok(())
 }
@@ -475,6 +483,26 @@ impl Status {
                     }
                 ));
             }
+            if let Some(c) = &o.current {
+                s.push_str(&format!(
+                    "{:<20} current table: {}\n",
+                    "",
+                    match c.version {
+                        None => format!("none yet ({} chunks to merge; the next sync builds it)", c.behind_chunks),
+                        Some(v) => format!(
+                            "v{v}, {} live records in {} files, last merge {}{} — {}",
+                            c.rows,
+                            c.files,
+                            c.last_merge_at.as_deref().unwrap_or("-"),
+                            match c.behind_chunks {
+                                0 => String::new(),
+                                n => format!(", {n} chunks behind (the next sync merges them)"),
+                            },
+                            c.url
+                        ),
+                    }
+                ));
+            }
         }
         if !self.backfills.is_empty() {
             s.push_str(&format!(
@@ -540,7 +568,7 @@ pub async fn run(
         })?;
     let mut st = status(store.clone(), object).await?;
     if let Some(delta) = crate::context::open_tables(&cfg.destination)? {
-        add_table_status(&store, &delta, &mut st).await?;
+        add_table_status(&store, &delta, cfg.destination.current_table, &mut st).await?;
     }
     if out.json {
         crate::app::print_json(&st);

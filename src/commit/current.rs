@@ -55,8 +55,32 @@ const MAX_ATTEMPTS: u32 = 40;
 /// A table with more files than this folds its smaller half into the next merge's new file.
 const MAX_FILES: usize = 16;
 
-/// Bytes of memory one candidate `Id` takes in a merge (key, rank, source, map overhead).
-const CANDIDATE_BYTES: usize = 160;
+/// Bytes of memory one candidate `Id` takes in a merge (key, rank, source, map overhead); a
+/// merge's candidates take at most a quarter of `sync.memory_limit_mb`.
+const CANDIDATE_BYTES: usize = 72;
+
+/// A record `Id` held inline (Salesforce Ids are 18 characters): no allocation per candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key([u8; 24]);
+
+impl Key {
+    fn new(id: &str) -> Result<Self, SinkError> {
+        let b = id.as_bytes();
+        if b.len() > 23 {
+            return Err(SinkError::Unusable(format!(
+                "record Id {id:?} is longer than 23 characters: not a Salesforce Id, so the current table cannot key on it"
+            )));
+        }
+        let mut k = [0u8; 24];
+        k[0] = b.len() as u8;
+        k[1..=b.len()].copy_from_slice(b);
+        Ok(Key(k))
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0[1..=self.0[0] as usize]).unwrap_or_default()
+    }
+}
 
 /// What a refresh of one object's current table did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -86,12 +110,19 @@ struct Rank {
     deleted: bool,
 }
 
+/// Where a candidate's row is: row `row` of the batch's source file `file`, or (`file ==
+/// u32::MAX`) nowhere — a tombstone, or the deletion memory: nothing to copy.
 #[derive(Debug, Clone, Copy)]
-enum Source {
-    /// Row `row` of the batch's source file `file`.
-    Row { file: u32, row: u32 },
-    /// A tombstone, or the deletion memory: nothing to copy.
-    Deletion,
+struct Source {
+    file: u32,
+    row: u32,
+}
+
+impl Source {
+    const DELETION: Source = Source {
+        file: u32::MAX,
+        row: 0,
+    };
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +148,7 @@ pub async fn refresh(ctx: &Context, schema: &ObjectSchema) -> Result<Option<Refr
     }
     let started = Instant::now();
     let object = &schema.object;
-    let budget = (ctx.config.sync.memory_limit_mb << 20) / CANDIDATE_BYTES;
+    let budget = (ctx.config.sync.memory_limit_mb << 20) / 4 / CANDIDATE_BYTES;
     let mut out = Refreshed::default();
     let mut cache: HashMap<String, Manifest> = HashMap::new();
     let (mut conflicts, mut gone) = (0u32, 0u32);
@@ -138,7 +169,7 @@ pub async fn refresh(ctx: &Context, schema: &ObjectSchema) -> Result<Option<Refr
             out.seconds = started.elapsed().as_secs_f64();
             return Ok(Some(out));
         }
-        let batch = first_batch(&todo, budget.max(50_000) as u64);
+        let batch = first_batch(&todo, budget.max(20_000) as u64);
         match merge_once(ctx, delta, schema, &view, &batch, &live).await {
             Ok(Some(m)) => {
                 out.merges += 1;
@@ -170,6 +201,58 @@ pub async fn refresh(ctx: &Context, schema: &ObjectSchema) -> Result<Option<Refr
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The current table as `status` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CurrentState {
+    /// Where readers open it (`delta_scan(url)`, `DeltaTable(url)`, `read_delta(url)`).
+    pub url: String,
+    /// `None`: no current table yet (the next writing run builds it).
+    pub version: Option<u64>,
+    /// Live records (the files' rows less their deletion vectors).
+    pub rows: u64,
+    pub files: u64,
+    /// When the last merge was committed.
+    pub last_merge_at: Option<String>,
+    /// Committed chunks the table has not taken in yet (the next writing run merges them).
+    pub behind_chunks: u64,
+}
+
+/// The object's current table and how far it is behind the change log.
+pub async fn state(
+    store: &Arc<dyn ObjectStore>,
+    delta: &DeltaTables,
+    object: &str,
+) -> Result<CurrentState, SyncError> {
+    let url = delta
+        .current_url(object)
+        .map_err(SinkError::from)?
+        .to_string();
+    let view = delta.current_view(object).await.map_err(SinkError::from)?;
+    let mut cache = HashMap::new();
+    let live = live_chunks(store, object, &mut cache).await?;
+    Ok(match view {
+        None => CurrentState {
+            url,
+            version: None,
+            rows: 0,
+            files: 0,
+            last_merge_at: None,
+            behind_chunks: live.len() as u64,
+        },
+        Some(v) => CurrentState {
+            url,
+            version: Some(v.version),
+            rows: v.rows(),
+            files: v.files.len() as u64,
+            last_merge_at: v.record.merged_at.clone(),
+            behind_chunks: live
+                .iter()
+                .filter(|c| !v.record.applied.contains(*c))
+                .count() as u64,
+        },
+    })
 }
 
 /// Ids of the chunks whose rows are in the change log now: every committed chunk but those a
@@ -239,6 +322,7 @@ async fn merge_once(
 ) -> Result<Option<Merged>, SinkError> {
     let object = &schema.object;
     let (sources, mut candidates) = candidates(ctx, schema, batch).await?;
+    let object = object.as_str();
     remembered(ctx, object, &mut candidates).await?;
     let deletes = if candidates.is_empty() {
         HashMap::new()
@@ -263,12 +347,12 @@ async fn merge_once(
     let new_deletions: Vec<(&str, Rank)> = candidates
         .iter()
         .filter(|(_, c)| !c.beaten && c.rank.deleted && !c.remembered)
-        .map(|(id, c)| (id.as_ref(), c.rank))
+        .map(|(id, c)| (id.as_str(), c.rank))
         .collect();
     let mut picks: HashMap<u32, Vec<u32>> = HashMap::new();
     for c in candidates.values().filter(|c| !c.beaten && !c.rank.deleted) {
-        if let Source::Row { file, row } = c.source {
-            picks.entry(file).or_default().push(row);
+        if c.source.file != u32::MAX {
+            picks.entry(c.source.file).or_default().push(c.source.row);
         }
     }
     merged.upserted = picks.values().map(|v| v.len() as u64).sum();
@@ -338,10 +422,10 @@ async fn candidates(
     ctx: &Context,
     schema: &ObjectSchema,
     batch: &[&Manifest],
-) -> Result<(Vec<String>, HashMap<Box<str>, Candidate>), SinkError> {
+) -> Result<(Vec<String>, HashMap<Key, Candidate>), SinkError> {
     let cursor = schema.cursor_field.as_str();
     let mut sources = Vec::new();
-    let mut out: HashMap<Box<str>, Candidate> = HashMap::new();
+    let mut out: HashMap<Key, Candidate> = HashMap::new();
     for m in batch {
         let tombstones = m.kind == ChunkKind::Deletes;
         for f in &m.files {
@@ -359,14 +443,14 @@ async fn candidates(
                             continue;
                         };
                         let source = if tombstones {
-                            Source::Deletion
+                            Source::DELETION
                         } else {
-                            Source::Row {
+                            Source {
                                 file,
                                 row: offset + i as u32,
                             }
                         };
-                        offer(&mut out, id, rank, source);
+                        offer(&mut out, Key::new(id)?, rank, source);
                     }
                     offset += b.num_rows() as u32;
                     Ok(())
@@ -379,8 +463,8 @@ async fn candidates(
 }
 
 /// Keeps the newer of two candidates for an `Id`.
-fn offer(out: &mut HashMap<Box<str>, Candidate>, id: &str, rank: Rank, source: Source) {
-    match out.get_mut(id) {
+fn offer(out: &mut HashMap<Key, Candidate>, id: Key, rank: Rank, source: Source) {
+    match out.get_mut(&id) {
         Some(c) if c.rank >= rank => {}
         Some(c) => {
             c.rank = rank;
@@ -388,7 +472,7 @@ fn offer(out: &mut HashMap<Box<str>, Candidate>, id: &str, rank: Rank, source: S
         }
         None => {
             out.insert(
-                id.into(),
+                id,
                 Candidate {
                     rank,
                     source,
@@ -405,7 +489,7 @@ fn offer(out: &mut HashMap<Box<str>, Candidate>, id: &str, rank: Rank, source: S
 async fn remembered(
     ctx: &Context,
     object: &str,
-    candidates: &mut HashMap<Box<str>, Candidate>,
+    candidates: &mut HashMap<Key, Candidate>,
 ) -> Result<(), SinkError> {
     if candidates.is_empty() {
         return Ok(());
@@ -414,7 +498,7 @@ async fn remembered(
         for_each_batch(&ctx.store, &path, None, |b| {
             let (ids, stamps, cursors) = memory_columns(&b, &path)?;
             for i in 0..b.num_rows() {
-                let Some(c) = candidates.get_mut(ids.value(i)) else {
+                let Some(c) = candidates.get_mut(&Key::new(ids.value(i))?) else {
                     continue;
                 };
                 let rank = Rank {
@@ -424,7 +508,7 @@ async fn remembered(
                 };
                 if rank > c.rank {
                     c.rank = rank;
-                    c.source = Source::Deletion;
+                    c.source = Source::DELETION;
                     c.remembered = true;
                 } else if rank == c.rank {
                     c.remembered = true;
@@ -577,7 +661,7 @@ async fn against_table(
     ctx: &Context,
     schema: &ObjectSchema,
     view: &CurrentView,
-    candidates: &mut HashMap<Box<str>, Candidate>,
+    candidates: &mut HashMap<Key, Candidate>,
 ) -> Result<HashMap<String, Vec<u64>>, SinkError> {
     let cursor = schema.cursor_field.as_str();
     let mut deletes: HashMap<String, Vec<u64>> = HashMap::new();
@@ -596,7 +680,7 @@ async fn against_table(
                 let Some((id, rank)) = cols.at(i, false) else {
                     continue;
                 };
-                if let Some(c) = candidates.get_mut(id) {
+                if let Some(c) = candidates.get_mut(&Key::new(id)?) {
                     if c.rank > rank {
                         deletes.entry(f.path.clone()).or_default().push(row);
                         c.found = true;
@@ -836,6 +920,7 @@ mod tests {
     #[test]
     fn offer_keeps_the_newest_whatever_the_order() {
         let ranks = [(5, false), (9, true), (7, false), (9, false)];
+        let x = Key::new("001000000000001AAA").unwrap();
         let mut a = HashMap::new();
         let mut b = HashMap::new();
         for (s, d) in ranks {
@@ -844,7 +929,7 @@ mod tests {
                 cursor: s,
                 deleted: d,
             };
-            offer(&mut a, "x", r, Source::Deletion);
+            offer(&mut a, x, r, Source::DELETION);
         }
         for (s, d) in ranks.iter().rev() {
             let r = Rank {
@@ -852,9 +937,10 @@ mod tests {
                 cursor: *s,
                 deleted: *d,
             };
-            offer(&mut b, "x", r, Source::Deletion);
+            offer(&mut b, x, r, Source::DELETION);
         }
-        assert_eq!(a["x"].rank, b["x"].rank);
-        assert!(a["x"].rank.deleted && a["x"].rank.stamp == 9);
+        assert_eq!(a[&x].rank, b[&x].rank);
+        assert!(a[&x].rank.deleted && a[&x].rank.stamp == 9);
+        assert_eq!(x.as_str(), "001000000000001AAA");
     }
 }

@@ -328,15 +328,41 @@ async fn soft_and_hard_deletes_undeletes_and_merges_reach_the_change_log_once_ea
         before_backfill
     );
 
+    // The current table is the live records, every column equal; status and the run's
+    // summary say so.
+    let n = assert_current_is_live(&truth, &p.lake, "Account");
+    assert_eq!(n, live_truth(t).len());
+    let c = &st["objects"][0]["current"];
+    assert_eq!(c["rows"].as_u64(), Some(n as u64), "{st}");
+    assert_eq!(c["behind_chunks"].as_u64(), Some(0), "{st}");
+    assert!(c["url"].as_str().unwrap().ends_with("/_current/Account/"), "{st}");
+    assert!(text.contains(&format!("{n} live records")), "{text}");
+    assert_eq!(s["objects"][0]["current"]["rows"].as_u64(), Some(n as u64), "{s}");
+    assert_eq!(s["objects"][0]["current"]["merges"].as_u64(), Some(0), "a rerun with nothing new merges nothing: {s}");
+
     // For tests/deletes_check.py (the test command): the lake and what Salesforce has live,
     // read back by DuckDB (the README's recipes), deltalake and Polars.
     if let Ok(keep) = std::env::var("FORCELAKE_KEEP_LAKES") {
         let dest = std::path::Path::new(&keep).join("deletes");
         let _ = std::fs::remove_dir_all(&dest);
         copy_dir(&p.lake, &dest.join("lake"));
+        let lmd = t.def.field_index("LastModifiedDate").unwrap();
+        let name = t.def.field_index("Name").unwrap();
+        let live_rows: BTreeMap<String, serde_json::Value> = (0..t.rows.len())
+            .filter(|&i| !t.is_soft_deleted(i))
+            .map(|i| {
+                let r = &t.rows[i];
+                let v = serde_json::json!({
+                    "Name": match &r[name] { Cell::Str(s) => Some(s.clone()), _ => None },
+                    "LastModifiedDate": match r[lmd] { Cell::DateTime(m) => Some(m), _ => None },
+                });
+                (t.id_of(i), v)
+            })
+            .collect();
         let expected = serde_json::json!({
             "object": "Account",
             "live": live_truth(t),
+            "live_rows": live_rows,
             "tombstones": before_backfill.len(),
             "hard_deleted": hard_a,
         });
@@ -748,5 +774,8 @@ async fn random_changes_with_kills_races_a_fan_out_and_a_backfill_end_at_the_liv
             );
         }
         assert_files_match_manifests(&p.lake, "Account");
+        // the current table is the live records, value for value
+        let n = assert_current_is_live(&truth, &p.lake, "Account");
+        assert_eq!(n, live_truth(t).len(), "seed {seed}: the current table's rows");
     }
 }
