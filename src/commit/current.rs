@@ -169,7 +169,7 @@ pub async fn refresh(ctx: &Context, schema: &ObjectSchema) -> Result<Option<Refr
             out.seconds = started.elapsed().as_secs_f64();
             return Ok(Some(out));
         }
-        let batch = first_batch(&todo, budget.max(20_000) as u64);
+        let batch = first_batch(&todo, budget.max(1_000) as u64);
         match merge_once(ctx, delta, schema, &view, &batch, &live).await {
             Ok(Some(m)) => {
                 out.merges += 1;

@@ -18,7 +18,7 @@ const OBJECTS: &str = "[[objects]]\nname = \"Account\"\n";
 
 /// Emulator data over `days` days that end `before` now: no generated record changes (or is
 /// deleted) inside the ranges these tests capture.
-fn data(
+pub(crate) fn data(
     seed: u64,
     rows: usize,
     days: i64,
@@ -29,7 +29,7 @@ fn data(
     cfg
 }
 
-fn ms(t: chrono::DateTime<Utc>) -> i64 {
+pub(crate) fn ms(t: chrono::DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
@@ -54,7 +54,7 @@ fn hard_delete_live(t: &mut Table, n: i64, at: i64, step: i64) {
 }
 
 /// Indexes of the records that are live (not in the Recycle Bin): what a test deletes.
-fn live_indices(t: &Table) -> Vec<usize> {
+pub(crate) fn live_indices(t: &Table) -> Vec<usize> {
     (0..t.rows.len())
         .filter(|&i| !t.is_soft_deleted(i))
         .collect()
@@ -67,7 +67,7 @@ fn idx_of(t: &Table, id: &str) -> usize {
 }
 
 /// Ids of live records (`IsDeleted = false`) in the emulator.
-fn live_truth(t: &Table) -> BTreeSet<String> {
+pub(crate) fn live_truth(t: &Table) -> BTreeSet<String> {
     (0..t.rows.len())
         .filter(|&i| !t.is_soft_deleted(i))
         .map(|i| t.id_of(i))
@@ -122,7 +122,7 @@ fn delete_log(t: &Table, from: i64, to: i64) -> Vec<(String, i64)> {
 
 /// The recommended start: an incremental run at `now` records the start point, and a
 /// historical sync brings everything before it. Returns the start point (RFC 3339).
-async fn start_with_history(p: &Pipeline, now: chrono::DateTime<Utc>) -> String {
+pub(crate) async fn start_with_history(p: &Pipeline, now: chrono::DateTime<Utc>) -> String {
     let s = json(&run_env(p, &["sync", "--json"], &sync_at(now)).await);
     let start_point = s["objects"][0]["incremental_start"]
         .as_str()
@@ -154,7 +154,7 @@ async fn one_hard_delete_then_sync(
     json(&run_env(p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await)
 }
 
-fn sync_at(now: chrono::DateTime<Utc>) -> Vec<(&'static str, String)> {
+pub(crate) fn sync_at(now: chrono::DateTime<Utc>) -> Vec<(&'static str, String)> {
     vec![("FORCELAKE_NOW", forcelake::timefmt::rfc3339(now))]
 }
 
@@ -616,7 +616,7 @@ async fn planned_deletes_chunks_run_by_racing_workers_commit_once() {
 /// One round's worth of random changes between runs, at increasing instants in `[from, to)`:
 /// inserts, edits, soft deletes, hard deletes (of live and of binned records), undeletes,
 /// merges and, now and then, an emptied Recycle Bin.
-fn random_changes(t: &mut Table, rng: &mut rand::rngs::StdRng, from: i64, to: i64, n: usize) {
+pub(crate) fn random_changes(t: &mut Table, rng: &mut rand::rngs::StdRng, from: i64, to: i64, n: usize) {
     use rand::Rng;
     let step = (to - from) / (n as i64 + 1);
     for k in 0..n {

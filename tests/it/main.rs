@@ -6,6 +6,7 @@ mod util;
 mod backfill;
 mod bulk;
 mod crash;
+mod current;
 mod deletes;
 mod delta;
 mod errors;

@@ -130,7 +130,17 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    spawn_env(p, args, &[])
+}
+
+/// [`spawn`] with extra environment (`FORCELAKE_NOW`).
+pub fn spawn_env<I, S>(p: &Pipeline, args: I, env: &[(&str, String)]) -> tokio::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     tokio::process::Command::new(BIN)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--config")
         .arg(&p.config)
         .args(args)

@@ -1,0 +1,104 @@
+//! The current table (`<dest>/_current/<Object>/`): one row per live record, equal to the
+//! emulator's live records value for value, whatever order its chunks are merged in, however
+//! often, and across kills.
+
+use chrono::{Duration, Utc};
+
+use crate::deletes::{data, live_indices, live_truth, ms, random_changes, start_with_history, sync_at};
+use crate::util::*;
+
+const OBJECTS: &str = "[[objects]]\nname = \"Account\"\n";
+
+/// A deletion merged before an older version of its record (a late chunk) keeps the record
+/// out: the chunks are merged in chunk-id order, a batch per memory budget, so the deletes
+/// chunk (`deletes-…`) goes alone before the history that still holds the record's version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_merged_after_its_records_deletion_does_not_bring_it_back() {
+    let emu = start(data(31, 6000, 10, Duration::hours(6))).await;
+    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60\nmemory_limit_mb = 1");
+    let t0 = Utc::now();
+    let off = ["--set", "destination.current_table=false"];
+    // history and a deletes chunk, committed without a current table
+    let s = json(&run_env(&p, &["sync", "--json", off[0], off[1]], &sync_at(t0 - Duration::hours(5))).await);
+    let start_point = s["objects"][0]["incremental_start"].as_str().unwrap().to_string();
+    let end = format!("sync.end_date={start_point}");
+    json(&run(&p, &["sync", "--json", "--set", "sync.mode=historical", "--set", &end, off[0], off[1]]).await);
+    // the newest records (their versions are in the last history chunks) are deleted for good
+    let at = ms(t0 - Duration::hours(4));
+    let gone: Vec<String> = emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        let lmd = t.def.field_index("LastModifiedDate").unwrap();
+        let mut live = live_indices(t);
+        live.sort_by_key(|&i| match t.rows[i][lmd] {
+            forcelake::emulator::data::Cell::DateTime(m) => -m,
+            _ => 0,
+        });
+        let ids: Vec<String> = live[..5].iter().map(|&i| t.id_of(i)).collect();
+        for (k, id) in ids.iter().enumerate() {
+            let i = (0..t.rows.len()).find(|&i| &t.id_of(i) == id).unwrap();
+            t.hard_delete(i, at + k as i64 * 1000);
+        }
+        ids
+    });
+    json(&run_env(&p, &["sync", "--json", off[0], off[1]], &sync_at(t0 - Duration::hours(3))).await);
+    assert!(!p.lake.join("_current").exists(), "current_table = false writes no current table");
+    // now the current table is built, the deletes chunk first and alone
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(2))).await);
+    let c = &s["objects"][0]["current"];
+    assert!(c["merges"].as_u64().unwrap() >= 2, "the memory budget splits the merge: {s}");
+    let truth = emu.dataset();
+    let n = assert_current_is_live(&truth, &p.lake, "Account");
+    assert_eq!(n, live_truth(truth.table("Account").unwrap()).len());
+    let ids: std::collections::BTreeSet<String> = current_ids(&p.lake, "Account");
+    for id in &gone {
+        assert!(!ids.contains(id), "{id} was deleted for good, yet the current table has it");
+    }
+    assert_eq!(c["rows"].as_u64(), Some(n as u64), "{s}");
+}
+
+fn current_ids(lake: &std::path::Path, object: &str) -> std::collections::BTreeSet<String> {
+    use arrow::array::AsArray;
+    current_table(lake, object)
+        .iter()
+        .flat_map(|b| {
+            let ids = b.column_by_name("Id").unwrap().as_string::<i32>().clone();
+            (0..b.num_rows()).map(move |i| ids.value(i).to_string())
+        })
+        .collect()
+}
+
+/// Runs killed at many points (while fetching, committing or merging) and run again: the
+/// current table ends equal to the live records, and a run with nothing new merges nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_at_any_point_leave_a_current_table_the_next_run_completes() {
+    use rand::SeedableRng;
+    let emu = start(data(41, 400, 10, Duration::hours(12))).await;
+    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60\nconcurrency = 2");
+    let t0 = Utc::now();
+    let clock = |r: i64| t0 - Duration::hours(10) + Duration::minutes(60 * r);
+    start_with_history(&p, clock(0)).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+    for r in 1..=6i64 {
+        let (from, to) = (ms(clock(r - 1)), ms(clock(r) - Duration::minutes(2)));
+        emu.mutate(|d| random_changes(d.table_mut("Account").unwrap(), &mut rng, from, to, 30));
+        let env = sync_at(clock(r));
+        // killed after a time that moves through the run, then run again
+        let mut child = spawn_env(&p, ["sync"], &env);
+        tokio::time::sleep(std::time::Duration::from_millis(40 * r as u64)).await;
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        let s = json(&run_env(&p, &["sync", "--json"], &env).await);
+        assert_eq!(s["status"], "complete", "{s}");
+        let truth = emu.dataset();
+        assert_current_is_live(&truth, &p.lake, "Account");
+    }
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(clock(6))).await);
+    assert_eq!(s["objects"][0]["current"]["merges"].as_u64(), Some(0), "{s}");
+    // the table rebuilt from the change log alone is the same
+    let before = current_ids(&p.lake, "Account");
+    std::fs::remove_dir_all(p.lake.join("_current")).unwrap();
+    std::fs::remove_dir_all(p.lake.join("_forcelake/current")).unwrap();
+    json(&run_env(&p, &["sync", "--json"], &sync_at(clock(6))).await);
+    assert_eq!(current_ids(&p.lake, "Account"), before);
+    assert_current_is_live(&emu.dataset(), &p.lake, "Account");
+}
