@@ -95,7 +95,7 @@ pub struct Refreshed {
     /// holds because they were deleted.
     pub upserted: u64,
     pub removed: u64,
-    /// Bytes written: the new files, the deletion memory and the deletion vectors' rows.
+    /// Bytes written: the new files, the deletion memory and the deletion vectors.
     pub bytes_written: u64,
     /// Files of the table rewritten whole (folded into a merge's new file).
     pub files_rewritten: u64,
@@ -368,7 +368,6 @@ async fn merge_once(
     drop(candidates);
     let adds = write_versions(ctx, schema, &sources, picks, &rewrites).await?;
     merged.bytes_written += adds.iter().map(|a| a.bytes).sum::<u64>();
-    merged.bytes_written += deletes.values().map(|v| v.len() as u64 * 8).sum::<u64>();
     let mut record = CurrentRecord {
         applied: view
             .record
@@ -382,10 +381,11 @@ async fn merge_once(
     record
         .applied
         .extend(batch.iter().map(|m| m.chunk_id.clone()));
+    let removes: Vec<String> = rewrites.into_iter().map(|(p, _)| p).collect();
     let change = CurrentChange {
         adds: adds.clone(),
         deletes,
-        removes: rewrites.into_iter().map(|(p, _)| p).collect(),
+        removes: removes.clone(),
         record,
         chunks: batch.iter().map(|m| m.chunk_id.clone()).collect(),
     };
@@ -393,8 +393,15 @@ async fn merge_once(
         .current_commit(object, view, &schema.arrow, change)
         .await?
     {
-        Some(version) => {
+        Some((version, dv_bytes)) => {
+            merged.bytes_written += dv_bytes;
             tracing::info!(object, version, chunks = batch.len(), upserted = merged.upserted, removed = merged.removed, "merged into the current table");
+            // files the commit removed are rewritten into its new file: gone from the store
+            // (as the change log's superseded files: a reader of an older version that has
+            // not read them yet reruns its query)
+            for p in &removes {
+                let _ = ctx.store.delete(&table_path(object, p)).await;
+            }
             fold_memory(ctx, object).await;
             Ok(Some(merged))
         }
@@ -700,10 +707,16 @@ async fn against_table(
 /// Files to rewrite whole rather than mark: those at least half deleted after this merge, and,
 /// when the table has more than [`MAX_FILES`] files, the smaller half of them.
 fn to_rewrite(view: &CurrentView, deletes: &HashMap<String, Vec<u64>>) -> Vec<String> {
+    // the benchmark's copy-on-write comparison (benches/current_merge.rs): every file a
+    // changed record is in is rewritten, as a merge without deletion vectors must
+    let copy_on_write = std::env::var_os("FORCELAKE_BENCH_COPY_ON_WRITE").is_some();
     let mut out: Vec<String> = view
         .files
         .iter()
         .filter(|f| {
+            if copy_on_write && deletes.contains_key(&f.path) {
+                return true;
+            }
             let dead = f.deleted.len() as u64
                 + deletes.get(&f.path).map(|v| v.len() as u64).unwrap_or(0);
             dead * 2 >= f.rows

@@ -157,16 +157,16 @@ impl DeltaTables {
         .map_err(|e| kernel(object, e))?
     }
 
-    /// Commits a merge on top of `view`: `Some(version)`, or `None` when another writer
-    /// committed first (the caller decides again on a fresh view: nothing of this attempt is
-    /// in the table; its files are the caller's to delete).
+    /// Commits a merge on top of `view`: `Some((version, bytes of the deletion-vector file))`,
+    /// or `None` when another writer committed first (the caller decides again on a fresh
+    /// view: nothing of this attempt is in the table; its files are the caller's to delete).
     pub async fn current_commit(
         &self,
         object: &str,
         view: &CurrentView,
         arrow: &ArrowSchema,
         change: CurrentChange,
-    ) -> Result<Option<u64>, DeltaError> {
+    ) -> Result<Option<(u64, u64)>, DeltaError> {
         let schema = current_schema(object, arrow)?;
         let (engine, url, object_s, view) = (
             self.engine.clone(),
@@ -289,7 +289,7 @@ fn commit_current(
     schema: &Arc<StructType>,
     view: &CurrentView,
     change: &CurrentChange,
-) -> Result<Option<u64>, DeltaError> {
+) -> Result<Option<(u64, u64)>, DeltaError> {
     let engine_info = format!("forcelake/{}", crate::VERSION);
     let s = view.snapshot.clone();
     let new_columns = schema_diff(object, &s.schema(), schema)?;
@@ -329,6 +329,7 @@ fn commit_current(
         );
         txn.add_files(build_add_file_metadata(meta, &ctx).map_err(|e| kernel(object, e))?);
     }
+    let mut dv_bytes = 0;
     if !change.deletes.is_empty() {
         // one deletion-vector file for every file this merge deletes rows from
         let dv_path = ctx.new_deletion_vector_path(String::new());
@@ -350,6 +351,7 @@ fn commit_current(
             descriptors.insert(path.clone(), written.to_descriptor(&dv_path));
         }
         writer.finalize().map_err(|e| kernel(object, e))?;
+        dv_bytes = buf.len() as u64;
         let location = dv_path.absolute_path().map_err(|e| kernel(object, e))?;
         {
             use delta_kernel::Engine as _;
@@ -376,7 +378,7 @@ fn commit_current(
         CommitResult::Committed(c) => {
             let version = c.commit_version();
             checkpoint_if_due(engine, object, &c);
-            Ok(Some(version))
+            Ok(Some((version, dv_bytes)))
         }
         CommitResult::Conflicted(_) | CommitResult::Retryable(_) => Ok(None),
     }
