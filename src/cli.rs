@@ -76,6 +76,13 @@ pub enum Command {
         /// `<Object>/<chunk-id>`, as `plan` prints it.
         chunk: String,
     },
+    /// List each object's live Ids in Salesforce and record every record the lake holds that
+    /// Salesforce no longer has as deleted (tombstones), then update the current table.
+    Reconcile {
+        /// Only this object (repeatable); all configured objects by default.
+        #[arg(long)]
+        object: Vec<String>,
+    },
     /// Serve the local Salesforce emulator.
     Emulator(EmulatorArgs),
     /// Start the emulator in-process, sync into ./forcelake-demo, and print status and a query.
@@ -108,5 +115,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, SyncError> {
         Command::Plan { what } => app::plan::plan(load()?, what, out).await,
         Command::RunChunk { chunk } => app::run_chunk::run_chunk(load()?, chunk, out).await,
         Command::Status { object } => crate::app::status::run(load()?, object, out).await,
+        Command::Reconcile { object } => app::reconcile::run(load()?, object, out).await,
     }
 }

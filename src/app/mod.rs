@@ -5,6 +5,7 @@ pub mod demo;
 pub mod discover;
 pub mod emulator;
 pub mod plan;
+pub mod reconcile;
 pub mod run_chunk;
 pub mod status;
 pub mod sync;

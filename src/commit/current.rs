@@ -61,10 +61,10 @@ const CANDIDATE_BYTES: usize = 72;
 
 /// A record `Id` held inline (Salesforce Ids are 18 characters): no allocation per candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key([u8; 24]);
+pub struct Key([u8; 24]);
 
 impl Key {
-    fn new(id: &str) -> Result<Self, SinkError> {
+    pub fn new(id: &str) -> Result<Self, SinkError> {
         let b = id.as_bytes();
         if b.len() > 23 {
             return Err(SinkError::Unusable(format!(
@@ -77,9 +77,52 @@ impl Key {
         Ok(Key(k))
     }
 
-    fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0[1..=self.0[0] as usize]).unwrap_or_default()
     }
+}
+
+/// Calls `f` with the `Id` of every record the current table holds (its live rows); `None`
+/// when there is no current table.
+pub async fn for_each_held_id(
+    ctx: &Context,
+    object: &str,
+    mut f: impl FnMut(&str) -> Result<(), SinkError>,
+) -> Result<Option<u64>, SyncError> {
+    let Some(delta) = ctx.delta.as_deref() else {
+        return Ok(None);
+    };
+    let Some(view) = delta.current_view(object).await.map_err(SinkError::from)? else {
+        return Ok(None);
+    };
+    let mut held = 0u64;
+    for file in &view.files {
+        let path = table_path(object, &file.path).to_string();
+        let mut offset = 0u64;
+        let mut dead = file.deleted.iter().peekable();
+        for_each_batch(&ctx.store, &path, Some(&["Id"]), |b| {
+            let ids = b
+                .column_by_name("Id")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| SinkError::Parquet {
+                    what: path.clone(),
+                    message: "no Id column of strings".into(),
+                })?;
+            for i in 0..b.num_rows() {
+                let row = offset + i as u64;
+                while dead.next_if(|d| **d < row).is_some() {}
+                if dead.next_if(|d| **d == row).is_some() || !ids.is_valid(i) {
+                    continue;
+                }
+                held += 1;
+                f(ids.value(i))?;
+            }
+            offset += b.num_rows() as u64;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(Some(held))
 }
 
 /// What a refresh of one object's current table did.
@@ -434,7 +477,7 @@ async fn candidates(
     let mut sources = Vec::new();
     let mut out: HashMap<Key, Candidate> = HashMap::new();
     for m in batch {
-        let tombstones = m.kind == ChunkKind::Deletes;
+        let tombstones = matches!(m.kind, ChunkKind::Deletes | ChunkKind::Reconcile);
         for f in &m.files {
             let file = sources.len() as u32;
             sources.push(f.path.clone());

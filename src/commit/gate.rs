@@ -100,8 +100,8 @@ pub fn decide(chunk: &ChunkId, rule: Option<&BackfillRule>, day: &[Manifest]) ->
         .filter(|m| !superseded.contains(m.chunk_id.as_str()))
         .filter_map(|m| Some((ChunkId::parse(&m.chunk_id)?, m)))
         .filter(|(k, _)| !k.is_marker())
-        // the two lanes never meet: tombstones beside record versions of the same time
-        .filter(|(k, _)| k.is_deletes() == chunk.is_deletes())
+        // the lanes never meet: tombstones beside record versions of the same time
+        .filter(|(k, _)| k.lane() == chunk.lane())
         .collect();
     let Some(rule) = rule.filter(|_| chunk.kind == ChunkKind::Backfill) else {
         return match live.iter().find(|(k, _)| overlaps(k, chunk)) {

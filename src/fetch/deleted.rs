@@ -198,7 +198,8 @@ async fn capture_stretch(
         }
     }
     if covered > from {
-        commit_range(ctx, object, from, covered, &records, "getDeleted", out).await?;
+        let lane = Tombstones::getdeleted(&object.object, "getDeleted");
+        commit_range(ctx, object, &lane, from, covered, &records, out).await?;
     }
     Ok(covered.max(from))
 }
@@ -214,7 +215,8 @@ async fn unanswered(
     out: &mut CaptureOutcome,
 ) -> Result<(), SyncError> {
     let why = format!("unanswered: {why}");
-    commit_range(ctx, object, from, to, &[], &why, out).await?;
+    let lane = Tombstones::getdeleted(&object.object, &why);
+    commit_range(ctx, object, &lane, from, to, &[], out).await?;
     out.unanswered.push((from, to, why));
     Ok(())
 }
@@ -289,35 +291,50 @@ async fn list_deleted(
     Ok((records, covered, None))
 }
 
-/// Commits `[from, to)` of the deletes lane: a chunk per day with tombstones, and empty chunks
-/// for the days without; `endpoint` goes into the manifests.
-async fn commit_range(
+/// Which tombstone lane a commit goes to, and what its manifests say of where the deletions
+/// came from.
+pub struct Tombstones {
+    pub kind: ChunkKind,
+    /// The request that listed them (the manifest's `soql`).
+    pub request: String,
+    /// The manifest's `endpoint`.
+    pub endpoint: String,
+}
+
+impl Tombstones {
+    fn getdeleted(object: &str, endpoint: &str) -> Self {
+        Self {
+            kind: ChunkKind::Deletes,
+            request: format!("GET sobjects/{object}/deleted/"),
+            endpoint: endpoint.to_string(),
+        }
+    }
+}
+
+/// Commits `[from, to)` of a tombstone lane: a chunk per day with tombstones, and empty
+/// chunks for the days without.
+pub async fn commit_range(
     ctx: &Context,
     object: &Arc<ObjectSchema>,
+    lane: &Tombstones,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     records: &[(String, DateTime<Utc>)],
-    endpoint: &str,
     out: &mut CaptureOutcome,
 ) -> Result<(), SyncError> {
-    let job = ChunkJob::new(
-        object.clone(),
-        ChunkId::new(ChunkKind::Deletes, from, to),
-        &ctx.config,
-    );
+    let job = ChunkJob::new(object.clone(), ChunkId::new(lane.kind, from, to), &ctx.config);
     let Some((days, skip, first)) = pending_days(&ctx.store, &job).await? else {
         return Ok(());
     };
     let attempt = attempt_token();
-    let request = format!("GET sobjects/{}/deleted/", object.object);
     let commit = Committer::for_window(
         ctx,
         &job,
         &days,
         &skip,
         &attempt,
-        &request,
-        endpoint.to_string(),
+        &lane.request,
+        lane.endpoint.clone(),
         out.requests,
     );
     let mut tally = Tally::default();

@@ -4,4 +4,5 @@
 pub mod bulk;
 pub mod deleted;
 pub mod query;
+pub mod reconcile;
 pub mod rest;

@@ -266,30 +266,36 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
             .or_insert_with(|| Arc::new(Budget::new(ctx.config.sync.query_limit)));
     }
     execute(ctx.clone(), jobs, &budgets, &mut summary).await;
-    if ctx.config.sync.capture_deletes {
-        capture_deletes(&ctx, &objects, &captures, &budgets, &mut summary).await;
-    }
+    let reconcile = if ctx.config.sync.capture_deletes {
+        capture_deletes(&ctx, &objects, &captures, &budgets, &mut summary).await
+    } else {
+        HashMap::new()
+    };
     for s in summary.objects.iter_mut() {
         let committed = manifest::list_chunks(ctx.store.as_ref(), &s.object).await?;
         if let Some((_, pos)) = incremental_state(&committed) {
             s.position_after = Some(rfc3339(pos));
         }
     }
-    crate::run::current::refresh_all(&ctx, &objects, &mut summary).await;
+    crate::run::current::refresh_and_reconcile(&ctx, &objects, &reconcile, now, &mut summary)
+        .await;
     crate::run::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }
 
 /// Asks getDeleted which records each object lost between its start point (or the deletes
 /// lane's position) and this run's window end, and commits them as tombstones. A failure is
-/// the object's (a failed chunk); the other objects go on.
+/// the object's (a failed chunk); the other objects go on. Returns the objects getDeleted
+/// could not answer for (not replicateable, or a range it could not answer), with why: the
+/// run reconciles them.
 async fn capture_deletes(
     ctx: &Context,
     objects: &[crate::run::prepare::PreparedObject],
     captures: &HashMap<String, (DateTime<Utc>, DateTime<Utc>)>,
     budgets: &HashMap<String, Arc<Budget>>,
     summary: &mut RunSummary,
-) {
+) -> HashMap<String, String> {
+    let mut reconcile = HashMap::new();
     let mut todo = Vec::new();
     for o in objects {
         let name = &o.schema.object;
@@ -305,8 +311,9 @@ async fn capture_deletes(
         }
         if !o.replicateable {
             s.warnings.push(format!(
-                "{name} is not replicateable (describe): getDeleted cannot list its deletes, so records deleted for good (Recycle Bin emptied) stay in the lake as their last version; soft deletes still arrive through queryAll"
+                "{name} is not replicateable (describe): getDeleted cannot list its deletes, so each run reconciles it instead (lists its live Ids; soft deletes still arrive through queryAll)"
             ));
+            reconcile.insert(name.clone(), "not replicateable".to_string());
             continue;
         }
         todo.push((name.clone(), o.schema.clone(), budget.clone(), start, end));
@@ -331,10 +338,11 @@ async fn capture_deletes(
                 s.requests += c.requests;
                 for (a, b, why) in &c.unanswered {
                     s.warnings.push(format!(
-                        "deletes between {} and {} could not be captured ({why}): records deleted for good in that time stay in the lake as their last version",
+                        "deletes between {} and {} could not be captured ({why}): this run reconciles the object instead",
                         rfc3339(*a),
                         rfc3339(*b)
                     ));
+                    reconcile.insert(name.clone(), format!("getDeleted could not answer {}..{}", rfc3339(*a), rfc3339(*b)));
                 }
                 if let Some((a, b)) = c.range {
                     tracing::info!(object = %name, from = %rfc3339(a), to = %rfc3339(b), tombstones = c.tombstones, "deletes captured");
@@ -367,6 +375,7 @@ async fn capture_deletes(
             }
         }
     }
+    reconcile
 }
 
 #[cfg(test)]

@@ -55,6 +55,9 @@ pub struct ObjectSummary {
     /// What the object's current table took in (`destination.current_table`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<crate::commit::current::Refreshed>,
+    /// A reconciliation this run made (getDeleted could not answer for the object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconciled: Option<crate::fetch::reconcile::Reconciled>,
     /// The current table's merge failed (exit 1; the change log is committed).
     #[serde(skip)]
     pub current_failed: bool,
@@ -153,6 +156,12 @@ impl RunSummary {
                         .as_ref()
                         .map(|st| format!(" (pipeline start point {st})"))
                         .unwrap_or_default()
+                ));
+            }
+            if let Some(r) = &o.reconciled {
+                s.push_str(&format!(
+                    "    reconciled ({}): {} live in Salesforce, {} in the lake, {} tombstones, {} requests, {:.1}s\n",
+                    r.reason, r.live, r.held, r.tombstones, r.requests, r.seconds
                 ));
             }
             if let Some(c) = &o.current {

@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod deleted;
 pub mod describe;
 pub mod ident;
+pub mod ids;
 pub mod soql;
 
 use std::sync::atomic::{AtomicU64, Ordering};

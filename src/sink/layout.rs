@@ -30,6 +30,19 @@ pub enum ChunkKind {
     /// Tombstones of the records getDeleted listed as deleted in the chunk's window: a lane of
     /// its own (deletes chunks cover only deletes chunks; data chunks never cover them).
     Deletes,
+    /// Tombstones of the records a reconciliation found missing from Salesforce (the lake held
+    /// them, the listing of live Ids that began at the chunk's start did not): a lane of its
+    /// own that covers nothing and that nothing covers.
+    Reconcile,
+}
+
+/// Which chunks a chunk is compared with (coverage, the commit gate): record versions,
+/// getDeleted's tombstones, and a reconciliation's tombstones never meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Versions,
+    Deletes,
+    Reconcile,
 }
 
 impl ChunkKind {
@@ -39,6 +52,7 @@ impl ChunkKind {
             ChunkKind::Incremental => "incremental",
             ChunkKind::Backfill => "backfill",
             ChunkKind::Deletes => "deletes",
+            ChunkKind::Reconcile => "reconcile",
         }
     }
 
@@ -48,6 +62,7 @@ impl ChunkKind {
             "incremental" => Some(Self::Incremental),
             "backfill" => Some(Self::Backfill),
             "deletes" => Some(Self::Deletes),
+            "reconcile" => Some(Self::Reconcile),
             _ => None,
         }
     }
@@ -94,7 +109,8 @@ impl ChunkId {
     /// kinds, a data chunk of any kind (the time is in the lake once already).
     pub fn covers_for(&self, planned: &ChunkId) -> bool {
         !self.is_marker()
-            && self.is_deletes() == planned.is_deletes()
+            && self.lane() == planned.lane()
+            && self.lane() != Lane::Reconcile
             && (planned.kind != ChunkKind::Backfill
                 || (self.kind == planned.kind && self.tag == planned.tag))
     }
@@ -102,6 +118,20 @@ impl ChunkId {
     /// A chunk of tombstones (getDeleted), not of record versions.
     pub fn is_deletes(&self) -> bool {
         self.kind == ChunkKind::Deletes
+    }
+
+    /// The chunk's lane.
+    pub fn lane(&self) -> Lane {
+        match self.kind {
+            ChunkKind::Deletes => Lane::Deletes,
+            ChunkKind::Reconcile => Lane::Reconcile,
+            _ => Lane::Versions,
+        }
+    }
+
+    /// A chunk of tombstones (getDeleted's or a reconciliation's), not of record versions.
+    pub fn holds_tombstones(&self) -> bool {
+        self.lane() != Lane::Versions
     }
 
     /// True when the window is the whole day.

@@ -127,10 +127,10 @@ pub async fn commit(store: &dyn ObjectStore, m: &Manifest) -> Result<CommitOutco
 }
 
 /// Every committed data chunk of an object (record versions: historical, incremental and
-/// backfill chunks; not the deletes lane), from the listing alone (no reads), sorted.
+/// backfill chunks; not the tombstone lanes), from the listing alone (no reads), sorted.
 pub async fn list_chunks(store: &dyn ObjectStore, object: &str) -> Result<Vec<ChunkId>, SinkError> {
     let mut all = list_all_chunks(store, object).await?;
-    all.retain(|c| !c.is_deletes());
+    all.retain(|c| !c.holds_tombstones());
     Ok(all)
 }
 

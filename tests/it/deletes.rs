@@ -461,8 +461,8 @@ async fn time_getdeleted_cannot_answer_is_on_record_and_said() {
     let emu = start(data(14, 100, 10, Duration::days(25))).await;
     let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60");
     let t0 = Utc::now();
-    // A start point twenty days ago: getDeleted answers only the last fifteen.
-    json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::days(20))).await);
+    // A start point (and history) twenty days ago: getDeleted answers only the last fifteen.
+    start_with_history(&p, t0 - Duration::days(20)).await;
     emu.mutate(|d| {
         let t = d.table_mut("Account").unwrap();
         let i = live_indices(t)[0];
@@ -479,6 +479,18 @@ async fn time_getdeleted_cannot_answer_is_on_record_and_said() {
             .contains("could not be captured (unanswered: older than getDeleted's 15 days)")
     });
     assert!(warned, "{s}");
+    // …so the run reconciled: the record deleted eighteen days ago is tombstoned now
+    let r = &o["reconciled"];
+    assert_eq!(r["tombstones"], 1, "{s}");
+    assert!(r["reason"].as_str().unwrap().starts_with("getDeleted could not answer"), "{s}");
+    assert_eq!(r["live"].as_u64(), Some(live_truth(emu.dataset().table("Account").unwrap()).len() as u64), "{s}");
+    assert_current_is_live(&emu.dataset(), &p.lake, "Account");
+    let reconciles: Vec<_> = manifests(&p.lake, "Account")
+        .into_iter()
+        .filter(|m| m["kind"] == "reconcile")
+        .collect();
+    assert_eq!(reconciles.len(), 1, "{reconciles:?}");
+    assert_eq!(reconciles[0]["rows"], 1);
     let unanswered: Vec<_> = manifests(&p.lake, "Account")
         .into_iter()
         .filter(|m| {
@@ -537,8 +549,18 @@ async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
     let emu = start(data(15, 50, 5, Duration::hours(6))).await;
     emu.mutate(|d| d.table_mut("Account").unwrap().def.replicateable = false);
     let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60");
-    let s = one_hard_delete_then_sync(&emu, &p).await;
+    let t0 = Utc::now();
+    start_with_history(&p, t0 - Duration::hours(3)).await;
+    let at = ms(t0 - Duration::hours(2));
+    emu.mutate(|d| hard_delete_live(d.table_mut("Account").unwrap(), 2, at, 1000));
+    let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(1))).await);
     let o = &s["objects"][0];
+    // not asked, so reconciled: the records deleted for good leave the current table
+    assert_eq!(o["reconciled"]["tombstones"], 2, "{s}");
+    assert_eq!(o["reconciled"]["reason"], "not replicateable", "{s}");
+    assert_current_is_live(&emu.dataset(), &p.lake, "Account");
+    let text_out = text(&run_env(&p, &["sync"], &sync_at(t0 - Duration::minutes(30))).await);
+    assert!(text_out.contains("reconciled (not replicateable)") && text_out.contains(" 0 tombstones"), "{text_out}");
     assert!(o["deletes"].is_null(), "{s}");
     assert!(
         o["warnings"]

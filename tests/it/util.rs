@@ -229,11 +229,11 @@ pub fn parquet_files(lake: &Path, object: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// A file of a `deletes` chunk (tombstone rows).
+/// A file of a `deletes` or `reconcile` chunk (tombstone rows).
 pub fn is_tombstone_file(f: &Path) -> bool {
     f.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("deletes-"))
+        .is_some_and(|n| n.starts_with("deletes-") || n.starts_with("reconcile-"))
 }
 
 /// `(Id, cursor ms, IsDeleted)` of every tombstone row of an object, sorted.
