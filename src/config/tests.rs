@@ -259,7 +259,7 @@ fn config_schema_is_in_step_with_the_code() {
         "[salesforce]\ninstance_url = \"https://a.my.salesforce.com\"\nclient_id = \"k\"\nclient_secret = \"s\"\napi_version = \"62.0\"\ngzip = false\n\
          [[objects]]\nname = \"Account\"\nfields = [\"Id\"]\ncursor_field = \"SystemModstamp\"\n\
          [sync]\nmode = \"historical\"\ncursor_field = \"LastModifiedDate\"\nstart_date = \"2024-01-01\"\nend_date = \"2024-02-01\"\nquery_limit = 5\napi_budget_percent = 50\nlag_s = 10\nrate_limit = 3\nrate_limit_timeout_ms = 500\nrequest_timeout_s = 30\ninclude_deleted = false\ncapture_deletes = false\nconcurrency = 2\nmemory_limit_mb = 64\nwindow_records = 1000\napi = \"rest\"\n\
-         [destination]\nurl = \"/tmp/x\"\ncompression = \"snappy\"\ntable_format = \"none\"\n"
+         [destination]\nurl = \"/tmp/x\"\ncompression = \"snappy\"\ntable_format = \"delta\"\ncurrent_table = false\n"
     );
     Config::from_toml_str(&text, "t", &[], None).unwrap();
     let table: toml::Table = toml::from_str(&text).unwrap();
