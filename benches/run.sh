@@ -13,6 +13,8 @@ fi
 cargo build --release --locked
 echo "== decode / encode micro-benchmark"
 cargo bench --locked --bench decode_encode
+echo "== the current table: merge cost at 0.1 % and 10 % changes (deletion vectors vs copy-on-write)"
+cargo bench --locked --bench current_merge -- "${1:-1000000}"
 echo "== end to end"
 BENCH_PYTHON="$PWD/$VENV/bin/python" "$VENV/bin/python" benches/e2e.py --records "${1:-1000000}" --large "${2:-3000000,10000000}"
 echo "== end to end, 300 ms per answer"

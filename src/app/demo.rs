@@ -101,7 +101,24 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
     }
     if !json {
         println!("\n{}", st.to_text());
-        println!("Query it with DuckDB (each object folder is a Delta table; the plain Parquet glob works too):");
+        // the current tables against what Salesforce says is live now
+        for o in &st.objects {
+            let Some(rows) = o.current.as_ref().map(|c| c.rows) else {
+                continue;
+            };
+            let soql = format!("SELECT COUNT() FROM {}", o.object);
+            match ctx.client.count(&soql, false, &o.object).await {
+                Ok(live) => println!(
+                    "current table {:<12} {rows:>6} live records; Salesforce ({soql}): {live}{}",
+                    o.object,
+                    if live == rows { " — equal" } else { " — DIFFERENT" }
+                ),
+                Err(e) => println!("current table {:<12} {rows:>6} live records ({soql} failed: {e})", o.object),
+            }
+        }
+        println!("\nThe current table (one row per live record):");
+        println!("  duckdb -c \"INSTALL delta; LOAD delta; SELECT Industry, count(*) FROM delta_scan('{dir_s}/_current/Account') GROUP BY 1 ORDER BY 2 DESC\"");
+        println!("The change log, every version (each object folder is a Delta table; the plain Parquet glob works too):");
         println!("  duckdb -c \"INSTALL delta; LOAD delta; SELECT date, count(*) FROM delta_scan('{dir_s}/Account') GROUP BY date ORDER BY date DESC LIMIT 5\"");
         println!("  duckdb -c \"SELECT Name, Account__r.Name AS account, Owner.Name AS owner FROM read_parquet('{dir_s}/Invoice__c/date=*/*.parquet') LIMIT 5\"");
         println!("or in Python: import duckdb; duckdb.sql(\"SELECT Industry, count(*) FROM read_parquet('{dir_s}/Account/date=*/*.parquet', hive_partitioning=true) GROUP BY 1\").show()");
