@@ -140,7 +140,7 @@ def the_readme_example_runs_as_written(lake):
     """The README's deltalake/Polars block, run as written against this lake (with the
     installed pyarrow and deltalake: a string filter on the date column fails with pyarrow 26)."""
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
-    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "deltalake.DeltaTable(" in b)
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "dt = deltalake.DeltaTable(" in b)
     code = "\n".join(line for line in block.splitlines() if not line.startswith("spark."))
     code = code.replace("/data/lake/salesforce", lake)
     scope = {}

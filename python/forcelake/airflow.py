@@ -125,3 +125,14 @@ def sync() -> dict:
     """``sync --json``: the run's summary; exit 1 or 2 fails the task."""
     code, out = forcelake("sync", "--json")
     return check("sync", code, out)
+
+
+def reconcile(*objects: str) -> dict:
+    """``reconcile [--object O]… --json``: lists the live Ids in Salesforce and tombstones
+    what the lake holds that Salesforce no longer has (e.g. a weekly task); exit 1 or 2 fails
+    the task."""
+    args = ["reconcile", "--json"]
+    for o in objects:
+        args += ["--object", o]
+    code, out = forcelake(*args)
+    return check("reconcile", code, out)
