@@ -42,7 +42,12 @@ fn bin() -> PathBuf {
 }
 
 /// Runs the binary; returns its JSON summary and peak RSS (KiB).
-async fn run(config: &Path, args: &[&str], now: chrono::DateTime<Utc>, cow: bool) -> (serde_json::Value, u64) {
+async fn run(
+    config: &Path,
+    args: &[&str],
+    now: chrono::DateTime<Utc>,
+    cow: bool,
+) -> (serde_json::Value, u64) {
     let mut cmd = tokio::process::Command::new(bin());
     if cow {
         cmd.env("FORCELAKE_BENCH_COPY_ON_WRITE", "1");
@@ -75,9 +80,8 @@ async fn run(config: &Path, args: &[&str], now: chrono::DateTime<Utc>, cow: bool
         }
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     };
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stdout))
-    });
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     assert!(out.status.success(), "{v}");
     (v, peak)
 }
@@ -104,7 +108,10 @@ async fn bench(records: usize, cow: bool) {
     let emu = emulator::start(cfg, "127.0.0.1:0".parse().expect("an address"))
         .await
         .expect("the emulator starts");
-    eprintln!("emulator: {records} Accounts in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "emulator: {records} Accounts in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     let tmp = tempfile::tempdir().expect("a temp dir");
     let lake = tmp.path().join("lake");
     let config = tmp.path().join("forcelake.toml");
@@ -123,9 +130,25 @@ async fn bench(records: usize, cow: bool) {
     let t0 = Utc::now() - Duration::hours(6);
     // the recommended start: incremental records the start point, history up to it
     let (s, _) = run(&config, &["sync", "--json"], t0, cow).await;
-    let sp = s["objects"][0]["incremental_start"].as_str().expect("a start point").to_string();
+    let sp = s["objects"][0]["incremental_start"]
+        .as_str()
+        .expect("a start point")
+        .to_string();
     let end = format!("sync.end_date={sp}");
-    let (s, peak) = run(&config, &["sync", "--json", "--set", "sync.mode=historical", "--set", &end], t0, cow).await;
+    let (s, peak) = run(
+        &config,
+        &[
+            "sync",
+            "--json",
+            "--set",
+            "sync.mode=historical",
+            "--set",
+            &end,
+        ],
+        t0,
+        cow,
+    )
+    .await;
     let c = &s["objects"][0]["current"];
     println!(
         "| initial load, {records} records | {:.2} s | {} MB written | {} MiB peak RSS (limit {MEMORY_LIMIT_MB} MiB) | {} rows |",
@@ -176,12 +199,23 @@ async fn bench(records: usize, cow: bool) {
             let keep = tmp.keep();
             let live: Vec<String> = emu.mutate(|d| {
                 let t = d.table_mut("Account").expect("Account");
-                (0..t.rows.len()).filter(|&i| !t.is_soft_deleted(i)).map(|i| t.id_of(i)).collect()
+                (0..t.rows.len())
+                    .filter(|&i| !t.is_soft_deleted(i))
+                    .map(|i| t.id_of(i))
+                    .collect()
             });
-            std::fs::write(keep.join("live.json"), serde_json::to_string(&live).unwrap()).unwrap();
-            let log: Vec<(String, i64)> = emu.mutate(|d| d.table_mut("Account").unwrap().deleted.clone());
+            std::fs::write(
+                keep.join("live.json"),
+                serde_json::to_string(&live).unwrap(),
+            )
+            .unwrap();
+            let log: Vec<(String, i64)> =
+                emu.mutate(|d| d.table_mut("Account").unwrap().deleted.clone());
             std::fs::write(keep.join("log.json"), serde_json::to_string(&log).unwrap()).unwrap();
-            panic!("the current table is not the live records: kept {}", keep.display());
+            panic!(
+                "the current table is not the live records: kept {}",
+                keep.display()
+            );
         }
     }
     emu.stop().await;

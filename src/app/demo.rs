@@ -97,7 +97,13 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
     }
     let mut st = crate::app::status::status(ctx.store.clone(), &[]).await?;
     if let Some(delta) = ctx.delta.as_deref() {
-        crate::app::status::add_table_status(&ctx.store, delta, ctx.config.destination.current_table, &mut st).await?;
+        crate::app::status::add_table_status(
+            &ctx.store,
+            delta,
+            ctx.config.destination.current_table,
+            &mut st,
+        )
+        .await?;
     }
     if !json {
         println!("\n{}", st.to_text());
@@ -108,12 +114,17 @@ pub async fn run(dir: &Path, rows: usize, json: bool) -> Result<u8, SyncError> {
             };
             let soql = format!("SELECT COUNT() FROM {}", o.object);
             match ctx.client.count(&soql, false, &o.object).await {
-                Ok(live) => println!(
+                Ok(live) => {
+                    println!(
                     "current table {:<12} {rows:>6} live records; Salesforce ({soql}): {live}{}",
                     o.object,
                     if live == rows { " — equal" } else { " — DIFFERENT" }
+                )
+                }
+                Err(e) => println!(
+                    "current table {:<12} {rows:>6} live records ({soql} failed: {e})",
+                    o.object
                 ),
-                Err(e) => println!("current table {:<12} {rows:>6} live records ({soql} failed: {e})", o.object),
             }
         }
         println!("\nThe current table (one row per live record):");

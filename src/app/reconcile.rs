@@ -46,8 +46,7 @@ pub async fn run(cfg: Config, objects: &[String], out: Out) -> Result<ExitCode, 
         reasons.insert(o.schema.object.clone(), "the reconcile command".to_string());
     }
     let now = crate::modes::incremental::now();
-    crate::run::current::refresh_and_reconcile(&ctx, &prepared, &reasons, now, &mut summary)
-        .await;
+    crate::run::current::refresh_and_reconcile(&ctx, &prepared, &reasons, now, &mut summary).await;
     crate::run::prepare::add_failed(&mut summary, failed);
     let summary = summary.finish(&ctx, started);
     tracing::info!(status = %summary.status, requests = summary.requests, "reconcile finished");

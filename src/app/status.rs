@@ -488,7 +488,10 @@ impl Status {
                     "{:<20} current table: {}\n",
                     "",
                     match c.version {
-                        None => format!("none yet ({} chunks to merge; the next sync builds it)", c.behind_chunks),
+                        None => format!(
+                            "none yet ({} chunks to merge; the next sync builds it)",
+                            c.behind_chunks
+                        ),
                         Some(v) => format!(
                             "v{v}, {} live records in {} files, last merge {}{} — {}",
                             c.rows,

@@ -225,13 +225,19 @@ pub async fn refresh(ctx: &Context, schema: &ObjectSchema) -> Result<Option<Refr
             Ok(None) => {
                 conflicts += 1;
                 if conflicts >= MAX_ATTEMPTS {
-                    return Err(SinkError::from(crate::sink::delta::DeltaError::TooManyConflicts {
-                        object: format!("{object} (current table)"),
-                        attempts: MAX_ATTEMPTS,
-                    })
+                    return Err(SinkError::from(
+                        crate::sink::delta::DeltaError::TooManyConflicts {
+                            object: format!("{object} (current table)"),
+                            attempts: MAX_ATTEMPTS,
+                        },
+                    )
                     .into());
                 }
-                tracing::debug!(object, conflicts, "another writer merged into the current table first; deciding again");
+                tracing::debug!(
+                    object,
+                    conflicts,
+                    "another writer merged into the current table first; deciding again"
+                );
                 let pause = (10 * conflicts as u64).min(300) + rand::random::<u64>() % 50;
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
             }
@@ -438,7 +444,14 @@ async fn merge_once(
     {
         Some((version, dv_bytes)) => {
             merged.bytes_written += dv_bytes;
-            tracing::info!(object, version, chunks = batch.len(), upserted = merged.upserted, removed = merged.removed, "merged into the current table");
+            tracing::info!(
+                object,
+                version,
+                chunks = batch.len(),
+                upserted = merged.upserted,
+                removed = merged.removed,
+                "merged into the current table"
+            );
             // files the commit removed are rewritten into its new file: gone from the store
             // (as the change log's superseded files: a reader of an older version that has
             // not read them yet reruns its query)
@@ -459,7 +472,10 @@ async fn merge_once(
 
 /// The store path of a file of the current table.
 fn table_path(object: &str, rel: &str) -> Path {
-    Path::from(format!("{}/{object}/{rel}", crate::sink::delta::CURRENT_DIR))
+    Path::from(format!(
+        "{}/{object}/{rel}",
+        crate::sink::delta::CURRENT_DIR
+    ))
 }
 
 /// The folder of an object's deletion memory.
@@ -620,13 +636,21 @@ fn memory_columns<'a>(
 }
 
 /// Adds deletions to the memory (one new file); returns its size.
-async fn remember(ctx: &Context, object: &str, deletions: &[(&str, Rank)]) -> Result<u64, SinkError> {
+async fn remember(
+    ctx: &Context,
+    object: &str,
+    deletions: &[(&str, Rank)],
+) -> Result<u64, SinkError> {
     let batch = RecordBatch::try_new(
         memory_schema(),
         vec![
             Arc::new(StringArray::from_iter_values(deletions.iter().map(|d| d.0))),
-            Arc::new(Int64Array::from_iter_values(deletions.iter().map(|d| d.1.stamp))),
-            Arc::new(Int64Array::from_iter_values(deletions.iter().map(|d| d.1.cursor))),
+            Arc::new(Int64Array::from_iter_values(
+                deletions.iter().map(|d| d.1.stamp),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                deletions.iter().map(|d| d.1.cursor),
+            )),
         ],
     )
     .map_err(|e| parquet_err(object, e))?;
@@ -760,8 +784,8 @@ fn to_rewrite(view: &CurrentView, deletes: &HashMap<String, Vec<u64>>) -> Vec<St
             if copy_on_write && deletes.contains_key(&f.path) {
                 return true;
             }
-            let dead = f.deleted.len() as u64
-                + deletes.get(&f.path).map(|v| v.len() as u64).unwrap_or(0);
+            let dead =
+                f.deleted.len() as u64 + deletes.get(&f.path).map(|v| v.len() as u64).unwrap_or(0);
             dead * 2 >= f.rows
         })
         .map(|f| f.path.clone())
@@ -793,14 +817,26 @@ async fn write_versions(
     let object = &schema.object;
     let target = schema.arrow.clone();
     let settings = crate::commit::job::parquet_settings(&ctx.config);
-    let mut writer =
-        ChunkFileWriter::new(target.clone(), &settings, object, "current", &ctx.scratch.dir);
+    let mut writer = ChunkFileWriter::new(
+        target.clone(),
+        &settings,
+        object,
+        "current",
+        &ctx.scratch.dir,
+    );
     let mut files: Vec<(u32, Vec<u32>)> = picks.into_iter().collect();
     files.sort_by_key(|(f, _)| *f);
     for (file, mut rows) in files {
         rows.sort_unstable();
         let keep: Vec<u64> = rows.into_iter().map(u64::from).collect();
-        copy_rows(ctx, &sources[file as usize], &target, Pick::Only(&keep), &mut writer).await?;
+        copy_rows(
+            ctx,
+            &sources[file as usize],
+            &target,
+            Pick::Only(&keep),
+            &mut writer,
+        )
+        .await?;
     }
     for (path, dead) in rewrites {
         let full = table_path(object, path).to_string();
@@ -859,12 +895,11 @@ async fn copy_rows(
         if !mask.iter().any(|m| *m) {
             return Ok(());
         }
-        let picked = filter_record_batch(&b, &BooleanArray::from(mask)).map_err(|e| {
-            SinkError::Parquet {
+        let picked =
+            filter_record_batch(&b, &BooleanArray::from(mask)).map_err(|e| SinkError::Parquet {
                 what: path.to_string(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         writer.write(&conform(&picked, target, path)?)
     })
     .await
@@ -882,8 +917,7 @@ fn conform(b: &RecordBatch, target: &SchemaRef, path: &str) -> Result<RecordBatc
         .iter()
         .map(|f| match b.column_by_name(f.name()) {
             Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => cast(c, f.data_type())
-                .map_err(|e| err(format!("column {}: {e}", f.name()))),
+            Some(c) => cast(c, f.data_type()).map_err(|e| err(format!("column {}: {e}", f.name()))),
             None => Ok(new_null_array(f.data_type(), b.num_rows())),
         })
         .collect::<Result<_, _>>()?;
@@ -909,9 +943,17 @@ impl<'a> RankColumns<'a> {
             })?;
         Ok(Self {
             ids,
-            stamps: b.column_by_name(STAMP).map(|c| millis(c, path)).transpose()?,
-            cursors: b.column_by_name(cursor).map(|c| millis(c, path)).transpose()?,
-            deleted: b.column_by_name("IsDeleted").and_then(|c| c.as_boolean_opt()),
+            stamps: b
+                .column_by_name(STAMP)
+                .map(|c| millis(c, path))
+                .transpose()?,
+            cursors: b
+                .column_by_name(cursor)
+                .map(|c| millis(c, path))
+                .transpose()?,
+            deleted: b
+                .column_by_name("IsDeleted")
+                .and_then(|c| c.as_boolean_opt()),
         })
     }
 
@@ -920,13 +962,11 @@ impl<'a> RankColumns<'a> {
         if !self.ids.is_valid(i) {
             return None;
         }
-        let value = |a: &Option<Int64Array>| a.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i));
+        let value =
+            |a: &Option<Int64Array>| a.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i));
         let cursor = value(&self.cursors);
         let stamp = value(&self.stamps).or(cursor).unwrap_or(i64::MIN);
-        let deleted = tombstone
-            || self
-                .deleted
-                .is_some_and(|d| d.is_valid(i) && d.value(i));
+        let deleted = tombstone || self.deleted.is_some_and(|d| d.is_valid(i) && d.value(i));
         Some((
             self.ids.value(i),
             Rank {

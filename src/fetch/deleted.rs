@@ -322,7 +322,11 @@ pub async fn commit_range(
     records: &[(String, DateTime<Utc>)],
     out: &mut CaptureOutcome,
 ) -> Result<(), SyncError> {
-    let job = ChunkJob::new(object.clone(), ChunkId::new(lane.kind, from, to), &ctx.config);
+    let job = ChunkJob::new(
+        object.clone(),
+        ChunkId::new(lane.kind, from, to),
+        &ctx.config,
+    );
     let Some((days, skip, first)) = pending_days(&ctx.store, &job).await? else {
         return Ok(());
     };

@@ -52,10 +52,12 @@ pub async fn reconcile(
     let requests = ctx
         .client
         .live_ids(name, |id| {
-            live.insert(Key::new(id).map_err(|e| crate::salesforce::SfError::Protocol {
-                what: format!("{name} live Ids"),
-                message: e.to_string(),
-            })?);
+            live.insert(
+                Key::new(id).map_err(|e| crate::salesforce::SfError::Protocol {
+                    what: format!("{name} live Ids"),
+                    message: e.to_string(),
+                })?,
+            );
             Ok(())
         })
         .await?;
@@ -82,7 +84,16 @@ pub async fn reconcile(
             request: format!("SELECT Id FROM {name}"),
             endpoint: format!("query: reconcile ({reason})"),
         };
-        commit_range(ctx, object, &lane, at, at + Duration::seconds(1), &gone, &mut out).await?;
+        commit_range(
+            ctx,
+            object,
+            &lane,
+            at,
+            at + Duration::seconds(1),
+            &gone,
+            &mut out,
+        )
+        .await?;
     }
     tracing::info!(object = %name, live = live.len(), held, tombstones = out.tombstones, requests, "reconciled");
     Ok(Reconciled {

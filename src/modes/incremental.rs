@@ -277,8 +277,7 @@ pub async fn run_incremental(ctx: Arc<Context>) -> Result<RunSummary, SyncError>
             s.position_after = Some(rfc3339(pos));
         }
     }
-    crate::run::current::refresh_and_reconcile(&ctx, &objects, &reconcile, now, &mut summary)
-        .await;
+    crate::run::current::refresh_and_reconcile(&ctx, &objects, &reconcile, now, &mut summary).await;
     crate::run::prepare::add_failed(&mut summary, failed);
     Ok(summary.finish(&ctx, started))
 }
@@ -342,7 +341,14 @@ async fn capture_deletes(
                         rfc3339(*a),
                         rfc3339(*b)
                     ));
-                    reconcile.insert(name.clone(), format!("getDeleted could not answer {}..{}", rfc3339(*a), rfc3339(*b)));
+                    reconcile.insert(
+                        name.clone(),
+                        format!(
+                            "getDeleted could not answer {}..{}",
+                            rfc3339(*a),
+                            rfc3339(*b)
+                        ),
+                    );
                 }
                 if let Some((a, b)) = c.range {
                     tracing::info!(object = %name, from = %rfc3339(a), to = %rfc3339(b), tombstones = c.tombstones, "deletes captured");

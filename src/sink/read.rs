@@ -52,7 +52,11 @@ pub async fn for_each_batch(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| parquet_error(path, e))?;
-    while let Some(batch) = stream.try_next().await.map_err(|e| parquet_error(path, e))? {
+    while let Some(batch) = stream
+        .try_next()
+        .await
+        .map_err(|e| parquet_error(path, e))?
+    {
         f(batch)?;
     }
     Ok(())

@@ -4,7 +4,9 @@
 
 use chrono::{Duration, Utc};
 
-use crate::deletes::{data, live_indices, live_truth, ms, random_changes, start_with_history, sync_at};
+use crate::deletes::{
+    data, live_indices, live_truth, ms, random_changes, start_with_history, sync_at,
+};
 use crate::util::*;
 
 const OBJECTS: &str = "[[objects]]\nname = \"Account\"\n";
@@ -15,14 +17,43 @@ const OBJECTS: &str = "[[objects]]\nname = \"Account\"\n";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_merged_after_its_records_deletion_does_not_bring_it_back() {
     let emu = start(data(31, 6000, 10, Duration::hours(6))).await;
-    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60\nmemory_limit_mb = 1");
+    let p = pipeline(
+        &emu.url,
+        OBJECTS,
+        "mode = \"incremental\"\nlag_s = 60\nmemory_limit_mb = 1",
+    );
     let t0 = Utc::now();
     let off = ["--set", "destination.current_table=false"];
     // history and a deletes chunk, committed without a current table
-    let s = json(&run_env(&p, &["sync", "--json", off[0], off[1]], &sync_at(t0 - Duration::hours(5))).await);
-    let start_point = s["objects"][0]["incremental_start"].as_str().unwrap().to_string();
+    let s = json(
+        &run_env(
+            &p,
+            &["sync", "--json", off[0], off[1]],
+            &sync_at(t0 - Duration::hours(5)),
+        )
+        .await,
+    );
+    let start_point = s["objects"][0]["incremental_start"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let end = format!("sync.end_date={start_point}");
-    json(&run(&p, &["sync", "--json", "--set", "sync.mode=historical", "--set", &end, off[0], off[1]]).await);
+    json(
+        &run(
+            &p,
+            &[
+                "sync",
+                "--json",
+                "--set",
+                "sync.mode=historical",
+                "--set",
+                &end,
+                off[0],
+                off[1],
+            ],
+        )
+        .await,
+    );
     // the newest records (their versions are in the last history chunks) are deleted for good
     let at = ms(t0 - Duration::hours(4));
     let gone: Vec<String> = emu.mutate(|d| {
@@ -40,18 +71,34 @@ async fn a_version_merged_after_its_records_deletion_does_not_bring_it_back() {
         }
         ids
     });
-    json(&run_env(&p, &["sync", "--json", off[0], off[1]], &sync_at(t0 - Duration::hours(3))).await);
-    assert!(!p.lake.join("_current").exists(), "current_table = false writes no current table");
+    json(
+        &run_env(
+            &p,
+            &["sync", "--json", off[0], off[1]],
+            &sync_at(t0 - Duration::hours(3)),
+        )
+        .await,
+    );
+    assert!(
+        !p.lake.join("_current").exists(),
+        "current_table = false writes no current table"
+    );
     // now the current table is built, the deletes chunk first and alone
     let s = json(&run_env(&p, &["sync", "--json"], &sync_at(t0 - Duration::hours(2))).await);
     let c = &s["objects"][0]["current"];
-    assert!(c["merges"].as_u64().unwrap() >= 2, "the memory budget splits the merge: {s}");
+    assert!(
+        c["merges"].as_u64().unwrap() >= 2,
+        "the memory budget splits the merge: {s}"
+    );
     let truth = emu.dataset();
     let n = assert_current_is_live(&truth, &p.lake, "Account");
     assert_eq!(n, live_truth(truth.table("Account").unwrap()).len());
     let ids: std::collections::BTreeSet<String> = current_ids(&p.lake, "Account");
     for id in &gone {
-        assert!(!ids.contains(id), "{id} was deleted for good, yet the current table has it");
+        assert!(
+            !ids.contains(id),
+            "{id} was deleted for good, yet the current table has it"
+        );
     }
     assert_eq!(c["rows"].as_u64(), Some(n as u64), "{s}");
 }
@@ -73,7 +120,11 @@ fn current_ids(lake: &std::path::Path, object: &str) -> std::collections::BTreeS
 async fn kills_at_any_point_leave_a_current_table_the_next_run_completes() {
     use rand::SeedableRng;
     let emu = start(data(41, 400, 10, Duration::hours(12))).await;
-    let p = pipeline(&emu.url, OBJECTS, "mode = \"incremental\"\nlag_s = 60\nconcurrency = 2");
+    let p = pipeline(
+        &emu.url,
+        OBJECTS,
+        "mode = \"incremental\"\nlag_s = 60\nconcurrency = 2",
+    );
     let t0 = Utc::now();
     let clock = |r: i64| t0 - Duration::hours(10) + Duration::minutes(60 * r);
     start_with_history(&p, clock(0)).await;
@@ -93,7 +144,11 @@ async fn kills_at_any_point_leave_a_current_table_the_next_run_completes() {
         assert_current_is_live(&truth, &p.lake, "Account");
     }
     let s = json(&run_env(&p, &["sync", "--json"], &sync_at(clock(6))).await);
-    assert_eq!(s["objects"][0]["current"]["merges"].as_u64(), Some(0), "{s}");
+    assert_eq!(
+        s["objects"][0]["current"]["merges"].as_u64(),
+        Some(0),
+        "{s}"
+    );
     // the table rebuilt from the change log alone is the same
     let before = current_ids(&p.lake, "Account");
     std::fs::remove_dir_all(p.lake.join("_current")).unwrap();
@@ -109,7 +164,11 @@ async fn kills_at_any_point_leave_a_current_table_the_next_run_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_after_a_historical_sync_removes_what_salesforce_deleted() {
     let emu = start(data(51, 300, 10, Duration::hours(6))).await;
-    let p = pipeline(&emu.url, OBJECTS, "mode = \"historical\"\nstart_date = \"2000-01-01\"\nend_date = \"2099-01-01\"\nlag_s = 60");
+    let p = pipeline(
+        &emu.url,
+        OBJECTS,
+        "mode = \"historical\"\nstart_date = \"2000-01-01\"\nend_date = \"2099-01-01\"\nlag_s = 60",
+    );
     json(&run(&p, &["sync", "--json"]).await);
     let before = current_ids(&p.lake, "Account");
     let gone: Vec<String> = emu.mutate(|d| {
@@ -125,26 +184,58 @@ async fn reconcile_after_a_historical_sync_removes_what_salesforce_deleted() {
         t.soft_delete(i, ms(Utc::now() - Duration::minutes(4)));
         ids
     });
-    assert!(gone.iter().all(|id| before.contains(id)), "{} held; gone {gone:?}", before.len());
+    assert!(
+        gone.iter().all(|id| before.contains(id)),
+        "{} held; gone {gone:?}",
+        before.len()
+    );
     let s = json(&run(&p, &["reconcile", "--json", "--object", "Account"]).await);
     let o = &s["objects"][0];
     assert_eq!(s["command"], "reconcile", "{s}");
     assert_eq!(o["reconciled"]["tombstones"], 8, "{s}");
-    assert_eq!(o["reconciled"]["held"].as_u64(), Some(before.len() as u64), "{s}");
+    assert_eq!(
+        o["reconciled"]["held"].as_u64(),
+        Some(before.len() as u64),
+        "{s}"
+    );
     assert!(o["reconciled"]["requests"].as_u64().unwrap() >= 1, "{s}");
     let truth = emu.dataset();
     assert_current_is_live(&truth, &p.lake, "Account");
     let after = current_ids(&p.lake, "Account");
     assert!(gone.iter().all(|id| !after.contains(id)));
     // the tombstones are in the change log, once, as a reconcile chunk
-    let rec: Vec<_> = manifests(&p.lake, "Account").into_iter().filter(|m| m["kind"] == "reconcile").collect();
+    let rec: Vec<_> = manifests(&p.lake, "Account")
+        .into_iter()
+        .filter(|m| m["kind"] == "reconcile")
+        .collect();
     assert_eq!(rec.len(), 1);
-    assert!(rec[0]["endpoint"].as_str().unwrap().starts_with("query: reconcile"), "{:?}", rec[0]);
+    assert!(
+        rec[0]["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("query: reconcile"),
+        "{:?}",
+        rec[0]
+    );
     let t = text(&run(&p, &["reconcile"]).await);
     assert!(t.contains(" 0 tombstones"), "{t}");
-    assert_eq!(manifests(&p.lake, "Account").into_iter().filter(|m| m["kind"] == "reconcile").count(), 1);
+    assert_eq!(
+        manifests(&p.lake, "Account")
+            .into_iter()
+            .filter(|m| m["kind"] == "reconcile")
+            .count(),
+        1
+    );
     // without a current table there is nothing to compare with: said, exit 2
-    let o = run(&p, &["reconcile", "--set", "destination.current_table=false"]).await;
+    let o = run(
+        &p,
+        &["reconcile", "--set", "destination.current_table=false"],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("destination.current_table"), "{}", text(&o));
+    assert!(
+        text(&o).contains("destination.current_table"),
+        "{}",
+        text(&o)
+    );
 }

@@ -335,10 +335,21 @@ async fn soft_and_hard_deletes_undeletes_and_merges_reach_the_change_log_once_ea
     let c = &st["objects"][0]["current"];
     assert_eq!(c["rows"].as_u64(), Some(n as u64), "{st}");
     assert_eq!(c["behind_chunks"].as_u64(), Some(0), "{st}");
-    assert!(c["url"].as_str().unwrap().ends_with("/_current/Account/"), "{st}");
+    assert!(
+        c["url"].as_str().unwrap().ends_with("/_current/Account/"),
+        "{st}"
+    );
     assert!(text.contains(&format!("{n} live records")), "{text}");
-    assert_eq!(s["objects"][0]["current"]["rows"].as_u64(), Some(n as u64), "{s}");
-    assert_eq!(s["objects"][0]["current"]["merges"].as_u64(), Some(0), "a rerun with nothing new merges nothing: {s}");
+    assert_eq!(
+        s["objects"][0]["current"]["rows"].as_u64(),
+        Some(n as u64),
+        "{s}"
+    );
+    assert_eq!(
+        s["objects"][0]["current"]["merges"].as_u64(),
+        Some(0),
+        "a rerun with nothing new merges nothing: {s}"
+    );
 
     // For tests/deletes_check.py (the test command): the lake and what Salesforce has live,
     // read back by DuckDB (the README's recipes), deltalake and Polars.
@@ -482,8 +493,18 @@ async fn time_getdeleted_cannot_answer_is_on_record_and_said() {
     // …so the run reconciled: the record deleted eighteen days ago is tombstoned now
     let r = &o["reconciled"];
     assert_eq!(r["tombstones"], 1, "{s}");
-    assert!(r["reason"].as_str().unwrap().starts_with("getDeleted could not answer"), "{s}");
-    assert_eq!(r["live"].as_u64(), Some(live_truth(emu.dataset().table("Account").unwrap()).len() as u64), "{s}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("getDeleted could not answer"),
+        "{s}"
+    );
+    assert_eq!(
+        r["live"].as_u64(),
+        Some(live_truth(emu.dataset().table("Account").unwrap()).len() as u64),
+        "{s}"
+    );
     assert_current_is_live(&emu.dataset(), &p.lake, "Account");
     let reconciles: Vec<_> = manifests(&p.lake, "Account")
         .into_iter()
@@ -560,7 +581,10 @@ async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
     assert_eq!(o["reconciled"]["reason"], "not replicateable", "{s}");
     assert_current_is_live(&emu.dataset(), &p.lake, "Account");
     let text_out = text(&run_env(&p, &["sync"], &sync_at(t0 - Duration::minutes(30))).await);
-    assert!(text_out.contains("reconciled (not replicateable)") && text_out.contains(" 0 tombstones"), "{text_out}");
+    assert!(
+        text_out.contains("reconciled (not replicateable)") && text_out.contains(" 0 tombstones"),
+        "{text_out}"
+    );
     assert!(o["deletes"].is_null(), "{s}");
     assert!(
         o["warnings"]
@@ -571,7 +595,9 @@ async fn an_object_that_is_not_replicateable_is_said_and_not_asked() {
         "{s}"
     );
     // getDeleted was never asked: the only tombstones are the reconciliation's
-    assert!(manifests(&p.lake, "Account").iter().all(|m| m["kind"] != "deletes"));
+    assert!(manifests(&p.lake, "Account")
+        .iter()
+        .all(|m| m["kind"] != "deletes"));
     assert_eq!(tombstones(&p.lake, "Account", "LastModifiedDate").len(), 2);
     let c = json(&run(&p, &["check", "--json"]).await);
     assert_eq!(c["objects"][0]["deletes"], "not replicateable", "{c}");
@@ -640,7 +666,13 @@ async fn planned_deletes_chunks_run_by_racing_workers_commit_once() {
 /// One round's worth of random changes between runs, at increasing instants in `[from, to)`:
 /// inserts, edits, soft deletes, hard deletes (of live and of binned records), undeletes,
 /// merges and, now and then, an emptied Recycle Bin.
-pub(crate) fn random_changes(t: &mut Table, rng: &mut rand::rngs::StdRng, from: i64, to: i64, n: usize) {
+pub(crate) fn random_changes(
+    t: &mut Table,
+    rng: &mut rand::rngs::StdRng,
+    from: i64,
+    to: i64,
+    n: usize,
+) {
     use rand::Rng;
     let step = (to - from) / (n as i64 + 1);
     for k in 0..n {
@@ -800,6 +832,10 @@ async fn random_changes_with_kills_races_a_fan_out_and_a_backfill_end_at_the_liv
         assert_files_match_manifests(&p.lake, "Account");
         // the current table is the live records, value for value
         let n = assert_current_is_live(&truth, &p.lake, "Account");
-        assert_eq!(n, live_truth(t).len(), "seed {seed}: the current table's rows");
+        assert_eq!(
+            n,
+            live_truth(t).len(),
+            "seed {seed}: the current table's rows"
+        );
     }
 }

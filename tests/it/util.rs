@@ -397,7 +397,14 @@ pub fn assert_matches_truth(
 }
 
 /// Every column of row `row` of `b` against the emulator's record `truth`.
-fn check_record(data: &Dataset, t: &Table, truth: &[Cell], b: &RecordBatch, row: usize, what: &str) {
+fn check_record(
+    data: &Dataset,
+    t: &Table,
+    truth: &[Cell],
+    b: &RecordBatch,
+    row: usize,
+    what: &str,
+) {
     for (ci, field) in b.schema().fields().iter().enumerate() {
         if is_relationship(field) {
             check_parent(
@@ -434,7 +441,8 @@ pub fn current_table(lake: &Path, object: &str) -> Vec<RecordBatch> {
     }
     let url = url::Url::from_directory_path(&dir).unwrap();
     let store = std::sync::Arc::new(object_store::local::LocalFileSystem::new());
-    let engine = std::sync::Arc::new(delta_kernel_default_engine::DefaultEngineBuilder::new(store).build());
+    let engine =
+        std::sync::Arc::new(delta_kernel_default_engine::DefaultEngineBuilder::new(store).build());
     let snap = delta_kernel::snapshot::Snapshot::builder_for(url.as_str())
         .build(engine.as_ref())
         .unwrap();
@@ -461,7 +469,9 @@ fn to_millis(b: &RecordBatch) -> RecordBatch {
             DataType::Timestamp(TimeUnit::Microsecond, tz) => {
                 let t = DataType::Timestamp(TimeUnit::Millisecond, tz.clone());
                 cols.push(arrow::compute::cast(c, &t).unwrap());
-                fields.push(Field::new(f.name(), t, f.is_nullable()).with_metadata(f.metadata().clone()));
+                fields.push(
+                    Field::new(f.name(), t, f.is_nullable()).with_metadata(f.metadata().clone()),
+                );
             }
             _ => {
                 cols.push(c.clone());
@@ -492,18 +502,34 @@ pub fn assert_current_is_live(data: &Dataset, lake: &Path, object: &str) -> usiz
         .collect();
     let mut seen = std::collections::HashSet::new();
     for b in current_table(lake, object) {
-        let ids = b.column_by_name("Id").expect("Id column").as_string::<i32>().clone();
+        let ids = b
+            .column_by_name("Id")
+            .expect("Id column")
+            .as_string::<i32>()
+            .clone();
         for row in 0..b.num_rows() {
             let id = ids.value(row);
-            assert!(seen.insert(id.to_string()), "{object} {id} is twice in the current table");
+            assert!(
+                seen.insert(id.to_string()),
+                "{object} {id} is twice in the current table"
+            );
             let truth = live.get(id).unwrap_or_else(|| {
                 panic!("{object} {id} is in the current table but not live in the emulator")
             });
             check_record(data, t, truth, &b, row, &format!("current {object} {id}"));
         }
     }
-    let missing: Vec<&String> = live.keys().filter(|id| !seen.contains(*id)).take(5).collect();
-    assert!(missing.is_empty(), "{object}: live records missing from the current table: {missing:?} ({} of {})", live.len() - seen.len().min(live.len()), live.len());
+    let missing: Vec<&String> = live
+        .keys()
+        .filter(|id| !seen.contains(*id))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{object}: live records missing from the current table: {missing:?} ({} of {})",
+        live.len() - seen.len().min(live.len()),
+        live.len()
+    );
     seen.len()
 }
 

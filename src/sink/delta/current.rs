@@ -298,10 +298,7 @@ fn commit_current(
         .clone()
         .update_table(UpdateTableOperation::Merge, &engine_info, true)
         .with_domain_metadata(CURRENT_DOMAIN, record)
-        .with_operation_parameters([(
-            "chunks",
-            Some(change.chunks.join(",")),
-        )]);
+        .with_operation_parameters([("chunks", Some(change.chunks.join(",")))]);
     for c in &new_columns {
         builder = if c.parent.is_empty() {
             builder.add_column(c.field.clone())
@@ -360,7 +357,11 @@ fn commit_current(
                 .put(&location, buf.into(), false)
                 .map_err(|e| kernel(object, e))?;
         }
-        let scan = s.clone().scan_builder().build().map_err(|e| kernel(object, e))?;
+        let scan = s
+            .clone()
+            .scan_builder()
+            .build()
+            .map_err(|e| kernel(object, e))?;
         let files = scan
             .scan_metadata(engine)
             .map_err(|e| kernel(object, e))?
