@@ -100,7 +100,7 @@ pub async fn for_each_held_id(
         let path = table_path(object, &file.path).to_string();
         let mut offset = 0u64;
         let mut dead = file.deleted.iter().peekable();
-        for_each_batch(&ctx.store, &path, Some(&["Id"]), |b| {
+        for_each_batch(&ctx.store, &path, Some(file.bytes), Some(&["Id"]), |b| {
             let ids = b
                 .column_by_name("Id")
                 .and_then(|c| c.as_string_opt::<i32>())
@@ -200,7 +200,7 @@ pub async fn refresh(ctx: &Context, schema: &ObjectSchema) -> Result<Option<Refr
             .current_open(object, &schema.arrow)
             .await
             .map_err(SinkError::from)?;
-        let live = live_chunks(&ctx.store, object, &mut cache).await?;
+        let live = live_chunks(&ctx.store, object, &view.record.applied, &mut cache).await?;
         let todo: Vec<&Manifest> = live
             .iter()
             .filter(|id| !view.record.applied.contains(*id))
@@ -280,7 +280,11 @@ pub async fn state(
         .to_string();
     let view = delta.current_view(object).await.map_err(SinkError::from)?;
     let mut cache = HashMap::new();
-    let live = live_chunks(store, object, &mut cache).await?;
+    let applied = view
+        .as_ref()
+        .map(|v| v.record.applied.clone())
+        .unwrap_or_default();
+    let live = live_chunks(store, object, &applied, &mut cache).await?;
     Ok(match view {
         None => CurrentState {
             url,
@@ -305,10 +309,12 @@ pub async fn state(
 }
 
 /// Ids of the chunks whose rows are in the change log now: every committed chunk but those a
-/// committed backfill superseded (and markers). Their manifests go into `cache`.
+/// committed backfill superseded (and markers). The manifests of the backfills and of the
+/// chunks not in `applied` go into `cache` (the others are not read: a run reads what is new).
 async fn live_chunks(
     store: &Arc<dyn ObjectStore>,
     object: &str,
+    applied: &BTreeSet<String>,
     cache: &mut HashMap<String, Manifest>,
 ) -> Result<BTreeSet<String>, SyncError> {
     let ids: Vec<ChunkId> = manifest::list_all_chunks(store.as_ref(), object)
@@ -318,7 +324,10 @@ async fn live_chunks(
         .collect();
     let missing: Vec<ChunkId> = ids
         .iter()
-        .filter(|c| !cache.contains_key(&c.to_string()))
+        .filter(|c| {
+            let id = c.to_string();
+            (c.kind == ChunkKind::Backfill || !applied.contains(&id)) && !cache.contains_key(&id)
+        })
         .cloned()
         .collect();
     for m in manifest::load_some(store.clone(), object, missing).await? {
@@ -383,14 +392,14 @@ async fn merge_once(
     // when the table has too many files (the smaller half)
     let rewrite = to_rewrite(view, &deletes);
     let mut deletes = deletes;
-    let rewrites: Vec<(String, Vec<u64>)> = rewrite
+    let rewrites: Vec<(String, u64, Vec<u64>)> = rewrite
         .iter()
-        .map(|p| {
-            let file = view.files.iter().find(|f| &f.path == p);
-            let mut dead = file.map(|f| f.deleted.clone()).unwrap_or_default();
+        .filter_map(|p| {
+            let file = view.files.iter().find(|f| &f.path == p)?;
+            let mut dead = file.deleted.clone();
             dead.extend(deletes.remove(p).unwrap_or_default());
             dead.sort_unstable();
-            (p.clone(), dead)
+            Some((p.clone(), file.bytes, dead))
         })
         .collect();
     let new_deletions: Vec<(&str, Rank)> = candidates
@@ -430,7 +439,7 @@ async fn merge_once(
     record
         .applied
         .extend(batch.iter().map(|m| m.chunk_id.clone()));
-    let removes: Vec<String> = rewrites.into_iter().map(|(p, _)| p).collect();
+    let removes: Vec<String> = rewrites.into_iter().map(|(p, _, _)| p).collect();
     let change = CurrentChange {
         adds: adds.clone(),
         deletes,
@@ -488,7 +497,7 @@ async fn candidates(
     ctx: &Context,
     schema: &ObjectSchema,
     batch: &[&Manifest],
-) -> Result<(Vec<String>, HashMap<Key, Candidate>), SinkError> {
+) -> Result<(Vec<(String, u64)>, HashMap<Key, Candidate>), SinkError> {
     let cursor = schema.cursor_field.as_str();
     let mut sources = Vec::new();
     let mut out: HashMap<Key, Candidate> = HashMap::new();
@@ -496,11 +505,12 @@ async fn candidates(
         let tombstones = matches!(m.kind, ChunkKind::Deletes | ChunkKind::Reconcile);
         for f in &m.files {
             let file = sources.len() as u32;
-            sources.push(f.path.clone());
+            sources.push((f.path.clone(), f.bytes));
             let mut offset = 0u32;
             for_each_batch(
                 &ctx.store,
                 &f.path,
+                Some(f.bytes),
                 Some(&["Id", STAMP, cursor, "IsDeleted"]),
                 |b| {
                     let cols = RankColumns::of(&b, cursor, &f.path)?;
@@ -560,8 +570,8 @@ async fn remembered(
     if candidates.is_empty() {
         return Ok(());
     }
-    for path in memory_files(ctx, object).await? {
-        for_each_batch(&ctx.store, &path, None, |b| {
+    for (path, size) in memory_files(ctx, object).await? {
+        for_each_batch(&ctx.store, &path, Some(size), None, |b| {
             let (ids, stamps, cursors) = memory_columns(&b, &path)?;
             for i in 0..b.num_rows() {
                 let Some(c) = candidates.get_mut(&Key::new(ids.value(i))?) else {
@@ -587,7 +597,8 @@ async fn remembered(
     Ok(())
 }
 
-async fn memory_files(ctx: &Context, object: &str) -> Result<Vec<String>, SinkError> {
+/// The deletion memory's files, with their sizes.
+async fn memory_files(ctx: &Context, object: &str) -> Result<Vec<(String, u64)>, SinkError> {
     let prefix = memory_prefix(object);
     let metas: Vec<_> = ctx
         .store
@@ -595,10 +606,10 @@ async fn memory_files(ctx: &Context, object: &str) -> Result<Vec<String>, SinkEr
         .try_collect()
         .await
         .map_err(|e| SinkError::store(format!("listing {prefix}"), e))?;
-    let mut out: Vec<String> = metas
+    let mut out: Vec<(String, u64)> = metas
         .into_iter()
-        .map(|m| m.location.to_string())
-        .filter(|p| p.ends_with(".parquet"))
+        .map(|m| (m.location.to_string(), m.size))
+        .filter(|(p, _)| p.ends_with(".parquet"))
         .collect();
     out.sort();
     Ok(out)
@@ -678,8 +689,8 @@ async fn fold_memory(ctx: &Context, object: &str) {
             return Ok(());
         }
         let mut batches = Vec::new();
-        for p in &files {
-            for_each_batch(&ctx.store, p, None, |b| {
+        for (p, size) in &files {
+            for_each_batch(&ctx.store, p, Some(*size), None, |b| {
                 batches.push(b);
                 Ok(())
             })
@@ -696,7 +707,7 @@ async fn fold_memory(ctx: &Context, object: &str) {
             .put(&path, PutPayload::from(body))
             .await
             .map_err(|e| SinkError::store(format!("writing {path}"), e))?;
-        for p in files {
+        for (p, _) in files {
             let _ = ctx.store.delete(&Path::from(p)).await;
         }
         Ok(())
@@ -743,29 +754,35 @@ async fn against_table(
         let path = table_path(&schema.object, &f.path).to_string();
         let mut offset = 0u64;
         let mut dead = f.deleted.iter().peekable();
-        for_each_batch(&ctx.store, &path, Some(&["Id", STAMP, cursor]), |b| {
-            let cols = RankColumns::of(&b, cursor, &path)?;
-            for i in 0..b.num_rows() {
-                let row = offset + i as u64;
-                while dead.next_if(|d| **d < row).is_some() {}
-                if dead.next_if(|d| **d == row).is_some() {
-                    continue;
-                }
-                let Some((id, rank)) = cols.at(i, false) else {
-                    continue;
-                };
-                if let Some(c) = candidates.get_mut(&Key::new(id)?) {
-                    if c.rank > rank {
-                        deletes.entry(f.path.clone()).or_default().push(row);
-                        c.found = true;
-                    } else {
-                        c.beaten = true;
+        for_each_batch(
+            &ctx.store,
+            &path,
+            Some(f.bytes),
+            Some(&["Id", STAMP, cursor]),
+            |b| {
+                let cols = RankColumns::of(&b, cursor, &path)?;
+                for i in 0..b.num_rows() {
+                    let row = offset + i as u64;
+                    while dead.next_if(|d| **d < row).is_some() {}
+                    if dead.next_if(|d| **d == row).is_some() {
+                        continue;
+                    }
+                    let Some((id, rank)) = cols.at(i, false) else {
+                        continue;
+                    };
+                    if let Some(c) = candidates.get_mut(&Key::new(id)?) {
+                        if c.rank > rank {
+                            deletes.entry(f.path.clone()).or_default().push(row);
+                            c.found = true;
+                        } else {
+                            c.beaten = true;
+                        }
                     }
                 }
-            }
-            offset += b.num_rows() as u64;
-            Ok(())
-        })
+                offset += b.num_rows() as u64;
+                Ok(())
+            },
+        )
         .await?;
     }
     Ok(deletes)
@@ -807,9 +824,9 @@ fn to_rewrite(view: &CurrentView, deletes: &HashMap<String, Vec<u64>>) -> Vec<St
 async fn write_versions(
     ctx: &Context,
     schema: &ObjectSchema,
-    sources: &[String],
+    sources: &[(String, u64)],
     picks: HashMap<u32, Vec<u32>>,
-    rewrites: &[(String, Vec<u64>)],
+    rewrites: &[(String, u64, Vec<u64>)],
 ) -> Result<Vec<CurrentAdd>, SinkError> {
     if picks.is_empty() && rewrites.is_empty() {
         return Ok(vec![]);
@@ -829,18 +846,12 @@ async fn write_versions(
     for (file, mut rows) in files {
         rows.sort_unstable();
         let keep: Vec<u64> = rows.into_iter().map(u64::from).collect();
-        copy_rows(
-            ctx,
-            &sources[file as usize],
-            &target,
-            Pick::Only(&keep),
-            &mut writer,
-        )
-        .await?;
+        let (path, size) = &sources[file as usize];
+        copy_rows(ctx, path, *size, &target, Pick::Only(&keep), &mut writer).await?;
     }
-    for (path, dead) in rewrites {
+    for (path, size, dead) in rewrites {
         let full = table_path(object, path).to_string();
-        copy_rows(ctx, &full, &target, Pick::AllBut(dead), &mut writer).await?;
+        copy_rows(ctx, &full, *size, &target, Pick::AllBut(dead), &mut writer).await?;
     }
     let token = crate::commit::job::attempt_token();
     let stamp = crate::timefmt::compact(chrono::Utc::now());
@@ -873,6 +884,7 @@ enum Pick<'a> {
 async fn copy_rows(
     ctx: &Context,
     path: &str,
+    size: u64,
     target: &SchemaRef,
     pick: Pick<'_>,
     writer: &mut ChunkFileWriter,
@@ -883,7 +895,7 @@ async fn copy_rows(
         Pick::AllBut(l) => (l, false),
     };
     let mut next = list.iter().peekable();
-    for_each_batch(&ctx.store, path, None, |b| {
+    for_each_batch(&ctx.store, path, Some(size), None, |b| {
         let n = b.num_rows() as u64;
         let mut mask = vec![!keep_listed; b.num_rows()];
         while let Some(r) = next.next_if(|r| **r < offset + n) {

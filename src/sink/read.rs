@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 // `ParquetObjectReader` is deprecated in favour of an own `AsyncFileReader`; it is still the
 // crate's reader for object_store and does what is needed here.
 #[allow(deprecated)]
@@ -18,18 +18,30 @@ use crate::sink::SinkError;
 /// Rows per batch read.
 const BATCH_ROWS: usize = 8192;
 
-/// Calls `f` with each batch of the file at `path` (relative to the store), in row order, with
-/// only the top-level `columns` the file has (all columns when `None`). A file that is gone is
-/// [`is_not_found`].
+/// Calls `f` with each batch of the file at `path` (relative to the store), of `size` bytes
+/// (asked for when `None`: Azure answers no suffix range, so the footer is read by offset), in
+/// row order, with only the top-level `columns` the file has (all columns when `None`). A file
+/// that is gone is [`is_not_found`].
 pub async fn for_each_batch(
     store: &Arc<dyn ObjectStore>,
     path: &str,
+    size: Option<u64>,
     columns: Option<&[&str]>,
     mut f: impl FnMut(RecordBatch) -> Result<(), SinkError>,
 ) -> Result<(), SinkError> {
     let location = Path::from(path);
+    let size = match size {
+        Some(s) => s,
+        None => {
+            store
+                .head(&location)
+                .await
+                .map_err(|e| SinkError::store(format!("reading {path}"), e))?
+                .size
+        }
+    };
     #[allow(deprecated)]
-    let reader = ParquetObjectReader::new(store.clone(), location);
+    let reader = ParquetObjectReader::new(store.clone(), location).with_file_size(size);
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
         .map_err(|e| parquet_error(path, e))?;

@@ -271,6 +271,12 @@ async fn every_backend_keeps_the_commit_protocol() {
             "{}",
             b.name
         );
+        // the current table on the store: one row per live record, level with the change log
+        let t = data.table("Account").unwrap();
+        let live = (0..t.rows.len()).filter(|&i| !t.is_soft_deleted(i)).count();
+        let c = &st["objects"][0]["current"];
+        assert_eq!(c["rows"].as_u64(), Some(live as u64), "{}: {st}", b.name);
+        assert_eq!(c["behind_chunks"].as_u64(), Some(0), "{}: {st}", b.name);
 
         // Eight workers race on one chunk: exactly one commits.
         let plan = run(
