@@ -46,6 +46,12 @@ use crate::sink::read::{for_each_batch, is_not_found};
 use crate::sink::writer::ChunkFileWriter;
 use crate::sink::SinkError;
 
+mod memory;
+mod write;
+
+use self::memory::{fold_memory, remember, remembered};
+use self::write::write_versions;
+
 /// The column that orders versions first (then the cursor).
 pub const STAMP: &str = "SystemModstamp";
 
@@ -487,11 +493,6 @@ fn table_path(object: &str, rel: &str) -> Path {
     ))
 }
 
-/// The folder of an object's deletion memory.
-fn memory_prefix(object: &str) -> Path {
-    Path::from(format!("_forcelake/current/{object}/deleted"))
-}
-
 /// The batch's source files and the newest rank of each `Id` in them.
 async fn candidates(
     ctx: &Context,
@@ -558,184 +559,6 @@ fn offer(out: &mut HashMap<Key, Candidate>, id: Key, rank: Rank, source: Source)
                 },
             );
         }
-    }
-}
-
-/// The deletion memory's say on the candidates: a newer deletion beats a candidate.
-async fn remembered(
-    ctx: &Context,
-    object: &str,
-    candidates: &mut HashMap<Key, Candidate>,
-) -> Result<(), SinkError> {
-    if candidates.is_empty() {
-        return Ok(());
-    }
-    for (path, size) in memory_files(ctx, object).await? {
-        for_each_batch(&ctx.store, &path, Some(size), None, |b| {
-            let (ids, stamps, cursors) = memory_columns(&b, &path)?;
-            for i in 0..b.num_rows() {
-                let Some(c) = candidates.get_mut(&Key::new(ids.value(i))?) else {
-                    continue;
-                };
-                let rank = Rank {
-                    stamp: stamps.value(i),
-                    cursor: cursors.value(i),
-                    deleted: true,
-                };
-                if rank > c.rank {
-                    c.rank = rank;
-                    c.source = Source::DELETION;
-                    c.remembered = true;
-                } else if rank == c.rank {
-                    c.remembered = true;
-                }
-            }
-            Ok(())
-        })
-        .await?;
-    }
-    Ok(())
-}
-
-/// The deletion memory's files, with their sizes.
-async fn memory_files(ctx: &Context, object: &str) -> Result<Vec<(String, u64)>, SinkError> {
-    let prefix = memory_prefix(object);
-    let metas: Vec<_> = ctx
-        .store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| SinkError::store(format!("listing {prefix}"), e))?;
-    let mut out: Vec<(String, u64)> = metas
-        .into_iter()
-        .map(|m| (m.location.to_string(), m.size))
-        .filter(|(p, _)| p.ends_with(".parquet"))
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-fn memory_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("Id", DataType::Utf8, false),
-        Field::new("stamp", DataType::Int64, false),
-        Field::new("cursor", DataType::Int64, false),
-    ]))
-}
-
-fn memory_columns<'a>(
-    b: &'a RecordBatch,
-    path: &str,
-) -> Result<(&'a StringArray, &'a Int64Array, &'a Int64Array), SinkError> {
-    let bad = || SinkError::Parquet {
-        what: path.to_string(),
-        message: "not a deletion-memory file (Id, stamp, cursor)".into(),
-    };
-    let ids = b
-        .column_by_name("Id")
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(bad)?;
-    let stamps = b
-        .column_by_name("stamp")
-        .and_then(|c| c.as_primitive_opt::<Int64Type>())
-        .ok_or_else(bad)?;
-    let cursors = b
-        .column_by_name("cursor")
-        .and_then(|c| c.as_primitive_opt::<Int64Type>())
-        .ok_or_else(bad)?;
-    Ok((ids, stamps, cursors))
-}
-
-/// Adds deletions to the memory (one new file); returns its size.
-async fn remember(
-    ctx: &Context,
-    object: &str,
-    deletions: &[(&str, Rank)],
-) -> Result<u64, SinkError> {
-    let batch = RecordBatch::try_new(
-        memory_schema(),
-        vec![
-            Arc::new(StringArray::from_iter_values(deletions.iter().map(|d| d.0))),
-            Arc::new(Int64Array::from_iter_values(
-                deletions.iter().map(|d| d.1.stamp),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                deletions.iter().map(|d| d.1.cursor),
-            )),
-        ],
-    )
-    .map_err(|e| parquet_err(object, e))?;
-    let body = parquet_bytes(object, &[batch])?;
-    let len = body.len() as u64;
-    let path = Path::from(format!(
-        "{}/{}-{}.parquet",
-        memory_prefix(object),
-        crate::timefmt::compact(chrono::Utc::now()),
-        crate::commit::job::attempt_token()
-    ));
-    ctx.store
-        .put(&path, PutPayload::from(body))
-        .await
-        .map_err(|e| SinkError::store(format!("writing {path}"), e))?;
-    Ok(len)
-}
-
-/// Folds the deletion memory into one file once it has many (the new file first, then the
-/// old ones go; a merge reading one that went lists again).
-async fn fold_memory(ctx: &Context, object: &str) {
-    let r: Result<(), SinkError> = async {
-        let files = memory_files(ctx, object).await?;
-        if files.len() <= 32 {
-            return Ok(());
-        }
-        let mut batches = Vec::new();
-        for (p, size) in &files {
-            for_each_batch(&ctx.store, p, Some(*size), None, |b| {
-                batches.push(b);
-                Ok(())
-            })
-            .await?;
-        }
-        let body = parquet_bytes(object, &batches)?;
-        let path = Path::from(format!(
-            "{}/{}-{}.parquet",
-            memory_prefix(object),
-            crate::timefmt::compact(chrono::Utc::now()),
-            crate::commit::job::attempt_token()
-        ));
-        ctx.store
-            .put(&path, PutPayload::from(body))
-            .await
-            .map_err(|e| SinkError::store(format!("writing {path}"), e))?;
-        for (p, _) in files {
-            let _ = ctx.store.delete(&Path::from(p)).await;
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = r {
-        tracing::warn!(object, error = %e, "could not fold the current table's deletion memory; the next merge tries again");
-    }
-}
-
-fn parquet_bytes(object: &str, batches: &[RecordBatch]) -> Result<Vec<u8>, SinkError> {
-    let mut buf = Vec::new();
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, memory_schema(), Some(props))
-        .map_err(|e| parquet_err(object, e))?;
-    for b in batches {
-        w.write(b).map_err(|e| parquet_err(object, e))?;
-    }
-    w.close().map_err(|e| parquet_err(object, e))?;
-    Ok(buf)
-}
-
-fn parquet_err(object: &str, e: impl std::fmt::Display) -> SinkError {
-    SinkError::Parquet {
-        what: format!("{object} deletion memory"),
-        message: e.to_string(),
     }
 }
 
@@ -817,123 +640,6 @@ fn to_rewrite(view: &CurrentView, deletes: &HashMap<String, Vec<u64>>) -> Vec<St
         }
     }
     out
-}
-
-/// Writes the winning versions (copied from the change log) and the surviving rows of the
-/// files rewritten whole into new files of the table.
-async fn write_versions(
-    ctx: &Context,
-    schema: &ObjectSchema,
-    sources: &[(String, u64)],
-    picks: HashMap<u32, Vec<u32>>,
-    rewrites: &[(String, u64, Vec<u64>)],
-) -> Result<Vec<CurrentAdd>, SinkError> {
-    if picks.is_empty() && rewrites.is_empty() {
-        return Ok(vec![]);
-    }
-    let object = &schema.object;
-    let target = schema.arrow.clone();
-    let settings = crate::commit::job::parquet_settings(&ctx.config);
-    let mut writer = ChunkFileWriter::new(
-        target.clone(),
-        &settings,
-        object,
-        "current",
-        &ctx.scratch.dir,
-    );
-    let mut files: Vec<(u32, Vec<u32>)> = picks.into_iter().collect();
-    files.sort_by_key(|(f, _)| *f);
-    for (file, mut rows) in files {
-        rows.sort_unstable();
-        let keep: Vec<u64> = rows.into_iter().map(u64::from).collect();
-        let (path, size) = &sources[file as usize];
-        copy_rows(ctx, path, *size, &target, Pick::Only(&keep), &mut writer).await?;
-    }
-    for (path, size, dead) in rewrites {
-        let full = table_path(object, path).to_string();
-        copy_rows(ctx, &full, *size, &target, Pick::AllBut(dead), &mut writer).await?;
-    }
-    let token = crate::commit::job::attempt_token();
-    let stamp = crate::timefmt::compact(chrono::Utc::now());
-    let mut adds = Vec::new();
-    for (n, part) in writer.finish()?.into_iter().enumerate() {
-        let rel = format!("part-{stamp}-{token}-{n}.parquet");
-        let (rows, bytes) = (part.rows, part.bytes);
-        crate::sink::writer::place(
-            &ctx.store,
-            ctx.scratch.local.as_deref(),
-            part,
-            &table_path(object, &rel),
-        )
-        .await?;
-        adds.push(CurrentAdd {
-            path: rel,
-            rows,
-            bytes,
-        });
-    }
-    Ok(adds)
-}
-
-/// Which rows of a file to copy (sorted row indexes).
-enum Pick<'a> {
-    Only(&'a [u64]),
-    AllBut(&'a [u64]),
-}
-
-async fn copy_rows(
-    ctx: &Context,
-    path: &str,
-    size: u64,
-    target: &SchemaRef,
-    pick: Pick<'_>,
-    writer: &mut ChunkFileWriter,
-) -> Result<(), SinkError> {
-    let mut offset = 0u64;
-    let (list, keep_listed) = match pick {
-        Pick::Only(l) => (l, true),
-        Pick::AllBut(l) => (l, false),
-    };
-    let mut next = list.iter().peekable();
-    for_each_batch(&ctx.store, path, Some(size), None, |b| {
-        let n = b.num_rows() as u64;
-        let mut mask = vec![!keep_listed; b.num_rows()];
-        while let Some(r) = next.next_if(|r| **r < offset + n) {
-            if *r >= offset {
-                mask[(*r - offset) as usize] = keep_listed;
-            }
-        }
-        offset += n;
-        if !mask.iter().any(|m| *m) {
-            return Ok(());
-        }
-        let picked =
-            filter_record_batch(&b, &BooleanArray::from(mask)).map_err(|e| SinkError::Parquet {
-                what: path.to_string(),
-                message: e.to_string(),
-            })?;
-        writer.write(&conform(&picked, target, path)?)
-    })
-    .await
-}
-
-/// A batch in the table's schema: columns by name, cast where the file's type differs, null
-/// where the file predates the column.
-fn conform(b: &RecordBatch, target: &SchemaRef, path: &str) -> Result<RecordBatch, SinkError> {
-    let err = |m: String| SinkError::Parquet {
-        what: path.to_string(),
-        message: m,
-    };
-    let columns: Vec<ArrayRef> = target
-        .fields()
-        .iter()
-        .map(|f| match b.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => cast(c, f.data_type()).map_err(|e| err(format!("column {}: {e}", f.name()))),
-            None => Ok(new_null_array(f.data_type(), b.num_rows())),
-        })
-        .collect::<Result<_, _>>()?;
-    RecordBatch::try_new(target.clone(), columns).map_err(|e| err(e.to_string()))
 }
 
 /// The columns that rank a batch's rows.
