@@ -532,13 +532,7 @@ fn commit_blocking(
                 }
             }
         }
-        for c in &new_columns {
-            builder = if c.parent.is_empty() {
-                builder.add_column(c.field.clone())
-            } else {
-                builder.add_column_at(ColumnName::new(c.parent.iter()), c.field.clone())
-            };
-        }
+        builder = with_columns(builder, &new_columns);
         let mut txn = builder
             .build(engine, Box::new(FileSystemCommitter::new()))
             .map_err(|e| kernel(object, e))?;
@@ -577,6 +571,21 @@ fn commit_blocking(
         object: object.to_string(),
         attempts: MAX_ATTEMPTS,
     })
+}
+
+/// Adds the new columns to a commit being built.
+fn with_columns(
+    mut builder: delta_kernel::transaction::builder::update_table::UpdateTableTransactionBuilder,
+    columns: &[NewColumn],
+) -> delta_kernel::transaction::builder::update_table::UpdateTableTransactionBuilder {
+    for c in columns {
+        builder = if c.parent.is_empty() {
+            builder.add_column(c.field.clone())
+        } else {
+            builder.add_column_at(ColumnName::new(c.parent.iter()), c.field.clone())
+        };
+    }
+    builder
 }
 
 /// Creates the table (partitioned by day) when there is none: the post-commit snapshot, or
@@ -639,17 +648,33 @@ fn add_files(
                 .strip_prefix(&format!("{object}/"))
                 .ok_or_else(|| kernel(object, format!("{} is outside the table", f.path)))?;
             let location = table_url.join(rel).map_err(|e| kernel(object, e))?;
-            let meta = DataFileMetadata::new(
-                FileMeta {
-                    location,
-                    last_modified: chrono::Utc::now().timestamp_millis(),
-                    size: f.bytes,
-                },
-                num_records(f.rows),
-            );
-            txn.add_files(build_add_file_metadata(meta, &ctx).map_err(|e| kernel(object, e))?);
+            add_file(txn, &ctx, object, location, f.rows, f.bytes)?;
         }
     }
+    Ok(())
+}
+
+/// Adds one file (its size and `numRecords`) to a commit, in the write context's partition.
+fn add_file<C>(
+    txn: &mut Transaction,
+    ctx: &C,
+    object: &str,
+    location: Url,
+    rows: u64,
+    bytes: u64,
+) -> Result<(), DeltaError>
+where
+    C: std::borrow::Borrow<delta_kernel::transaction::BoundWriteContext>,
+{
+    let meta = DataFileMetadata::new(
+        FileMeta {
+            location,
+            last_modified: chrono::Utc::now().timestamp_millis(),
+            size: bytes,
+        },
+        num_records(rows),
+    );
+    txn.add_files(build_add_file_metadata(meta, ctx.borrow()).map_err(|e| kernel(object, e))?);
     Ok(())
 }
 

@@ -113,7 +113,16 @@ pub(super) async fn remember(
         ],
     )
     .map_err(|e| parquet_err(object, e))?;
-    let body = parquet_bytes(object, &[batch])?;
+    put_memory(ctx, object, &[batch]).await
+}
+
+/// Writes batches of the memory as one new file; returns its size.
+async fn put_memory(
+    ctx: &Context,
+    object: &str,
+    batches: &[RecordBatch],
+) -> Result<u64, SinkError> {
+    let body = parquet_bytes(object, batches)?;
     let len = body.len() as u64;
     let path = Path::from(format!(
         "{}/{}-{}.parquet",
@@ -144,17 +153,7 @@ pub(super) async fn fold_memory(ctx: &Context, object: &str) {
             })
             .await?;
         }
-        let body = parquet_bytes(object, &batches)?;
-        let path = Path::from(format!(
-            "{}/{}-{}.parquet",
-            memory_prefix(object),
-            crate::timefmt::compact(chrono::Utc::now()),
-            crate::commit::job::attempt_token()
-        ));
-        ctx.store
-            .put(&path, PutPayload::from(body))
-            .await
-            .map_err(|e| SinkError::store(format!("writing {path}"), e))?;
+        put_memory(ctx, object, &batches).await?;
         for (p, _) in files {
             let _ = ctx.store.delete(&Path::from(p)).await;
         }

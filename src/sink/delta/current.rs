@@ -299,13 +299,7 @@ fn commit_current(
         .update_table(UpdateTableOperation::Merge, &engine_info, true)
         .with_domain_metadata(CURRENT_DOMAIN, record)
         .with_operation_parameters([("chunks", Some(change.chunks.join(",")))]);
-    for c in &new_columns {
-        builder = if c.parent.is_empty() {
-            builder.add_column(c.field.clone())
-        } else {
-            builder.add_column_at(ColumnName::new(c.parent.iter()), c.field.clone())
-        };
-    }
+    builder = with_columns(builder, &new_columns);
     let mut txn = builder
         .build(engine, Box::new(FileSystemCommitter::new()))
         .map_err(|e| kernel(object, e))?;
@@ -316,15 +310,7 @@ fn commit_current(
         .map_err(|e| kernel(object, e))?;
     for f in &change.adds {
         let location = url.join(&f.path).map_err(|e| kernel(object, e))?;
-        let meta = DataFileMetadata::new(
-            FileMeta {
-                location,
-                last_modified: chrono::Utc::now().timestamp_millis(),
-                size: f.bytes,
-            },
-            num_records(f.rows),
-        );
-        txn.add_files(build_add_file_metadata(meta, &ctx).map_err(|e| kernel(object, e))?);
+        add_file(&mut txn, &ctx, object, location, f.rows, f.bytes)?;
     }
     let mut dv_bytes = 0;
     if !change.deletes.is_empty() {
