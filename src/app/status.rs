@@ -54,6 +54,9 @@ pub struct ObjectStatus {
     /// Extra: the deletes captured through getDeleted (tombstones), once there are any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletes: Option<DeletesStatus>,
+    /// When the last reconciliation (live Ids against the current table) listed the Ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_at: Option<String>,
     /// The object's current table (`destination.current_table`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<crate::commit::current::CurrentState>,
@@ -156,12 +159,15 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
     let mut out = Vec::new();
     let mut backfills = Vec::new();
     for name in names {
-        // one listing for both lanes: record versions, and the deletes lane (tombstones)
-        let (deletes, data): (Vec<ChunkId>, Vec<ChunkId>) =
+        // one listing for every lane: record versions, the deletes lane (getDeleted's
+        // tombstones) and reconciliations (their tombstones)
+        let (tombstones, data): (Vec<ChunkId>, Vec<ChunkId>) =
             manifest::list_all_chunks(store.as_ref(), &name)
                 .await?
                 .into_iter()
-                .partition(ChunkId::is_deletes);
+                .partition(ChunkId::holds_tombstones);
+        let (deletes, reconciles): (Vec<ChunkId>, Vec<ChunkId>) =
+            tombstones.into_iter().partition(ChunkId::is_deletes);
         let all = manifest::load_some(store.clone(), &name, data).await?;
         let failures = failed_chunks(store.as_ref(), &name).await;
         let rows_of: std::collections::HashMap<String, u64> =
@@ -180,6 +186,11 @@ pub async fn status(store: Arc<dyn ObjectStore>, objects: &[String]) -> Result<S
             .sum();
         let mut o = object_status(&name, all, &failures, pending_backfill);
         o.deletes = deletes_status(store.clone(), &name, deletes).await?;
+        o.last_reconcile_at = reconciles
+            .iter()
+            .map(|c| c.start)
+            .max()
+            .map(crate::timefmt::rfc3339);
         out.push(o);
     }
     Ok(Status {
@@ -360,6 +371,7 @@ fn object_status(
         schema_hashes: hashes.into_iter().map(|(_, h)| h).collect(),
         delta: None,
         deletes: None,
+        last_reconcile_at: None,
         current: None,
     }
 }
@@ -493,10 +505,14 @@ impl Status {
                             c.behind_chunks
                         ),
                         Some(v) => format!(
-                            "v{v}, {} live records in {} files, last merge {}{} — {}",
+                            "v{v}, {} live records in {} files, last merge {}{}{} — {}",
                             c.rows,
                             c.files,
                             c.last_merge_at.as_deref().unwrap_or("-"),
+                            o.last_reconcile_at
+                                .as_deref()
+                                .map(|t| format!(", last reconciliation {t}"))
+                                .unwrap_or_default(),
                             match c.behind_chunks {
                                 0 => String::new(),
                                 n => format!(", {n} chunks behind (the next sync merges them)"),

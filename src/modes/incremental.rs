@@ -161,11 +161,12 @@ pub async fn plan_deletes(
     }
     let now = now();
     for o in objects.iter().filter(|o| o.replicateable) {
-        // one listing for both lanes
+        // one listing for both lanes (a reconciliation's chunks are in neither)
         let (deletes, data): (Vec<ChunkId>, Vec<ChunkId>) =
             manifest::list_all_chunks(ctx.store.as_ref(), &o.schema.object)
                 .await?
                 .into_iter()
+                .filter(|c| c.kind != ChunkKind::Reconcile)
                 .partition(ChunkId::is_deletes);
         let Some((start, _)) = incremental_state(&data) else {
             continue;

@@ -217,6 +217,21 @@ async fn reconcile_after_a_historical_sync_removes_what_salesforce_deleted() {
         "{:?}",
         rec[0]
     );
+    // status: when it reconciled; the reconcile chunk is no record version (coverage unchanged)
+    let st = json(&run(&p, &["status", "--json"]).await);
+    assert_eq!(
+        st["objects"][0]["last_reconcile_at"], o["reconciled"]["at"],
+        "{st}"
+    );
+    assert_eq!(
+        st["objects"][0]["current"]["rows"].as_u64(),
+        Some(after.len() as u64),
+        "{st}"
+    );
+    assert!(
+        st["objects"][0]["rows_by_kind"].get("reconcile").is_none(),
+        "{st}"
+    );
     let t = text(&run(&p, &["reconcile"]).await);
     assert!(t.contains(" 0 tombstones"), "{t}");
     assert_eq!(
