@@ -5,7 +5,8 @@
 use chrono::{Duration, Utc};
 
 use crate::deletes::{
-    data, live_indices, live_truth, ms, random_changes, start_with_history, sync_at,
+    data, live_indices, live_truth, ms, random_changes, start_with_history,
+    start_with_history_args, sync_at,
 };
 use crate::util::*;
 
@@ -25,35 +26,7 @@ async fn a_version_merged_after_its_records_deletion_does_not_bring_it_back() {
     let t0 = Utc::now();
     let off = ["--set", "destination.current_table=false"];
     // history and a deletes chunk, committed without a current table
-    let s = json(
-        &run_env(
-            &p,
-            &["sync", "--json", off[0], off[1]],
-            &sync_at(t0 - Duration::hours(5)),
-        )
-        .await,
-    );
-    let start_point = s["objects"][0]["incremental_start"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let end = format!("sync.end_date={start_point}");
-    json(
-        &run(
-            &p,
-            &[
-                "sync",
-                "--json",
-                "--set",
-                "sync.mode=historical",
-                "--set",
-                &end,
-                off[0],
-                off[1],
-            ],
-        )
-        .await,
-    );
+    start_with_history_args(&p, t0 - Duration::hours(5), &off).await;
     // the newest records (their versions are in the last history chunks) are deleted for good
     let at = ms(t0 - Duration::hours(4));
     let gone: Vec<String> = emu.mutate(|d| {

@@ -123,13 +123,24 @@ fn delete_log(t: &Table, from: i64, to: i64) -> Vec<(String, i64)> {
 /// The recommended start: an incremental run at `now` records the start point, and a
 /// historical sync brings everything before it. Returns the start point (RFC 3339).
 pub(crate) async fn start_with_history(p: &Pipeline, now: chrono::DateTime<Utc>) -> String {
-    let s = json(&run_env(p, &["sync", "--json"], &sync_at(now)).await);
+    start_with_history_args(p, now, &[]).await
+}
+
+/// [`start_with_history`] with extra arguments for both runs (`--set …`).
+pub(crate) async fn start_with_history_args(
+    p: &Pipeline,
+    now: chrono::DateTime<Utc>,
+    extra: &[&str],
+) -> String {
+    let mut first = vec!["sync", "--json"];
+    first.extend_from_slice(extra);
+    let s = json(&run_env(p, &first, &sync_at(now)).await);
     let start_point = s["objects"][0]["incremental_start"]
         .as_str()
         .unwrap()
         .to_string();
     let end = format!("sync.end_date={start_point}");
-    let args = [
+    let mut args = vec![
         "sync",
         "--json",
         "--set",
@@ -137,6 +148,7 @@ pub(crate) async fn start_with_history(p: &Pipeline, now: chrono::DateTime<Utc>)
         "--set",
         &end,
     ];
+    args.extend_from_slice(extra);
     json(&run(p, &args).await);
     start_point
 }
