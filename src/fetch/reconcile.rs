@@ -37,6 +37,31 @@ pub struct Reconciled {
     pub reason: String,
 }
 
+/// Lists the Ids through one Bulk job rather than REST pages: `sync.api = "bulk"`, or `auto`
+/// with at least [`crate::plan::windows::BULK_MIN_RECORDS`] records in the current table —
+/// unless the object is one Bulk refuses.
+async fn use_bulk(ctx: &Context, object: &ObjectSchema) -> Result<bool, SyncError> {
+    if object.bulk_obstacle().is_some() {
+        return Ok(false);
+    }
+    Ok(match ctx.config.sync.api {
+        crate::config::Api::Rest => false,
+        crate::config::Api::Bulk => true,
+        crate::config::Api::Auto => {
+            let rows = match ctx.delta.as_deref() {
+                Some(d) => d
+                    .current_view(&object.object)
+                    .await
+                    .map_err(crate::sink::SinkError::from)?
+                    .map(|v| v.rows())
+                    .unwrap_or(0),
+                None => 0,
+            };
+            rows >= crate::plan::windows::BULK_MIN_RECORDS
+        }
+    })
+}
+
 /// Reconciles one object whose current table is level with its change log. `at` is now.
 pub async fn reconcile(
     ctx: &Context,
@@ -46,21 +71,37 @@ pub async fn reconcile(
 ) -> Result<Reconciled, SyncError> {
     let started = Instant::now();
     let name = &object.object;
-    // whole seconds: the chunk's window is [at, at + 1 s)
-    let at = at - Duration::nanoseconds(at.timestamp_subsec_nanos() as i64);
+    // whole seconds: the chunk's window is [at, at + 1 s), after the last reconciliation's
+    // (one in the same second waits for the next: a reconcile chunk of the same time would be
+    // the same chunk)
+    let mut at = at - Duration::nanoseconds(at.timestamp_subsec_nanos() as i64);
+    let last = crate::sink::manifest::list_all_chunks(ctx.store.as_ref(), name)
+        .await?
+        .into_iter()
+        .filter(|c| c.kind == ChunkKind::Reconcile)
+        .map(|c| c.end)
+        .max();
+    if let Some(end) = last.filter(|e| *e > at) {
+        if let Ok(wait) = (end - at).to_std() {
+            tokio::time::sleep(wait.min(std::time::Duration::from_secs(2))).await;
+        }
+        at = end;
+    }
     let mut live: HashSet<Key> = HashSet::new();
-    let requests = ctx
-        .client
-        .live_ids(name, |id| {
-            live.insert(
-                Key::new(id).map_err(|e| crate::salesforce::SfError::Protocol {
-                    what: format!("{name} live Ids"),
-                    message: e.to_string(),
-                })?,
-            );
-            Ok(())
-        })
-        .await?;
+    let add = |id: &str| -> Result<(), crate::salesforce::SfError> {
+        live.insert(
+            Key::new(id).map_err(|e| crate::salesforce::SfError::Protocol {
+                what: format!("{name} live Ids"),
+                message: e.to_string(),
+            })?,
+        );
+        Ok(())
+    };
+    let requests = if use_bulk(ctx, object).await? {
+        ctx.client.live_ids_bulk(name, add).await?
+    } else {
+        ctx.client.live_ids(name, add).await?
+    };
     let mut gone: Vec<(String, DateTime<Utc>)> = Vec::new();
     let held = for_each_held_id(ctx, name, |id| {
         if !live.contains(&Key::new(id)?) {

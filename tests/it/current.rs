@@ -214,6 +214,28 @@ async fn reconcile_after_a_historical_sync_removes_what_salesforce_deleted() {
             .count(),
         1
     );
+    // the same through one Bulk API 2.0 job (sync.api = "bulk"; `auto` from 100,000 records)
+    let more: Vec<String> = emu.mutate(|d| {
+        let t = d.table_mut("Account").unwrap();
+        (0..3)
+            .map(|_| {
+                let i = live_indices(t)[5];
+                let id = t.id_of(i);
+                t.hard_delete(i, ms(Utc::now() - Duration::minutes(3)));
+                id
+            })
+            .collect()
+    });
+    let s = json(&run(&p, &["reconcile", "--json", "--set", "sync.api=bulk"]).await);
+    let r = &s["objects"][0]["reconciled"];
+    assert_eq!(r["tombstones"], 3, "{s}");
+    assert!(
+        r["requests"].as_u64().unwrap() >= 3,
+        "create, poll, results: {s}"
+    );
+    assert_current_is_live(&emu.dataset(), &p.lake, "Account");
+    let after = current_ids(&p.lake, "Account");
+    assert!(more.iter().all(|id| !after.contains(id)));
     // without a current table there is nothing to compare with: said, exit 2
     let o = run(
         &p,
