@@ -39,7 +39,9 @@ use serde::Serialize;
 
 use crate::context::{Context, SyncError};
 use crate::schema::ObjectSchema;
-use crate::sink::delta::{CurrentAdd, CurrentChange, CurrentRecord, CurrentView, DeltaTables};
+use crate::sink::delta::{
+    CurrentAdd, CurrentChange, CurrentFile, CurrentRecord, CurrentView, DeltaTables,
+};
 use crate::sink::layout::{ChunkId, ChunkKind};
 use crate::sink::manifest::{self, Manifest};
 use crate::sink::read::{for_each_batch, is_not_found};
@@ -88,47 +90,64 @@ impl Key {
     }
 }
 
-/// Calls `f` with the `Id` of every record the current table holds (its live rows); `None`
-/// when there is no current table.
+/// Calls `f` with the `Id` of every record `view` holds (its live rows); returns how many.
 pub async fn for_each_held_id(
     ctx: &Context,
     object: &str,
+    view: &CurrentView,
     mut f: impl FnMut(&str) -> Result<(), SinkError>,
-) -> Result<Option<u64>, SyncError> {
-    let Some(delta) = ctx.delta.as_deref() else {
-        return Ok(None);
-    };
-    let Some(view) = delta.current_view(object).await.map_err(SinkError::from)? else {
-        return Ok(None);
-    };
+) -> Result<u64, SinkError> {
     let mut held = 0u64;
+    for_each_live_row(ctx, object, view, &["Id"], |_, b, path, rows| {
+        let ids = b
+            .column_by_name("Id")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| SinkError::Parquet {
+                what: path.to_string(),
+                message: "no Id column of strings".into(),
+            })?;
+        for &(i, _) in rows {
+            if ids.is_valid(i) {
+                held += 1;
+                f(ids.value(i))?;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(held)
+}
+
+/// Reads `columns` of every file of `view` a batch at a time and calls `f(file, batch, path,
+/// live)` with the batch's rows its deletion vector leaves (`(index in the batch, row in the
+/// file)`): the one place that says which rows of the table are live.
+async fn for_each_live_row(
+    ctx: &Context,
+    object: &str,
+    view: &CurrentView,
+    columns: &[&str],
+    mut f: impl FnMut(&CurrentFile, &RecordBatch, &str, &[(usize, u64)]) -> Result<(), SinkError>,
+) -> Result<(), SinkError> {
+    let mut rows = Vec::new();
     for file in &view.files {
         let path = table_path(object, &file.path).to_string();
         let mut offset = 0u64;
         let mut dead = file.deleted.iter().peekable();
-        for_each_batch(&ctx.store, &path, Some(file.bytes), Some(&["Id"]), |b| {
-            let ids = b
-                .column_by_name("Id")
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| SinkError::Parquet {
-                    what: path.clone(),
-                    message: "no Id column of strings".into(),
-                })?;
+        for_each_batch(&ctx.store, &path, Some(file.bytes), Some(columns), |b| {
+            rows.clear();
             for i in 0..b.num_rows() {
                 let row = offset + i as u64;
                 while dead.next_if(|d| **d < row).is_some() {}
-                if dead.next_if(|d| **d == row).is_some() || !ids.is_valid(i) {
-                    continue;
+                if dead.next_if(|d| **d == row).is_none() {
+                    rows.push((i, row));
                 }
-                held += 1;
-                f(ids.value(i))?;
             }
             offset += b.num_rows() as u64;
-            Ok(())
+            f(file, &b, &path, &rows)
         })
         .await?;
     }
-    Ok(Some(held))
+    Ok(())
 }
 
 /// What a refresh of one object's current table did.
@@ -573,41 +592,31 @@ async fn against_table(
 ) -> Result<HashMap<String, Vec<u64>>, SinkError> {
     let cursor = schema.cursor_field.as_str();
     let mut deletes: HashMap<String, Vec<u64>> = HashMap::new();
-    for f in &view.files {
-        let path = table_path(&schema.object, &f.path).to_string();
-        let mut offset = 0u64;
-        let mut dead = f.deleted.iter().peekable();
-        for_each_batch(
-            &ctx.store,
-            &path,
-            Some(f.bytes),
-            Some(&["Id", STAMP, cursor]),
-            |b| {
-                let cols = RankColumns::of(&b, cursor, &path)?;
-                for i in 0..b.num_rows() {
-                    let row = offset + i as u64;
-                    while dead.next_if(|d| **d < row).is_some() {}
-                    if dead.next_if(|d| **d == row).is_some() {
-                        continue;
-                    }
-                    let Some((id, rank)) = cols.at(i, false) else {
-                        continue;
-                    };
-                    if let Some(c) = candidates.get_mut(&Key::new(id)?) {
-                        if c.rank > rank {
-                            deletes.entry(f.path.clone()).or_default().push(row);
-                            c.found = true;
-                        } else {
-                            c.beaten = true;
-                        }
+    let columns = ["Id", STAMP, cursor];
+    for_each_live_row(
+        ctx,
+        &schema.object,
+        view,
+        &columns,
+        |file, b, path, rows| {
+            let cols = RankColumns::of(b, cursor, path)?;
+            for &(i, row) in rows {
+                let Some((id, rank)) = cols.at(i, false) else {
+                    continue;
+                };
+                if let Some(c) = candidates.get_mut(&Key::new(id)?) {
+                    if c.rank > rank {
+                        deletes.entry(file.path.clone()).or_default().push(row);
+                        c.found = true;
+                    } else {
+                        c.beaten = true;
                     }
                 }
-                offset += b.num_rows() as u64;
-                Ok(())
-            },
-        )
-        .await?;
-    }
+            }
+            Ok(())
+        },
+    )
+    .await?;
     Ok(deletes)
 }
 

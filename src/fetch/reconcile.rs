@@ -38,28 +38,15 @@ pub struct Reconciled {
 }
 
 /// Lists the Ids through one Bulk job rather than REST pages: `sync.api = "bulk"`, or `auto`
-/// with at least [`crate::plan::windows::BULK_MIN_RECORDS`] records in the current table —
+/// when the current table holds at least [`crate::plan::windows::BULK_MIN_RECORDS`] records —
 /// unless the object is one Bulk refuses.
-async fn use_bulk(ctx: &Context, object: &ObjectSchema) -> Result<bool, SyncError> {
-    if object.bulk_obstacle().is_some() {
-        return Ok(false);
-    }
-    Ok(match ctx.config.sync.api {
-        crate::config::Api::Rest => false,
-        crate::config::Api::Bulk => true,
-        crate::config::Api::Auto => {
-            let rows = match ctx.delta.as_deref() {
-                Some(d) => d
-                    .current_view(&object.object)
-                    .await
-                    .map_err(crate::sink::SinkError::from)?
-                    .map(|v| v.rows())
-                    .unwrap_or(0),
-                None => 0,
-            };
-            rows >= crate::plan::windows::BULK_MIN_RECORDS
+fn use_bulk(ctx: &Context, object: &ObjectSchema, held: u64) -> bool {
+    object.bulk_obstacle().is_none()
+        && match ctx.config.sync.api {
+            crate::config::Api::Rest => false,
+            crate::config::Api::Bulk => true,
+            crate::config::Api::Auto => held >= crate::plan::windows::BULK_MIN_RECORDS,
         }
-    })
 }
 
 /// Reconciles one object whose current table is level with its change log. `at` is now.
@@ -87,6 +74,16 @@ pub async fn reconcile(
         }
         at = end;
     }
+    // the current table as it was before the listing began
+    let view = match ctx.delta.as_deref() {
+        Some(d) => d.current_view(name).await.map_err(crate::sink::SinkError::from)?,
+        None => None,
+    }
+    .ok_or_else(|| {
+        SyncError::Internal(format!(
+            "{name}: reconciling needs the current table (destination.table_format = \"delta\" and destination.current_table = true)"
+        ))
+    })?;
     let mut live: HashSet<Key> = HashSet::new();
     let add = |id: &str| -> Result<(), crate::salesforce::SfError> {
         live.insert(
@@ -97,24 +94,19 @@ pub async fn reconcile(
         );
         Ok(())
     };
-    let requests = if use_bulk(ctx, object).await? {
+    let requests = if use_bulk(ctx, object, view.rows()) {
         ctx.client.live_ids_bulk(name, add).await?
     } else {
         ctx.client.live_ids(name, add).await?
     };
     let mut gone: Vec<(String, DateTime<Utc>)> = Vec::new();
-    let held = for_each_held_id(ctx, name, |id| {
+    let held = for_each_held_id(ctx, name, &view, |id| {
         if !live.contains(&Key::new(id)?) {
             gone.push((id.to_string(), at));
         }
         Ok(())
     })
-    .await?
-    .ok_or_else(|| {
-        SyncError::Internal(format!(
-            "{name}: reconciling needs the current table (destination.table_format = \"delta\" and destination.current_table = true)"
-        ))
-    })?;
+    .await?;
     let mut out = CaptureOutcome {
         requests,
         ..Default::default()

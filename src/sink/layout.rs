@@ -271,6 +271,11 @@ pub fn backfill_plan_path(id: &str) -> Path {
     Path::from(format!("_forcelake/backfills/{id}.json"))
 }
 
+/// The current table's deletion memory of an object: `_forcelake/current/<Object>/deleted/`.
+pub fn current_memory_prefix(object: &str) -> Path {
+    Path::from(format!("_forcelake/current/{object}/deleted"))
+}
+
 /// Failure records: `_forcelake/failures/` (one folder per object).
 pub fn failures_root() -> Path {
     Path::from("_forcelake/failures")

@@ -4,11 +4,6 @@
 
 use super::*;
 
-/// The folder of an object's deletion memory.
-fn memory_prefix(object: &str) -> Path {
-    Path::from(format!("_forcelake/current/{object}/deleted"))
-}
-
 /// The deletion memory's say on the candidates: a newer deletion beats a candidate.
 pub(super) async fn remembered(
     ctx: &Context,
@@ -47,7 +42,7 @@ pub(super) async fn remembered(
 
 /// The deletion memory's files, with their sizes.
 async fn memory_files(ctx: &Context, object: &str) -> Result<Vec<(String, u64)>, SinkError> {
-    let prefix = memory_prefix(object);
+    let prefix = crate::sink::layout::current_memory_prefix(object);
     let metas: Vec<_> = ctx
         .store
         .list(Some(&prefix))
@@ -126,7 +121,7 @@ async fn put_memory(
     let len = body.len() as u64;
     let path = Path::from(format!(
         "{}/{}-{}.parquet",
-        memory_prefix(object),
+        crate::sink::layout::current_memory_prefix(object),
         crate::timefmt::compact(chrono::Utc::now()),
         crate::commit::job::attempt_token()
     ));
